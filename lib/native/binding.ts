@@ -1,0 +1,69 @@
+import path from 'node:path';
+import nodeGypBuild from 'node-gyp-build';
+import { HeartwatchError } from '../errors.js';
+
+/** What the compiled addon says about itself. */
+export interface CompiledInfo {
+  version: string;
+  allocator: 'tcmalloc' | 'system';
+  buildFlags: {
+    compiler: string;
+    cplusplus: number;
+    optimized: boolean;
+    assertions: boolean;
+    sanitizers: string[];
+    napiVersion: number;
+  };
+}
+
+/** The raw native module. Only lib/ talks to it; users see the typed classes. */
+export interface NativeBinding {
+  nativeInfo(): CompiledInfo;
+}
+
+/** The result of loading the addon: the binding and where it came from, or why it failed. */
+export type NativeLoad =
+  | { ok: true; binding: NativeBinding; file: string; source: 'prebuild' | 'source-build' }
+  | { ok: false; error: HeartwatchError };
+
+/** Package root: dist/native/ -> package root (and lib/native/ when run from sources). */
+const packageRoot = path.join(__dirname, '..', '..');
+
+/** The platform tag node-gyp-build looks for, as `prebuilds/<platform>-<arch>/...glibc.node`. */
+export function platformTag(): string {
+  const libc = process.report?.getReport
+    ? (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
+        ?.glibcVersionRuntime
+      ? 'glibc'
+      : 'musl'
+    : 'unknown';
+  return `${process.platform}-${process.arch} (napi, ${libc}, node abi ${process.versions.modules})`;
+}
+
+let cached: NativeLoad | undefined;
+
+/**
+ * Loads the addon once. Never throws: a failure is returned with the loader's own message and
+ * the platform tag it looked for, so importing heartwatch never crashes.
+ * `PREBUILDS_ONLY=1` (read by node-gyp-build) refuses a source build, to prove which one loads.
+ */
+export function loadNative(): NativeLoad {
+  if (cached !== undefined) return cached;
+  try {
+    const file = nodeGypBuild.path(packageRoot);
+    const binding = require(file) as NativeBinding;
+    const source = file.includes(`${path.sep}prebuilds${path.sep}`) ? 'prebuild' : 'source-build';
+    cached = { ok: true, binding, file, source };
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    cached = {
+      ok: false,
+      error: new HeartwatchError(
+        'ERR_HW_NATIVE_UNAVAILABLE',
+        `heartwatch: the native addon could not be loaded for ${platformTag()} from ${packageRoot}: ${reason}`,
+        { cause },
+      ),
+    };
+  }
+  return cached;
+}

@@ -1,0 +1,17 @@
+// The addon's entry point: registers every native class and function on the exports object.
+#include <napi.h>
+
+#include "addon/native_info.h"
+
+namespace heartwatch::addon {
+
+// Runs on: JS thread (once per environment: the main thread and each worker thread).
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("nativeInfo", Napi::Function::New(env, NativeInfo, "nativeInfo"));
+  return exports;
+}
+
+}  // namespace heartwatch::addon
+
+using heartwatch::addon::Init;
+NODE_API_MODULE(heartwatch, Init)

@@ -1,0 +1,12 @@
+// nativeInfo(): what this compiled addon is. The JS loader adds how it was found (prebuild or
+// source build) and the package version it expected.
+#pragma once
+
+#include <napi.h>
+
+namespace heartwatch::addon {
+
+// Runs on: JS thread.
+Napi::Object NativeInfo(const Napi::CallbackInfo& info);
+
+}  // namespace heartwatch::addon
