@@ -40,30 +40,34 @@ export function platformTag(): string {
   return `${process.platform}-${process.arch} (napi, ${libc}, node abi ${process.versions.modules})`;
 }
 
-let cached: NativeLoad | undefined;
-
 /**
- * Loads the addon once. Never throws: a failure is returned with the loader's own message and
- * the platform tag it looked for, so importing heartwatch never crashes.
+ * Loads the addon from a package directory. Never throws: a failure is returned with the loader's
+ * own message and the platform tag it looked for, so importing heartwatch never crashes.
  * `PREBUILDS_ONLY=1` (read by node-gyp-build) refuses a source build, to prove which one loads.
  */
-export function loadNative(): NativeLoad {
-  if (cached !== undefined) return cached;
+export function loadNativeFrom(dir: string): NativeLoad {
   try {
-    const file = nodeGypBuild.path(packageRoot);
+    const file = nodeGypBuild.path(dir);
     const binding = require(file) as NativeBinding;
     const source = file.includes(`${path.sep}prebuilds${path.sep}`) ? 'prebuild' : 'source-build';
-    cached = { ok: true, binding, file, source };
+    return { ok: true, binding, file, source };
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    cached = {
+    return {
       ok: false,
       error: new HeartwatchError(
         'ERR_HW_NATIVE_UNAVAILABLE',
-        `heartwatch: the native addon could not be loaded for ${platformTag()} from ${packageRoot}: ${reason}`,
+        `heartwatch: the native addon could not be loaded for ${platformTag()} from ${dir}: ${reason}`,
         { cause },
       ),
     };
   }
+}
+
+let cached: NativeLoad | undefined;
+
+/** Loads this package's addon once and remembers the outcome. */
+export function loadNative(): NativeLoad {
+  cached ??= loadNativeFrom(packageRoot);
   return cached;
 }

@@ -1,0 +1,332 @@
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import { HeartwatchError } from '../errors.js';
+import { hostIdFromName } from '../protocol/host-id.js';
+import { encodeHeartbeat } from '../protocol/wire-v1.js';
+import { formatUdpAddress, parseUdpAddress, type UdpAddress } from './udp-address.js';
+
+/** Options for {@link HeartbeatSender}. Give exactly one of `hostId` and `name`. */
+export interface HeartbeatSenderOptions {
+  /** Where to send: `udp://host:port`; IPv6 in brackets (`udp://[::1]:7700`). Port defaults to 7700. */
+  server: string;
+  /** The host's id on the wire, 1 to 2^64-1. */
+  hostId?: bigint;
+  /** Derive the id from a name with {@link hostIdFromName} (SHA-256, first 8 bytes). */
+  name?: string;
+  /** Heartbeat period in milliseconds, 1 to 86 400 000. Default 1000. */
+  intervalMs?: number;
+  /**
+   * Each period is drawn uniformly from `[intervalMs*(1-jitter), intervalMs*(1+jitter)]` so a
+   * fleet started together does not beat in lock-step. 0 to 0.9; default 0.1.
+   */
+  jitter?: number;
+  /** Opaque bytes carried in every heartbeat (at most 65 479, so a datagram fits IPv4). */
+  payload?: Uint8Array;
+  /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
+  announceInterval?: boolean;
+}
+
+/** Events a {@link HeartbeatSender} emits. */
+export interface HeartbeatSenderEvents {
+  /** A socket or send error after `start()` resolved. Without a listener it is thrown, as in Node. */
+  error: [Error];
+}
+
+const maxIntervalMs = 86_400_000;
+const maxJitter = 0.9;
+const maxPayload = 65_507 - 28;
+const maxHostId = (1n << 64n) - 1n;
+const defaultPort = 7700;
+const knownKeys = [
+  'server',
+  'hostId',
+  'name',
+  'intervalMs',
+  'jitter',
+  'payload',
+  'announceInterval',
+] as const;
+
+function describe(value: unknown): string {
+  return inspect(value, { depth: 0, breakLength: Number.POSITIVE_INFINITY, maxStringLength: 80 });
+}
+
+function invalid(option: string, expected: string, value: unknown): HeartwatchError {
+  return new HeartwatchError(
+    'ERR_HW_INVALID_OPTION',
+    `Invalid option "${option}": expected ${expected}, got ${describe(value)}`,
+  );
+}
+
+interface ResolvedSenderOptions {
+  address: UdpAddress;
+  hostId: bigint;
+  intervalMs: number;
+  jitter: number;
+  payload: Uint8Array | undefined;
+  announceInterval: boolean;
+}
+
+function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `HeartbeatSender options must be an object like { server: 'udp://127.0.0.1:7700', hostId: 42n }, got ${describe(input)}`,
+    );
+  }
+  const options = input as Record<string, unknown>;
+  for (const key of Object.keys(options)) {
+    if (!(knownKeys as readonly string[]).includes(key)) {
+      throw new HeartwatchError(
+        'ERR_HW_INVALID_OPTION',
+        `Unknown option "${key}" for HeartbeatSender; known options are ${knownKeys.join(', ')}`,
+      );
+    }
+  }
+
+  const { server } = options;
+  if (typeof server !== 'string') {
+    throw invalid('server', "a string like 'udp://127.0.0.1:7700'", server);
+  }
+  if (server.includes('://') && !server.startsWith('udp://')) {
+    throw invalid('server', "a udp:// address like 'udp://127.0.0.1:7700'", server);
+  }
+  const address = parseUdpAddress(server, defaultPort);
+  if ('error' in address) {
+    throw invalid('server', `'udp://host:port' (${address.error})`, server);
+  }
+
+  let hostId: bigint;
+  if (options.hostId !== undefined && options.name !== undefined) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      'Invalid options "hostId" and "name": give one of them, not both',
+    );
+  } else if (options.hostId !== undefined) {
+    const id = options.hostId;
+    if (typeof id !== 'bigint' || id < 1n || id > maxHostId) {
+      throw invalid('hostId', `a bigint from 1n to ${maxHostId}n`, id);
+    }
+    hostId = id;
+  } else if (options.name !== undefined) {
+    if (typeof options.name !== 'string' || options.name.length === 0) {
+      throw invalid('name', 'a non-empty string', options.name);
+    }
+    hostId = hostIdFromName(options.name);
+  } else {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      'Missing option "hostId" or "name": give the host id as a bigint (hostId: 42n) or a name to derive it from',
+    );
+  }
+
+  const intervalMs = options.intervalMs ?? 1000;
+  if (
+    typeof intervalMs !== 'number' ||
+    !Number.isInteger(intervalMs) ||
+    intervalMs < 1 ||
+    intervalMs > maxIntervalMs
+  ) {
+    throw invalid('intervalMs', `an integer from 1 to ${maxIntervalMs} (milliseconds)`, intervalMs);
+  }
+  const jitter = options.jitter ?? 0.1;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= maxJitter)) {
+    throw invalid('jitter', `a fraction from 0 to ${maxJitter}`, jitter);
+  }
+  const { payload } = options;
+  if (payload !== undefined && (!(payload instanceof Uint8Array) || payload.length > maxPayload)) {
+    throw invalid('payload', `a Uint8Array of at most ${maxPayload} bytes`, payload);
+  }
+  const announceInterval = options.announceInterval ?? true;
+  if (typeof announceInterval !== 'boolean') {
+    throw invalid('announceInterval', 'a boolean', announceInterval);
+  }
+  return { address, hostId, intervalMs, jitter, payload, announceInterval };
+}
+
+function asHeartwatchError(err: unknown, syscall: string): Error {
+  if (err instanceof HeartwatchError) return err;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') {
+      return new HeartwatchError(code, err.message, {
+        cause: err,
+        syscall: (err as NodeJS.ErrnoException).syscall ?? syscall,
+      });
+    }
+    return err;
+  }
+  return new Error(String(err));
+}
+
+/**
+ * Sends wire-protocol v1 heartbeats for one host over UDP (node:dgram).
+ *
+ * Each sender picks a random 32-bit incarnation when it is constructed, so a restarted process
+ * is recognised as a restart. `seq` increases by one per datagram and wraps at 2^32. `close()`
+ * sends a LEAVE datagram so the server marks the host down at once (reason `left`).
+ *
+ * ```ts
+ * const sender = new HeartbeatSender({ server: 'udp://127.0.0.1:7700', name: 'web-1' });
+ * await sender.start();
+ * // ...
+ * await sender.close();
+ * ```
+ */
+export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
+  /** The id carried by every heartbeat. */
+  readonly hostId: bigint;
+  /** The destination, as `udp://ip:port`. */
+  readonly server: string;
+  /** The nominal period in milliseconds. */
+  readonly intervalMs: number;
+  /** The jitter fraction applied to each period. */
+  readonly jitter: number;
+
+  readonly #options: ResolvedSenderOptions;
+  readonly #incarnation: number;
+  #seq = 0;
+  #sent = 0;
+  #socket: Socket | undefined;
+  #target: { host: string; port: number } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #starting: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** Validates `options` (a `HeartwatchError` with code `ERR_HW_INVALID_OPTION` when wrong). */
+  constructor(options: HeartbeatSenderOptions) {
+    super();
+    this.#options = resolveSenderOptions(options);
+    this.hostId = this.#options.hostId;
+    this.server = `udp://${formatUdpAddress(this.#options.address)}`;
+    this.intervalMs = this.#options.intervalMs;
+    this.jitter = this.#options.jitter;
+    this.#incarnation = randomBytes(4).readUInt32BE(0);
+  }
+
+  /** Random u32 chosen at construction; the server reports a change as a restart. */
+  get incarnation(): number {
+    return this.#incarnation;
+  }
+
+  /** The sequence number of the last datagram sent (0 before the first). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** How many datagrams the socket accepted, LEAVE included. */
+  get sent(): number {
+    return this.#sent;
+  }
+
+  /**
+   * Opens the socket (resolving a host name first if one was given), sends the first heartbeat,
+   * and keeps sending every period. Resolves once the first heartbeat is sent; rejects if it
+   * could not be. Calling it again returns the same promise.
+   */
+  start(): Promise<void> {
+    if (this.#starting === undefined) {
+      this.#starting =
+        this.#closing === undefined
+          ? this.#open()
+          : Promise.reject(new HeartwatchError('ERR_HW_CLOSED', 'HeartbeatSender: start() after close()'));
+    }
+    return this.#starting;
+  }
+
+  /**
+   * Stops the heartbeats, sends one LEAVE datagram (unless `leave: false`, which looks like a
+   * crash to the server), and closes the socket. Idempotent; a sender that never started sends
+   * nothing.
+   */
+  close(options?: { leave?: boolean }): Promise<void> {
+    if (this.#closing === undefined) {
+      const leave = options?.leave ?? true;
+      if (typeof leave !== 'boolean') return Promise.reject(invalid('leave', 'a boolean', leave));
+      this.#closing = this.#shutdown(leave);
+    }
+    return this.#closing;
+  }
+
+  async #open(): Promise<void> {
+    let { host, family } = this.#options.address;
+    if (family === 0) {
+      try {
+        const found = await lookup(host);
+        host = found.address;
+        family = found.family === 6 ? 6 : 4;
+      } catch (err) {
+        throw asHeartwatchError(err, 'getaddrinfo');
+      }
+    }
+    if (this.#closing !== undefined) {
+      throw new HeartwatchError('ERR_HW_CLOSED', 'HeartbeatSender: closed while starting');
+    }
+    const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    socket.on('error', (err) => this.emit('error', asHeartwatchError(err, 'send')));
+    this.#socket = socket;
+    this.#target = { host, port: this.#options.address.port };
+    await this.#send(false);
+    if (this.#closing === undefined) this.#schedule();
+  }
+
+  #schedule(): void {
+    const { intervalMs, jitter } = this.#options;
+    const period = intervalMs * (1 - jitter + 2 * jitter * Math.random());
+    this.#timer = setTimeout(() => this.#tick(), Math.max(1, Math.round(period)));
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    if (this.#closing !== undefined) return;
+    // Scheduling before sending keeps the period independent of how long the send takes.
+    this.#schedule();
+    this.#send(false).catch((err: Error) => this.emit('error', err));
+  }
+
+  #send(leave: boolean): Promise<void> {
+    const socket = this.#socket;
+    const target = this.#target;
+    if (socket === undefined || target === undefined) return Promise.resolve();
+    this.#seq = (this.#seq + 1) >>> 0;
+    const { hostId, intervalMs, announceInterval, payload } = this.#options;
+    const datagram = encodeHeartbeat({
+      hostId,
+      incarnation: this.#incarnation,
+      seq: this.#seq,
+      intervalMs: announceInterval ? intervalMs : 0,
+      ...(payload === undefined ? {} : { payload }),
+      leave,
+    });
+    return new Promise((resolve, reject) => {
+      socket.send(datagram, target.port, target.host, (err) => {
+        if (err) {
+          reject(asHeartwatchError(err, 'send'));
+        } else {
+          this.#sent += 1;
+          resolve();
+        }
+      });
+    });
+  }
+
+  async #shutdown(leave: boolean): Promise<void> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#starting !== undefined) {
+      // A start that failed has already reported its error to its own caller.
+      await this.#starting.catch(() => undefined);
+    }
+    const socket = this.#socket;
+    if (socket === undefined) return;
+    try {
+      if (leave) await this.#send(true);
+    } finally {
+      this.#socket = undefined;
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    }
+  }
+}

@@ -1,0 +1,105 @@
+// Builds and runs the C++ core's tests in three variants (release, ASan+UBSan, TSan), then runs
+// every libFuzzer target for a bounded time. Prints one summary line per variant; exits non-zero
+// on any failure. Usage: node scripts/native-tests.js [--only release|asan|tsan|fuzz] [--fuzz-seconds N]
+const fs = require('node:fs');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const { root, run, tee } = require('./lib/run.js');
+
+const variants = {
+  release: ['-DCMAKE_BUILD_TYPE=Release'],
+  asan: ['-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DHW_SANITIZE=address', '-DHW_BENCH=OFF'],
+  tsan: ['-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DHW_SANITIZE=thread', '-DHW_BENCH=OFF'],
+};
+
+const sanitizerEnv = {
+  ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1',
+  UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+  TSAN_OPTIONS: 'halt_on_error=1:second_deadlock_stack=1',
+};
+
+function buildDir(name) {
+  return path.join(root, 'out', 'cmake', name);
+}
+
+function configureAndBuild(name, flags) {
+  run('cmake', ['-S', root, '-B', buildDir(name), '-G', 'Ninja', ...flags]);
+  run('cmake', ['--build', buildDir(name), '-j', '2']);
+}
+
+/** Runs ctest for one variant; returns {passed, failed}. */
+function ctest(name) {
+  const { status, output } = tee(
+    'ctest',
+    ['--test-dir', buildDir(name), '--output-on-failure', '-j', '2', '--timeout', '900'],
+    { env: { ...process.env, ...sanitizerEnv } },
+  );
+  const summary = /(\d+)% tests passed, (\d+) tests? failed out of (\d+)/.exec(output);
+  if (!summary) throw new Error(`ctest (${name}) printed no summary`);
+  const failed = Number(summary[2]);
+  const total = Number(summary[3]);
+  if (status !== 0 || failed > 0) throw new Error(`ctest (${name}): ${failed} of ${total} failed`);
+  if (total === 0) throw new Error(`ctest (${name}) ran no test`);
+  return { passed: total - failed, failed };
+}
+
+/** Builds the fuzzers with clang and runs each for a bounded time on its seed corpus. */
+function fuzz(seconds) {
+  configureAndBuild('fuzz', [
+    '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+    '-DHW_FUZZ=ON',
+    '-DHW_BENCH=OFF',
+    '-DCMAKE_CXX_COMPILER=clang++-14',
+  ]);
+  const fuzzDir = path.join(root, 'test', 'fuzz');
+  const targets = fs.existsSync(fuzzDir)
+    ? fs
+        .readdirSync(fuzzDir)
+        .filter((f) => f.endsWith('_fuzzer.cc'))
+        .map((f) => f.slice(0, -3))
+    : [];
+  for (const target of targets) {
+    const seeds = path.join(fuzzDir, 'corpus', target.replace(/_fuzzer$/, ''));
+    const work = path.join(buildDir('fuzz'), `${target}-corpus`);
+    fs.mkdirSync(work, { recursive: true });
+    const args = [`-max_total_time=${seconds}`, '-print_final_stats=1', work];
+    if (fs.existsSync(seeds)) args.push(seeds);
+    run(path.join(buildDir('fuzz'), target), args, { env: { ...process.env, ...sanitizerEnv } });
+  }
+  return { passed: targets.length, failed: 0 };
+}
+
+function main() {
+  const { values } = parseArgs({
+    options: { only: { type: 'string' }, 'fuzz-seconds': { type: 'string', default: '60' } },
+  });
+  const names = values.only ? [values.only] : [...Object.keys(variants), 'fuzz'];
+  const totals = { passed: 0, failed: 0 };
+  const lines = [];
+  for (const name of names) {
+    let result;
+    if (name === 'fuzz') {
+      result = fuzz(Number(values['fuzz-seconds']));
+    } else if (variants[name]) {
+      configureAndBuild(name, variants[name]);
+      result = ctest(name);
+    } else {
+      throw new Error(`--only must be one of release, asan, tsan, fuzz; got ${name}`);
+    }
+    totals.passed += result.passed;
+    lines.push(`native ${name}: ${result.passed} passed, ${result.failed} failed`);
+  }
+  for (const line of lines) console.log(line);
+  return totals;
+}
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (error) {
+    console.error(`test:native failed: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+module.exports = { main };

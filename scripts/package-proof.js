@@ -1,0 +1,114 @@
+// Packaging proof: the published tarball installs and loads its prebuilt binary on a machine with
+// no network and no C++ toolchain. Builds the prebuild, packs, installs the tarball offline into
+// an empty directory with a PATH holding only node and npm, then require()s and import()s it and
+// checks through nativeInfo() that the prebuilt binary is the one loaded.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { root, run, capture } = require('./lib/run.js');
+
+function check(condition, message) {
+  if (!condition) throw new Error(`package proof: ${message}`);
+  console.error(`ok - ${message}`);
+}
+
+function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'heartwatch-package-'));
+  try {
+    run('npm', ['run', 'prebuild']);
+    const packed = JSON.parse(capture('npm', ['pack', '--json', '--pack-destination', work]));
+    const tarball = path.join(work, packed[0].filename);
+    const files = packed[0].files.map((f) => f.path);
+    for (const required of ['binding.gyp', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts']) {
+      check(files.includes(required), `tarball contains ${required}`);
+    }
+    check(
+      files.some((f) => /^prebuilds\/linux-x64\/.*\.node$/.test(f)),
+      'tarball contains a linux-x64 prebuild',
+    );
+    check(
+      files.some((f) => f.startsWith('native/core/')),
+      'tarball contains the native sources',
+    );
+
+    // A PATH with node and npm alone: no compiler, make or python can be found.
+    const bin = path.join(work, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    const npmCli =
+      process.env.npm_execpath ??
+      path.join(
+        path.dirname(process.execPath),
+        '..',
+        'lib',
+        'node_modules',
+        'npm',
+        'bin',
+        'npm-cli.js',
+      );
+    check(fs.existsSync(npmCli), `npm found at ${npmCli}`);
+    fs.writeFileSync(
+      path.join(bin, 'npm'),
+      `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
+    for (const tool of ['c++', 'g++', 'gcc', 'cc', 'clang++', 'make', 'python3', 'python']) {
+      const found = spawnSync('/bin/sh', ['-c', `command -v ${tool}`], {
+        env: { PATH: bin },
+        encoding: 'utf8',
+      });
+      check(found.status !== 0 && found.stdout.trim() === '', `no ${tool} on the install PATH`);
+    }
+
+    const app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), '{"name":"app","private":true}\n');
+    const env = { ...process.env, PATH: bin, npm_config_offline: 'true', CXX: '', CC: '' };
+    for (const key of Object.keys(env))
+      if (key.startsWith('npm_') && key !== 'npm_config_offline' && key !== 'npm_config_cache')
+        delete env[key];
+    run(path.join(bin, 'npm'), ['install', '--offline', '--no-audit', '--no-fund', tarball], {
+      cwd: app,
+      env,
+    });
+
+    const required = JSON.parse(
+      capture(
+        path.join(bin, 'node'),
+        ['-e', "console.log(JSON.stringify(require('heartwatch').nativeInfo()))"],
+        { cwd: app, env },
+      ),
+    );
+    check(required.loaded === true, 'require("heartwatch") loads the addon');
+    check(required.source === 'prebuild', `the prebuilt binary is loaded (${required.file})`);
+    check(required.version === required.packageVersion, 'addon version matches the package');
+    const imported = JSON.parse(
+      capture(
+        path.join(bin, 'node'),
+        [
+          '--input-type=module',
+          '-e',
+          "import { nativeInfo } from 'heartwatch'; console.log(JSON.stringify(nativeInfo()))",
+        ],
+        { cwd: app, env },
+      ),
+    );
+    check(imported.source === 'prebuild', 'import "heartwatch" loads the prebuilt binary');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  try {
+    main();
+    console.log('package proof: 1 passed, 0 failed');
+  } catch (error) {
+    console.error(error.message);
+    process.exit(1);
+  }
+}
+
+module.exports = { main };
