@@ -1,6 +1,7 @@
 // The addon's entry point: registers every native class and function on the exports object.
 #include <napi.h>
 
+#include "addon/engine_wrap.h"
 #include "addon/native_info.h"
 
 namespace heartwatch::addon {
@@ -8,6 +9,7 @@ namespace heartwatch::addon {
 // Runs on: JS thread (once per environment: the main thread and each worker thread).
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nativeInfo", Napi::Function::New(env, NativeInfo, "nativeInfo"));
+  EngineWrap::Register(env, exports);
   return exports;
 }
 

@@ -1,0 +1,380 @@
+import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
+import { HeartwatchError } from '../errors.js';
+import { loadNative } from '../native/binding.js';
+import type { ResolvedOptions } from '../options.js';
+import type { HeartwatchStats, ReceiverStats, WorkerStats } from '../stats.js';
+import { formatAddress } from './address-format.js';
+import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
+
+/** The addon's NativeEngine handle (native/addon/engine_wrap.h documents it). */
+export interface NativeEngineHandle {
+  start(): void;
+  readonly port: number;
+  readonly receiverCount: number;
+  readonly workerCount: number;
+  readonly cpus: number[];
+  readonly statsBuffer: ArrayBuffer;
+  drain(into: Uint8Array): number;
+  post(kind: number, key: bigint, requestId: number): boolean;
+  drainResults(): Array<[requestId: number, value: number, worker: number]>;
+  readSnapshot(worker: number, offset: number, into: Uint8Array): number;
+  releaseSnapshot(worker: number): void;
+  close(): void;
+}
+
+/** The engine configuration native code takes: ResolvedOptions with enums as numbers. */
+export interface NativeEngineConfig {
+  host: string;
+  port: number;
+  receivers: number;
+  workers: number;
+  cpus: number[];
+  identity: number;
+  timeoutMs: number;
+  missedBeats: number;
+  maxHosts: number;
+  forgetAfterMs: number;
+  expiry: number;
+  batchSize: number;
+  recvBufferBytes: number;
+  ringCapacity: number;
+  eventRingCapacity: number;
+  spin: boolean;
+}
+
+export type NativeEngineConstructor = new (
+  config: NativeEngineConfig,
+  onWake: () => void,
+) => NativeEngineHandle;
+
+// Layouts shared with native/core/engine/{event_record.h,shard_message.h,engine_stats.h}.
+const EVENT_RECORD_BYTES = 64;
+const HOST_RECORD_BYTES = 48;
+const COUNTERS_PER_THREAD = 8;
+const RECEIVER_FIELDS = [
+  'received',
+  'malformed',
+  'authUnsupported',
+  'kernelDrops',
+  'ringDrops',
+  'recvBufferBytes',
+] as const;
+const WORKER_FIELDS = [
+  'processed',
+  'hostsUp',
+  'hostsDown',
+  'trackedHosts',
+  'refused',
+  'eventsPending',
+  'eventsPublished',
+  'forgotten',
+] as const;
+const COMMAND_REMOVE = 1;
+const COMMAND_SNAPSHOT = 2;
+const SNAPSHOT_CHUNK = 8192;
+const IDENTITY = { id: 0, address: 1, ip: 2 } as const;
+const EXPIRY = { fifo: 0, wheel: 1 } as const;
+
+function nativeConstructor(): NativeEngineConstructor | undefined {
+  const load = loadNative();
+  if (!load.ok) return undefined;
+  const ctor = (load.binding as unknown as { NativeEngine?: NativeEngineConstructor }).NativeEngine;
+  return typeof ctor === 'function' ? ctor : undefined;
+}
+
+/** Whether the native engine can run here. */
+export function nativeEngineAvailable(): boolean {
+  return nativeConstructor() !== undefined;
+}
+
+/** Decodes `count` 64-byte event records (event_record.h) from `bytes`. */
+export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, count * EVENT_RECORD_BYTES);
+  const events: HostEvent[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const base = i * EVENT_RECORD_BYTES;
+    const id = view.getBigUint64(base, true).toString();
+    const at = view.getFloat64(base + 8, true);
+    const type = view.getUint8(base + 32);
+    const address = formatAddress(
+      view.getUint8(base + 35),
+      bytes.subarray(base + 40, base + 56),
+      view.getUint16(base + 36, true),
+    );
+    if (type === 1) {
+      const up: UpEvent = {
+        type: 'up',
+        id,
+        address,
+        at,
+        recovered: view.getUint8(base + 34) === 1,
+        incarnation: view.getUint32(base + 24, true),
+      };
+      events[i] = up;
+    } else if (type === 2) {
+      const down: DownEvent = {
+        type: 'down',
+        id,
+        address,
+        at,
+        lastSeen: view.getFloat64(base + 16, true),
+        reason: view.getUint8(base + 33) === 2 ? 'left' : 'timeout',
+      };
+      events[i] = down;
+    } else {
+      const restart: RestartEvent = {
+        type: 'restart',
+        id,
+        address,
+        at,
+        incarnation: view.getUint32(base + 24, true),
+        previousIncarnation: view.getUint32(base + 28, true),
+      };
+      events[i] = restart;
+    }
+  }
+  return events;
+}
+
+function decodeHostRecords(bytes: Uint8Array, count: number): HostSnapshot[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, count * HOST_RECORD_BYTES);
+  const hosts: HostSnapshot[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const base = i * HOST_RECORD_BYTES;
+    hosts[i] = {
+      id: view.getBigUint64(base, true).toString(),
+      address: formatAddress(
+        view.getUint8(base + 25),
+        bytes.subarray(base + 28, base + 44),
+        view.getUint16(base + 26, true),
+      ),
+      state: view.getUint8(base + 24) === 1 ? 'up' : 'down',
+      lastSeen: view.getFloat64(base + 8, true),
+      incarnation: view.getUint32(base + 16, true),
+      timeoutMs: view.getUint32(base + 20, true),
+    };
+  }
+  return hosts;
+}
+
+/** Maps a native error (Error with errno `code` and `syscall`) to a HeartwatchError. */
+function toHeartwatchError(error: unknown): HeartwatchError {
+  const native = error as { code?: unknown; syscall?: unknown; message?: unknown };
+  const code = typeof native.code === 'string' ? native.code : 'ERR_HW_NATIVE';
+  const options: { cause: unknown; syscall?: string } = { cause: error };
+  if (typeof native.syscall === 'string') options.syscall = native.syscall;
+  return new HeartwatchError(code, `heartwatch: ${String(native.message ?? error)}`, options);
+}
+
+class NativeEngine implements Engine {
+  readonly kind = 'native' as const;
+  readonly #options: ResolvedOptions;
+  readonly #sink: EngineSink;
+  readonly #eventBytes: Uint8Array;
+  #handle: NativeEngineHandle | undefined;
+  #counters: BigUint64Array | undefined;
+  #threadCpus: number[] = [];
+  #delivered = 0;
+  #nextRequest = 1;
+  /** Open commands: how many workers will answer, the answers so far, and who waits. */
+  readonly #requests = new Map<
+    number,
+    { expected: number; answers: Array<[value: number, worker: number]>; resolve: (answers: Array<[number, number]>) => void }
+  >();
+  #closed = false;
+
+  constructor(options: ResolvedOptions, sink: EngineSink) {
+    this.#options = options;
+    this.#sink = sink;
+    this.#eventBytes = new Uint8Array(options.eventBatchSize * EVENT_RECORD_BYTES);
+  }
+
+  async listen(): Promise<ListenInfo> {
+    const Ctor = nativeConstructor();
+    if (Ctor === undefined) {
+      const load = loadNative();
+      throw load.ok
+        ? new HeartwatchError('ERR_HW_NATIVE_UNAVAILABLE', 'heartwatch: the addon has no NativeEngine')
+        : load.error;
+    }
+    const o = this.#options;
+    const config: NativeEngineConfig = {
+      host: o.host,
+      port: o.port,
+      receivers: o.receivers,
+      workers: o.workers,
+      cpus: o.cpus === null ? [] : [...o.cpus],
+      identity: IDENTITY[o.identity],
+      timeoutMs: o.timeoutMs,
+      missedBeats: o.missedBeats,
+      maxHosts: o.maxHosts,
+      forgetAfterMs: o.forgetAfterMs,
+      expiry: EXPIRY[o.expiry],
+      batchSize: o.batchSize,
+      recvBufferBytes: o.recvBufferBytes,
+      ringCapacity: o.ringCapacity,
+      eventRingCapacity: o.ringCapacity,
+      spin: o.spin,
+    };
+    let handle: NativeEngineHandle;
+    try {
+      handle = new Ctor(config, () => this.#onWake());
+      handle.start();
+    } catch (error) {
+      throw toHeartwatchError(error);
+    }
+    this.#handle = handle;
+    this.#counters = new BigUint64Array(handle.statsBuffer);
+    this.#threadCpus = handle.cpus;
+    return { port: handle.port, host: o.host, recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0 };
+  }
+
+  /** Runs on the JS thread when a worker published events or command results. */
+  #onWake(): void {
+    const handle = this.#handle;
+    if (handle === undefined) return;
+    this.#drainEvents(handle);
+    for (const [requestId, value, worker] of handle.drainResults()) {
+      const request = this.#requests.get(requestId);
+      if (request === undefined) continue;
+      request.answers.push([value, worker]);
+      if (request.answers.length === request.expected) {
+        this.#requests.delete(requestId);
+        request.resolve(request.answers);
+      }
+    }
+  }
+
+  #drainEvents(handle: NativeEngineHandle): void {
+    const capacity = this.#options.eventBatchSize;
+    let count: number;
+    do {
+      count = handle.drain(this.#eventBytes);
+      if (count === 0) break;
+      // Decode before handing over: a listener may run this engine's drain again re-entrantly.
+      const batch = decodeEventRecords(this.#eventBytes, count);
+      this.#delivered += count;
+      this.#sink.events(batch);
+    } while (count === capacity);
+  }
+
+  /** Sends a command and resolves with every worker's answer. */
+  #request(kind: number, key: bigint, answers: number): Promise<Array<[number, number]>> {
+    const handle = this.#handle;
+    if (handle === undefined || this.#closed) return Promise.resolve([]);
+    const requestId = this.#nextRequest++;
+    return new Promise((resolve) => {
+      this.#requests.set(requestId, { expected: answers, answers: [], resolve });
+      const attempt = (): void => {
+        if (this.#closed) {
+          this.#requests.delete(requestId);
+          resolve([]);
+        } else if (!handle.post(kind, key, requestId)) {
+          setTimeout(attempt, 1);
+        }
+      };
+      attempt();
+    });
+  }
+
+  stats(): HeartwatchStats {
+    const counters = this.#counters;
+    const handle = this.#handle;
+    const receiverCount = handle?.receiverCount ?? 0;
+    const workerCount = handle?.workerCount ?? 0;
+    const read = (thread: number, field: number): number =>
+      counters === undefined ? 0 : Number(counters[thread * COUNTERS_PER_THREAD + field]);
+    const cpu = (thread: number): number | null => {
+      const value = this.#threadCpus[thread];
+      return value === undefined || value < 0 ? null : value;
+    };
+    const receivers: ReceiverStats[] = [];
+    for (let r = 0; r < receiverCount; r++) {
+      const entry: ReceiverStats = {
+        thread: `hw-rx-${r}`,
+        cpu: cpu(r),
+        received: 0,
+        malformed: 0,
+        authUnsupported: 0,
+        kernelDrops: 0,
+        ringDrops: 0,
+        recvBufferBytes: 0,
+      };
+      RECEIVER_FIELDS.forEach((name, field) => {
+        entry[name] = read(r, field);
+      });
+      receivers.push(entry);
+    }
+    const workers: WorkerStats[] = [];
+    for (let w = 0; w < workerCount; w++) {
+      const t = receiverCount + w;
+      workers.push({
+        thread: `hw-wk-${w}`,
+        cpu: cpu(t),
+        processed: read(t, WORKER_FIELDS.indexOf('processed')),
+        hostsUp: read(t, WORKER_FIELDS.indexOf('hostsUp')),
+        hostsDown: read(t, WORKER_FIELDS.indexOf('hostsDown')),
+        trackedHosts: read(t, WORKER_FIELDS.indexOf('trackedHosts')),
+        refused: read(t, WORKER_FIELDS.indexOf('refused')),
+        eventsPending: read(t, WORKER_FIELDS.indexOf('eventsPending')),
+      });
+    }
+    const sum = <T>(list: T[], pick: (item: T) => number): number =>
+      list.reduce((total, item) => total + pick(item), 0);
+    return {
+      engine: 'native',
+      received: sum(receivers, (r) => r.received),
+      malformed: sum(receivers, (r) => r.malformed),
+      authUnsupported: sum(receivers, (r) => r.authUnsupported),
+      kernelDrops: sum(receivers, (r) => r.kernelDrops),
+      ringDrops: sum(receivers, (r) => r.ringDrops),
+      hostsUp: sum(workers, (w) => w.hostsUp),
+      hostsDown: sum(workers, (w) => w.hostsDown),
+      trackedHosts: sum(workers, (w) => w.trackedHosts),
+      refused: sum(workers, (w) => w.refused),
+      eventsPending: sum(workers, (w) => w.eventsPending),
+      eventsDelivered: this.#delivered,
+      receivers,
+      workers,
+    };
+  }
+
+  async *hosts(): AsyncIterable<HostSnapshot[]> {
+    const handle = this.#handle;
+    if (handle === undefined) return;
+    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, handle.workerCount);
+    const bytes = new Uint8Array(SNAPSHOT_CHUNK * HOST_RECORD_BYTES);
+    for (const [total, worker] of answers) {
+      try {
+        for (let offset = 0; offset < total; ) {
+          const count = handle.readSnapshot(worker, offset, bytes);
+          if (count === 0) break;
+          offset += count;
+          yield decodeHostRecords(bytes, count);
+        }
+      } finally {
+        handle.releaseSnapshot(worker);
+      }
+    }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), 1);
+    return answers[0]?.[0] === 1;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const handle = this.#handle;
+    if (handle === undefined) return;
+    handle.close();
+    // The threads are joined: hand over every event they decided, then settle open requests.
+    this.#drainEvents(handle);
+    for (const request of this.#requests.values()) request.resolve([]);
+    this.#requests.clear();
+  }
+}
+
+/** Creates the native engine; listen() throws `ERR_HW_NATIVE_UNAVAILABLE` where it cannot run. */
+export const createNativeEngine: EngineFactory = (options, sink) => new NativeEngine(options, sink);

@@ -1,0 +1,208 @@
+#include "addon/engine_wrap.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "core/common/system_error.h"
+
+namespace heartwatch::addon {
+namespace {
+
+uint32_t GetUint(const Napi::Object& config, const char* name) {
+  return config.Get(name).As<Napi::Number>().Uint32Value();
+}
+
+EngineConfig ToEngineConfig(const Napi::Object& config) {
+  EngineConfig out;
+  out.host = config.Get("host").As<Napi::String>().Utf8Value();
+  out.port = static_cast<uint16_t>(GetUint(config, "port"));
+  out.receivers = GetUint(config, "receivers");
+  out.workers = GetUint(config, "workers");
+  const Napi::Array cpus = config.Get("cpus").As<Napi::Array>();
+  for (uint32_t i = 0; i < cpus.Length(); ++i) {
+    out.cpus.push_back(cpus.Get(i).As<Napi::Number>().Int32Value());
+  }
+  out.identity = static_cast<IdentityMode>(GetUint(config, "identity"));
+  out.detector.timeout_ms = GetUint(config, "timeoutMs");
+  out.detector.missed_beats = GetUint(config, "missedBeats");
+  out.detector.max_hosts = GetUint(config, "maxHosts");
+  out.detector.forget_after_ms = GetUint(config, "forgetAfterMs");
+  out.detector.index = static_cast<ExpiryIndexKind>(GetUint(config, "expiry"));
+  out.batch_size = GetUint(config, "batchSize");
+  out.recv_buffer_bytes = GetUint(config, "recvBufferBytes");
+  out.ring_capacity = GetUint(config, "ringCapacity");
+  out.event_ring_capacity = GetUint(config, "eventRingCapacity");
+  out.spin = config.Get("spin").As<Napi::Boolean>().Value();
+  return out;
+}
+
+// Errors cross into JS with the errno name as `code`, as Node's own system errors do.
+[[noreturn]] void ThrowSystemError(Napi::Env env, const SystemError& error) {
+  Napi::Error js = Napi::Error::New(env, error.what());
+  js.Set("code", error.code());
+  js.Set("syscall", error.syscall());
+  js.Set("errno", Napi::Number::New(env, -error.error()));
+  throw js;
+}
+
+}  // namespace
+
+void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function constructor = DefineClass(
+      env, "NativeEngine",
+      {
+          InstanceMethod<&EngineWrap::Start>("start"),
+          InstanceMethod<&EngineWrap::Drain>("drain"),
+          InstanceMethod<&EngineWrap::Post>("post"),
+          InstanceMethod<&EngineWrap::DrainResults>("drainResults"),
+          InstanceMethod<&EngineWrap::ReadSnapshot>("readSnapshot"),
+          InstanceMethod<&EngineWrap::ReleaseSnapshot>("releaseSnapshot"),
+          InstanceMethod<&EngineWrap::Close>("close"),
+          InstanceAccessor<&EngineWrap::Port>("port"),
+          InstanceAccessor<&EngineWrap::ReceiverCount>("receiverCount"),
+          InstanceAccessor<&EngineWrap::WorkerCount>("workerCount"),
+          InstanceAccessor<&EngineWrap::Cpus>("cpus"),
+          InstanceAccessor<&EngineWrap::StatsBuffer>("statsBuffer"),
+      });
+  exports.Set("NativeEngine", constructor);
+}
+
+EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  const EngineConfig config = ToEngineConfig(info[0].As<Napi::Object>());
+  wake_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "heartwatch-events", 0, 1);
+  try {
+    // Workers call this; the engine guarantees at most one call is queued until JS drains.
+    engine_ = std::make_unique<Engine>(config, [tsfn = wake_]() mutable { tsfn.NonBlockingCall(); });
+  } catch (const SystemError& error) {
+    wake_.Release();
+    ThrowSystemError(env, error);
+  } catch (const std::exception& error) {
+    wake_.Release();
+    throw Napi::Error::New(env, error.what());
+  }
+
+  auto* hint = new std::shared_ptr<EngineStats>(engine_->shared_stats());
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, engine_->stats().data(), engine_->stats().byte_length(),
+      [](Napi::Env, void*, std::shared_ptr<EngineStats>* owner) { delete owner; }, hint);
+  stats_buffer_ = Napi::Persistent(buffer);
+  napi_add_env_cleanup_hook(env_, &EngineWrap::CleanupHook, this);
+}
+
+EngineWrap::~EngineWrap() {
+  if (!closed_) napi_remove_env_cleanup_hook(env_, &EngineWrap::CleanupHook, this);
+  Shutdown();
+}
+
+void EngineWrap::CleanupHook(void* self) {
+  auto* wrap = static_cast<EngineWrap*>(self);
+  wrap->closed_ = true;
+  wrap->Shutdown();
+}
+
+void EngineWrap::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  engine_->stop();
+  wake_.Release();
+}
+
+void EngineWrap::Start(const Napi::CallbackInfo& info) {
+  if (stopped_) throw Napi::Error::New(info.Env(), "the engine is closed");
+  engine_->start();
+}
+
+Napi::Value EngineWrap::Drain(const Napi::CallbackInfo& info) {
+  Napi::Uint8Array buffer = info[0].As<Napi::Uint8Array>();
+  engine_->begin_drain();
+  const size_t max = buffer.ByteLength() / sizeof(EventRecord);
+  const size_t count = engine_->drain_events(reinterpret_cast<EventRecord*>(buffer.Data()), max);
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+
+Napi::Value EngineWrap::Post(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (stopped_) return Napi::Boolean::New(env, false);  // no worker would answer
+  bool lossless = false;
+  WorkerCommand command{};
+  command.kind = static_cast<CommandKind>(info[0].As<Napi::Number>().Uint32Value());
+  command.key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  command.request_id = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+  if (command.kind == CommandKind::kRemove) {
+    return Napi::Boolean::New(env, engine_->post(engine_->owner_of(command.key), command));
+  }
+  // A snapshot asks every worker; the caller expects one result from each.
+  for (uint32_t w = 0; w < engine_->worker_count(); ++w) {
+    if (!engine_->post(w, command)) return Napi::Boolean::New(env, false);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value EngineWrap::DrainResults(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  engine_->begin_drain();
+  CommandResult results[64];
+  uint32_t n = 0;
+  size_t got;
+  while ((got = engine_->drain_results(results, 64)) > 0) {
+    for (size_t i = 0; i < got; ++i) {
+      Napi::Array entry = Napi::Array::New(env, 3);
+      entry.Set(0u, Napi::Number::New(env, static_cast<double>(results[i].request_id)));
+      entry.Set(1u, Napi::Number::New(env, static_cast<double>(results[i].value)));
+      entry.Set(2u, Napi::Number::New(env, results[i].worker));
+      out.Set(n++, entry);
+    }
+  }
+  return out;
+}
+
+Napi::Value EngineWrap::ReadSnapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t worker = info[0].As<Napi::Number>().Uint32Value();
+  const size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  Napi::Uint8Array buffer = info[2].As<Napi::Uint8Array>();
+  const std::vector<HostRecord>& records = engine_->worker(worker).snapshot();
+  if (offset >= records.size()) return Napi::Number::New(env, 0);
+  const size_t count = std::min(records.size() - offset, buffer.ByteLength() / sizeof(HostRecord));
+  std::memcpy(buffer.Data(), records.data() + offset, count * sizeof(HostRecord));
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
+void EngineWrap::ReleaseSnapshot(const Napi::CallbackInfo& info) {
+  engine_->worker(info[0].As<Napi::Number>().Uint32Value()).release_snapshot();
+}
+
+void EngineWrap::Close(const Napi::CallbackInfo&) {
+  if (!closed_) {
+    closed_ = true;
+    napi_remove_env_cleanup_hook(env_, &EngineWrap::CleanupHook, this);
+  }
+  Shutdown();
+}
+
+Napi::Value EngineWrap::Port(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->port());
+}
+
+Napi::Value EngineWrap::ReceiverCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->receiver_count());
+}
+
+Napi::Value EngineWrap::WorkerCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->worker_count());
+}
+
+Napi::Value EngineWrap::Cpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t r = 0; r < engine_->receiver_count(); ++r) out.Set(n++, engine_->receiver_cpu(r));
+  for (uint32_t w = 0; w < engine_->worker_count(); ++w) out.Set(n++, engine_->worker_cpu(w));
+  return out;
+}
+
+Napi::Value EngineWrap::StatsBuffer(const Napi::CallbackInfo&) { return stats_buffer_.Value(); }
+
+}  // namespace heartwatch::addon

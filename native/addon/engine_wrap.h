@@ -1,0 +1,63 @@
+// NativeEngine: the JS handle on a core Engine. Options arrive validated by lib/options.ts.
+//
+// JS surface (used only by lib/engine/native-engine.ts):
+//   new NativeEngine(config, onWake)   binds sockets; throws Error{code: errno name, syscall}
+//   start()                            launches the threads
+//   port, receiverCount, workerCount, cpus (number[], -1 = not pinned)
+//   statsBuffer                        ArrayBuffer over the live counters (engine_stats.h)
+//   drain(Uint8Array) -> records       copies 64-byte event records (event_record.h)
+//   post(kind, key: bigint, requestId) -> boolean   remove (1) or snapshot (2) command
+//   drainResults() -> [requestId, value, worker][]
+//   readSnapshot(worker, offset, Uint8Array) -> records; releaseSnapshot(worker)
+//   close()                            stops and joins every thread; idempotent. Events still
+//                                      queued stay readable with drain() afterwards.
+// onWake() runs on the JS thread after a worker published events or results; it is called once
+// until the next drain().
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "core/engine/engine.h"
+
+namespace heartwatch::addon {
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports);
+
+  // Runs on: JS thread.
+  explicit EngineWrap(const Napi::CallbackInfo& info);
+  ~EngineWrap() override;
+
+ private:
+  // All run on: JS thread.
+  void Start(const Napi::CallbackInfo& info);
+  Napi::Value Drain(const Napi::CallbackInfo& info);
+  Napi::Value Post(const Napi::CallbackInfo& info);
+  Napi::Value DrainResults(const Napi::CallbackInfo& info);
+  Napi::Value ReadSnapshot(const Napi::CallbackInfo& info);
+  void ReleaseSnapshot(const Napi::CallbackInfo& info);
+  void Close(const Napi::CallbackInfo& info);
+  Napi::Value Port(const Napi::CallbackInfo& info);
+  Napi::Value ReceiverCount(const Napi::CallbackInfo& info);
+  Napi::Value WorkerCount(const Napi::CallbackInfo& info);
+  Napi::Value Cpus(const Napi::CallbackInfo& info);
+  Napi::Value StatsBuffer(const Napi::CallbackInfo& info);
+
+  // Stops the threads and lets the event loop go; safe to call more than once. The engine object
+  // (rings, overflow, counters) lives on until this wrapper is collected.
+  void Shutdown();
+  // Runs on: JS thread, when the environment (main thread or worker) is torn down.
+  static void CleanupHook(void* self);
+
+  std::unique_ptr<Engine> engine_;
+  Napi::ThreadSafeFunction wake_;
+  Napi::Reference<Napi::ArrayBuffer> stats_buffer_;
+  napi_env env_ = nullptr;
+  bool closed_ = false;   // the cleanup hook is no longer registered
+  bool stopped_ = false;  // the threads are joined and the wake-up function released
+};
+
+}  // namespace heartwatch::addon

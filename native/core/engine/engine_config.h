@@ -1,0 +1,30 @@
+// Everything the engine needs, already validated by lib/options.ts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/detector/detector.h"
+#include "core/protocol/heartbeat_parser.h"
+
+namespace heartwatch {
+
+struct EngineConfig {
+  std::string host = "::";
+  uint16_t port = 7700;
+  uint32_t receivers = 1;
+  uint32_t workers = 1;
+  std::vector<int> cpus;              // thread k (receivers first, then workers) runs on cpus[k % size]; empty: not pinned
+  IdentityMode identity = IdentityMode::kId;
+  DetectorConfig detector;            // max_hosts is per worker shard here
+  uint32_t batch_size = 64;           // datagrams per recvmmsg
+  uint32_t recv_buffer_bytes = 8u << 20;
+  uint32_t ring_capacity = 1u << 16;  // heartbeats per (receiver, worker) ring
+  uint32_t event_ring_capacity = 1u << 16;  // events per worker ring towards JS
+  uint32_t expire_budget = 4096;      // detector work per expire() call
+  uint32_t max_idle_sleep_ms = 50;    // longest a worker sleeps with nothing due
+  bool spin = false;                  // workers busy-poll instead of sleeping
+};
+
+}  // namespace heartwatch

@@ -1,0 +1,239 @@
+#include "core/engine/shard_worker.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cstring>
+#include <immintrin.h>
+#include <string>
+
+#include "core/common/monotonic_clock.h"
+
+namespace heartwatch {
+namespace {
+
+constexpr size_t kDrainBatch = 256;
+constexpr size_t kCommandRingCapacity = 1024;
+
+}  // namespace
+
+ShardWorker::ShardWorker(uint32_t index, const EngineConfig& config, CounterLine& counters, int cpu,
+                         double epoch_offset_ms, std::function<void()> publish)
+    : index_(index),
+      detector_(config.detector),
+      counters_(counters),
+      cpu_(cpu),
+      epoch_offset_ms_(epoch_offset_ms),
+      publish_(std::move(publish)),
+      expire_budget_(config.expire_budget),
+      max_idle_sleep_ms_(config.max_idle_sleep_ms),
+      spin_(config.spin),
+      events_(config.event_ring_capacity),
+      commands_(kCommandRingCapacity),
+      results_(kCommandRingCapacity) {
+  inputs_.reserve(config.receivers);
+  for (uint32_t r = 0; r < config.receivers; ++r) {
+    inputs_.push_back(std::make_unique<SpscRing<ShardMessage>>(config.ring_capacity));
+  }
+  decided_.reserve(config.expire_budget + 2 * kDrainBatch);
+  batch_.reserve(kDrainBatch);
+  drained_.resize(kDrainBatch);
+}
+
+ShardWorker::~ShardWorker() {
+  request_stop();
+  join();
+}
+
+void ShardWorker::start() { thread_ = std::thread([this] { run(); }); }
+
+void ShardWorker::request_stop() noexcept {
+  stop_.store(true, std::memory_order_relaxed);
+  wake_.notify();
+}
+
+void ShardWorker::join() {
+  if (thread_.joinable()) thread_.join();
+  joined_ = true;
+}
+
+size_t ShardWorker::drain_events(EventRecord* out, size_t max) noexcept {
+  size_t count = events_.pop_batch(out, max);
+  // After join() this thread owns the overflow: hand over what the ring could not hold.
+  while (joined_ && count < max && !overflow_.empty()) {
+    out[count++] = overflow_.front();
+    overflow_.pop_front();
+  }
+  return count;
+}
+
+bool ShardWorker::post(const WorkerCommand& command) noexcept {
+  if (!commands_.try_push(command)) return false;
+  wake_.notify();
+  return true;
+}
+
+void ShardWorker::run() {
+  const std::string name = "hw-wk-" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.c_str());
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  }
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const size_t applied = drain_inputs(monotonic_ms_ceil());
+    run_commands();
+    flush_overflow();
+    const uint64_t now = monotonic_ms_floor();
+    size_t expired = 0;
+    // Expiry pauses while JS is behind: its events would only pile up in the overflow.
+    const bool js_behind =
+        !overflow_.empty() || events_.capacity() - events_.size_approx() < expire_budget_;
+    if (!js_behind) expired = detector_.expire(now, expire_budget_, decided_);
+    publish_events();
+    update_counters();
+    if (applied == 0 && expired == 0) sleep_until_work(now, js_behind);
+  }
+}
+
+size_t ShardWorker::drain_inputs(uint64_t now_ms) {
+  size_t total = 0;
+  for (auto& ring : inputs_) {
+    size_t got;
+    do {
+      got = ring->pop_batch(drained_.data(), kDrainBatch);
+      apply(drained_.data(), got, now_ms);
+      total += got;
+    } while (got == kDrainBatch);
+  }
+  return total;
+}
+
+// Heartbeats go to the detector in batches (it prefetches the batch's slots); a leave flushes the
+// batch before it so one host's messages keep their order.
+void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now_ms) {
+  batch_.clear();
+  for (size_t i = 0; i < count; ++i) {
+    if (!messages[i].leave) {
+      batch_.push_back(messages[i].heartbeat);
+      continue;
+    }
+    detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
+    batch_.clear();
+    detector_.leave(messages[i].heartbeat.key, messages[i].heartbeat.address, now_ms, decided_);
+  }
+  detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
+  EngineStats::add(counters_, WorkerCounter::kProcessed, count);
+  if (decided_.size() >= kDrainBatch) publish_events();
+}
+
+void ShardWorker::run_commands() {
+  WorkerCommand command;
+  while (true) {
+    // The JS thread reads snapshot_ until it releases it; a second snapshot waits for that
+    // without holding up heartbeats.
+    if (deferred_snapshot_.has_value()) {
+      if (snapshot_busy_.load(std::memory_order_acquire)) break;
+      command = *deferred_snapshot_;
+      deferred_snapshot_.reset();
+    } else if (commands_.pop_batch(&command, 1) != 1) {
+      break;
+    }
+    CommandResult result{command.request_id, 0, index_};
+    if (command.kind == CommandKind::kRemove) {
+      result.value = detector_.remove(command.key) ? 1 : 0;
+    } else if (snapshot_busy_.load(std::memory_order_acquire)) {
+      deferred_snapshot_ = command;
+      continue;
+    } else {
+      snapshot_.clear();
+      detector_.for_each_host([this](const HostSnapshot& host) {
+        HostRecord record{};
+        record.key = host.key;
+        record.last_seen_epoch_ms = static_cast<double>(host.last_seen_ms) + epoch_offset_ms_;
+        record.incarnation = host.incarnation;
+        record.timeout_ms = host.timeout_ms;
+        record.state = host.up ? 1 : 2;
+        record.family = host.address.family;
+        record.port = host.address.port;
+        std::memcpy(record.ip, host.address.ip, sizeof(record.ip));
+        snapshot_.push_back(record);
+      });
+      result.value = snapshot_.size();
+      snapshot_busy_.store(true, std::memory_order_release);
+    }
+    pending_results_.push_back(result);
+  }
+  bool delivered = false;
+  while (!pending_results_.empty() && results_.try_push(pending_results_.front())) {
+    pending_results_.pop_front();
+    delivered = true;
+  }
+  if (delivered) publish_();
+}
+
+void ShardWorker::publish_events() {
+  if (decided_.empty()) return;
+  size_t pushed = 0;
+  for (const HostEvent& event : decided_) {
+    const EventRecord record = EventRecord::from(event, epoch_offset_ms_);
+    // Once anything waits in the overflow, everything after it must too, to keep the order.
+    if (overflow_.empty() && events_.try_push(record)) {
+      ++pushed;
+    } else {
+      overflow_.push_back(record);
+    }
+  }
+  published_ += decided_.size();
+  decided_.clear();
+  if (pushed > 0) publish_();
+}
+
+void ShardWorker::flush_overflow() {
+  size_t pushed = 0;
+  while (!overflow_.empty() && events_.try_push(overflow_.front())) {
+    overflow_.pop_front();
+    ++pushed;
+  }
+  if (pushed > 0) publish_();
+}
+
+void ShardWorker::update_counters() {
+  const DetectorStats stats = detector_.stats();
+  EngineStats::set(counters_, WorkerCounter::kHostsUp, stats.up);
+  EngineStats::set(counters_, WorkerCounter::kHostsDown, stats.down);
+  EngineStats::set(counters_, WorkerCounter::kTrackedHosts, stats.tracked);
+  EngineStats::set(counters_, WorkerCounter::kRefused, stats.refused);
+  EngineStats::set(counters_, WorkerCounter::kForgotten, stats.forgotten);
+  EngineStats::set(counters_, WorkerCounter::kEventsPending, events_.size_approx() + overflow_.size());
+  EngineStats::set(counters_, WorkerCounter::kEventsPublished, published_);
+}
+
+void ShardWorker::sleep_until_work(uint64_t now_ms, bool js_behind) {
+  if (spin_) {
+    _mm_pause();
+    return;
+  }
+  uint64_t sleep_ms = max_idle_sleep_ms_;
+  if (js_behind || !pending_results_.empty() || deferred_snapshot_.has_value()) {
+    // JS taking events or results does not wake this thread: poll at a short period.
+    sleep_ms = 1;
+  } else {
+    const uint64_t next = detector_.next_deadline_ms();
+    if (next != UINT64_MAX) sleep_ms = std::min<uint64_t>(sleep_ms, next > now_ms ? next - now_ms : 0);
+    if (sleep_ms == 0) return;
+  }
+  const uint32_t epoch = wake_.prepare_wait();
+  bool has_input = commands_.size_approx() > 0 || stop_.load(std::memory_order_relaxed);
+  for (auto& ring : inputs_) has_input = has_input || ring->size_approx() > 0;
+  if (has_input) {
+    wake_.cancel_wait();
+    return;
+  }
+  wake_.wait(epoch, sleep_ms * 1'000'000u);
+}
+
+}  // namespace heartwatch

@@ -1,0 +1,105 @@
+// A worker thread: owns one shard of the detector (no lock on it), drains the rings its
+// receivers fill, applies heartbeats in batches, expires hosts with a bounded budget, and
+// publishes events to the JS thread through its event ring.
+//
+// Events are never dropped: when the event ring is full (JS is busy), new events go to an
+// overflow queue in order, and expiry pauses until JS catches up. Expiry is what produces events
+// in bulk (a mass failure), so while JS is blocked the overflow holds only the few events that
+// heartbeats cause (a new host, a recovery, a restart, a leave); the hosts that time out meanwhile
+// stay in the detector's index and are reported, in deadline order, once JS drains.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/detector/detector.h"
+#include "core/engine/engine_config.h"
+#include "core/engine/engine_stats.h"
+#include "core/engine/event_record.h"
+#include "core/engine/shard_message.h"
+#include "core/engine/wake_signal.h"
+#include "core/ring/spsc_ring.h"
+
+namespace heartwatch {
+
+class ShardWorker {
+ public:
+  // `publish` is called, from this worker's thread, after it adds events or command results;
+  // the engine coalesces those calls into one wake-up of the JS thread.
+  // Runs on: JS thread.
+  ShardWorker(uint32_t index, const EngineConfig& config, CounterLine& counters, int cpu,
+              double epoch_offset_ms, std::function<void()> publish);
+  ~ShardWorker();
+  ShardWorker(const ShardWorker&) = delete;
+  ShardWorker& operator=(const ShardWorker&) = delete;
+
+  // The ring receiver r fills; created before start().
+  SpscRing<ShardMessage>& input(uint32_t receiver) noexcept { return *inputs_[receiver]; }
+  WakeSignal& wake() noexcept { return wake_; }
+
+  void start();
+  void request_stop() noexcept;
+  void join();
+
+  // Takes published events in order; once the thread has been joined, the overflow too.
+  // Runs on: JS thread (the event ring's single consumer).
+  size_t drain_events(EventRecord* out, size_t max) noexcept;
+
+  // Queues a command; false when the command ring is full (the caller retries later).
+  // Runs on: JS thread (the command ring's single producer).
+  bool post(const WorkerCommand& command) noexcept;
+  // Runs on: JS thread (the result ring's single consumer).
+  size_t drain_results(CommandResult* out, size_t max) noexcept { return results_.pop_batch(out, max); }
+  // The records of the last snapshot command, valid from its result until release_snapshot().
+  // Runs on: JS thread.
+  const std::vector<HostRecord>& snapshot() const noexcept { return snapshot_; }
+  void release_snapshot() noexcept { snapshot_busy_.store(false, std::memory_order_release); }
+
+ private:
+  // Runs on: worker thread, for all the private functions below.
+  void run();
+  size_t drain_inputs(uint64_t now_ms);
+  void apply(const ShardMessage* messages, size_t count, uint64_t now_ms);
+  void run_commands();
+  void publish_events();
+  void flush_overflow();
+  void update_counters();
+  void sleep_until_work(uint64_t now_ms, bool js_behind);
+
+  uint32_t index_;
+  Detector detector_;
+  CounterLine& counters_;
+  int cpu_;
+  double epoch_offset_ms_;
+  std::function<void()> publish_;
+  uint32_t expire_budget_;
+  uint32_t max_idle_sleep_ms_;
+  bool spin_;
+
+  std::vector<std::unique_ptr<SpscRing<ShardMessage>>> inputs_;
+  SpscRing<EventRecord> events_;
+  SpscRing<WorkerCommand> commands_;
+  SpscRing<CommandResult> results_;
+  std::deque<EventRecord> overflow_;
+  std::deque<CommandResult> pending_results_;
+  std::vector<HostEvent> decided_;
+  std::vector<Heartbeat> batch_;
+  std::vector<ShardMessage> drained_;
+  std::vector<HostRecord> snapshot_;
+  std::atomic<bool> snapshot_busy_{false};
+  std::optional<WorkerCommand> deferred_snapshot_;
+  uint64_t published_ = 0;
+
+  WakeSignal wake_;
+  std::atomic<bool> stop_{false};
+  bool joined_ = false;
+  std::thread thread_;
+};
+
+}  // namespace heartwatch

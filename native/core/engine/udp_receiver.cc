@@ -1,0 +1,169 @@
+#include "core/engine/udp_receiver.h"
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace heartwatch {
+namespace {
+
+// Fills `address` from a datagram's source, folding IPv4-mapped IPv6 (from a dual-stack socket)
+// back to IPv4 so one host has one address whichever socket family received it.
+void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexcept {
+  std::memset(&address, 0, sizeof(address));
+  if (source.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(source);
+    address.family = 4;
+    address.port = ntohs(v4.sin_port);
+    std::memcpy(address.ip, &v4.sin_addr, 4);
+  } else if (source.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(source);
+    address.port = ntohs(v6.sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
+      address.family = 4;
+      std::memcpy(address.ip, &v6.sin6_addr.s6_addr[12], 4);
+    } else {
+      address.family = 6;
+      std::memcpy(address.ip, &v6.sin6_addr, 16);
+    }
+  }
+}
+
+}  // namespace
+
+UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
+                         std::vector<SpscRing<ShardMessage>*> rings, std::vector<WakeSignal*> wake,
+                         CounterLine& counters, int cpu)
+    : index_(index),
+      identity_(config.identity),
+      batch_size_(config.batch_size),
+      socket_(std::move(socket)),
+      rings_(std::move(rings)),
+      wake_(std::move(wake)),
+      counters_(counters),
+      cpu_(cpu),
+      messages_(config.batch_size),
+      iovecs_(config.batch_size),
+      sources_(config.batch_size),
+      datagrams_(new uint8_t[kMaxDatagramBytes * config.batch_size]),
+      control_stride_(CMSG_SPACE(sizeof(uint32_t))),
+      staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
+      staged_counts_(rings_.size(), 0) {
+  control_.reset(new uint8_t[control_stride_ * config.batch_size]);
+  EngineStats::set(counters_, ReceiverCounter::kRecvBufferBytes, socket_.granted_recv_buffer_bytes());
+}
+
+UdpReceiver::~UdpReceiver() {
+  request_stop();
+  join();
+}
+
+void UdpReceiver::start() { thread_ = std::thread([this] { run(); }); }
+
+void UdpReceiver::request_stop() noexcept {
+  stop_.store(true, std::memory_order_relaxed);
+  socket_.shutdown_reads();
+}
+
+void UdpReceiver::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void UdpReceiver::run() {
+  const std::string name = "hw-rx-" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.c_str());
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  }
+  while (!stop_.load(std::memory_order_relaxed)) {
+    for (uint32_t i = 0; i < batch_size_; ++i) {
+      iovecs_[i] = {datagrams_.get() + i * kMaxDatagramBytes, kMaxDatagramBytes};
+      msghdr& header = messages_[i].msg_hdr;
+      header = {};
+      header.msg_name = &sources_[i];
+      header.msg_namelen = sizeof(sockaddr_storage);
+      header.msg_iov = &iovecs_[i];
+      header.msg_iovlen = 1;
+      header.msg_control = control_.get() + i * control_stride_;
+      header.msg_controllen = control_stride_;
+    }
+    const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
+    if (received <= 0) continue;  // timeout, EINTR, or the shutdown that stop requested
+    dispatch(static_cast<uint32_t>(received));
+  }
+}
+
+void UdpReceiver::dispatch(uint32_t count) {
+  const uint32_t workers = static_cast<uint32_t>(rings_.size());
+  uint64_t malformed = 0;
+  uint64_t auth_unsupported = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const msghdr& header = messages_[i].msg_hdr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&header), c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
+      }
+    }
+    const uint8_t* data = datagrams_.get() + i * kMaxDatagramBytes;
+    const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
+    ParsedHeartbeat parsed{};
+    const ParseStatus status =
+        truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, messages_[i].msg_len, parsed);
+
+    ShardMessage message{};
+    to_peer_address(sources_[i], message.heartbeat.address);
+    if (identity_ == IdentityMode::kId) {
+      if (status == ParseStatus::kMalformed) {
+        ++malformed;
+        continue;
+      }
+      if (status == ParseStatus::kAuthUnsupported) {
+        ++auth_unsupported;
+        continue;
+      }
+      message.heartbeat.key = parsed.host_id;
+    } else {
+      // Any datagram is a heartbeat of its source; a valid v1 one also lends its fields.
+      if (status == ParseStatus::kAuthUnsupported) {
+        ++auth_unsupported;
+        continue;
+      }
+      if (status != ParseStatus::kOk) parsed = ParsedHeartbeat{};
+      message.heartbeat.key = identity_key(identity_, parsed.host_id,
+                                           reinterpret_cast<const sockaddr*>(&sources_[i]));
+    }
+    message.heartbeat.seq = parsed.seq;
+    message.heartbeat.incarnation = parsed.incarnation;
+    message.heartbeat.interval_ms = parsed.interval_ms;
+    message.leave = parsed.leave;
+    const uint32_t owner = shard_of(message.heartbeat.key, workers);
+    staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
+  }
+
+  uint64_t ring_drops = 0;
+  for (uint32_t w = 0; w < workers; ++w) {
+    const uint32_t staged = staged_counts_[w];
+    if (staged == 0) continue;
+    const size_t pushed = rings_[w]->push_batch(&staged_[static_cast<size_t>(w) * batch_size_], staged);
+    ring_drops += staged - pushed;
+    staged_counts_[w] = 0;
+    if (pushed > 0) wake_[w]->notify();
+  }
+
+  EngineStats::add(counters_, ReceiverCounter::kReceived, count);
+  EngineStats::add(counters_, ReceiverCounter::kBatches, 1);
+  if (malformed) EngineStats::add(counters_, ReceiverCounter::kMalformed, malformed);
+  if (auth_unsupported) EngineStats::add(counters_, ReceiverCounter::kAuthUnsupported, auth_unsupported);
+  if (ring_drops) EngineStats::add(counters_, ReceiverCounter::kRingDrops, ring_drops);
+  EngineStats::set(counters_, ReceiverCounter::kKernelDrops, last_kernel_drops_);
+}
+
+}  // namespace heartwatch

@@ -1,0 +1,74 @@
+// A receiver thread: drains its SO_REUSEPORT socket with recvmmsg, parses each datagram, keys
+// it, and hands it to the worker that owns the key through that pair's SPSC ring.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/engine/engine_config.h"
+#include "core/engine/engine_stats.h"
+#include "core/engine/shard_message.h"
+#include "core/engine/wake_signal.h"
+#include "core/net/udp_socket.h"
+#include "core/ring/spsc_ring.h"
+
+namespace heartwatch {
+
+// Datagrams larger than this are truncated by the kernel and counted malformed (v1 payloads are
+// "a small status"; larger beats belong on TCP).
+inline constexpr size_t kMaxDatagramBytes = 2048;
+
+class UdpReceiver {
+ public:
+  // `rings[w]` and `wake[w]` belong to worker w.
+  // Runs on: JS thread.
+  UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
+              std::vector<SpscRing<ShardMessage>*> rings, std::vector<WakeSignal*> wake,
+              CounterLine& counters, int cpu);
+  ~UdpReceiver();
+  UdpReceiver(const UdpReceiver&) = delete;
+  UdpReceiver& operator=(const UdpReceiver&) = delete;
+
+  // Runs on: JS thread.
+  void start();
+  // Asks the thread to stop and wakes it from recvmmsg; join() waits for it.
+  // Runs on: JS thread.
+  void request_stop() noexcept;
+  void join();
+
+ private:
+  // Runs on: receiver thread.
+  void run();
+  // Parses and shards `count` received datagrams, then pushes each worker's share at once.
+  // Runs on: receiver thread.
+  void dispatch(uint32_t count);
+
+  uint32_t index_;
+  IdentityMode identity_;
+  uint32_t batch_size_;
+  UdpSocket socket_;
+  std::vector<SpscRing<ShardMessage>*> rings_;
+  std::vector<WakeSignal*> wake_;
+  CounterLine& counters_;
+  int cpu_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  // recvmmsg state, reused for every batch: no allocation per datagram.
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> iovecs_;
+  std::vector<sockaddr_storage> sources_;
+  std::unique_ptr<uint8_t[]> datagrams_;
+  std::unique_ptr<uint8_t[]> control_;
+  size_t control_stride_;
+  std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
+  std::vector<uint32_t> staged_counts_;
+  uint32_t last_kernel_drops_ = 0;
+};
+
+}  // namespace heartwatch

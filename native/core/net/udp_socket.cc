@@ -1,0 +1,95 @@
+#include "core/net/udp_socket.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/common/system_error.h"
+
+namespace heartwatch {
+namespace {
+
+void set_int_option(int fd, int level, int name, int value, const char* what) {
+  if (setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
+    throw SystemError(errno, "setsockopt", what);
+  }
+}
+
+}  // namespace
+
+UdpSocket::UdpSocket(const UdpSocketOptions& options) {
+  sockaddr_storage address{};
+  socklen_t address_length = 0;
+  int family = AF_INET6;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (inet_pton(AF_INET, options.host.c_str(), &v4->sin_addr) == 1) {
+    family = AF_INET;
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(options.port);
+    address_length = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, options.host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(options.port);
+    address_length = sizeof(sockaddr_in6);
+  } else {
+    throw SystemError(EINVAL, "inet_pton", "host \"" + options.host + "\" is not an IP address");
+  }
+
+  fd_ = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd_ < 0) throw SystemError(errno, "socket", "UDP");
+  try {
+    set_int_option(fd_, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+    set_int_option(fd_, SOL_SOCKET, SO_RXQ_OVFL, 1, "SO_RXQ_OVFL");
+    if (family == AF_INET6) set_int_option(fd_, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY");
+    if (options.recv_buffer_bytes > 0) {
+      // SO_RCVBUFFORCE passes rmem_max when the process may (CAP_NET_ADMIN); otherwise the
+      // kernel clamps SO_RCVBUF, and granted_recv_buffer_bytes() reports what was granted.
+      const int bytes = static_cast<int>(options.recv_buffer_bytes);
+      if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+        set_int_option(fd_, SOL_SOCKET, SO_RCVBUF, bytes, "SO_RCVBUF");
+      }
+    }
+    timeval timeout{options.receive_timeout_ms / 1000, (options.receive_timeout_ms % 1000) * 1000};
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) != 0) {
+      throw SystemError(errno, "setsockopt", "SO_RCVTIMEO");
+    }
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), address_length) != 0) {
+      throw SystemError(errno, "bind", options.host + " port " + std::to_string(options.port));
+    }
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof(bound);
+    if (getsockname(fd_, reinterpret_cast<sockaddr*>(&bound), &bound_length) != 0) {
+      throw SystemError(errno, "getsockname", "UDP");
+    }
+    bound_port_ = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                          : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    int granted = 0;
+    socklen_t granted_length = sizeof(granted);
+    if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &granted, &granted_length) != 0) {
+      throw SystemError(errno, "getsockopt", "SO_RCVBUF");
+    }
+    granted_recv_buffer_ = static_cast<uint32_t>(granted);
+  } catch (...) {
+    close(fd_);
+    fd_ = -1;
+    throw;
+  }
+}
+
+UdpSocket::UdpSocket(UdpSocket&& other) noexcept
+    : fd_(other.fd_), bound_port_(other.bound_port_), granted_recv_buffer_(other.granted_recv_buffer_) {
+  other.fd_ = -1;
+}
+
+UdpSocket::~UdpSocket() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void UdpSocket::shutdown_reads() noexcept {
+  if (fd_ >= 0) shutdown(fd_, SHUT_RD);
+}
+
+}  // namespace heartwatch
