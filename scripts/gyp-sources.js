@@ -1,4 +1,5 @@
-// Prints the addon's C++ sources for binding.gyp: every .cc under native/core and native/addon.
+// Prints the addon's C++ sources for binding.gyp: every .cc under native/core, native/sim and
+// native/addon.
 // Listing them here keeps binding.gyp and CMakeLists.txt from drifting apart as files are added.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -15,4 +16,6 @@ function walk(dir) {
   return out;
 }
 
-console.log([...walk('native/core'), ...walk('native/addon')].sort().join(' '));
+console.log(
+  [...walk('native/core'), ...walk('native/sim'), ...walk('native/addon')].sort().join(' '),
+);

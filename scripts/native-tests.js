@@ -14,6 +14,7 @@ const variants = {
 
 const sanitizerEnv = {
   ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1',
+  LSAN_OPTIONS: `suppressions=${path.join(root, 'test', 'native', 'lsan.supp')}`,
   UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
   TSAN_OPTIONS: 'halt_on_error=1:second_deadlock_stack=1',
 };

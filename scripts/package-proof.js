@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { root, run, capture } = require('./lib/run.js');
+const { run, capture } = require('./lib/run.js');
 
 function check(condition, message) {
   if (!condition) throw new Error(`package proof: ${message}`);

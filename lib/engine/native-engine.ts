@@ -1,5 +1,5 @@
-import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { HeartwatchError } from '../errors.js';
+import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
 import type { ResolvedOptions } from '../options.js';
 import type { HeartwatchStats, ReceiverStats, WorkerStats } from '../stats.js';
@@ -179,7 +179,11 @@ class NativeEngine implements Engine {
   /** Open commands: how many workers will answer, the answers so far, and who waits. */
   readonly #requests = new Map<
     number,
-    { expected: number; answers: Array<[value: number, worker: number]>; resolve: (answers: Array<[number, number]>) => void }
+    {
+      expected: number;
+      answers: Array<[value: number, worker: number]>;
+      resolve: (answers: Array<[number, number]>) => void;
+    }
   >();
   #closed = false;
 
@@ -194,7 +198,10 @@ class NativeEngine implements Engine {
     if (Ctor === undefined) {
       const load = loadNative();
       throw load.ok
-        ? new HeartwatchError('ERR_HW_NATIVE_UNAVAILABLE', 'heartwatch: the addon has no NativeEngine')
+        ? new HeartwatchError(
+            'ERR_HW_NATIVE_UNAVAILABLE',
+            'heartwatch: the addon has no NativeEngine',
+          )
         : load.error;
     }
     const o = this.#options;
@@ -213,7 +220,7 @@ class NativeEngine implements Engine {
       batchSize: o.batchSize,
       recvBufferBytes: o.recvBufferBytes,
       ringCapacity: o.ringCapacity,
-      eventRingCapacity: o.ringCapacity,
+      eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
     };
     let handle: NativeEngineHandle;
@@ -226,7 +233,11 @@ class NativeEngine implements Engine {
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
     this.#threadCpus = handle.cpus;
-    return { port: handle.port, host: o.host, recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0 };
+    return {
+      port: handle.port,
+      host: o.host,
+      recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
+    };
   }
 
   /** Runs on the JS thread when a worker published events or command results. */

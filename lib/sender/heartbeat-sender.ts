@@ -80,9 +80,10 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   const options = input as Record<string, unknown>;
   for (const key of Object.keys(options)) {
     if (!(knownKeys as readonly string[]).includes(key)) {
+      const near = knownKeys.find((k) => k.toLowerCase().startsWith(key.toLowerCase()));
       throw new HeartwatchError(
         'ERR_HW_INVALID_OPTION',
-        `Unknown option "${key}" for HeartbeatSender; known options are ${knownKeys.join(', ')}`,
+        `Unknown option "${key}" for HeartbeatSender${near === undefined ? '' : ` (did you mean "${near}"?)`}; known options are ${knownKeys.join(', ')}`,
       );
     }
   }
@@ -232,7 +233,9 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       this.#starting =
         this.#closing === undefined
           ? this.#open()
-          : Promise.reject(new HeartwatchError('ERR_HW_CLOSED', 'HeartbeatSender: start() after close()'));
+          : Promise.reject(
+              new HeartwatchError('ERR_HW_CLOSED', 'HeartbeatSender: start() after close()'),
+            );
     }
     return this.#starting;
   }

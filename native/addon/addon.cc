@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon/engine_wrap.h"
+#include "addon/fleet_simulator_wrap.h"
 #include "addon/native_info.h"
 
 namespace heartwatch::addon {
@@ -10,6 +11,7 @@ namespace heartwatch::addon {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nativeInfo", Napi::Function::New(env, NativeInfo, "nativeInfo"));
   EngineWrap::Register(env, exports);
+  RegisterFleetSimulator(env, exports);
   return exports;
 }
 

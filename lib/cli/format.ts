@@ -1,0 +1,82 @@
+import type { HostEvent } from '../events.js';
+import type { HeartwatchStats } from '../stats.js';
+
+/** Milliseconds since the epoch as ISO 8601 UTC with milliseconds. */
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * One event as the `--json` line contract says: fixed keys in a fixed order (JSON.stringify keeps
+ * insertion order), times as ISO 8601. Scripts parse these lines, so this shape is API.
+ */
+export function eventJson(event: HostEvent): string {
+  switch (event.type) {
+    case 'up':
+      return JSON.stringify({
+        event: 'up',
+        id: event.id,
+        address: event.address,
+        time: isoTime(event.at),
+        recovered: event.recovered,
+      });
+    case 'down':
+      return JSON.stringify({
+        event: 'down',
+        id: event.id,
+        address: event.address,
+        time: isoTime(event.at),
+        reason: event.reason,
+        lastSeen: isoTime(event.lastSeen),
+      });
+    case 'restart':
+      return JSON.stringify({
+        event: 'restart',
+        id: event.id,
+        address: event.address,
+        time: isoTime(event.at),
+        incarnation: event.incarnation,
+        previousIncarnation: event.previousIncarnation,
+      });
+  }
+}
+
+/** One event for people: time, kind, id, address and what changed. */
+export function eventText(event: HostEvent): string {
+  const head = `${isoTime(event.at)}  ${event.type.padEnd(7)} ${event.id}  ${event.address}`;
+  switch (event.type) {
+    case 'up':
+      return `${head}  ${event.recovered ? 'recovered' : 'new'}, incarnation ${event.incarnation}`;
+    case 'down':
+      return event.reason === 'left'
+        ? `${head}  left (it sent LEAVE)`
+        : `${head}  timeout, last heartbeat ${((event.at - event.lastSeen) / 1000).toFixed(3)} s earlier`;
+    case 'restart':
+      return `${head}  incarnation ${event.previousIncarnation} -> ${event.incarnation}`;
+  }
+}
+
+/** A count with thousands separators. */
+export function count(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** A rate, compact: 950, 12.3k, 1.25M. */
+export function rate(perSecond: number): string {
+  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)}M`;
+  if (perSecond >= 1e4) return `${(perSecond / 1e3).toFixed(1)}k`;
+  return `${Math.round(perSecond)}`;
+}
+
+/** The live status line of `serve`: hosts, packet rate and every kind of loss. */
+export function statusLine(stats: HeartwatchStats, packetsPerSecond: number): string {
+  return [
+    `up ${count(stats.hostsUp)}`,
+    `down ${count(stats.hostsDown)}`,
+    `tracked ${count(stats.trackedHosts)}`,
+    `${rate(packetsPerSecond)} pkt/s`,
+    `malformed ${count(stats.malformed)}`,
+    `drops kernel ${count(stats.kernelDrops)} ring ${count(stats.ringDrops)}`,
+    `refused ${count(stats.refused)}`,
+  ].join(' | ');
+}

@@ -1,0 +1,43 @@
+import type { HostEvent, HostSnapshot } from '../events.js';
+import type { ResolvedOptions } from '../options.js';
+import type { HeartwatchStats } from '../stats.js';
+
+/** Where an engine delivers what it produces; always called on the JS thread. */
+export interface EngineSink {
+  /** A batch of events, at most `eventBatchSize` long, in order per host. */
+  events(batch: HostEvent[]): void;
+  /** Something the user should know that is not an error, e.g. a socket error after listen(). */
+  warning(message: string): void;
+}
+
+/** What `listen()` resolves with. */
+export interface ListenInfo {
+  /** The bound port: the one asked for, or the one the kernel picked for port 0. */
+  port: number;
+  host: string;
+  /** Receive buffer the kernel granted (Linux reports twice the requested size, capped by rmem_max). */
+  recvBufferBytes: number;
+}
+
+/** A detection engine: the C++ pipeline or the pure-TS fallback, with identical behaviour. */
+export interface Engine {
+  readonly kind: 'native' | 'js';
+  /**
+   * Resolves when every socket is bound and every thread runs. Rejects with a `HeartwatchError`
+   * whose code is the errno name (`EADDRINUSE`, ...) and `syscall` says which call failed.
+   */
+  listen(): Promise<ListenInfo>;
+  /** Cheap and synchronous. */
+  stats(): HeartwatchStats;
+  /** The tracked hosts, streamed in batches. */
+  hosts(): AsyncIterable<HostSnapshot[]>;
+  /**
+   * Forgets a host now, without an event; resolves `false` when it was not tracked. Asynchronous
+   * because the native engine's tables belong to worker threads, which take the request in turn.
+   */
+  remove(id: string): Promise<boolean>;
+  /** Stops receiving and delivers what is pending; idempotent. */
+  close(): Promise<void>;
+}
+
+export type EngineFactory = (options: ResolvedOptions, sink: EngineSink) => Engine;

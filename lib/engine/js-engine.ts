@@ -1,0 +1,581 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv4 } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { HeartwatchError } from '../errors.js';
+import type { HostEvent, HostSnapshot } from '../events.js';
+import type { ResolvedOptions } from '../options.js';
+import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
+import { decodeHeartbeat } from '../protocol/wire-v1.js';
+import type { HeartwatchStats } from '../stats.js';
+import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
+
+/**
+ * The pure-TS engine: one node:dgram socket on the JS thread, the same protocol, identity modes,
+ * events and stats as the native engine, for where the addon cannot load.
+ *
+ * What it does not do as well: every datagram costs a JS callback and a few allocations, so one
+ * core handles a few hundred thousand heartbeats per second at best; it has no kernel-drop
+ * counter (kernelDrops stays 0); and a JS thread blocked for longer than a host's timeout
+ * expires hosts whose heartbeats are still queued in the socket (timers run before I/O when the
+ * loop wakes), so a long stall can produce false downs that the native engine avoids.
+ */
+
+/** Expirations per timer tick at most, so a mass failure does not stall the event loop. */
+const expireBudget = 65_536;
+
+interface HostRecord {
+  readonly id: string;
+  /** Table key: the id in `id` identity, the source (ip or ip|port) otherwise. */
+  readonly key: string;
+  ip: string;
+  port: number;
+  address: string;
+  up: boolean;
+  /** Monotonic ms (performance.now()) of the last heartbeat. */
+  lastSeen: number;
+  timeoutMs: number;
+  /** lastSeen + timeoutMs: down when now >= deadline. */
+  deadline: number;
+  incarnation: number;
+  /** Monotonic ms when it went down. */
+  downAt: number;
+  /** Generation of this host's live heap entry; 0 when it has none. Older entries are stale. */
+  heapGen: number;
+  /** Key of the live heap entry, valid while heapGen != 0. */
+  heapKey: number;
+  removed: boolean;
+}
+
+/**
+ * A binary min-heap of (deadline, host) for per-host timeouts. Heartbeats do not touch it: a
+ * popped entry whose host has since moved its deadline is pushed back with the new one, so each
+ * host costs one pop and push per timeout period instead of a sift per heartbeat.
+ */
+class DeadlineHeap {
+  private readonly keys: number[] = [];
+  private readonly hosts: HostRecord[] = [];
+  private readonly gens: number[] = [];
+  private nextGen = 1;
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** The earliest key, or Infinity when empty. */
+  peekKey(): number {
+    return this.keys[0] ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Pushes a live entry for `host`, making any older entry of it stale. */
+  push(host: HostRecord, key: number): void {
+    const gen = this.nextGen++;
+    host.heapGen = gen;
+    host.heapKey = key;
+    let i = this.keys.length;
+    this.keys.push(key);
+    this.hosts.push(host);
+    this.gens.push(gen);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((this.keys[parent] as number) <= key) break;
+      this.move(parent, i);
+      i = parent;
+    }
+    this.place(i, key, host, gen);
+  }
+
+  /** Removes the earliest entry; returns its host if the entry is still live, else null. */
+  pop(): HostRecord | null {
+    const topHost = this.hosts[0] as HostRecord;
+    const topGen = this.gens[0] as number;
+    const lastKey = this.keys.pop() as number;
+    const lastHost = this.hosts.pop() as HostRecord;
+    const lastGen = this.gens.pop() as number;
+    const n = this.keys.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        let child = 2 * i + 1;
+        if (child >= n) break;
+        if (child + 1 < n && (this.keys[child + 1] as number) < (this.keys[child] as number)) {
+          child++;
+        }
+        if ((this.keys[child] as number) >= lastKey) break;
+        this.move(child, i);
+        i = child;
+      }
+      this.place(i, lastKey, lastHost, lastGen);
+    }
+    if (topHost.heapGen !== topGen) return null;
+    topHost.heapGen = 0;
+    return topHost;
+  }
+
+  private move(from: number, to: number): void {
+    this.keys[to] = this.keys[from] as number;
+    this.hosts[to] = this.hosts[from] as HostRecord;
+    this.gens[to] = this.gens[from] as number;
+  }
+
+  private place(i: number, key: number, host: HostRecord, gen: number): void {
+    this.keys[i] = key;
+    this.hosts[i] = host;
+    this.gens[i] = gen;
+  }
+}
+
+function toEpoch(monotonic: number): number {
+  return performance.timeOrigin + monotonic;
+}
+
+class JsEngine implements Engine {
+  readonly kind = 'js' as const;
+
+  readonly #options: ResolvedOptions;
+  readonly #sink: EngineSink;
+  /** Hosts by table key; in `id` identity this is also the by-id index. */
+  readonly #byKey = new Map<string, HostRecord>();
+  readonly #byId: Map<string, HostRecord>;
+  /** `fifo` expiry: up hosts in deadline order, because every host has the same timeout. */
+  readonly #upFifo = new Map<string, HostRecord>();
+  /** `wheel` expiry: per-host deadlines. */
+  readonly #heap = new DeadlineHeap();
+  /** Down hosts in the order they went down, for forgetAfterMs (the same delay for all). */
+  readonly #downFifo = new Map<string, HostRecord>();
+
+  #socket: Socket | undefined;
+  #listening: Promise<ListenInfo> | undefined;
+  #abortListen: ((error: HeartwatchError) => void) | undefined;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  #recvBufferBytes = 0;
+
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #pending: HostEvent[] = [];
+  #flushScheduled = false;
+  #flushing = false;
+
+  #received = 0;
+  #malformed = 0;
+  #authUnsupported = 0;
+  #processed = 0;
+  #refused = 0;
+  #hostsUp = 0;
+  #hostsDown = 0;
+  #eventsDelivered = 0;
+
+  constructor(options: ResolvedOptions, sink: EngineSink) {
+    this.#options = options;
+    this.#sink = sink;
+    this.#byId = options.identity === 'id' ? this.#byKey : new Map();
+  }
+
+  listen(): Promise<ListenInfo> {
+    this.#listening ??= new Promise<ListenInfo>((resolve, reject) => {
+      if (this.#closed) {
+        reject(new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: listen() after close()'));
+        return;
+      }
+      const { host, port, recvBufferBytes } = this.#options;
+      const socket = isIPv4(host)
+        ? createSocket({ type: 'udp4', recvBufferSize: recvBufferBytes })
+        : createSocket({ type: 'udp6', ipv6Only: false, recvBufferSize: recvBufferBytes });
+      this.#socket = socket;
+      this.#abortListen = reject;
+      const onBindError = (cause: NodeJS.ErrnoException): void => {
+        this.#abortListen = undefined;
+        try {
+          socket.close();
+        } catch {
+          // close() already released it.
+        }
+        reject(
+          new HeartwatchError(
+            cause.code ?? 'ERR_HW_SOCKET',
+            `heartwatch: cannot listen on UDP ${formatAddress(host, port)}: ${cause.message}`,
+            { cause, syscall: cause.syscall ?? 'bind' },
+          ),
+        );
+      };
+      socket.once('error', onBindError);
+      socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
+      socket.bind({ port, address: host, exclusive: true }, () => {
+        // close() won the race and has already rejected this promise.
+        if (this.#closed) return;
+        socket.off('error', onBindError);
+        socket.on('error', (err) => this.#sink.warning(`heartwatch: socket error: ${err.message}`));
+        this.#abortListen = undefined;
+        this.#recvBufferBytes = socket.getRecvBufferSize();
+        resolve({ port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes });
+      });
+    });
+    return this.#listening;
+  }
+
+  stats(): HeartwatchStats {
+    const tracked = this.#byId.size;
+    const pending = this.#pending.length;
+    return {
+      engine: 'js',
+      received: this.#received,
+      malformed: this.#malformed,
+      authUnsupported: this.#authUnsupported,
+      kernelDrops: 0,
+      ringDrops: 0,
+      hostsUp: this.#hostsUp,
+      hostsDown: this.#hostsDown,
+      trackedHosts: tracked,
+      refused: this.#refused,
+      eventsPending: pending,
+      eventsDelivered: this.#eventsDelivered,
+      receivers: [
+        {
+          thread: 'js',
+          cpu: null,
+          received: this.#received,
+          malformed: this.#malformed,
+          authUnsupported: this.#authUnsupported,
+          kernelDrops: 0,
+          ringDrops: 0,
+          recvBufferBytes: this.#recvBufferBytes,
+        },
+      ],
+      workers: [
+        {
+          thread: 'js',
+          cpu: null,
+          processed: this.#processed,
+          hostsUp: this.#hostsUp,
+          hostsDown: this.#hostsDown,
+          trackedHosts: tracked,
+          refused: this.#refused,
+          eventsPending: pending,
+        },
+      ],
+    };
+  }
+
+  /**
+   * Membership is fixed when called; each host's fields are read when its batch is built.
+   * Yields to the event loop between batches so millions of hosts do not stall heartbeats.
+   */
+  async *hosts(): AsyncGenerator<HostSnapshot[]> {
+    const records = [...this.#byId.values()];
+    const size = this.#options.eventBatchSize;
+    for (let start = 0; start < records.length; start += size) {
+      if (start > 0) await nextTurn();
+      const batch: HostSnapshot[] = [];
+      for (let i = start; i < Math.min(start + size, records.length); i++) {
+        const rec = records[i] as HostRecord;
+        if (rec.removed) continue;
+        batch.push({
+          id: rec.id,
+          address: rec.address,
+          state: rec.up ? 'up' : 'down',
+          lastSeen: toEpoch(rec.lastSeen),
+          incarnation: rec.incarnation,
+          timeoutMs: rec.timeoutMs,
+        });
+      }
+      if (batch.length > 0) yield batch;
+    }
+  }
+
+  remove(id: string): Promise<boolean> {
+    const rec = this.#byId.get(id);
+    if (rec === undefined) return Promise.resolve(false);
+    this.#forget(rec);
+    return Promise.resolve(true);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#closed = true;
+      this.#abortListen?.(
+        new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: closed while listening'),
+      );
+      this.#abortListen = undefined;
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#flush();
+      const socket = this.#socket;
+      if (socket === undefined) {
+        resolve();
+        return;
+      }
+      try {
+        socket.close(() => resolve());
+      } catch {
+        // Already closed by a failed bind: nothing left to release.
+        resolve();
+      }
+    });
+    return this.#closing;
+  }
+
+  #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.#closed) return;
+    this.#received++;
+    const now = performance.now();
+    const decoded = decodeHeartbeat(msg);
+    if (decoded.status === 'authUnsupported') {
+      this.#authUnsupported++;
+      return;
+    }
+    if (this.#options.identity === 'id') {
+      if (decoded.status !== 'ok') {
+        this.#malformed++;
+        return;
+      }
+      this.#apply(
+        decoded.hostId.toString(),
+        rinfo,
+        now,
+        decoded.incarnation,
+        decoded.intervalMs,
+        decoded.leave,
+      );
+      return;
+    }
+    // Address identities: any datagram is a heartbeat of its source; v1 fields are used when present.
+    const key = this.#options.identity === 'ip' ? rinfo.address : `${rinfo.address}|${rinfo.port}`;
+    if (decoded.status === 'ok') {
+      this.#apply(key, rinfo, now, decoded.incarnation, decoded.intervalMs, decoded.leave);
+    } else {
+      this.#apply(key, rinfo, now, null, 0, false);
+    }
+  }
+
+  /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */
+  #apply(
+    key: string,
+    rinfo: RemoteInfo,
+    now: number,
+    incarnation: number | null,
+    intervalMs: number,
+    leave: boolean,
+  ): void {
+    const { missedBeats, timeoutMs } = this.#options;
+    const timeout = missedBeats > 0 && intervalMs > 0 ? intervalMs * missedBeats : timeoutMs;
+    let rec = this.#byKey.get(key);
+    if (rec === undefined) {
+      // A LEAVE from a host we do not track changes nothing.
+      if (leave) return;
+      if (this.#byId.size >= this.#options.maxHosts) {
+        this.#refused++;
+        return;
+      }
+      const identity = this.#options.identity;
+      const id =
+        identity === 'id' ? key : hostIdFromSource(rinfo.address, rinfo.port, identity).toString();
+      rec = {
+        id,
+        key,
+        ip: rinfo.address,
+        port: rinfo.port,
+        address: formatAddress(rinfo.address, rinfo.port),
+        up: true,
+        lastSeen: now,
+        timeoutMs: timeout,
+        deadline: now + timeout,
+        incarnation: incarnation ?? 0,
+        downAt: 0,
+        heapGen: 0,
+        heapKey: 0,
+        removed: false,
+      };
+      this.#byKey.set(key, rec);
+      if (this.#byId !== this.#byKey) this.#byId.set(id, rec);
+      this.#processed++;
+      this.#hostsUp++;
+      this.#emit({
+        type: 'up',
+        id,
+        address: rec.address,
+        at: toEpoch(now),
+        recovered: false,
+        incarnation: rec.incarnation,
+      });
+      this.#index(rec);
+      return;
+    }
+    if (leave && !rec.up) return;
+    this.#processed++;
+    if (rec.ip !== rinfo.address || rec.port !== rinfo.port) {
+      rec.ip = rinfo.address;
+      rec.port = rinfo.port;
+      rec.address = formatAddress(rinfo.address, rinfo.port);
+    }
+    rec.lastSeen = now;
+    if (leave) {
+      this.#upFifo.delete(key);
+      this.#goDown(rec, 'left', now);
+      return;
+    }
+    rec.timeoutMs = timeout;
+    rec.deadline = now + timeout;
+    if (!rec.up) {
+      rec.up = true;
+      this.#hostsUp++;
+      this.#hostsDown--;
+      this.#downFifo.delete(key);
+      if (incarnation !== null) rec.incarnation = incarnation;
+      this.#emit({
+        type: 'up',
+        id: rec.id,
+        address: rec.address,
+        at: toEpoch(now),
+        recovered: true,
+        incarnation: rec.incarnation,
+      });
+    } else if (incarnation !== null && incarnation !== rec.incarnation) {
+      this.#emit({
+        type: 'restart',
+        id: rec.id,
+        address: rec.address,
+        at: toEpoch(now),
+        incarnation,
+        previousIncarnation: rec.incarnation,
+      });
+      rec.incarnation = incarnation;
+    }
+    this.#index(rec);
+  }
+
+  /** Files an up host under its new deadline and makes sure the timer fires by then. */
+  #index(rec: HostRecord): void {
+    if (this.#options.expiry === 'fifo') {
+      // Every host has the same timeout, so the tail is always the latest deadline.
+      this.#upFifo.delete(rec.key);
+      this.#upFifo.set(rec.key, rec);
+    } else if (rec.heapGen === 0 || rec.deadline < rec.heapKey) {
+      // A later deadline keeps the old entry, which is re-filed when it pops.
+      this.#heap.push(rec, rec.deadline);
+    }
+    if (rec.deadline < this.#timerAt) this.#arm(rec.deadline);
+  }
+
+  #goDown(rec: HostRecord, reason: 'timeout' | 'left', now: number): void {
+    rec.up = false;
+    rec.downAt = now;
+    this.#hostsUp--;
+    this.#hostsDown++;
+    this.#emit({
+      type: 'down',
+      id: rec.id,
+      address: rec.address,
+      at: toEpoch(now),
+      lastSeen: toEpoch(rec.lastSeen),
+      reason,
+    });
+    const forgetAfterMs = this.#options.forgetAfterMs;
+    if (forgetAfterMs > 0) {
+      this.#downFifo.delete(rec.key);
+      this.#downFifo.set(rec.key, rec);
+      if (now + forgetAfterMs < this.#timerAt) this.#arm(now + forgetAfterMs);
+    }
+  }
+
+  #forget(rec: HostRecord): void {
+    rec.removed = true;
+    rec.heapGen = 0;
+    this.#byKey.delete(rec.key);
+    this.#byId.delete(rec.id);
+    this.#upFifo.delete(rec.key);
+    this.#downFifo.delete(rec.key);
+    if (rec.up) this.#hostsUp--;
+    else this.#hostsDown--;
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = at;
+    if (this.#closed || at === Number.POSITIVE_INFINITY) return;
+    // Node's timers can fire up to a millisecond before performance.now() reaches `at`; the
+    // tick re-checks every deadline, so an early wake-up only re-arms.
+    const delay = Math.max(1, Math.ceil(at - performance.now()));
+    this.#timer = setTimeout(() => this.#tick(), delay);
+    // The socket keeps the process alive while listening; the timer alone should not.
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    if (this.#closed) return;
+    const now = performance.now();
+    let budget = expireBudget;
+    if (this.#options.expiry === 'fifo') {
+      for (const rec of this.#upFifo.values()) {
+        if (rec.deadline > now || budget === 0) break;
+        this.#upFifo.delete(rec.key);
+        this.#goDown(rec, 'timeout', now);
+        budget--;
+      }
+    } else {
+      while (budget > 0 && this.#heap.peekKey() <= now) {
+        const rec = this.#heap.pop();
+        if (rec === null || !rec.up) continue;
+        if (rec.deadline <= now) {
+          this.#goDown(rec, 'timeout', now);
+          budget--;
+        } else {
+          this.#heap.push(rec, rec.deadline);
+        }
+      }
+    }
+    const forgetAfterMs = this.#options.forgetAfterMs;
+    for (const rec of this.#downFifo.values()) {
+      if (rec.downAt + forgetAfterMs > now || budget === 0) break;
+      this.#forget(rec);
+      budget--;
+    }
+    this.#arm(budget === 0 ? now : this.#nextDue());
+  }
+
+  #nextDue(): number {
+    let next = this.#heap.peekKey();
+    const up = this.#upFifo.values().next();
+    if (!up.done) next = Math.min(next, up.value.deadline);
+    const down = this.#downFifo.values().next();
+    if (!down.done) next = Math.min(next, down.value.downAt + this.#options.forgetAfterMs);
+    return next;
+  }
+
+  #emit(event: HostEvent): void {
+    this.#pending.push(event);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // One flush per loop turn gathers every event the datagrams and timers of that turn made.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    // The sink may call back into remove() or close(); a nested flush would reorder batches.
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      const size = this.#options.eventBatchSize;
+      while (this.#pending.length > 0) {
+        const all = this.#pending;
+        this.#pending = [];
+        for (let start = 0; start < all.length; start += size) {
+          const batch = all.length <= size ? all : all.slice(start, start + size);
+          this.#eventsDelivered += batch.length;
+          this.#sink.events(batch);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}
+
+/** Creates the pure-TS engine; nothing is bound until `listen()`. */
+export const createJsEngine: EngineFactory = (options, sink) => new JsEngine(options, sink);

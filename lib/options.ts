@@ -1,0 +1,325 @@
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { inspect } from 'node:util';
+import { HeartwatchError } from './errors.js';
+
+/** How a datagram is attributed to a host. */
+export type Identity = 'id' | 'address' | 'ip';
+
+/**
+ * Options for `new Heartwatch(options)`. Every option is optional; each is checked before
+ * anything starts, and a bad or unknown one throws `HeartwatchError` with code
+ * `ERR_HW_INVALID_OPTION`. Thread and CPU defaults come from `os.availableParallelism()` (n).
+ */
+export interface HeartwatchOptions {
+  /** UDP port to listen on, 0 to 65535; 0 picks a free port (read it from `listen()`). Default 7700. */
+  port?: number | undefined;
+  /** Address to bind, an IP literal. Default `'::'`: every IPv6 and IPv4 address (dual-stack). */
+  host?: string | undefined;
+  /** A host is down when no heartbeat arrived for this long, 1 to 86 400 000 ms. Default 5000. */
+  timeoutMs?: number | undefined;
+  /**
+   * When a heartbeat announces its interval, the host's timeout is `interval * missedBeats`
+   * instead of `timeoutMs`. 0 to 1000; 0 ignores announced intervals. Default 3.
+   */
+  missedBeats?: number | undefined;
+  /**
+   * `'id'`: the host is the datagram's host_id field (default). `'address'`: the source ip:port;
+   * any datagram at all counts as a heartbeat, so agents that can only send a UDP ping work.
+   * `'ip'`: the source IP alone.
+   */
+  identity?: Identity | undefined;
+  /** Receiver threads (native engine), 1 to max(4, 4n) capped at 256. Default max(1, floor(n/2)). */
+  receivers?: number | undefined;
+  /** Worker threads, each owning a shard of the hosts (native engine); like `receivers`. */
+  workers?: number | undefined;
+  /**
+   * CPU indices (each below n, no repeats) the native threads are pinned to, round-robin
+   * (receivers first, then workers); `null` leaves them unpinned. Default: every CPU, 0 to n-1.
+   */
+  cpus?: readonly number[] | null | undefined;
+  /** Hosts tracked at most, 1 to 2^31-1; heartbeats from further new hosts are refused and counted. Default 4 194 304. */
+  maxHosts?: number | undefined;
+  /** Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it. Default 0. */
+  forgetAfterMs?: number | undefined;
+  /** Datagrams per `recvmmsg` call (native engine), 1 to 1024. Default 64. */
+  batchSize?: number | undefined;
+  /** Socket receive buffer to ask the kernel for, 4096 to 2^31-1 bytes. Default 8 MiB. */
+  recvBufferBytes?: number | undefined;
+  /** Slots per receiver-to-worker ring (native engine), a power of two from 1024 to 2^24. Default 65 536. */
+  ringCapacity?: number | undefined;
+  /**
+   * Events per worker-to-JavaScript ring (native engine), a power of two from 1024 to 2^24.
+   * Default 65 536. When JavaScript falls behind, events wait in an overflow queue and expiry
+   * pauses; none is lost.
+   */
+  eventRingCapacity?: number | undefined;
+  /** Events handed to JavaScript per batch at most, 1 to 65 536. Default 4096. */
+  eventBatchSize?: number | undefined;
+  /** Native threads poll instead of sleeping when idle: lower latency, a busy core each. Default false. */
+  spin?: boolean | undefined;
+  /**
+   * `'native'`: the C++ engine, or throw if the addon cannot load. `'js'`: the pure-TS engine.
+   * `'auto'` (default): native when it loads, else js with one `'warning'` event.
+   */
+  engine?: 'auto' | 'native' | 'js' | undefined;
+  /**
+   * Expiry index. `'fifo'`: one timeout for all hosts, re-arming is O(1); requires missedBeats: 0.
+   * `'wheel'`: per-host timeouts. `'auto'` (default): fifo when missedBeats is 0, else wheel.
+   */
+  expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
+}
+
+/** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
+export interface ResolvedOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly timeoutMs: number;
+  readonly missedBeats: number;
+  readonly identity: Identity;
+  readonly receivers: number;
+  readonly workers: number;
+  readonly cpus: readonly number[] | null;
+  readonly maxHosts: number;
+  readonly forgetAfterMs: number;
+  readonly batchSize: number;
+  readonly recvBufferBytes: number;
+  readonly ringCapacity: number;
+  readonly eventRingCapacity: number;
+  readonly eventBatchSize: number;
+  readonly spin: boolean;
+  readonly engine: 'auto' | 'native' | 'js';
+  readonly expiry: 'fifo' | 'wheel';
+}
+
+const maxI32 = 2 ** 31 - 1;
+
+/** The most threads of one kind: 4 per CPU lets tests and oversubscribed setups run, 256 bounds memory. */
+export function maxThreads(cpuCount = availableParallelism()): number {
+  return Math.min(256, Math.max(4, cpuCount * 4));
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  return inspect(value, { depth: 1, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 16 });
+}
+
+function invalid(option: string, expected: string, value: unknown, note = ''): HeartwatchError {
+  return new HeartwatchError(
+    'ERR_HW_INVALID_OPTION',
+    `Invalid option "${option}": expected ${expected}, got ${describe(value)}${note}`,
+  );
+}
+
+function integer(option: string, value: unknown, min: number, max: number, unit = ''): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(option, `an integer from ${min} to ${max}${unit}`, value);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalid(option, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
+  }
+  return value as T;
+}
+
+function cpuList(value: unknown, cpuCount: number): readonly number[] | null {
+  if (value === null) return null;
+  const expected = `null or a non-empty array of distinct integer CPU indices from 0 to ${cpuCount - 1}`;
+  if (!Array.isArray(value) || value.length === 0) throw invalid('cpus', expected, value);
+  const seen = new Set<number>();
+  for (const cpu of value as unknown[]) {
+    if (typeof cpu !== 'number' || !Number.isInteger(cpu) || cpu < 0 || cpu >= cpuCount) {
+      const note =
+        typeof cpu === 'number' && Number.isInteger(cpu) && cpu >= cpuCount
+          ? ` (CPU ${cpu} is out of range: this machine has ${cpuCount})`
+          : '';
+      throw invalid('cpus', expected, value, note);
+    }
+    if (seen.has(cpu)) throw invalid('cpus', expected, value, ` (CPU ${cpu} is listed twice)`);
+    seen.add(cpu);
+  }
+  return Object.freeze([...seen]);
+}
+
+const knownOptions = [
+  'port',
+  'host',
+  'timeoutMs',
+  'missedBeats',
+  'identity',
+  'receivers',
+  'workers',
+  'cpus',
+  'maxHosts',
+  'forgetAfterMs',
+  'batchSize',
+  'recvBufferBytes',
+  'ringCapacity',
+  'eventRingCapacity',
+  'eventBatchSize',
+  'spin',
+  'engine',
+  'expiry',
+] as const satisfies readonly (keyof HeartwatchOptions)[];
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(
+        Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/** The known option a mistyped name most likely meant, if any is close enough to be a typo. */
+function closestOption(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const known of knownOptions) {
+    const k = known.toLowerCase();
+    const distance = k.startsWith(lower) || lower.startsWith(k) ? 1 : editDistance(lower, k);
+    if (distance < bestDistance) {
+      best = known;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/**
+ * Checks options and fills in defaults. Throws `HeartwatchError('ERR_HW_INVALID_OPTION')` naming
+ * the option, the value given and what is allowed; unknown keys are errors too.
+ */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (input === undefined) input = {};
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `Invalid options: expected an object such as { port: 7700, timeoutMs: 5000 }, got ${describe(input)}`,
+    );
+  }
+  const given = input as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if ((knownOptions as readonly string[]).includes(key)) continue;
+    const suggestion = closestOption(key);
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `Unknown option "${key}"${suggestion === undefined ? '' : `: did you mean "${suggestion}"?`}` +
+        ` Known options: ${knownOptions.join(', ')}`,
+    );
+  }
+  const has = (key: (typeof knownOptions)[number]): boolean => given[key] !== undefined;
+  const cpuCount = availableParallelism();
+  const threads = maxThreads(cpuCount);
+  const defaultThreads = Math.max(1, Math.floor(cpuCount / 2));
+
+  const port = has('port') ? integer('port', given.port, 0, 65535, ' (0 picks a free port)') : 7700;
+  let host = '::';
+  if (has('host')) {
+    if (typeof given.host !== 'string' || isIP(given.host) === 0) {
+      throw invalid(
+        'host',
+        'an IP address literal such as "::", "0.0.0.0" or "127.0.0.1"',
+        given.host,
+      );
+    }
+    host = given.host;
+  }
+  const timeoutMs = has('timeoutMs')
+    ? integer('timeoutMs', given.timeoutMs, 1, 86_400_000, ' (milliseconds)')
+    : 5000;
+  const missedBeats = has('missedBeats')
+    ? integer('missedBeats', given.missedBeats, 0, 1000, ' (0 ignores announced intervals)')
+    : 3;
+  const identity = has('identity')
+    ? oneOf('identity', given.identity, ['id', 'address', 'ip'] as const)
+    : 'id';
+  const receivers = has('receivers')
+    ? integer('receivers', given.receivers, 1, threads, ` (this machine has ${cpuCount} CPUs)`)
+    : defaultThreads;
+  const workers = has('workers')
+    ? integer('workers', given.workers, 1, threads, ` (this machine has ${cpuCount} CPUs)`)
+    : defaultThreads;
+  const cpus =
+    given.cpus === undefined
+      ? Object.freeze(Array.from({ length: cpuCount }, (_, i) => i))
+      : cpuList(given.cpus, cpuCount);
+  const maxHosts = has('maxHosts') ? integer('maxHosts', given.maxHosts, 1, maxI32) : 4_194_304;
+  const forgetAfterMs = has('forgetAfterMs')
+    ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
+    : 0;
+  const batchSize = has('batchSize') ? integer('batchSize', given.batchSize, 1, 1024) : 64;
+  const recvBufferBytes = has('recvBufferBytes')
+    ? integer('recvBufferBytes', given.recvBufferBytes, 4096, maxI32, ' (bytes)')
+    : 8 * 1024 * 1024;
+  const powerOfTwo = (option: 'ringCapacity' | 'eventRingCapacity'): number => {
+    if (!has(option)) return 65_536;
+    const value = given[option];
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < 1024 ||
+      value > 2 ** 24 ||
+      (value & (value - 1)) !== 0
+    ) {
+      throw invalid(option, `a power of two from 1024 to ${2 ** 24}`, value);
+    }
+    return value;
+  };
+  const ringCapacity = powerOfTwo('ringCapacity');
+  const eventRingCapacity = powerOfTwo('eventRingCapacity');
+  const eventBatchSize = has('eventBatchSize')
+    ? integer('eventBatchSize', given.eventBatchSize, 1, 65_536)
+    : 4096;
+  let spin = false;
+  if (has('spin')) {
+    if (typeof given.spin !== 'boolean') throw invalid('spin', 'a boolean', given.spin);
+    spin = given.spin;
+  }
+  const engine = has('engine')
+    ? oneOf('engine', given.engine, ['auto', 'native', 'js'] as const)
+    : 'auto';
+  const expiryChoice = has('expiry')
+    ? oneOf('expiry', given.expiry, ['auto', 'fifo', 'wheel'] as const)
+    : 'auto';
+  if (expiryChoice === 'fifo' && missedBeats > 0) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `Invalid options "expiry" and "missedBeats": expiry "fifo" gives every host the same timeout, ` +
+        `so it needs missedBeats: 0 (announced intervals ignored), got missedBeats: ${missedBeats}` +
+        `${has('missedBeats') ? '' : ' (the default)'}`,
+    );
+  }
+  const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
+
+  return Object.freeze({
+    port,
+    host,
+    timeoutMs,
+    missedBeats,
+    identity,
+    receivers,
+    workers,
+    cpus,
+    maxHosts,
+    forgetAfterMs,
+    batchSize,
+    recvBufferBytes,
+    ringCapacity,
+    eventRingCapacity,
+    eventBatchSize,
+    spin,
+    engine,
+    expiry,
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * Counters, identical in shape for both engines. Every count is cumulative since `listen()`
+ * except the gauges `hostsUp`, `hostsDown`, `trackedHosts` and `eventsPending`. The pure-TS
+ * engine reports one receiver and one worker, both named `js`.
+ */
+
+/** One receiver thread (for the pure-TS engine: its single socket). */
+export interface ReceiverStats {
+  /** Thread name, e.g. `hw-rx-0`; `js` for the pure-TS engine. */
+  thread: string;
+  /** CPU the thread is pinned to, or `null` when unpinned. */
+  cpu: number | null;
+  /** Datagrams received, valid or not. */
+  received: number;
+  /** Datagrams dropped because they are not valid wire-protocol v1. */
+  malformed: number;
+  /** Valid v1 datagrams with the AUTH flag, dropped because this server has no key. */
+  authUnsupported: number;
+  /** Datagrams the kernel dropped because the socket buffer was full (0 when unknown). */
+  kernelDrops: number;
+  /** Heartbeats dropped because a receiver-to-worker ring was full. */
+  ringDrops: number;
+  /** Receive buffer size the kernel granted. */
+  recvBufferBytes: number;
+}
+
+/** One worker thread, owning one shard of the hosts. */
+export interface WorkerStats {
+  thread: string;
+  cpu: number | null;
+  /** Heartbeats applied to the host table. */
+  processed: number;
+  hostsUp: number;
+  hostsDown: number;
+  /** Hosts in the table, up or down (down hosts stay until `forgetAfterMs` or `remove()`). */
+  trackedHosts: number;
+  /** Heartbeats from new hosts turned away because `maxHosts` were already tracked. */
+  refused: number;
+  /** Events produced but not yet handed to JavaScript. */
+  eventsPending: number;
+}
+
+/** Totals over all threads, and the per-thread figures they sum. */
+export interface HeartwatchStats {
+  engine: 'native' | 'js';
+  received: number;
+  malformed: number;
+  authUnsupported: number;
+  kernelDrops: number;
+  ringDrops: number;
+  hostsUp: number;
+  hostsDown: number;
+  trackedHosts: number;
+  refused: number;
+  eventsPending: number;
+  /** Events handed to JavaScript so far. */
+  eventsDelivered: number;
+  receivers: ReceiverStats[];
+  workers: WorkerStats[];
+}

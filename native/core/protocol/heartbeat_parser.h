@@ -1,0 +1,67 @@
+// Wire protocol v1 (docs/protocol.md): validation of one datagram, and the host key a datagram
+// counts for under each identity mode.
+//
+// The receiver calls these once per datagram, so they allocate nothing, take no locks, make no
+// system calls and throw nothing.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace heartwatch {
+
+inline constexpr size_t kHeartbeatHeaderBytes = 28, kAuthTagBytes = 16;
+
+// Flag bits of byte 3; every other bit must be 0 in v1.
+inline constexpr uint8_t kHeartbeatFlagLeave = 0x01;
+inline constexpr uint8_t kHeartbeatFlagAuth = 0x02;
+
+enum class ParseStatus : uint8_t { kOk, kMalformed, kAuthUnsupported };
+
+struct ParsedHeartbeat {
+  uint64_t host_id;
+  uint32_t incarnation, seq, interval_ms;
+  uint16_t payload_len;
+  bool leave;
+};
+
+// Validates exactly per the spec: length == 28 + payload_len (+16 with AUTH), magic "HW",
+// version 1, reserved flag bits 0, reserved field 0, host_id != 0. A datagram that passes every
+// rule but carries AUTH returns kAuthUnsupported: v1 has no key to check the tag with.
+// `out` holds the decoded header when the result is kOk or kAuthUnsupported; after kMalformed
+// its contents mean nothing.
+// Runs on: receiver thread.
+ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept;
+
+// How a datagram is tied to a host: the host_id field (kId), the source ip:port (kAddress), or
+// the source IP alone (kIp).
+enum class IdentityMode : uint8_t { kId, kAddress, kIp };
+
+// The detector's host key for a datagram, which is also the `id` events report. The pure-TS
+// engine derives the same ids (lib/protocol/host-id.ts), so ids do not depend on the engine.
+// 0 means "no identity": kId with host_id 0 (the parser never yields one), kAddress/kIp with a
+// null `source` or a family other than AF_INET/AF_INET6 (a UDP socket never reports one), or
+// the unspecified IPv4 address in kIp (never a datagram's source).
+//
+//   kId       host_id, unchanged: distinct hosts never collide.
+//   kAddress  IPv4 a.b.c.d:p   -> addr << 16 | port: exact, below 2^48, readable back.
+//             IPv6 [addr]:p    -> 1<<63 | a 63-bit hash of (addr, port), so IPv6 keys never
+//                                 equal IPv4 keys; two IPv6 sources collide with probability
+//                                 about 2^-63 per pair (~5e-8 across a million). The scope id
+//                                 is left out: the TS engine cannot see it.
+//   kIp       IPv4 -> addr (the address as a u32); IPv6 -> as kAddress with the port left out.
+// IPv4-mapped IPv6 sources (::ffff:a.b.c.d, seen on dual-stack sockets) get their IPv4 key, so a
+// host keeps one key whichever socket family heard it. The IPv6 hash is unkeyed: it spreads
+// honest traffic, it does not resist an attacker who picks source addresses to collide.
+// Runs on: receiver thread.
+uint64_t identity_key(IdentityMode mode, uint64_t host_id, const sockaddr* source) noexcept;
+
+// Picks the worker shard for a host key. Every output bit depends on every input bit, so the
+// structured keys above (consecutive host ids, IPv4 packing) spread evenly over any shard
+// count whichever bits the caller takes.
+// Runs on: receiver thread.
+uint64_t shard_hash(uint64_t key) noexcept;
+
+}  // namespace heartwatch

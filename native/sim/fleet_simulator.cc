@@ -1,0 +1,374 @@
+#include "sim/fleet_simulator.h"
+
+#include <netdb.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "core/common/system_error.h"
+
+namespace heartwatch::sim {
+namespace {
+
+// Written from docs/protocol.md, not taken from the server (see the header comment).
+constexpr uint32_t kHeaderBytes = 28;
+constexpr uint8_t kMagic0 = 0x48, kMagic1 = 0x57, kVersion = 1, kFlagLeave = 0x01;
+// The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP); IPv6 allows a little more.
+constexpr uint32_t kMaxDatagramBytes = 65507;
+constexpr uint32_t kMaxBatch = 1024;  // UIO_MAXIOV: the most sendmmsg takes per call.
+constexpr int64_t kMaxSleepNs = 10'000'000;
+constexpr double kBurstSeconds = 0.020;
+constexpr char kPayloadPattern[] = "heartwatch-sim ";
+
+void put_u16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+void put_u32(uint8_t* p, uint32_t v) {
+  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+
+void put_u64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+
+int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+void sleep_until_ns(int64_t deadline_ns) {
+  timespec ts{static_cast<time_t>(deadline_ns / 1'000'000'000),
+              static_cast<long>(deadline_ns % 1'000'000'000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
+double ns_to_ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+double last_send_ms(int64_t last_send_ns) {
+  return last_send_ns < 0 ? std::numeric_limits<double>::quiet_NaN() : ns_to_ms(last_send_ns);
+}
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+template <typename Event>
+void check_range(const Event& event, uint32_t hosts, const char* what) {
+  if (uint64_t{event.first_host} + event.host_count > hosts) {
+    throw std::invalid_argument(std::string(what) + " event covers hosts past the fleet's " +
+                                std::to_string(hosts));
+  }
+}
+
+void validate(const FleetSimulator::Config& c) {
+  if (c.hosts == 0) throw std::invalid_argument("hosts must be at least 1");
+  if (c.first_host_id == 0 || c.first_host_id - 1 > UINT64_MAX - c.hosts) {
+    throw std::invalid_argument(
+        "host ids first_host_id .. first_host_id + hosts - 1 must be 1 to 2^64-1");
+  }
+  if (!(c.packets_per_second > 0) || !std::isfinite(c.packets_per_second)) {
+    throw std::invalid_argument("packets_per_second must be positive and finite");
+  }
+  if (c.batch == 0 || c.batch > kMaxBatch) throw std::invalid_argument("batch must be 1 to 1024");
+  if (kHeaderBytes + c.payload_bytes > kMaxDatagramBytes) {
+    throw std::invalid_argument("payload_bytes must leave the datagram within 65507 bytes");
+  }
+  if (c.cpu < -1 || c.cpu >= CPU_SETSIZE) throw std::invalid_argument("cpu out of range");
+  if (c.port == 0) throw std::invalid_argument("port must be 1 to 65535");
+  for (const auto& kill : c.kills) check_range(kill, c.hosts, "kill");
+  for (const auto& restart : c.restarts) check_range(restart, c.hosts, "restart");
+}
+
+// Resolves a numeric IPv4/IPv6 literal (with an optional %scope for link-local IPv6); no DNS.
+sockaddr_storage resolve(const std::string& address, uint16_t port, socklen_t& length) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(address.c_str(), std::to_string(port).c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    throw std::invalid_argument("address '" + address + "' is not an IPv4 or IPv6 literal");
+  }
+  sockaddr_storage target{};
+  std::memcpy(&target, found->ai_addr, found->ai_addrlen);
+  length = found->ai_addrlen;
+  freeaddrinfo(found);
+  return target;
+}
+
+// Pins the calling thread for its lifetime and puts the old affinity back after.
+class AffinityGuard {
+ public:
+  explicit AffinityGuard(int cpu) {
+    if (cpu < 0) return;
+    int rc = pthread_getaffinity_np(pthread_self(), sizeof saved_, &saved_);
+    if (rc != 0) throw SystemError(rc, "pthread_getaffinity_np", "for the fleet simulator");
+    cpu_set_t wanted;
+    CPU_ZERO(&wanted);
+    CPU_SET(cpu, &wanted);
+    rc = pthread_setaffinity_np(pthread_self(), sizeof wanted, &wanted);
+    if (rc != 0) throw SystemError(rc, "pthread_setaffinity_np", "to CPU " + std::to_string(cpu));
+    pinned_ = true;
+  }
+  ~AffinityGuard() {
+    if (pinned_) pthread_setaffinity_np(pthread_self(), sizeof saved_, &saved_);
+  }
+  AffinityGuard(const AffinityGuard&) = delete;
+  AffinityGuard& operator=(const AffinityGuard&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+  bool pinned_ = false;
+};
+
+}  // namespace
+
+FleetSimulator::FleetSimulator(Config config)
+    : config_(std::move(config)), rng_state_(config_.seed) {
+  validate(config_);
+  socklen_t target_length = 0;
+  const sockaddr_storage target = resolve(config_.address, config_.port, target_length);
+
+  order_.resize(config_.hosts);
+  for (uint32_t i = 0; i < config_.hosts; ++i) order_[i] = i;
+  for (uint32_t i = config_.hosts - 1; i > 0; --i) {
+    // Modulo bias is below 2^-32 for any fleet size: negligible for a test shuffle.
+    const auto j = static_cast<uint32_t>(splitmix64(rng_state_) % (uint64_t{i} + 1));
+    std::swap(order_[i], order_[j]);
+  }
+  hosts_.resize(config_.hosts);
+  for (auto& host : hosts_) {
+    host = HostState{-1, config_.first_seq, static_cast<uint32_t>(splitmix64(rng_state_)), 0,
+                     HostStatus::kAlive};
+  }
+
+  for (uint32_t i = 0; i < config_.kills.size(); ++i) {
+    events_.push_back(TimedEvent{config_.kills[i].at_ms, true, i});
+  }
+  for (uint32_t i = 0; i < config_.restarts.size(); ++i) {
+    events_.push_back(TimedEvent{config_.restarts[i].at_ms, false, i});
+  }
+  std::stable_sort(events_.begin(), events_.end(), [](const TimedEvent& a, const TimedEvent& b) {
+    return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.is_kill && !b.is_kill;
+  });
+
+  // The fixed parts of every packet are written once; encode() fills in the rest per packet.
+  packet_bytes_ = kHeaderBytes + config_.payload_bytes;
+  packets_.assign(size_t{config_.batch} * packet_bytes_, 0);
+  iovecs_.resize(config_.batch);
+  messages_.assign(config_.batch, mmsghdr{});
+  batch_hosts_.resize(config_.batch);
+  batch_leave_.resize(config_.batch);
+  errno_counts_.assign(4096, 0);
+  for (uint32_t m = 0; m < config_.batch; ++m) {
+    uint8_t* packet = packets_.data() + size_t{m} * packet_bytes_;
+    packet[0] = kMagic0;
+    packet[1] = kMagic1;
+    packet[2] = kVersion;
+    put_u32(packet + 20, config_.interval_ms);
+    put_u16(packet + 24, config_.payload_bytes);
+    for (uint32_t i = 0; i < config_.payload_bytes; ++i) {
+      packet[kHeaderBytes + i] =
+          static_cast<uint8_t>(kPayloadPattern[i % (sizeof kPayloadPattern - 1)]);
+    }
+    iovecs_[m] = iovec{packet, packet_bytes_};
+    messages_[m].msg_hdr.msg_iov = &iovecs_[m];
+    messages_[m].msg_hdr.msg_iovlen = 1;
+  }
+
+  socket_ = ::socket(target.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (socket_ < 0) throw SystemError(errno, "socket", "for the fleet simulator");
+  // Connected, so each send skips the route lookup and needs no per-message address.
+  if (::connect(socket_, reinterpret_cast<const sockaddr*>(&target), target_length) != 0) {
+    const int error = errno;
+    ::close(socket_);
+    throw SystemError(error, "connect",
+                      "to " + config_.address + " port " + std::to_string(config_.port));
+  }
+}
+
+FleetSimulator::~FleetSimulator() {
+  if (socket_ >= 0) ::close(socket_);
+}
+
+void FleetSimulator::stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
+
+FleetSimulator::Report FleetSimulator::run() {
+  if (ran_) throw std::logic_error("FleetSimulator::run() may be called once");
+  ran_ = true;
+  AffinityGuard affinity(config_.cpu);
+
+  // Everything the report holds is allocated before the clock starts.
+  Report report;
+  report.kills.resize(config_.kills.size(),
+                      KillRecord{std::numeric_limits<double>::quiet_NaN(), {}});
+  for (size_t i = 0; i < config_.kills.size(); ++i) {
+    report.kills[i].last_send_ms.reserve(config_.kills[i].host_count);
+  }
+  report.restart_at_ms.assign(config_.restarts.size(), std::numeric_limits<double>::quiet_NaN());
+
+  const double slots_per_ns = config_.packets_per_second / 1e9;
+  const auto burst = static_cast<uint64_t>(
+      std::max<double>(config_.batch, config_.packets_per_second * kBurstSeconds));
+  const int64_t start_ns = monotonic_ns();
+  const int64_t end_ns = config_.duration_ms == 0
+                             ? std::numeric_limits<int64_t>::max()
+                             : start_ns + int64_t{config_.duration_ms} * 1'000'000;
+  report.start_ms = ns_to_ms(start_ns);
+  int64_t anchor_ns = start_ns;
+  uint64_t anchor_slot = 0;
+  size_t next_event = 0;
+
+  while (true) {
+    const int64_t now = monotonic_ns();
+    if (now >= end_ns) break;
+    if (stop_requested_.load(std::memory_order_relaxed)) {
+      report.stopped_early = true;
+      break;
+    }
+    int64_t event_ns = std::numeric_limits<int64_t>::max();
+    while (next_event < events_.size()) {
+      event_ns = start_ns + int64_t{events_[next_event].at_ms} * 1'000'000;
+      if (event_ns > now) break;
+      apply_event(events_[next_event++], now, report);
+      event_ns = std::numeric_limits<int64_t>::max();
+    }
+
+    uint64_t due =
+        anchor_slot + static_cast<uint64_t>(static_cast<double>(now - anchor_ns) * slots_per_ns);
+    if (due > next_slot_ + burst) {
+      // Too far behind: forget the excess time instead of bursting to catch up.
+      due = next_slot_ + burst;
+      anchor_slot = due;
+      anchor_ns = now;
+    }
+    if (due > next_slot_) {
+      const uint32_t count = fill_batch(due);
+      if (count > 0) send_batch(count, report);
+      continue;
+    }
+    const double slots_ahead = static_cast<double>(next_slot_ + 1 - anchor_slot);
+    const int64_t slot_ns = anchor_ns + static_cast<int64_t>(std::ceil(slots_ahead / slots_per_ns));
+    sleep_until_ns(std::min({slot_ns, event_ns, end_ns, now + kMaxSleepNs}));
+  }
+
+  const int64_t elapsed_ns = monotonic_ns() - start_ns;
+  report.elapsed_ms = ns_to_ms(elapsed_ns);
+  report.achieved_packets_per_second =
+      elapsed_ns > 0
+          ? static_cast<double>(report.packets_sent) * 1e9 / static_cast<double>(elapsed_ns)
+          : 0;
+  for (size_t e = 0; e < errno_counts_.size(); ++e) {
+    if (errno_counts_[e] != 0) {
+      report.errors_by_errno.emplace_back(static_cast<int>(e), errno_counts_[e]);
+    }
+  }
+  return report;
+}
+
+void FleetSimulator::apply_event(const TimedEvent& event, int64_t now_ns, Report& report) {
+  if (event.is_kill) {
+    const KillEvent& kill = config_.kills[event.index];
+    KillRecord& record = report.kills[event.index];
+    record.at_ms = ns_to_ms(now_ns);
+    for (uint32_t i = 0; i < kill.host_count; ++i) {
+      HostState& host = hosts_[kill.first_host + i];
+      record.last_send_ms.push_back(last_send_ms(host.last_send_ns));
+      if (kill.graceful && host.status != HostStatus::kDead) {
+        host.status = HostStatus::kLeaving;
+        host.leave_event = event.index;
+      } else {
+        host.status = HostStatus::kDead;
+      }
+    }
+    return;
+  }
+  const RestartEvent& restart = config_.restarts[event.index];
+  report.restart_at_ms[event.index] = ns_to_ms(now_ns);
+  for (uint32_t i = 0; i < restart.host_count; ++i) {
+    HostState& host = hosts_[restart.first_host + i];
+    host.incarnation = next_incarnation(host.incarnation);
+    host.seq = config_.first_seq;
+    host.status = HostStatus::kAlive;
+  }
+}
+
+uint32_t FleetSimulator::fill_batch(uint64_t slots_due) {
+  uint32_t count = 0;
+  while (next_slot_ < slots_due && count < config_.batch) {
+    const uint32_t host = order_[order_cursor_];
+    if (++order_cursor_ == config_.hosts) order_cursor_ = 0;
+    ++next_slot_;
+    HostState& state = hosts_[host];
+    if (state.status == HostStatus::kDead) continue;
+    const bool leave = state.status == HostStatus::kLeaving;
+    encode(count, host, state, leave);
+    batch_hosts_[count] = host;
+    batch_leave_[count] = leave;
+    ++state.seq;
+    if (leave) state.status = HostStatus::kDead;
+    ++count;
+  }
+  return count;
+}
+
+void FleetSimulator::send_batch(uint32_t count, Report& report) {
+  uint32_t done = 0;
+  while (done < count) {
+    const int sent = ::sendmmsg(socket_, &messages_[done], count - done, 0);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      // The failed datagram is dropped (its host shows a seq gap); the rest are retried.
+      ++errno_counts_[std::min<size_t>(static_cast<size_t>(errno), errno_counts_.size() - 1)];
+      ++report.send_errors;
+      ++done;
+      continue;
+    }
+    const int64_t sent_ns = monotonic_ns();
+    for (uint32_t m = done; m < done + static_cast<uint32_t>(sent); ++m) {
+      const uint32_t host = batch_hosts_[m];
+      hosts_[host].last_send_ns = sent_ns;
+      if (batch_leave_[m]) {
+        const uint32_t event = hosts_[host].leave_event;
+        const uint32_t index = host - config_.kills[event].first_host;
+        report.kills[event].last_send_ms[index] = ns_to_ms(sent_ns);
+        ++report.leaves_sent;
+      }
+    }
+    report.packets_sent += static_cast<uint32_t>(sent);
+    done += static_cast<uint32_t>(sent);
+  }
+}
+
+void FleetSimulator::encode(uint32_t message, uint32_t host, const HostState& state,
+                            bool leave) noexcept {
+  uint8_t* packet = packets_.data() + size_t{message} * packet_bytes_;
+  packet[3] = leave ? kFlagLeave : 0;
+  put_u64(packet + 4, config_.first_host_id + host);
+  put_u32(packet + 12, state.incarnation);
+  put_u32(packet + 16, state.seq);
+}
+
+uint32_t FleetSimulator::next_incarnation(uint32_t previous) noexcept {
+  const auto next = static_cast<uint32_t>(splitmix64(rng_state_));
+  return next == previous ? next + 1 : next;
+}
+
+}  // namespace heartwatch::sim

@@ -1,0 +1,268 @@
+#include "core/detector/detector.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace heartwatch {
+namespace {
+
+constexpr uint64_t kT0 = 1'000'000;
+
+PeerAddress v4(uint8_t last, uint16_t port = 9000) {
+  PeerAddress a{};
+  a.family = 4;
+  a.port = port;
+  a.ip[0] = 10;
+  a.ip[3] = last;
+  return a;
+}
+
+Heartbeat beat(uint64_t key, uint32_t incarnation = 1, uint32_t interval_ms = 0) {
+  Heartbeat hb{};
+  hb.key = key;
+  hb.address = v4(static_cast<uint8_t>(key));
+  hb.incarnation = incarnation;
+  hb.interval_ms = interval_ms;
+  return hb;
+}
+
+DetectorConfig wheel_config() {
+  DetectorConfig c;
+  c.timeout_ms = 1000;
+  c.missed_beats = 3;
+  return c;
+}
+
+size_t drain(Detector& d, uint64_t now, std::vector<HostEvent>& out, size_t budget = 1 << 20) {
+  size_t calls = 1;
+  while (d.expire(now, budget, out) == budget) ++calls;
+  return calls;
+}
+
+TEST(Detector, ANewHostComesUp) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(7, 3), kT0, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, HostEventType::kUp);
+  EXPECT_FALSE(out[0].recovered);
+  EXPECT_EQ(out[0].key, 7u);
+  EXPECT_EQ(out[0].at_ms, kT0);
+  EXPECT_EQ(out[0].last_seen_ms, kT0);
+  EXPECT_EQ(out[0].incarnation, 3u);
+  EXPECT_TRUE(out[0].address == v4(7));
+  out.clear();
+  d.heartbeat(beat(7, 3), kT0 + 10, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(d.stats().up, 1u);
+}
+
+TEST(Detector, GoesDownAtItsDeadlineAndNotAMillisecondBefore) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(1), kT0, out);
+  d.heartbeat(beat(2, 1, 200), kT0, out);  // announces 200 ms: timeout 600 ms
+  out.clear();
+  drain(d, kT0 + 599, out);
+  EXPECT_TRUE(out.empty());
+  drain(d, kT0 + 600, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, 2u);
+  EXPECT_EQ(out[0].type, HostEventType::kDown);
+  EXPECT_EQ(out[0].reason, DownReason::kTimeout);
+  EXPECT_EQ(out[0].last_seen_ms, kT0);
+  out.clear();
+  drain(d, kT0 + 999, out);
+  EXPECT_TRUE(out.empty());
+  drain(d, kT0 + 1005, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, 1u);
+  EXPECT_EQ(out[0].at_ms, kT0 + 1005);  // decided at the expire() call
+}
+
+TEST(Detector, HeartbeatsKeepAHostUp) {
+  for (ExpiryIndexKind kind : {ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel}) {
+    DetectorConfig c = wheel_config();
+    c.index = kind;
+    c.missed_beats = kind == ExpiryIndexKind::kFifo ? 0 : 3;
+    Detector d(c);
+    std::vector<HostEvent> out;
+    for (uint64_t t = 0; t < 10'000; t += 500) {
+      d.heartbeat(beat(1), kT0 + t, out);
+      drain(d, kT0 + t + 1, out);
+    }
+    ASSERT_EQ(out.size(), 1u);  // only the first up
+    EXPECT_EQ(d.next_deadline_ms(), kT0 + 9500 + 1000);
+  }
+}
+
+TEST(Detector, IncarnationChangeWhileUpIsARestart) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(5, 1), kT0, out);
+  out.clear();
+  d.heartbeat(beat(5, 2), kT0 + 5, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, HostEventType::kRestart);
+  EXPECT_EQ(out[0].incarnation, 2u);
+  EXPECT_EQ(out[0].previous_incarnation, 1u);
+  EXPECT_EQ(d.host(5)->incarnation, 2u);
+}
+
+TEST(Detector, ADownHostHeardAgainRecoversWithoutARestart) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(5, 1), kT0, out);
+  drain(d, kT0 + 1000, out);
+  out.clear();
+  d.heartbeat(beat(5, 9), kT0 + 2000, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, HostEventType::kUp);
+  EXPECT_TRUE(out[0].recovered);
+  EXPECT_EQ(out[0].incarnation, 9u);
+  EXPECT_EQ(out[0].previous_incarnation, 0u);
+  EXPECT_EQ(d.stats().up, 1u);
+  EXPECT_EQ(d.stats().down, 0u);
+}
+
+TEST(Detector, LeaveTakesAnUpHostDownAtOnce) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(3), kT0, out);
+  out.clear();
+  d.leave(3, v4(99), kT0 + 40, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, HostEventType::kDown);
+  EXPECT_EQ(out[0].reason, DownReason::kLeft);
+  EXPECT_EQ(out[0].last_seen_ms, kT0 + 40);
+  EXPECT_TRUE(out[0].address == v4(99));
+  out.clear();
+  d.leave(3, v4(99), kT0 + 50, out);  // already down
+  d.leave(4, v4(99), kT0 + 50, out);  // unknown
+  drain(d, kT0 + 100'000, out);      // and no timeout later
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(Detector, ForgetsHostsDownLongEnough) {
+  DetectorConfig c = wheel_config();
+  c.forget_after_ms = 5000;
+  Detector d(c);
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(1), kT0, out);  // down at +1000 by timeout: forgotten at +6000
+  d.heartbeat(beat(2), kT0, out);
+  d.leave(2, v4(2), kT0 + 2000, out);  // down at +2000: forgotten at +7000
+  drain(d, kT0 + 5999, out);
+  EXPECT_EQ(d.stats().tracked, 2u);
+  drain(d, kT0 + 6000, out);
+  EXPECT_FALSE(d.host(1).has_value());
+  EXPECT_TRUE(d.host(2).has_value());
+  drain(d, kT0 + 7000, out);
+  EXPECT_FALSE(d.host(2).has_value());
+  EXPECT_EQ(d.stats().forgotten, 2u);
+  EXPECT_EQ(d.stats().tracked, 0u);
+  EXPECT_EQ(d.next_deadline_ms(), std::numeric_limits<uint64_t>::max());
+}
+
+TEST(Detector, RefusesNewHostsPastTheCap) {
+  DetectorConfig c = wheel_config();
+  c.max_hosts = 3;
+  Detector d(c);
+  std::vector<HostEvent> out;
+  for (uint64_t key = 1; key <= 5; ++key) d.heartbeat(beat(key), kT0, out);
+  EXPECT_EQ(out.size(), 3u);
+  EXPECT_EQ(d.stats().tracked, 3u);
+  EXPECT_EQ(d.stats().refused, 2u);
+  EXPECT_TRUE(d.remove(2));
+  EXPECT_FALSE(d.remove(2));
+  d.heartbeat(beat(4), kT0, out);
+  EXPECT_EQ(d.stats().tracked, 3u);
+  EXPECT_TRUE(d.host(4).has_value());
+}
+
+TEST(Detector, RemoveIsSilentAndCancelsTheDeadline) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(1), kT0, out);
+  out.clear();
+  EXPECT_TRUE(d.remove(1));
+  drain(d, kT0 + 10'000, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(d.stats().tracked, 0u);
+}
+
+TEST(Detector, AMassFailureIsSpreadOverBudgetedCallsInDeadlineOrder) {
+  for (ExpiryIndexKind kind : {ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel}) {
+    DetectorConfig c = wheel_config();
+    c.index = kind;
+    c.missed_beats = 0;
+    Detector d(c);
+    std::vector<HostEvent> out;
+    for (uint64_t key = 1; key <= 50'000; ++key) d.heartbeat(beat(key), kT0 + key / 100, out);
+    out.clear();
+    const size_t calls = drain(d, kT0 + 10'000, out, 1000);
+    ASSERT_EQ(out.size(), 50'000u);
+    EXPECT_GE(calls, 50u);
+    for (size_t i = 1; i < out.size(); ++i) ASSERT_LE(out[i - 1].last_seen_ms, out[i].last_seen_ms);
+  }
+}
+
+TEST(Detector, KeepsIpv6AddressesInASideTable) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  Heartbeat hb = beat(8);
+  hb.address = PeerAddress{};
+  hb.address.family = 6;
+  hb.address.port = 4242;
+  for (int i = 0; i < 16; ++i) hb.address.ip[i] = static_cast<uint8_t>(0x20 + i);
+  d.heartbeat(hb, kT0, out);
+  EXPECT_TRUE(d.host(8)->address == hb.address);
+  d.heartbeat(beat(8), kT0 + 1, out);  // back to IPv4
+  EXPECT_TRUE(d.host(8)->address == v4(8));
+}
+
+TEST(Detector, RejectsConfigsOutsideItsRange) {
+  DetectorConfig c;
+  c.index = ExpiryIndexKind::kFifo;  // with missed_beats 3: per-host timeouts
+  EXPECT_THROW(Detector{c}, std::invalid_argument);
+  c = DetectorConfig{};
+  c.timeout_ms = 0;
+  EXPECT_THROW(Detector{c}, std::invalid_argument);
+  c = DetectorConfig{};
+  c.timeout_ms = kMaxTimeoutMs + 1;
+  EXPECT_THROW(Detector{c}, std::invalid_argument);
+  c = DetectorConfig{};
+  c.max_hosts = kMaxRecords;
+  EXPECT_THROW(Detector{c}, std::invalid_argument);
+  c = DetectorConfig{};
+  c.forget_after_ms = (1u << 31) + 1;
+  EXPECT_THROW(Detector{c}, std::invalid_argument);
+}
+
+TEST(Detector, AMillionHostsFitInFortyBytesEach) {
+  for (ExpiryIndexKind kind : {ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel}) {
+    DetectorConfig c;
+    c.index = kind;
+    c.missed_beats = 0;
+    c.max_hosts = 1'000'000;
+    c.initial_capacity = 1'000'000;
+    Detector d(c);
+    std::vector<HostEvent> out;
+    out.reserve(1'000'000);
+    std::vector<Heartbeat> batch(64);
+    for (uint64_t key = 1; key <= 1'000'000; key += 64) {
+      for (uint64_t j = 0; j < 64; ++j) batch[j] = beat(key + j);
+      d.heartbeat_batch(batch.data(), batch.size(), kT0, out);
+    }
+    const DetectorStats s = d.stats();
+    ASSERT_EQ(s.tracked, 1'000'000u);
+    EXPECT_LE(static_cast<double>(s.bytes_allocated) / 1e6, 40.0);
+  }
+}
+
+}  // namespace
+}  // namespace heartwatch

@@ -1,0 +1,374 @@
+// Runs the simulator against a loopback socket and checks every datagram with the server's
+// parser: the simulator encodes from the spec on its own, so this is where the two meet.
+#include "sim/fleet_simulator.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "core/protocol/heartbeat_parser.h"
+
+namespace heartwatch {
+namespace {
+
+using sim::FleetSimulator;
+
+double monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+struct Arrival {
+  ParsedHeartbeat heartbeat;
+  double at_ms;
+};
+
+// A UDP socket on loopback and a thread that parses everything sent to it.
+class LoopbackReceiver {
+ public:
+  explicit LoopbackReceiver(int family) : family_(family) {
+    fd_ = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return;
+    const int rcvbuf = 8 << 20;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    const timeval timeout{0, 20000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_storage address{};
+    socklen_t length;
+    if (family == AF_INET) {
+      auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+      v4->sin_family = AF_INET;
+      v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      length = sizeof *v4;
+    } else {
+      auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+      v6->sin6_family = AF_INET6;
+      v6->sin6_addr = in6addr_loopback;
+      length = sizeof *v6;
+    }
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      close(fd_);
+      fd_ = -1;
+      return;
+    }
+    port_ = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&address)->sin_port
+                                    : reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+    thread_ = std::thread([this] { receive(); });
+  }
+
+  ~LoopbackReceiver() {
+    finish();
+    if (fd_ >= 0) close(fd_);
+  }
+
+  bool ok() const { return fd_ >= 0; }
+  uint16_t port() const { return port_; }
+
+  // Drains what is queued (the sender has finished) and stops.
+  void finish() {
+    done_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::vector<Arrival> arrivals;
+  std::map<ParseStatus, uint64_t> statuses;
+
+ private:
+  void receive() {
+    constexpr int kBatch = 64;
+    std::vector<uint8_t> buffers(kBatch * 2048);
+    iovec iov[kBatch];
+    mmsghdr messages[kBatch];
+    while (true) {
+      for (int i = 0; i < kBatch; ++i) {
+        iov[i] = iovec{buffers.data() + i * 2048, 2048};
+        messages[i] = mmsghdr{};
+        messages[i].msg_hdr.msg_iov = &iov[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+      }
+      const bool last_pass = done_.load();
+      const int n = recvmmsg(fd_, messages, kBatch, 0, nullptr);
+      if (n <= 0) {
+        if (last_pass) return;
+        continue;
+      }
+      const double now = monotonic_ms();
+      for (int i = 0; i < n; ++i) {
+        ParsedHeartbeat heartbeat{};
+        const ParseStatus status =
+            parse_heartbeat_v1(buffers.data() + i * 2048, messages[i].msg_len, heartbeat);
+        ++statuses[status];
+        if (status == ParseStatus::kOk) arrivals.push_back(Arrival{heartbeat, now});
+      }
+    }
+  }
+
+  int family_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+FleetSimulator::Config base_config(const char* address, uint16_t port) {
+  FleetSimulator::Config c;
+  c.address = address;
+  c.port = port;
+  return c;
+}
+
+std::map<uint64_t, std::vector<Arrival>> by_host(const std::vector<Arrival>& arrivals) {
+  std::map<uint64_t, std::vector<Arrival>> hosts;
+  for (const Arrival& a : arrivals) hosts[a.heartbeat.host_id].push_back(a);
+  return hosts;
+}
+
+// Slack for timing checks on a loaded 2-core machine under sanitizers.
+constexpr double kSlackMs = 100;
+
+TEST(FleetSimulator, FleetOverLoopbackMatchesTheSpecAndTheSchedule) {
+  LoopbackReceiver receiver(AF_INET);
+  ASSERT_TRUE(receiver.ok());
+  FleetSimulator::Config c = base_config("127.0.0.1", receiver.port());
+  c.hosts = 100;
+  c.first_host_id = 1000;
+  c.packets_per_second = 10000;  // Each host beats every 10 ms.
+  c.duration_ms = 800;
+  c.interval_ms = 10;
+  c.payload_bytes = 6;
+  c.batch = 16;
+  c.kills = {{10, 10, 200, false}, {20, 10, 250, true}, {50, 10, 150, false}};
+  c.restarts = {{40, 10, 300}, {50, 10, 450}};
+  FleetSimulator simulator(c);
+  const FleetSimulator::Report report = simulator.run();
+  receiver.finish();
+
+  EXPECT_EQ(report.send_errors, 0u);
+  EXPECT_FALSE(report.stopped_early);
+  EXPECT_NEAR(report.elapsed_ms, 800, kSlackMs);
+  EXPECT_EQ(receiver.statuses[ParseStatus::kMalformed], 0u);
+  ASSERT_EQ(receiver.arrivals.size(), report.packets_sent);
+  EXPECT_EQ(report.leaves_sent, 10u);
+  // 80 slots per host, less those of killed hosts: at least 2/3 of the offered rate.
+  EXPECT_GT(report.packets_sent, 5000u);
+  EXPECT_LE(report.packets_sent, 8000u + c.batch);
+
+  // The first cycle is a shuffle of every host, and the second repeats it.
+  std::vector<uint64_t> first_cycle, second_cycle;
+  for (size_t i = 0; i < 100; ++i) first_cycle.push_back(receiver.arrivals[i].heartbeat.host_id);
+  for (size_t i = 100; i < 200; ++i) second_cycle.push_back(receiver.arrivals[i].heartbeat.host_id);
+  EXPECT_EQ(first_cycle, second_cycle);
+  EXPECT_FALSE(std::is_sorted(first_cycle.begin(), first_cycle.end()));
+  std::sort(first_cycle.begin(), first_cycle.end());
+  for (uint64_t i = 0; i < 100; ++i) EXPECT_EQ(first_cycle[i], 1000 + i);
+
+  const auto hosts = by_host(receiver.arrivals);
+  ASSERT_EQ(hosts.size(), 100u);
+  const double kill_10 = report.kills[0].at_ms, kill_20 = report.kills[1].at_ms,
+               kill_50 = report.kills[2].at_ms;
+  const double restart_40 = report.restart_at_ms[0], restart_50 = report.restart_at_ms[1];
+  EXPECT_NEAR(kill_10 - report.start_ms, 200, kSlackMs);
+  EXPECT_NEAR(restart_50 - report.start_ms, 450, kSlackMs);
+
+  for (const auto& [host_id, arrivals] : hosts) {
+    const uint32_t index = static_cast<uint32_t>(host_id - 1000);
+    SCOPED_TRACE(index);
+    uint32_t incarnation_changes = 0;
+    for (size_t i = 0; i < arrivals.size(); ++i) {
+      const ParsedHeartbeat& h = arrivals[i].heartbeat;
+      EXPECT_EQ(h.interval_ms, 10u);
+      EXPECT_EQ(h.payload_len, 6u);
+      if (i == 0) {
+        EXPECT_EQ(h.seq, 0u);
+        continue;
+      }
+      const ParsedHeartbeat& prev = arrivals[i - 1].heartbeat;
+      if (h.incarnation != prev.incarnation) {
+        ++incarnation_changes;
+        EXPECT_EQ(h.seq, 0u);
+      } else {
+        EXPECT_EQ(h.seq, prev.seq + 1);
+      }
+    }
+    const bool restarted = (index >= 40 && index < 60);
+    EXPECT_EQ(incarnation_changes, restarted ? 1u : 0u);
+    const size_t leaves = std::count_if(arrivals.begin(), arrivals.end(),
+                                        [](const Arrival& a) { return a.heartbeat.leave; });
+    EXPECT_EQ(leaves, (index >= 20 && index < 30) ? 1u : 0u);
+
+    if (index >= 10 && index < 20) {
+      const double last_send = report.kills[0].last_send_ms[index - 10];
+      EXPECT_LE(last_send, kill_10);
+      EXPECT_GE(last_send, kill_10 - 10 - kSlackMs);
+      EXPECT_NEAR(arrivals.back().at_ms, last_send, kSlackMs);
+      EXPECT_LE(arrivals.back().at_ms, kill_10 + kSlackMs);
+    } else if (index >= 20 && index < 30) {
+      EXPECT_TRUE(arrivals.back().heartbeat.leave);
+      const double leave_send = report.kills[1].last_send_ms[index - 20];
+      EXPECT_GE(leave_send, kill_20);
+      EXPECT_LE(leave_send, kill_20 + 10 + kSlackMs);
+      EXPECT_NEAR(arrivals.back().at_ms, leave_send, kSlackMs);
+    } else if (index >= 40 && index < 50) {
+      for (size_t i = 1; i < arrivals.size(); ++i) {
+        if (arrivals[i].heartbeat.incarnation != arrivals[i - 1].heartbeat.incarnation) {
+          EXPECT_GE(arrivals[i].at_ms, restart_40 - kSlackMs);
+        }
+      }
+    } else if (index >= 50 && index < 60) {
+      // Silent from the kill to the restart, then back under a new incarnation.
+      size_t change = 1;
+      while (change < arrivals.size() &&
+             arrivals[change].heartbeat.incarnation == arrivals[0].heartbeat.incarnation) {
+        ++change;
+      }
+      ASSERT_LT(change, arrivals.size());
+      EXPECT_LE(arrivals[change - 1].at_ms, kill_50 + kSlackMs);
+      EXPECT_GE(arrivals[change].at_ms, restart_50 - kSlackMs / 10);
+      EXPECT_GT(arrivals[change].at_ms - arrivals[change - 1].at_ms, 300 - 10 - kSlackMs);
+      EXPECT_LE(report.kills[2].last_send_ms[index - 50], kill_50);
+    } else {
+      // Unharmed hosts beat about once per 10 ms for the whole run.
+      EXPECT_GE(arrivals.size(), 60u);
+      EXPECT_LE(arrivals.size(), 81u);
+    }
+  }
+}
+
+TEST(FleetSimulator, Ipv6AndSeqWrap) {
+  LoopbackReceiver receiver(AF_INET6);
+  if (!receiver.ok()) GTEST_SKIP() << "no IPv6 loopback here";
+  FleetSimulator::Config c = base_config("::1", receiver.port());
+  c.hosts = 5;
+  c.first_host_id = UINT64_MAX - 4;
+  c.packets_per_second = 2000;
+  c.duration_ms = 200;
+  c.first_seq = 0xFFFFFFF0;
+  c.batch = 1;
+  FleetSimulator simulator(c);
+  const FleetSimulator::Report report = simulator.run();
+  receiver.finish();
+  ASSERT_EQ(receiver.arrivals.size(), report.packets_sent);
+  EXPECT_GT(report.packets_sent, 200u);
+  const auto hosts = by_host(receiver.arrivals);
+  ASSERT_EQ(hosts.size(), 5u);
+  EXPECT_EQ(hosts.begin()->first, UINT64_MAX - 4);
+  EXPECT_EQ(hosts.rbegin()->first, UINT64_MAX);
+  for (const auto& [host_id, arrivals] : hosts) {
+    EXPECT_EQ(arrivals[0].heartbeat.seq, 0xFFFFFFF0u);
+    bool wrapped = false;
+    for (size_t i = 1; i < arrivals.size(); ++i) {
+      const uint32_t previous = arrivals[i - 1].heartbeat.seq;
+      EXPECT_EQ(arrivals[i].heartbeat.seq, static_cast<uint32_t>(previous + 1));
+      wrapped |= arrivals[i].heartbeat.seq == 0;
+    }
+    EXPECT_TRUE(wrapped);
+  }
+}
+
+TEST(FleetSimulator, StopEndsARunWithoutADuration) {
+  LoopbackReceiver receiver(AF_INET);
+  ASSERT_TRUE(receiver.ok());
+  FleetSimulator::Config c = base_config("127.0.0.1", receiver.port());
+  c.hosts = 10;
+  c.packets_per_second = 1000;
+  c.duration_ms = 0;
+  c.kills = {{0, 10, 60000, false}};
+  FleetSimulator simulator(c);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    simulator.stop();
+  });
+  const double before = monotonic_ms();
+  const FleetSimulator::Report report = simulator.run();
+  stopper.join();
+  receiver.finish();
+  EXPECT_TRUE(report.stopped_early);
+  EXPECT_LT(monotonic_ms() - before, 100 + kSlackMs);
+  EXPECT_GT(report.packets_sent, 0u);
+  ASSERT_EQ(report.kills.size(), 1u);
+  EXPECT_TRUE(std::isnan(report.kills[0].at_ms));
+  EXPECT_TRUE(report.kills[0].last_send_ms.empty());
+  EXPECT_THROW(simulator.run(), std::logic_error);
+}
+
+TEST(FleetSimulator, SendErrorsAreCountedByErrno) {
+  // A port nobody listens on: the kernel reports ICMP port-unreachable on the connected socket.
+  int probe = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(probe, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  close(probe);
+
+  FleetSimulator::Config c = base_config("127.0.0.1", ntohs(address.sin_port));
+  c.hosts = 4;
+  c.packets_per_second = 1000;
+  c.duration_ms = 100;
+  c.batch = 1;
+  FleetSimulator simulator(c);
+  const FleetSimulator::Report report = simulator.run();
+  EXPECT_GT(report.send_errors, 0u);
+  uint64_t refused = 0;
+  for (const auto& [error, count] : report.errors_by_errno) {
+    if (error == ECONNREFUSED) refused = count;
+  }
+  EXPECT_EQ(refused, report.send_errors);
+}
+
+TEST(FleetSimulator, RejectsBadAddressesAndConfigs) {
+  EXPECT_THROW(FleetSimulator(base_config("not-an-address", 9)), std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(base_config("example.com", 9)), std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(base_config("127.0.0.1", 0)), std::invalid_argument);
+  const auto with = [](auto change) {
+    FleetSimulator::Config c = base_config("127.0.0.1", 9);
+    change(c);
+    return c;
+  };
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.hosts = 0; })), std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.first_host_id = 0; })), std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.first_host_id = UINT64_MAX, c.hosts = 2; })),
+               std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.packets_per_second = 0; })),
+               std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.packets_per_second = INFINITY; })),
+               std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.batch = 0; })), std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.batch = 1025; })), std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.payload_bytes = 65480; })),
+               std::invalid_argument);
+  EXPECT_NO_THROW(FleetSimulator(with([](auto& c) { c.payload_bytes = 65479; })));
+  EXPECT_THROW(FleetSimulator(with([](auto& c) { c.cpu = -2; })), std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) {
+                 c.hosts = 10;
+                 c.kills = {{5, 6, 0, false}};
+               })),
+               std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([](auto& c) {
+                 c.hosts = 10;
+                 c.restarts = {{10, 1, 0}};
+               })),
+               std::invalid_argument);
+  EXPECT_NO_THROW(FleetSimulator(with([](auto& c) { c.first_host_id = UINT64_MAX; })));
+  EXPECT_NO_THROW(FleetSimulator(base_config("::1", 9)));
+}
+
+}  // namespace
+}  // namespace heartwatch

@@ -1,0 +1,107 @@
+#include "core/detector/host_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "core/detector/host_entry.h"
+#include "core/detector/slab_pool.h"
+
+namespace heartwatch {
+namespace {
+
+class HostTableTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kMax = 300'000;
+  SlabPool pool_{sizeof(HostEntry), kMax + 1, 16};
+
+  uint32_t add(HostTable& table, uint64_t key) {
+    const uint32_t index = pool_.allocate();
+    pool_.get<HostEntry>(index).key = key;
+    table.insert(index, HostTable::hash(key));
+    return index;
+  }
+  static uint32_t find(const HostTable& table, uint64_t key) { return table.find(key, HostTable::hash(key)); }
+};
+
+TEST_F(HostTableTest, FindsWhatWasInsertedAndNothingElse) {
+  HostTable table(pool_, 16, kMax);
+  const uint32_t a = add(table, 42);
+  const uint32_t b = add(table, 7);
+  EXPECT_EQ(find(table, 42), a);
+  EXPECT_EQ(find(table, 7), b);
+  EXPECT_EQ(find(table, 8), 0u);
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_TRUE(table.erase(42, HostTable::hash(42)));
+  EXPECT_FALSE(table.erase(42, HostTable::hash(42)));
+  EXPECT_EQ(find(table, 42), 0u);
+  EXPECT_EQ(find(table, 7), b);
+  EXPECT_EQ(table.size(), 1u);
+}
+
+TEST_F(HostTableTest, GrowsIncrementallyAndKeepsEveryKeyFindable) {
+  HostTable table(pool_, 16, kMax);
+  std::vector<std::pair<uint64_t, uint32_t>> added;
+  bool saw_migration = false;
+  for (uint64_t k = 1; k <= 200'000; ++k) {
+    const uint64_t key = k * 0x9E3779B97F4A7C15ULL;
+    added.emplace_back(key, add(table, key));
+    if (table.migrating()) {
+      saw_migration = true;
+      // Mid-migration, keys from before and after the growth are both found.
+      if (k % 997 == 0) {
+        for (size_t i = 0; i < added.size(); i += 101) ASSERT_EQ(find(table, added[i].first), added[i].second);
+      }
+    }
+  }
+  EXPECT_TRUE(saw_migration);
+  for (const auto& [key, index] : added) ASSERT_EQ(find(table, key), index);
+  // Load stays under 85% once migration is done.
+  table.migrate(~0u);
+  EXPECT_FALSE(table.migrating());
+  EXPECT_LE(uint64_t{table.size()} * 20, uint64_t{table.capacity()} * 17);
+}
+
+TEST_F(HostTableTest, MatchesAStandardMapUnderRandomChurn) {
+  HostTable table(pool_, 16, kMax);
+  std::unordered_map<uint64_t, uint32_t> model;
+  std::mt19937_64 rng(7);
+  for (int op = 0; op < 400'000; ++op) {
+    const uint64_t key = 1 + rng() % 50'000;
+    const auto it = model.find(key);
+    if (rng() % 3 == 0) {
+      const bool erased = table.erase(key, HostTable::hash(key));
+      ASSERT_EQ(erased, it != model.end());
+      if (erased) {
+        pool_.release(it->second);
+        model.erase(it);
+      }
+    } else if (it == model.end()) {
+      model[key] = add(table, key);
+    } else {
+      ASSERT_EQ(find(table, key), it->second);
+    }
+    ASSERT_EQ(table.size(), model.size());
+  }
+  for (const auto& [key, index] : model) ASSERT_EQ(find(table, key), index);
+}
+
+TEST_F(HostTableTest, NeverGrowsBeyondWhatMaxHostsNeeds) {
+  HostTable capped(pool_, 16, 1000);
+  for (uint64_t key = 1; key <= 1000; ++key) add(capped, key);
+  capped.migrate(~0u);
+  EXPECT_LE(capped.capacity(), 4096u);  // 1000 / 0.85, doubled at most once past it
+  for (uint64_t key = 1; key <= 1000; ++key) ASSERT_NE(find(capped, key), 0u);
+}
+
+TEST_F(HostTableTest, CandidateIsTheRecordToPrefetch) {
+  HostTable table(pool_, 1024, kMax);
+  const uint32_t a = add(table, 99);
+  EXPECT_EQ(table.candidate(HostTable::hash(99)), a);
+}
+
+}  // namespace
+}  // namespace heartwatch

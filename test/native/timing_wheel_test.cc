@@ -1,0 +1,202 @@
+#include "core/detector/timing_wheel.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/detector/host_entry.h"
+#include "core/detector/slab_pool.h"
+
+namespace heartwatch {
+namespace {
+
+constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+
+class WheelHarness {
+ public:
+  explicit WheelHarness(bool lazy = true, uint32_t records = 20'000)
+      : pool_(sizeof(HostEntry), records + TimingWheel::kSentinels + 1, records + TimingWheel::kSentinels),
+        wheel_(pool_, lazy),
+        deadline_(records + TimingWheel::kSentinels + 1, kNever),
+        fired_at_(deadline_.size(), kNever) {}
+
+  uint32_t arm(uint64_t deadline, uint64_t now) {
+    const uint32_t i = pool_.allocate();
+    deadline_[i] = deadline;
+    wheel_.insert(i, deadline, ExpiryLane::kAlive, now);
+    return i;
+  }
+  void move(uint32_t i, uint64_t deadline, uint64_t now) {
+    const uint64_t old = deadline_[i];
+    deadline_[i] = deadline;
+    wheel_.rearm(i, old, deadline, now);
+  }
+  // Polls at `now` until drained; returns what fired, in order.
+  std::vector<uint32_t> poll(uint64_t now, size_t budget = kNever) {
+    std::vector<uint32_t> due;
+    for (;;) {
+      const size_t work = wheel_.poll(now, budget, [this](uint32_t i) { return deadline_[i]; },
+                                      [&](uint32_t i, uint64_t d) {
+                                        EXPECT_EQ(d, deadline_[i]);
+                                        EXPECT_LE(d, now) << "fired early";
+                                        fired_at_[i] = now;
+                                        due.push_back(i);
+                                      });
+      if (work < budget) return due;
+    }
+  }
+  uint64_t fired_at(uint32_t i) const { return fired_at_[i]; }
+  uint64_t deadline(uint32_t i) const { return deadline_[i]; }
+  TimingWheel& wheel() { return wheel_; }
+
+ private:
+  SlabPool pool_;
+  TimingWheel wheel_;
+  std::vector<uint64_t> deadline_;
+  std::vector<uint64_t> fired_at_;
+};
+
+// Each deadline fires at exactly its millisecond: not one before, not one after.
+void expect_exact(uint64_t start, uint64_t delta) {
+  WheelHarness h;
+  h.poll(start);
+  const uint32_t i = h.arm(start + delta, start);
+  // Walk up to the deadline in a few uneven strides, as expire() calls would.
+  for (uint64_t t : {start + delta / 3, start + delta / 2, start + delta - 1}) {
+    if (t >= start && t < start + delta) ASSERT_TRUE(h.poll(t).empty()) << "delta " << delta << " at " << t;
+    ASSERT_LE(h.wheel().next_deadline([](uint32_t) { return uint64_t{0}; }), start + delta);
+  }
+  ASSERT_EQ(h.poll(start + delta), std::vector<uint32_t>{i}) << "start " << start << " delta " << delta;
+}
+
+TEST(TimingWheel, DeadlinesOnEverySlotAndLevelBoundaryFireExactly) {
+  for (uint64_t start : {uint64_t{0}, uint64_t{1}, uint64_t{63}, uint64_t{4095}, uint64_t{1} << 30,
+                         (uint64_t{1} << 36) - 1, (uint64_t{1} << 42) + 12345}) {
+    for (uint32_t level = 0; level < TimingWheel::kLevels; ++level) {
+      const uint64_t width = uint64_t{1} << (level * TimingWheel::kSlotBits);
+      for (uint64_t delta : {width - 1, width, width + 1, 2 * width, 63 * width, 64 * width - 1, 64 * width,
+                             64 * width + 1}) {
+        if (delta == 0) continue;
+        expect_exact(start, delta);
+      }
+    }
+  }
+}
+
+TEST(TimingWheel, DeadlineExactlyOnTheCurrentSlotIsDueNow) {
+  WheelHarness h;
+  h.poll(1000);
+  const uint32_t i = h.arm(1000, 1000);
+  EXPECT_EQ(h.poll(1000), std::vector<uint32_t>{i});
+}
+
+TEST(TimingWheel, DeadlinesBeyondTheSpanWaitAndFireExactly) {
+  WheelHarness h;
+  const uint64_t start = 5;
+  h.poll(start);
+  const uint64_t far = start + (uint64_t{1} << 40) + 777;  // ~35 years, past the 795-day span
+  const uint32_t i = h.arm(far, start);
+  uint64_t t = start;
+  while (t < far - 1) {
+    t = std::min(far - 1, t + (uint64_t{1} << 33));
+    ASSERT_TRUE(h.poll(t).empty()) << "at " << t;
+  }
+  EXPECT_EQ(h.poll(far), std::vector<uint32_t>{i});
+}
+
+TEST(TimingWheel, ClockWrapsAroundEveryLevel) {
+  // Start just short of a level-5 turn (2^36 ms) so every level's digit wraps to 0 on the way.
+  const uint64_t start = (uint64_t{1} << 36) - 3;
+  WheelHarness h;
+  h.poll(start);
+  std::vector<uint32_t> armed;
+  for (uint64_t delta : {uint64_t{2}, uint64_t{3}, uint64_t{4}, uint64_t{70}, uint64_t{5000}, uint64_t{300'000}}) {
+    armed.push_back(h.arm(start + delta, start));
+  }
+  for (uint64_t t = start; t <= start + 300'000; t += 1 + t % 7) h.poll(t);
+  h.poll(start + 300'000);
+  for (uint32_t i : armed) EXPECT_EQ(h.fired_at(i), h.deadline(i) + 0 * i) << "deadline " << h.deadline(i);
+}
+
+TEST(TimingWheel, ManyHostsInOneSlotDrainAcrossBudgetedPolls) {
+  WheelHarness h;
+  h.poll(0);
+  for (int n = 0; n < 10'000; ++n) h.arm(4096, 0);  // a level-1 slot boundary: cascades first
+  EXPECT_TRUE(h.poll(4095).empty());
+  size_t fired = 0;
+  int calls = 0;
+  for (;; ++calls) {
+    size_t work = 0;
+    std::vector<uint32_t> part;
+    work = h.wheel().poll(4096, 256, [&](uint32_t i) { return h.deadline(i); },
+                          [&](uint32_t, uint64_t) { part.push_back(0); });
+    EXPECT_LE(work, 256u);
+    fired += part.size();
+    if (work < 256) break;
+  }
+  EXPECT_EQ(fired, 10'000u);
+  EXPECT_GE(calls, 10'000 / 256);  // the mass expiry really was spread over calls
+  EXPECT_EQ(h.wheel().size(), 0u);
+}
+
+TEST(TimingWheel, LazyRearmRefilesAtTheNewDeadline) {
+  WheelHarness h(/*lazy=*/true);
+  h.poll(0);
+  const uint32_t i = h.arm(100, 0);
+  h.move(i, 5000, 50);
+  EXPECT_TRUE(h.poll(4999).empty());
+  EXPECT_EQ(h.poll(5000), std::vector<uint32_t>{i});
+}
+
+TEST(TimingWheel, AnEarlierDeadlineIsRelinkedEvenWhenLazy) {
+  WheelHarness h(/*lazy=*/true);
+  h.poll(0);
+  const uint32_t i = h.arm(100'000, 0);
+  h.move(i, 300, 10);
+  EXPECT_TRUE(h.poll(299).empty());
+  EXPECT_EQ(h.poll(300), std::vector<uint32_t>{i});
+}
+
+TEST(TimingWheel, RemoveEmptiesTheSlot) {
+  WheelHarness h;
+  h.poll(0);
+  const uint32_t i = h.arm(500, 0);
+  h.wheel().remove(i);
+  EXPECT_EQ(h.wheel().next_deadline([](uint32_t) { return uint64_t{0}; }), kNever);
+  EXPECT_TRUE(h.poll(1'000'000).empty());
+}
+
+TEST(TimingWheel, RandomDeadlinesFireInOrderAtTheFirstPollPastThem) {
+  for (bool lazy : {true, false}) {
+    WheelHarness h(lazy);
+    std::mt19937_64 rng(lazy ? 1 : 2);
+    uint64_t now = 1'000'000;
+    h.poll(now);
+    std::vector<uint32_t> live;
+    std::vector<uint64_t> polled_at;
+    uint64_t last_fired_deadline = 0;
+    for (int step = 0; step < 20'000; ++step) {
+      if (live.size() < 5000 && rng() % 2 == 0) {
+        live.push_back(h.arm(now + 1 + rng() % (rng() % 4 == 0 ? 10'000'000 : 5000), now));
+      } else if (!live.empty() && rng() % 3 == 0) {
+        const uint32_t i = live[rng() % live.size()];
+        if (h.fired_at(i) == kNever) h.move(i, now + 1 + rng() % 20'000, now);
+      }
+      const uint64_t prev = now;
+      now += rng() % 50;
+      for (uint32_t i : h.poll(now)) {
+        EXPECT_GT(h.deadline(i), prev) << "late: due at an earlier poll";
+        EXPECT_GE(h.deadline(i), last_fired_deadline) << "out of order";
+        last_fired_deadline = h.deadline(i);
+      }
+      last_fired_deadline = 0;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace heartwatch

@@ -1,0 +1,508 @@
+// Drives the real `heartwatch` binary (dist/cli/main.js) the way a user does: spawn it, send it
+// heartbeats over loopback, read its output, signal it. Run `npm run build:ts` first.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
+import { Heartwatch } from '../../lib/heartwatch.js';
+import { fleetSimulatorAvailable } from '../../lib/simulator.js';
+import { LoopbackClient, sleep, until } from './helpers/loopback.js';
+
+const root = path.join(__dirname, '..', '..');
+const bin = path.join(root, 'dist', 'cli', 'main.js');
+const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
+const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** A running `heartwatch` process and everything it wrote so far. */
+class Cli {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  readonly #child: ChildProcess;
+
+  constructor(args: string[]) {
+    this.#child = spawn(process.execPath, [bin, ...args], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      this.stdout += s;
+    });
+    this.#child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      this.stderr += s;
+    });
+    this.exited = new Promise((resolve) => this.#child.on('close', (code) => resolve(code)));
+  }
+
+  /** Complete stdout lines. */
+  get lines(): string[] {
+    return this.stdout.split('\n').slice(0, -1);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.#child.kill(signal);
+  }
+
+  async waitStderr(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    if (!(await until(() => pattern.test(this.stderr), timeoutMs))) {
+      throw new Error(`stderr never matched ${pattern}: ${this.stderr}`);
+    }
+    return this.stderr.match(pattern) as RegExpMatchArray;
+  }
+
+  /** The first stdout line (parsed as JSON) that `match` accepts. */
+  async waitJson(
+    match: (o: Record<string, unknown>) => boolean,
+    timeoutMs = 5000,
+  ): Promise<Record<string, unknown>> {
+    let found: Record<string, unknown> | undefined;
+    const look = (): boolean => {
+      found = this.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find(match);
+      return found !== undefined;
+    };
+    if (!(await until(look, timeoutMs))) {
+      throw new Error(
+        `no matching JSON line within ${timeoutMs} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`,
+      );
+    }
+    return found as Record<string, unknown>;
+  }
+}
+
+const running: Cli[] = [];
+function cli(...args: string[]): Cli {
+  const c = new Cli(args);
+  running.push(c);
+  return c;
+}
+
+/** Runs the binary to completion. */
+async function runCli(
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const c = cli(...args);
+  const code = await c.exited;
+  return { code, stdout: c.stdout, stderr: c.stderr };
+}
+
+beforeAll(() => {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run "npm run build:ts" first`);
+});
+
+afterEach(async () => {
+  for (const c of running.splice(0)) {
+    c.kill('SIGKILL');
+    await c.exited;
+  }
+});
+
+describe('heartwatch --help and --version', () => {
+  it('prints the top-level help and the version', async () => {
+    const help = await runCli('--help');
+    expect(help.code).toBe(0);
+    for (const command of ['serve', 'send', 'simulate', 'demo'])
+      expect(help.stdout).toContain(`  ${command} `);
+    const version = await runCli('--version');
+    expect(version.code).toBe(0);
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(version.stdout).toBe(`${pkg.version}\n`);
+  });
+
+  it.each([
+    [
+      'serve',
+      [
+        '--port',
+        '--host',
+        '--timeout',
+        '--missed-beats',
+        '--identity',
+        '--receivers',
+        '--workers',
+        '--cpus',
+        '--max-hosts',
+        '--engine',
+        '--json',
+      ],
+    ],
+    ['send', ['--to', '--id', '--name', '--interval', '--jitter', '--duration']],
+    [
+      'simulate',
+      [
+        '--to',
+        '--hosts',
+        '--rate',
+        '--duration',
+        '--interval',
+        '--kill',
+        '--leave',
+        '--restart',
+        '--revive',
+      ],
+    ],
+    ['demo', ['--hosts', '--duration', '--fleet', '--engine']],
+  ])('%s --help lists every flag', async (command, flags) => {
+    const { code, stdout, stderr } = await runCli(command, '--help');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(new RegExp(`^Usage: heartwatch ${command}`));
+    for (const flag of flags) expect(stdout).toContain(`  ${flag} `);
+    expect(stdout).toContain('Exit codes');
+  });
+});
+
+describe('usage errors', () => {
+  it.each<[string[], RegExp]>([
+    [['frobnicate'], /^heartwatch: unknown command "frobnicate"/],
+    [['serv'], /unknown command "serv" \(did you mean serve\?\)/],
+    [
+      ['serve', '--port', '70000'],
+      /^heartwatch serve: --port must be an integer from 0 to 65535, got "70000"$/,
+    ],
+    [
+      ['serve', '--timeout', 'soon'],
+      /^heartwatch serve: --timeout must be a duration .*500ms.*got "soon"$/,
+    ],
+    [['serve', '--prot', '1'], /^heartwatch serve: unknown flag --prot \(did you mean --port\?\)/],
+    [['serve', '--identity', 'mac'], /--identity must be one of id, address, ip, got "mac"$/],
+    [['serve', '--cpus', '0,0'], /--cpus must be .*distinct CPU indices.*got "0,0"$/],
+    [['serve', '--host', 'localhost'], /--host must be an IP address.*got "localhost"$/],
+    [['serve', '--json=yes'], /--json takes no value, got "yes"$/],
+    [['serve', '--port'], /--port needs a value$/],
+    [['serve', 'extra'], /unexpected argument "extra"/],
+    [['send', '--to', '127.0.0.1:7700'], /give exactly one of --id N and --name NAME$/],
+    [
+      ['send', '--to', 'nowhere', '--id', '1'],
+      /--to must be HOST:PORT .*got "nowhere" \(the port is missing\)$/,
+    ],
+    [
+      ['send', '--to', '127.0.0.1:7700', '--id', '-1'],
+      /--id needs a value, got the flag-like "-1"/,
+    ],
+    [
+      ['send', '--to', '127.0.0.1:7700', '--id', '18446744073709551616'],
+      /--id must be an integer from 1 to 18446744073709551615.*got "18446744073709551616"$/,
+    ],
+    [
+      ['send', '--to', '127.0.0.1:7700', '--id', '1', '--interval', '0'],
+      /--interval must be a duration from 1ms to 24h.*got "0"$/,
+    ],
+    [
+      ['simulate', '--to', '127.0.0.1:7700', '--kill', 'ten@5s'],
+      /--kill \(N in N@TIME\) must be an integer .*got "ten"$/,
+    ],
+    [
+      ['simulate', '--to', '127.0.0.1:7700', '--hosts', '10', '--kill', '11@1s'],
+      /--kill 11@1s stops hosts past the fleet of 10/,
+    ],
+    [
+      ['demo', '--hosts', '5'],
+      /^heartwatch demo: --hosts must be an integer from 20 to 100000, got "5"$/,
+    ],
+    [['demo', '--duration', '1s'], /--duration must be a duration from 4s to 10m.*got "1s"$/],
+  ])('%j: one line on stderr, exit 2', async (args, message) => {
+    const { code, stdout, stderr } = await runCli(...args);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+  });
+});
+
+describe.each(engines)('heartwatch serve --engine %s', (engine) => {
+  let client: LoopbackClient;
+  beforeAll(async () => {
+    client = await LoopbackClient.open();
+  });
+  afterAll(() => client.close());
+
+  it('prints the JSON line contract for up, restart, down (left and timeout) and recovery; exits 0 on SIGTERM', async () => {
+    const timeout = 500;
+    const server = cli(
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--timeout',
+      `${timeout}ms`,
+      '--missed-beats',
+      '0',
+      '--engine',
+      engine,
+      '--json',
+    );
+    const [, port] = await server.waitStderr(/listening on 127\.0\.0\.1:(\d+) \(engine (\w+)/);
+    expect(server.stderr).toContain(`engine ${engine}`);
+    const address = `127.0.0.1:${client.port}`;
+    const before = Date.now();
+
+    await client.beat(Number(port), 42n, { incarnation: 1 });
+    const up = await server.waitJson((o) => o.event === 'up' && o.id === '42');
+    expect(Object.keys(up)).toEqual(['event', 'id', 'address', 'time', 'recovered']);
+    expect(up).toMatchObject({ event: 'up', id: '42', address, recovered: false });
+    expect(up.time).toMatch(iso);
+    expect(Date.parse(up.time as string)).toBeGreaterThanOrEqual(before - 50);
+    expect(Date.parse(up.time as string)).toBeLessThanOrEqual(Date.now() + 50);
+
+    await client.beat(Number(port), 42n, { incarnation: 2, seq: 1 });
+    const restart = await server.waitJson((o) => o.event === 'restart');
+    expect(Object.keys(restart)).toEqual([
+      'event',
+      'id',
+      'address',
+      'time',
+      'incarnation',
+      'previousIncarnation',
+    ]);
+    expect(restart).toMatchObject({
+      event: 'restart',
+      id: '42',
+      address,
+      incarnation: 2,
+      previousIncarnation: 1,
+    });
+    expect(restart.time).toMatch(iso);
+
+    await client.beat(Number(port), 43n);
+    await server.waitJson((o) => o.event === 'up' && o.id === '43');
+    await client.beat(Number(port), 43n, { seq: 1, leave: true });
+    const left = await server.waitJson((o) => o.event === 'down' && o.id === '43');
+    expect(Object.keys(left)).toEqual(['event', 'id', 'address', 'time', 'reason', 'lastSeen']);
+    expect(left).toMatchObject({ event: 'down', id: '43', address, reason: 'left' });
+    expect(left.time).toMatch(iso);
+    expect(left.lastSeen).toMatch(iso);
+
+    // Host 42 has been silent since its restart heartbeat.
+    const down = await server.waitJson((o) => o.event === 'down' && o.id === '42');
+    expect(Object.keys(down)).toEqual(['event', 'id', 'address', 'time', 'reason', 'lastSeen']);
+    expect(down).toMatchObject({ event: 'down', id: '42', address, reason: 'timeout' });
+    expect(
+      Date.parse(down.time as string) - Date.parse(down.lastSeen as string),
+    ).toBeGreaterThanOrEqual(timeout - 1);
+
+    await client.beat(Number(port), 42n, { incarnation: 2, seq: 2 });
+    const back = await server.waitJson(
+      (o) => o.event === 'up' && o.id === '42' && o.recovered === true,
+    );
+    expect(Object.keys(back)).toEqual(['event', 'id', 'address', 'time', 'recovered']);
+
+    server.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.stderr).toMatch(/SIGTERM, closing/);
+    // stdout holds nothing but the event lines, each one JSON object.
+    const events = server.lines.map((l) => JSON.parse(l) as { event: string; id: string });
+    expect(events.map((e) => `${e.event} ${e.id}`)).toEqual([
+      'up 42',
+      'restart 42',
+      'up 43',
+      'down 43',
+      'down 42',
+      'up 42',
+    ]);
+  });
+
+  it('writes human-readable lines without --json and stops on SIGINT', async () => {
+    const server = cli('serve', '--port', '0', '--host', '127.0.0.1', '--engine', engine);
+    const [, port] = await server.waitStderr(/listening on 127\.0\.0\.1:(\d+)/);
+    await client.beat(Number(port), 7n, { incarnation: 9 });
+    expect(await until(() => server.lines.length >= 1, 5000)).toBe(true);
+    expect(server.lines[0]).toMatch(
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  up      7  127\\.0\\.0\\.1:${client.port}  new, incarnation 9$`,
+      ),
+    );
+    server.kill('SIGINT');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('fails with EADDRINUSE and exit 1 when the port is taken', async () => {
+    const taken = createSocket('udp4');
+    await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const { code, stderr } = await runCli(
+        'serve',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--engine',
+        engine,
+      );
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/^heartwatch serve: .*EADDRINUSE/m);
+    } finally {
+      taken.close();
+    }
+  });
+});
+
+describe('heartwatch send', () => {
+  /** A bare UDP socket standing in for the server, recording raw datagrams. */
+  async function rawServer(): Promise<{ port: number; datagrams: Buffer[]; close(): void }> {
+    const socket = createSocket('udp4');
+    const datagrams: Buffer[] = [];
+    socket.on('message', (msg) => datagrams.push(msg));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    return { port: (socket.address() as AddressInfo).port, datagrams, close: () => socket.close() };
+  }
+
+  it('sends heartbeats for --id until SIGINT, then LEAVE, exit 0', async () => {
+    const server = await rawServer();
+    try {
+      const sender = cli(
+        'send',
+        '--to',
+        `127.0.0.1:${server.port}`,
+        '--id',
+        '42',
+        '--interval',
+        '50ms',
+      );
+      await sender.waitStderr(
+        /sending heartbeats to udp:\/\/127\.0\.0\.1:\d+ as host 42 \(incarnation (\d+)\)/,
+      );
+      expect(await until(() => server.datagrams.length >= 3, 5000)).toBe(true);
+      sender.kill('SIGINT');
+      expect(await sender.exited).toBe(0);
+      await sleep(50);
+      const incarnation = Number(sender.stderr.match(/incarnation (\d+)/)?.[1]);
+      server.datagrams.forEach((d, i) => {
+        expect(d.subarray(0, 3).toString('latin1')).toBe('HW\x01');
+        expect(d.readBigUInt64BE(4)).toBe(42n);
+        expect(d.readUInt32BE(12)).toBe(incarnation);
+        expect(d.readUInt32BE(16)).toBe(i + 1);
+        expect(d.readUInt32BE(20)).toBe(50);
+        expect(d[3]).toBe(i === server.datagrams.length - 1 ? 1 : 0);
+      });
+      expect(sender.stderr).toMatch(
+        new RegExp(`sent ${server.datagrams.length} datagrams, the last a LEAVE`),
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it('derives the id from --name and stops by itself after --duration', async () => {
+    const server = await rawServer();
+    try {
+      const { code } = await runCli(
+        'send',
+        '--to',
+        `127.0.0.1:${server.port}`,
+        '--name',
+        'web-1',
+        '--interval',
+        '100',
+        '--duration',
+        '350ms',
+        '--no-announce',
+      );
+      expect(code).toBe(0);
+      await sleep(50);
+      const id = createHash('sha256').update('web-1').digest().readBigUInt64BE(0);
+      expect(server.datagrams.length).toBeGreaterThanOrEqual(3);
+      for (const d of server.datagrams) {
+        expect(d.readBigUInt64BE(4)).toBe(id);
+        expect(d.readUInt32BE(20)).toBe(0);
+      }
+      expect(server.datagrams.at(-1)?.[3]).toBe(1);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('heartwatch demo', () => {
+  it('runs end to end with --hosts 200 --duration 4s and every planned failure detected', async () => {
+    const { code, stdout, stderr } = await runCli('demo', '--hosts', '200', '--duration', '4s');
+    expect(stderr).toMatch(
+      fleetSimulatorAvailable() ? /native fleet simulator/ : /HeartbeatSender instances/,
+    );
+    expect(stdout).toMatch(/server on 127\.0\.0\.1:\d+/);
+    expect(stdout).toMatch(/CRASH +10 hosts/);
+    expect(stdout).toMatch(/all 10 crashed hosts detected; after their deadline: p50/);
+    expect(stdout).toMatch(/crashed +10\/10 detected/);
+    expect(stdout).toMatch(/left +4\/4/);
+    expect(stdout).toMatch(/restart +2\/2/);
+    expect(stdout).toMatch(/revived +10\/10/);
+    expect(stdout).toMatch(/unexpected events: 0/);
+    expect(code).toBe(0);
+  });
+
+  it('falls back to a HeartbeatSender fleet and the js engine', async () => {
+    const { code, stdout, stderr } = await runCli(
+      'demo',
+      '--hosts',
+      '40',
+      '--duration',
+      '4s',
+      '--fleet',
+      'senders',
+      '--engine',
+      'js',
+    );
+    expect(stderr).toMatch(/40 HeartbeatSender instances/);
+    expect(stdout).toMatch(/\(js engine\)/);
+    expect(stdout).toMatch(/crashed +2\/2 detected/);
+    expect(stdout).toMatch(/unexpected events: 0/);
+    expect(code).toBe(0);
+  });
+});
+
+describe.runIf(fleetSimulatorAvailable())('heartwatch simulate', () => {
+  it('drives a fleet against a server and reports what it sent', async () => {
+    const hw = new Heartwatch({
+      host: '127.0.0.1',
+      port: 0,
+      engine: 'js',
+      timeoutMs: 400,
+      missedBeats: 0,
+    });
+    const ids = new Set<string>();
+    const down = new Set<string>();
+    hw.on('up', (e) => ids.add(e.id));
+    hw.on('down', (e) => down.add(e.id));
+    const { port } = await hw.listen();
+    try {
+      const { code, stdout } = await runCli(
+        'simulate',
+        '--to',
+        `127.0.0.1:${port}`,
+        '--hosts',
+        '50',
+        '--rate',
+        '500',
+        '--duration',
+        '1500ms',
+        '--first-id',
+        '1001',
+        '--kill',
+        '5@300ms',
+        '--json',
+      );
+      expect(code).toBe(0);
+      const report = JSON.parse(stdout) as {
+        packetsSent: number;
+        kills: { hosts: number; at: number }[];
+      };
+      // 50 hosts at 500/s for 1.5 s, 5 of them quiet after 0.3 s.
+      expect(report.packetsSent).toBeGreaterThan(500);
+      expect(report.packetsSent).toBeLessThanOrEqual(750);
+      expect(report.kills).toHaveLength(1);
+      expect(ids).toEqual(new Set(Array.from({ length: 50 }, (_, i) => String(1001 + i))));
+      expect(await until(() => down.size === 5, 3000)).toBe(true);
+      expect(down).toEqual(new Set(['1001', '1002', '1003', '1004', '1005']));
+    } finally {
+      await hw.close();
+    }
+  });
+});

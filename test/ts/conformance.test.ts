@@ -1,0 +1,500 @@
+// The behaviour both engines must share. Every available engine runs this file unchanged:
+// real loopback UDP, ephemeral ports, short timeouts.
+import { createSocket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
+import type { DownEvent, HostEvent, RestartEvent, UpEvent } from '../../lib/events.js';
+import { Heartwatch } from '../../lib/heartwatch.js';
+import { hostIdFromSource } from '../../lib/protocol/host-id.js';
+import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
+import { Fixture, sleep, until } from './helpers/loopback.js';
+
+const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
+
+/** Short enough to keep the suite quick, long enough for a loaded 2-core machine. */
+const timeoutMs = 150;
+
+const isUp = (id: bigint | string, recovered?: boolean) => (e: HostEvent) =>
+  e.type === 'up' && e.id === String(id) && (recovered === undefined || e.recovered === recovered);
+const isDown = (id: bigint | string, reason?: 'timeout' | 'left') => (e: HostEvent) =>
+  e.type === 'down' && e.id === String(id) && (reason === undefined || e.reason === reason);
+
+describe.each(engines)('%s engine', (engine) => {
+  const fixture = new Fixture();
+  afterEach(() => fixture.closeAll());
+
+  it('reports the engine it runs and an ephemeral port', async () => {
+    const { hw, port } = await fixture.start({ engine, timeoutMs });
+    expect(hw.engine).toBe(engine);
+    expect(hw.stats().engine).toBe(engine);
+    expect(port).toBeGreaterThan(0);
+  });
+
+  it('emits up for a new host with its id, address, incarnation and receive time', async () => {
+    const { port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const before = Date.now();
+    await client.beat(port, 42n, { incarnation: 7 });
+    const up = await log.waitFor<UpEvent>(isUp(42n));
+    expect(up).toEqual({
+      type: 'up',
+      id: '42',
+      address: `127.0.0.1:${client.port}`,
+      at: expect.any(Number),
+      recovered: false,
+      incarnation: 7,
+    });
+    // The event clock is monotonic time mapped to the epoch; allow for drift against Date.now().
+    expect(up.at).toBeGreaterThanOrEqual(before - 50);
+    expect(up.at).toBeLessThanOrEqual(Date.now() + 50);
+  });
+
+  it('ids are decimal u64 strings, also above 2^53', async () => {
+    const { port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const big = (1n << 64n) - 2n;
+    await client.beat(port, big);
+    const up = await log.waitFor(isUp(big));
+    expect(up.id).toBe('18446744073709551614');
+  });
+
+  it.each([0, 3])(
+    'declares silent hosts down by timeout, never before lastSeen + timeoutMs (missedBeats %i)',
+    async (missedBeats) => {
+      const { port, log, client } = await fixture.start({ engine, timeoutMs, missedBeats });
+      // Staggered deadlines, each pushed back by a second beat: a tick that expires one host
+      // must take neither the next ones nor a re-armed one early.
+      const ids = [1n, 2n, 3n, 4n, 5n, 6n];
+      for (const seq of [0, 1]) {
+        for (const id of ids) {
+          await client.beat(port, id, { seq });
+          await sleep(7);
+        }
+      }
+      for (const id of ids) {
+        const up = await log.waitFor<UpEvent>(isUp(id));
+        const down = await log.waitFor<DownEvent>(isDown(id));
+        expect(down.reason).toBe('timeout');
+        expect(down.address).toBe(up.address);
+        expect(down.lastSeen).toBeGreaterThan(up.at);
+        expect(down.at).toBeGreaterThanOrEqual(down.lastSeen + timeoutMs);
+        // Detection within one tick: bounded generously for a busy CI machine.
+        expect(down.at - down.lastSeen).toBeLessThan(timeoutMs + 1000);
+      }
+    },
+  );
+
+  it('keeps a host that beats more often than the timeout up', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 300,
+      missedBeats: 0,
+    });
+    for (let seq = 0; seq < 15; seq++) {
+      await client.beat(port, 5n, { seq });
+      await sleep(30);
+    }
+    expect(log.of(5n).map((e) => e.type)).toEqual(['up']);
+    expect(hw.stats().hostsUp).toBe(1);
+  });
+
+  it('brings a down host back with recovered: true', async () => {
+    const { port, log, client } = await fixture.start({ engine, timeoutMs });
+    await client.beat(port, 2n, { incarnation: 3 });
+    await log.waitFor(isDown(2n, 'timeout'));
+    await client.beat(port, 2n, { incarnation: 3, seq: 1 });
+    const up = await log.waitFor<UpEvent>(isUp(2n, true));
+    expect(up.incarnation).toBe(3);
+    expect(log.of(2n).map((e) => e.type)).toEqual(['up', 'down', 'up']);
+  });
+
+  it('reports a host that sends LEAVE as down with reason left, once', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs });
+    await client.beat(port, 3n);
+    await log.waitFor(isUp(3n));
+    await client.beat(port, 3n, { seq: 1, leave: true });
+    const down = await log.waitFor<DownEvent>(isDown(3n));
+    expect(down.reason).toBe('left');
+    expect(down.at).toBeGreaterThanOrEqual(down.lastSeen);
+    // Its deadline passes with no second down.
+    await sleep(timeoutMs * 2);
+    expect(log.of(3n).map((e) => e.type)).toEqual(['up', 'down']);
+    expect(hw.stats()).toMatchObject({ hostsUp: 0, hostsDown: 1, trackedHosts: 1 });
+  });
+
+  it('reports a new incarnation of an up host as restart, not down', async () => {
+    const { port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    await client.beat(port, 4n, { incarnation: 100 });
+    await client.beat(port, 4n, { incarnation: 200 });
+    const restart = await log.waitFor<RestartEvent>((e) => e.type === 'restart' && e.id === '4');
+    expect(restart).toMatchObject({ incarnation: 200, previousIncarnation: 100 });
+    expect(restart.address).toBe(`127.0.0.1:${client.port}`);
+    expect(log.of(4n).map((e) => e.type)).toEqual(['up', 'restart']);
+  });
+
+  it('uses interval * missedBeats as a per-host timeout when the sender announces it', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 10_000,
+      missedBeats: 2,
+    });
+    await client.beat(port, 10n, { intervalMs: 60 });
+    await client.beat(port, 11n, { intervalMs: 0 });
+    const down = await log.waitFor<DownEvent>(isDown(10n));
+    expect(down.at).toBeGreaterThanOrEqual(down.lastSeen + 120);
+    const hosts = await hw.hosts();
+    expect(hosts.find((h) => h.id === '10')).toMatchObject({ state: 'down', timeoutMs: 120 });
+    // Host 11 announced no interval: the configured 10 s applies, so it is still up.
+    expect(hosts.find((h) => h.id === '11')).toMatchObject({ state: 'up', timeoutMs: 10_000 });
+  });
+
+  it('follows a host whose announced interval shrinks', async () => {
+    const { port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 10_000,
+      missedBeats: 1,
+    });
+    await client.beat(port, 12n, { intervalMs: 5000 });
+    await log.waitFor(isUp(12n));
+    await client.beat(port, 12n, { seq: 1, intervalMs: 100 });
+    const down = await log.waitFor<DownEvent>(isDown(12n));
+    expect(down.at).toBeGreaterThanOrEqual(down.lastSeen + 100);
+  });
+
+  it('ignores announced intervals when missedBeats is 0', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs, missedBeats: 0 });
+    await client.beat(port, 13n, { intervalMs: 10_000 });
+    await log.waitFor(isUp(13n));
+    const [host] = await hw.hosts();
+    expect(host?.timeoutMs).toBe(timeoutMs);
+    await log.waitFor(isDown(13n, 'timeout'));
+  });
+
+  it('identity address: any datagram is a heartbeat of its source ip:port', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs,
+      identity: 'address',
+    });
+    const other = await fixture.client();
+    await client.send('ping', port);
+    await other.send(Buffer.alloc(0), port);
+    const id = hostIdFromSource('127.0.0.1', client.port, 'address');
+    const otherId = hostIdFromSource('127.0.0.1', other.port, 'address');
+    const up = await log.waitFor<UpEvent>(isUp(id));
+    await log.waitFor(isUp(otherId));
+    expect(up).toMatchObject({ address: `127.0.0.1:${client.port}`, incarnation: 0 });
+    expect(id).toBe(BigInt(0x7f000001) * 65536n + BigInt(client.port));
+    expect(hw.stats()).toMatchObject({ trackedHosts: 2, malformed: 0 });
+    // A v1 datagram is still a heartbeat of its source, with its own fields honoured.
+    await client.beat(port, 999n, { leave: true });
+    const down = await log.waitFor<DownEvent>(isDown(id));
+    expect(down.reason).toBe('left');
+    expect(log.events.some((e) => e.id === '999')).toBe(false);
+  });
+
+  it('identity ip: every port of one IP is the same host', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      identity: 'ip',
+    });
+    const other = await fixture.client();
+    await client.send('a', port);
+    await other.beat(port, 77n);
+    const id = hostIdFromSource('127.0.0.1', 0, 'ip');
+    expect(id).toBe(2130706433n);
+    await log.waitFor(isUp(id));
+    expect(await until(() => hw.stats().received === 2)).toBe(true);
+    expect(hw.stats().trackedHosts).toBe(1);
+    expect(log.events.filter((e) => e.type === 'up')).toHaveLength(1);
+  });
+
+  it('counts malformed datagrams and drops them, keeping valid hosts', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const valid = encodeHeartbeat({ hostId: 21n, incarnation: 1, seq: 0, intervalMs: 0 });
+    const variants: Buffer[] = [
+      Buffer.alloc(0),
+      valid.subarray(0, 27),
+      Buffer.concat([valid, Buffer.from([0])]),
+      Buffer.from('hello, heartwatch! this is not a heartbeat'),
+    ];
+    const corrupt = (offset: number, value: number): Buffer => {
+      const copy = Buffer.from(valid);
+      copy[offset] = value;
+      return copy;
+    };
+    variants.push(corrupt(0, 0x49)); // magic
+    variants.push(corrupt(2, 2)); // version
+    variants.push(corrupt(3, 0x04)); // reserved flag bit
+    variants.push(corrupt(25, 1)); // payload_len says 1, no payload
+    variants.push(corrupt(27, 1)); // reserved field
+    variants.push(
+      encodeHeartbeat({ hostId: 21n, incarnation: 1, seq: 0, intervalMs: 0 }).fill(0, 4, 12),
+    ); // host_id 0
+    for (const datagram of variants) await client.send(datagram, port);
+    await client.beat(port, 22n);
+    await log.waitFor(isUp(22n));
+    expect(await until(() => hw.stats().received === variants.length + 1)).toBe(true);
+    const stats = hw.stats();
+    expect(stats.malformed).toBe(variants.length);
+    expect(stats.trackedHosts).toBe(1);
+    expect(log.events.map((e) => e.id)).toEqual(['22']);
+  });
+
+  it('counts AUTH heartbeats as authUnsupported and drops them', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const header = encodeHeartbeat({ hostId: 31n, incarnation: 1, seq: 0, intervalMs: 0 });
+    header[3] = 0x02;
+    await client.send(Buffer.concat([header, Buffer.alloc(16, 0xab)]), port);
+    // AUTH set but no tag: the length is wrong, so it is malformed.
+    await client.send(header, port);
+    await client.beat(port, 32n);
+    await log.waitFor(isUp(32n));
+    expect(await until(() => hw.stats().received === 3)).toBe(true);
+    expect(hw.stats()).toMatchObject({ authUnsupported: 1, malformed: 1, trackedHosts: 1 });
+  });
+
+  it('refuses new hosts past maxHosts and counts them', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000, maxHosts: 3 });
+    for (let id = 1n; id <= 5n; id++) await client.beat(port, id);
+    expect(await until(() => hw.stats().received === 5)).toBe(true);
+    await log.waitFor(isUp(3n));
+    expect(hw.stats()).toMatchObject({ trackedHosts: 3, refused: 2, hostsUp: 3 });
+    expect(log.events.filter((e) => e.type === 'up').map((e) => e.id)).toEqual(['1', '2', '3']);
+    // A tracked host still beats fine at the cap.
+    await client.beat(port, 1n, { incarnation: 2 });
+    await log.waitFor((e) => e.type === 'restart' && e.id === '1');
+  });
+
+  it('forgets down hosts after forgetAfterMs, without an event', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs,
+      forgetAfterMs: 100,
+    });
+    await client.beat(port, 41n);
+    const down = await log.waitFor<DownEvent>(isDown(41n));
+    expect(await until(() => hw.stats().trackedHosts === 0)).toBe(true);
+    expect(await hw.hosts()).toEqual([]);
+    expect(hw.stats()).toMatchObject({ hostsUp: 0, hostsDown: 0 });
+    expect(log.of(41n)).toHaveLength(2);
+    expect(Date.now() + 50).toBeGreaterThanOrEqual(down.at + 100);
+    // Forgotten means new again.
+    await client.beat(port, 41n, { seq: 1 });
+    const up = await log.waitFor<UpEvent>((e) => isUp(41n)(e) && e.at > down.at);
+    expect(up.recovered).toBe(false);
+  });
+
+  it('remove() forgets a host now, without an event', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs });
+    await client.beat(port, 51n);
+    await log.waitFor(isUp(51n));
+    expect(await hw.remove('51')).toBe(true);
+    expect(await hw.remove('51')).toBe(false);
+    expect(hw.stats()).toMatchObject({ trackedHosts: 0, hostsUp: 0 });
+    await sleep(timeoutMs * 2);
+    expect(log.of(51n).map((e) => e.type)).toEqual(['up']);
+  });
+
+  it('keeps stats fields present and consistent', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs });
+    await client.beat(port, 61n);
+    await client.beat(port, 62n);
+    await client.send('junk', port);
+    await log.waitFor(isDown(61n));
+    await log.waitFor(isDown(62n));
+    await client.beat(port, 62n, { seq: 1 });
+    await log.waitFor(isUp(62n, true));
+    expect(await until(() => hw.stats().received === 4)).toBe(true);
+    const s = hw.stats();
+    expect(s).toMatchObject({
+      engine,
+      received: 4,
+      malformed: 1,
+      authUnsupported: 0,
+      ringDrops: 0,
+      hostsUp: 1,
+      hostsDown: 1,
+      trackedHosts: 2,
+      refused: 0,
+      eventsPending: 0,
+      eventsDelivered: log.events.length,
+    });
+    expect(s.kernelDrops).toBeGreaterThanOrEqual(0);
+    expect(s.receivers.length).toBeGreaterThan(0);
+    expect(s.workers.length).toBeGreaterThan(0);
+    const sum = <T>(rows: T[], pick: (row: T) => number) => rows.reduce((a, r) => a + pick(r), 0);
+    expect(sum(s.receivers, (r) => r.received)).toBe(s.received);
+    expect(sum(s.receivers, (r) => r.malformed)).toBe(s.malformed);
+    expect(sum(s.receivers, (r) => r.authUnsupported)).toBe(s.authUnsupported);
+    expect(sum(s.receivers, (r) => r.kernelDrops)).toBe(s.kernelDrops);
+    expect(sum(s.receivers, (r) => r.ringDrops)).toBe(s.ringDrops);
+    expect(sum(s.workers, (w) => w.hostsUp)).toBe(s.hostsUp);
+    expect(sum(s.workers, (w) => w.hostsDown)).toBe(s.hostsDown);
+    expect(sum(s.workers, (w) => w.trackedHosts)).toBe(s.trackedHosts);
+    expect(sum(s.workers, (w) => w.refused)).toBe(s.refused);
+    expect(sum(s.workers, (w) => w.eventsPending)).toBe(s.eventsPending);
+    expect(sum(s.workers, (w) => w.processed)).toBe(3);
+    for (const r of s.receivers) {
+      expect(typeof r.thread).toBe('string');
+      expect(r.cpu === null || Number.isInteger(r.cpu)).toBe(true);
+      expect(r.recvBufferBytes).toBeGreaterThanOrEqual(4096);
+    }
+    for (const w of s.workers) {
+      expect(typeof w.thread).toBe('string');
+      expect(w.cpu === null || Number.isInteger(w.cpu)).toBe(true);
+    }
+  });
+
+  it('hosts() returns a snapshot of every tracked host; hostsIterator() streams the same', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      eventBatchSize: 2,
+    });
+    await client.beat(port, 71n, { incarnation: 9 });
+    await client.beat(port, 72n);
+    await client.beat(port, 73n);
+    await client.beat(port, 73n, { seq: 1, leave: true });
+    await log.waitFor(isDown(73n, 'left'));
+    const hosts = await hw.hosts();
+    const byId = new Map(hosts.map((h) => [h.id, h]));
+    expect(hosts).toHaveLength(3);
+    const up71 = log.events.find(isUp(71n)) as UpEvent;
+    expect(byId.get('71')).toEqual({
+      id: '71',
+      address: `127.0.0.1:${client.port}`,
+      state: 'up',
+      lastSeen: up71.at,
+      incarnation: 9,
+      timeoutMs: 5000,
+    });
+    expect(byId.get('73')?.state).toBe('down');
+    const streamed = [];
+    for await (const batch of hw.hostsIterator()) {
+      expect(batch.length).toBeGreaterThan(0);
+      streamed.push(...batch);
+    }
+    expect(streamed.map((h) => h.id).sort()).toEqual(['71', '72', '73']);
+  });
+
+  it('delivers each host its events in order', async () => {
+    const { port, log, client } = await fixture.start({ engine, timeoutMs });
+    const ids = [81n, 82n, 83n, 84n];
+    for (const id of ids) await client.beat(port, id, { incarnation: 1 });
+    for (const id of ids) await log.waitFor(isDown(id, 'timeout'));
+    for (const id of ids) await client.beat(port, id, { incarnation: 1, seq: 1 });
+    for (const id of ids) await client.beat(port, id, { incarnation: 2, seq: 0 });
+    for (const id of ids) await client.beat(port, id, { incarnation: 2, seq: 1, leave: true });
+    for (const id of ids) await log.waitFor(isDown(id, 'left'));
+    for (const id of ids) {
+      expect(log.of(id).map((e) => (e.type === 'down' ? `down:${e.reason}` : e.type))).toEqual([
+        'up',
+        'down:timeout',
+        'up',
+        'restart',
+        'down:left',
+      ]);
+    }
+  });
+
+  it("emits each batch as 'events' before the per-type events, within eventBatchSize", async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      eventBatchSize: 2,
+    });
+    const seen: string[] = [];
+    hw.on('events', (batch) => seen.push(`batch:${batch.map((e) => e.id).join(',')}`));
+    hw.on('up', (e) => seen.push(`up:${e.id}`));
+    for (let id = 1n; id <= 5n; id++) await client.beat(port, id);
+    await log.waitFor(isUp(5n));
+    expect(log.batches.every((b) => b.length >= 1 && b.length <= 2)).toBe(true);
+    const expected: string[] = [];
+    for (const batch of log.batches) {
+      expected.push(`batch:${batch.map((e) => e.id).join(',')}`, ...batch.map((e) => `up:${e.id}`));
+    }
+    expect(seen).toEqual(expected);
+    expect(log.events.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5']);
+  });
+
+  it('events() yields the same events as the listeners, and ends on close()', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs });
+    const iterated: HostEvent[] = [];
+    const consumed = (async () => {
+      for await (const e of hw.events()) iterated.push(e);
+    })();
+    await client.beat(port, 91n);
+    await client.beat(port, 92n);
+    await log.waitFor(isDown(91n));
+    await log.waitFor(isDown(92n));
+    await hw.close();
+    await consumed;
+    expect(iterated).toEqual(log.events);
+    expect(iterated).toHaveLength(4);
+  });
+
+  it("turns a throwing listener into an 'error' event and keeps delivering", async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const errors: Error[] = [];
+    const alsoCalled: string[] = [];
+    hw.on('error', (err) => errors.push(err));
+    hw.on('up', (e) => {
+      throw new Error(`listener failed on ${e.id}`);
+    });
+    hw.on('up', (e) => alsoCalled.push(e.id));
+    await client.beat(port, 101n);
+    await client.beat(port, 102n);
+    await log.waitFor(isUp(102n));
+    expect(errors.map((e) => e.message)).toEqual([
+      'listener failed on 101',
+      'listener failed on 102',
+    ]);
+    expect(alsoCalled).toEqual(['101', '102']);
+    await client.beat(port, 101n, { incarnation: 5 });
+    await log.waitFor((e) => e.type === 'restart' && e.id === '101');
+  });
+
+  it('rejects listen() with EADDRINUSE when the port is taken', async () => {
+    const blocker = createSocket('udp4');
+    fixture.track({ close: () => new Promise<void>((resolve) => blocker.close(() => resolve())) });
+    await new Promise<void>((resolve) => blocker.bind(0, '127.0.0.1', resolve));
+    const hw = fixture.track(
+      new Heartwatch({ engine, host: '127.0.0.1', port: blocker.address().port }),
+    );
+    const error = await hw.listen().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      name: 'HeartwatchError',
+      code: 'EADDRINUSE',
+      syscall: 'bind',
+    });
+    expect(String((error as Error).message)).toContain(String(blocker.address().port));
+  });
+
+  it('close() is idempotent, also before listen()', async () => {
+    const idle = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    await Promise.all([idle.close(), idle.close()]);
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    await client.beat(port, 111n);
+    await log.waitFor(isUp(111n));
+    await hw.close();
+    await hw.close();
+    await client.beat(port, 112n);
+    await sleep(50);
+    expect(log.events.map((e) => e.id)).toEqual(['111']);
+  });
+
+  it('listens dual-stack on "::" and shows IPv4 senders as plain IPv4', async () => {
+    const { port, log } = await fixture.start({ engine, timeoutMs: 5000, host: '::' });
+    const v4 = await fixture.client('127.0.0.1');
+    await v4.beat(port, 121n);
+    const up = await log.waitFor<UpEvent>(isUp(121n));
+    expect(up.address).toBe(`127.0.0.1:${v4.port}`);
+    const v6 = await fixture.client('::1');
+    await v6.beat(port, 122n);
+    const up6 = await log.waitFor<UpEvent>(isUp(122n));
+    expect(up6.address).toBe(`[::1]:${v6.port}`);
+  });
+});

@@ -1,0 +1,158 @@
+import { createSocket, type Socket } from 'node:dgram';
+import type { HostEvent } from '../../../lib/events.js';
+import { Heartwatch } from '../../../lib/heartwatch.js';
+import type { HeartwatchOptions } from '../../../lib/options.js';
+import { encodeHeartbeat } from '../../../lib/protocol/wire-v1.js';
+
+/** A UDP client socket on loopback, for sending test datagrams from a known source port. */
+export class LoopbackClient {
+  readonly #socket: Socket;
+  readonly host: string;
+
+  private constructor(socket: Socket, host: string) {
+    this.#socket = socket;
+    this.host = host;
+  }
+
+  static open(host = '127.0.0.1'): Promise<LoopbackClient> {
+    const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, host, () => {
+        socket.off('error', reject);
+        resolve(new LoopbackClient(socket, host));
+      });
+    });
+  }
+
+  /** The source port datagrams come from. */
+  get port(): number {
+    return this.#socket.address().port;
+  }
+
+  send(datagram: Uint8Array | string, port: number, to = this.host): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#socket.send(datagram, port, to, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Sends one v1 heartbeat; fields default to incarnation 1, seq 0, interval 0. */
+  beat(
+    port: number,
+    hostId: bigint,
+    fields: { incarnation?: number; seq?: number; intervalMs?: number; leave?: boolean } = {},
+  ): Promise<void> {
+    return this.send(
+      encodeHeartbeat({
+        hostId,
+        incarnation: fields.incarnation ?? 1,
+        seq: fields.seq ?? 0,
+        intervalMs: fields.intervalMs ?? 0,
+        leave: fields.leave ?? false,
+      }),
+      port,
+    );
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#socket.close(() => resolve()));
+  }
+}
+
+/** Records every batch a Heartwatch delivers and waits for events matching a predicate. */
+export class EventLog {
+  readonly events: HostEvent[] = [];
+  readonly batches: HostEvent[][] = [];
+  readonly #waiters = new Set<() => void>();
+
+  constructor(hw: Heartwatch) {
+    hw.on('events', (batch) => {
+      this.batches.push([...batch]);
+      this.events.push(...batch);
+      for (const wake of this.#waiters) wake();
+    });
+  }
+
+  /** The events about one host, in delivery order. */
+  of(id: string | bigint): HostEvent[] {
+    const key = String(id);
+    return this.events.filter((e) => e.id === key);
+  }
+
+  /** Resolves with the first logged event matching `match`, waiting up to `timeoutMs`. */
+  waitFor<E extends HostEvent = HostEvent>(
+    match: (e: HostEvent) => boolean,
+    timeoutMs = 3000,
+  ): Promise<E> {
+    const found = this.events.find(match);
+    if (found !== undefined) return Promise.resolve(found as E);
+    return new Promise((resolve, reject) => {
+      const wake = (): void => {
+        const hit = this.events.find(match);
+        if (hit === undefined) return;
+        this.#waiters.delete(wake);
+        clearTimeout(timer);
+        resolve(hit as E);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(wake);
+        reject(
+          new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(this.events)}`),
+        );
+      }, timeoutMs);
+      this.#waiters.add(wake);
+    });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns its last answer. */
+export async function until(check: () => boolean, timeoutMs = 3000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+/** A listening Heartwatch on an ephemeral loopback port, with an event log and a client. */
+export interface Started {
+  hw: Heartwatch;
+  port: number;
+  log: EventLog;
+  client: LoopbackClient;
+}
+
+/** Starts Heartwatch instances and clients and closes them all in `closeAll()`. */
+export class Fixture {
+  readonly #open: { close(): Promise<void> }[] = [];
+
+  async start(options: HeartwatchOptions): Promise<Started> {
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, ...options });
+    this.#open.push(hw);
+    const log = new EventLog(hw);
+    const { port } = await hw.listen();
+    const client = await this.client();
+    return { hw, port, log, client };
+  }
+
+  async client(host = '127.0.0.1'): Promise<LoopbackClient> {
+    const client = await LoopbackClient.open(host);
+    this.#open.push(client);
+    return client;
+  }
+
+  track<T extends { close(): Promise<void> }>(thing: T): T {
+    this.#open.push(thing);
+    return thing;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = this.#open.splice(0);
+    await Promise.all(all.map((thing) => thing.close()));
+  }
+}

@@ -1,0 +1,184 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { HeartwatchError } from '../../lib/errors.js';
+import { maxThreads, resolveOptions } from '../../lib/options.js';
+
+const cpuCount = availableParallelism();
+
+function errorOf(input: unknown): HeartwatchError {
+  try {
+    resolveOptions(input);
+  } catch (error) {
+    expect(error).toBeInstanceOf(HeartwatchError);
+    expect((error as HeartwatchError).code).toBe('ERR_HW_INVALID_OPTION');
+    return error as HeartwatchError;
+  }
+  throw new Error(`resolveOptions accepted ${JSON.stringify(input)}`);
+}
+
+describe('resolveOptions defaults', () => {
+  it('fills every option in, with threads and CPUs from availableParallelism()', () => {
+    const half = Math.max(1, Math.floor(cpuCount / 2));
+    expect(resolveOptions(undefined)).toEqual({
+      port: 7700,
+      host: '::',
+      timeoutMs: 5000,
+      missedBeats: 3,
+      identity: 'id',
+      receivers: half,
+      workers: half,
+      cpus: Array.from({ length: cpuCount }, (_, i) => i),
+      maxHosts: 4_194_304,
+      forgetAfterMs: 0,
+      batchSize: 64,
+      recvBufferBytes: 8 * 1024 * 1024,
+      ringCapacity: 65_536,
+      eventRingCapacity: 65_536,
+      eventBatchSize: 4096,
+      spin: false,
+      engine: 'auto',
+      expiry: 'wheel',
+    });
+  });
+
+  it('treats {} and undefined values like absent options', () => {
+    expect(resolveOptions({ port: undefined, timeoutMs: undefined })).toEqual(resolveOptions({}));
+  });
+
+  it('returns a frozen object', () => {
+    const options = resolveOptions({ cpus: [0] });
+    expect(Object.isFrozen(options)).toBe(true);
+    expect(Object.isFrozen(options.cpus)).toBe(true);
+  });
+
+  it('resolves expiry auto: fifo without announced intervals, wheel with them', () => {
+    expect(resolveOptions({ missedBeats: 0 }).expiry).toBe('fifo');
+    expect(resolveOptions({ missedBeats: 1 }).expiry).toBe('wheel');
+    expect(resolveOptions({ missedBeats: 0, expiry: 'wheel' }).expiry).toBe('wheel');
+    expect(resolveOptions({ missedBeats: 0, expiry: 'fifo' }).expiry).toBe('fifo');
+  });
+
+  it('accepts every bound', () => {
+    const low = {
+      port: 0,
+      host: '127.0.0.1',
+      timeoutMs: 1,
+      missedBeats: 0,
+      identity: 'ip',
+      receivers: 1,
+      workers: 1,
+      cpus: null,
+      maxHosts: 1,
+      forgetAfterMs: 0,
+      batchSize: 1,
+      recvBufferBytes: 4096,
+      ringCapacity: 1024,
+      eventRingCapacity: 1024,
+      eventBatchSize: 1,
+      spin: true,
+      engine: 'js',
+      expiry: 'fifo',
+    } as const;
+    expect(resolveOptions(low)).toEqual(low);
+    const high = {
+      port: 65535,
+      host: '::1',
+      timeoutMs: 86_400_000,
+      missedBeats: 1000,
+      identity: 'address',
+      receivers: maxThreads(),
+      workers: maxThreads(),
+      cpus: [cpuCount - 1],
+      maxHosts: 2 ** 31 - 1,
+      forgetAfterMs: 2 ** 31 - 1,
+      batchSize: 1024,
+      recvBufferBytes: 2 ** 31 - 1,
+      ringCapacity: 2 ** 24,
+      eventRingCapacity: 2 ** 24,
+      eventBatchSize: 65_536,
+      spin: false,
+      engine: 'native',
+      expiry: 'wheel',
+    } as const;
+    expect(resolveOptions(high)).toEqual(high);
+  });
+});
+
+describe('resolveOptions errors', () => {
+  it('names the option, the value and what is allowed', () => {
+    expect(errorOf({ timeoutMs: -5 }).message).toBe(
+      'Invalid option "timeoutMs": expected an integer from 1 to 86400000 (milliseconds), got -5',
+    );
+    expect(errorOf({ port: 70000 }).message).toBe(
+      'Invalid option "port": expected an integer from 0 to 65535 (0 picks a free port), got 70000',
+    );
+    expect(errorOf({ identity: 'name' }).message).toBe(
+      'Invalid option "identity": expected one of "id", "address", "ip", got "name"',
+    );
+    expect(errorOf({ host: 'localhost' }).message).toBe(
+      'Invalid option "host": expected an IP address literal such as "::", "0.0.0.0" or "127.0.0.1", got "localhost"',
+    );
+  });
+
+  it.each([
+    ['port', -1],
+    ['port', 1.5],
+    ['port', '7700'],
+    ['host', 7700],
+    ['host', '1.2.3'],
+    ['timeoutMs', 0],
+    ['timeoutMs', 86_400_001],
+    ['timeoutMs', Number.NaN],
+    ['missedBeats', 1001],
+    ['receivers', 0],
+    ['receivers', maxThreads() + 1],
+    ['workers', 2.5],
+    ['maxHosts', 0],
+    ['maxHosts', 2 ** 31],
+    ['forgetAfterMs', -1],
+    ['batchSize', 1025],
+    ['recvBufferBytes', 4095],
+    ['ringCapacity', 3000],
+    ['ringCapacity', 512],
+    ['ringCapacity', 2 ** 25],
+    ['eventRingCapacity', 1000],
+    ['eventBatchSize', 0],
+    ['spin', 1],
+    ['engine', 'wasm'],
+    ['expiry', 'heap'],
+    ['identity', null],
+  ])('rejects %s = %s', (option, value) => {
+    const message = errorOf({ [option]: value }).message;
+    expect(message).toMatch(new RegExp(`^Invalid option "${option}": expected .+, got `));
+  });
+
+  it('checks cpus: non-empty, integers, in range, distinct', () => {
+    expect(errorOf({ cpus: [] }).message).toContain('"cpus"');
+    expect(errorOf({ cpus: [0, 0] }).message).toContain('CPU 0 is listed twice');
+    expect(errorOf({ cpus: [cpuCount] }).message).toContain(
+      `CPU ${cpuCount} is out of range: this machine has ${cpuCount}`,
+    );
+    expect(errorOf({ cpus: [-1] }).message).toContain(`from 0 to ${cpuCount - 1}`);
+    expect(errorOf({ cpus: '0,1' }).message).toContain('got "0,1"');
+  });
+
+  it('rejects unknown options, suggesting the closest name', () => {
+    expect(errorOf({ timeout: 5000 }).message).toMatch(
+      /^Unknown option "timeout": did you mean "timeoutMs"\? Known options: port, host, /,
+    );
+    expect(errorOf({ recievers: 2 }).message).toContain('did you mean "receivers"?');
+    expect(errorOf({ PORT: 1 }).message).toContain('did you mean "port"?');
+    expect(errorOf({ somethingElse: 1 }).message).not.toContain('did you mean');
+  });
+
+  it('rejects expiry fifo together with missedBeats > 0, naming both', () => {
+    const message = errorOf({ expiry: 'fifo' }).message;
+    expect(message).toContain('"expiry" and "missedBeats"');
+    expect(message).toContain('got missedBeats: 3 (the default)');
+    expect(errorOf({ expiry: 'fifo', missedBeats: 2 }).message).toContain('got missedBeats: 2');
+  });
+
+  it.each([null, 42, 'port=1', [1, 2]])('rejects options that are not an object: %s', (input) => {
+    expect(errorOf(input).message).toMatch(/^Invalid options: expected an object/);
+  });
+});

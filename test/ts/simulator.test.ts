@@ -1,0 +1,144 @@
+import { createSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { HeartwatchError } from '../../lib/errors.js';
+import {
+  fleetSimulatorAvailable,
+  type SimulateFleetOptions,
+  simulateFleet,
+} from '../../lib/simulator.js';
+import { sleep } from './helpers/loopback.js';
+
+const server = 'udp://127.0.0.1:7700';
+
+describe('simulateFleet option checks (before the addon is touched)', () => {
+  it.each<[string, unknown, RegExp]>([
+    ['not an object', 5, /must be an object/],
+    ['unknown key', { server, hosts: 1, packetsPerSecond: 1, rate: 5 }, /Unknown option "rate"/],
+    [
+      'server name',
+      { server: 'udp://localhost:7700', hosts: 1, packetsPerSecond: 1 },
+      /"server": expected 'udp:\/\/ip:port' with an IP address, got 'udp:\/\/localhost:7700'/,
+    ],
+    [
+      'server port',
+      { server: '127.0.0.1', hosts: 1, packetsPerSecond: 1 },
+      /"server".*the port is missing/,
+    ],
+    [
+      'hosts',
+      { server, hosts: 0, packetsPerSecond: 1 },
+      /"hosts": expected an integer from 1 to 16777216, got 0/,
+    ],
+    [
+      'rate',
+      { server, hosts: 1, packetsPerSecond: 0 },
+      /"packetsPerSecond": expected a number above 0/,
+    ],
+    [
+      'duration 0 without signal',
+      { server, hosts: 1, packetsPerSecond: 1, durationMs: 0 },
+      /"durationMs".*unless a signal/,
+    ],
+    [
+      'first id',
+      { server, hosts: 2, packetsPerSecond: 1, firstHostId: (1n << 64n) - 1n },
+      /"firstHostId": expected a bigint from 1n to 18446744073709551614n/,
+    ],
+    [
+      'kill range',
+      { server, hosts: 10, packetsPerSecond: 1, kills: [{ hosts: 5, firstHost: 8, atMs: 0 }] },
+      /"kills\[0\]": expected \{ hosts, firstHost\?, atMs \} covering hosts 0 to 9/,
+    ],
+    [
+      'kill leave',
+      { server, hosts: 10, packetsPerSecond: 1, kills: [{ hosts: 1, atMs: 0, leave: 1 }] },
+      /"kills\[0\]\.leave": expected a boolean, got 1/,
+    ],
+    [
+      'restart key',
+      { server, hosts: 10, packetsPerSecond: 1, restarts: [{ hosts: 1, atMs: 0, leave: true }] },
+      /"restarts\[0\]": expected \{ hosts, firstHost\?, atMs \}/,
+    ],
+    [
+      'cpu',
+      { server, hosts: 1, packetsPerSecond: 1, cpu: 4096 },
+      /"cpu": expected an integer from 0 to/,
+    ],
+  ])('%s', async (_label, options, message) => {
+    const error = await simulateFleet(options as SimulateFleetOptions).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(HeartwatchError);
+    expect((error as HeartwatchError).code).toBe('ERR_HW_INVALID_OPTION');
+    expect((error as HeartwatchError).message).toMatch(message);
+  });
+});
+
+describe.runIf(fleetSimulatorAvailable())('simulateFleet against a bare UDP socket', () => {
+  async function listen(): Promise<{ port: number; datagrams: Buffer[]; close(): void }> {
+    const socket = createSocket('udp4');
+    const datagrams: Buffer[] = [];
+    socket.on('message', (msg) => datagrams.push(msg));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    return { port: (socket.address() as AddressInfo).port, datagrams, close: () => socket.close() };
+  }
+
+  it('sends what it reports, with the announced interval and a LEAVE per graceful kill', async () => {
+    const sink = await listen();
+    try {
+      const before = performance.now();
+      const report = await simulateFleet({
+        server: `127.0.0.1:${sink.port}`,
+        hosts: 10,
+        packetsPerSecond: 200,
+        durationMs: 400,
+        firstHostId: 100n,
+        kills: [{ firstHost: 0, hosts: 2, atMs: 100, leave: true }],
+      });
+      await sleep(50);
+      expect(report.packetsSent).toBe(sink.datagrams.length);
+      expect(report.leavesSent).toBe(2);
+      expect(report.sendErrors).toBe(0);
+      expect(report.startedAt).toBeGreaterThanOrEqual(before - 1);
+      expect(report.startedAt).toBeLessThanOrEqual(performance.now());
+      expect(report.kills[0]?.at).toBeGreaterThanOrEqual(report.startedAt + 100);
+      const ids = new Set<bigint>();
+      const leaves: bigint[] = [];
+      for (const d of sink.datagrams) {
+        expect(d.length).toBe(28);
+        ids.add(d.readBigUInt64BE(4));
+        // 10 hosts at 200/s: every host beats each 50 ms, and says so.
+        expect(d.readUInt32BE(20)).toBe(50);
+        if (d[3] === 1) leaves.push(d.readBigUInt64BE(4));
+      }
+      expect([...ids].sort()).toEqual(Array.from({ length: 10 }, (_, i) => 100n + BigInt(i)));
+      expect(leaves.sort()).toEqual([100n, 101n]);
+    } finally {
+      sink.close();
+    }
+  });
+
+  it('runs until the signal aborts when durationMs is 0', async () => {
+    const sink = await listen();
+    try {
+      const controller = new AbortController();
+      const run = simulateFleet({
+        server: `udp://127.0.0.1:${sink.port}`,
+        hosts: 5,
+        packetsPerSecond: 100,
+        durationMs: 0,
+        signal: controller.signal,
+      });
+      await sleep(200);
+      controller.abort();
+      const report = await run;
+      expect(report.stoppedEarly).toBe(true);
+      expect(report.elapsedMs).toBeGreaterThanOrEqual(150);
+      expect(report.elapsedMs).toBeLessThan(2000);
+    } finally {
+      sink.close();
+    }
+  });
+});
