@@ -65,7 +65,7 @@ const WORKER_FIELDS = [
   'hostsDown',
   'trackedHosts',
   'refused',
-  'eventsPending',
+  'eventsTaken',
   'eventsPublished',
   'forgotten',
 ] as const;
@@ -327,7 +327,10 @@ class NativeEngine implements Engine {
         hostsDown: read(t, WORKER_FIELDS.indexOf('hostsDown')),
         trackedHosts: read(t, WORKER_FIELDS.indexOf('trackedHosts')),
         refused: read(t, WORKER_FIELDS.indexOf('refused')),
-        eventsPending: read(t, WORKER_FIELDS.indexOf('eventsPending')),
+        eventsPending: Math.max(
+          0,
+          read(t, WORKER_FIELDS.indexOf('eventsPublished')) - read(t, WORKER_FIELDS.indexOf('eventsTaken')),
+        ),
       });
     }
     const sum = <T>(list: T[], pick: (item: T) => number): number =>

@@ -47,6 +47,23 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
 
 }  // namespace
 
+// Called through napi directly rather than Napi::Function::Call: while a worker thread is being
+// terminated the call fails, and node-addon-api would turn that failure into a fatal error. A
+// JS exception from onWake (a bug: listener errors are caught in TS) is rethrown as uncaught.
+void CallOnWake(Napi::Env env, Napi::Function on_wake, std::nullptr_t*, void*) {
+  if (env == nullptr || on_wake == nullptr) return;
+  napi_value undefined;
+  napi_value result;
+  napi_get_undefined(env, &undefined);
+  if (napi_call_function(env, undefined, on_wake, 0, nullptr, &result) == napi_ok) return;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) return;
+  napi_value error;
+  napi_get_and_clear_last_exception(env, &error);
+  napi_fatal_exception(env, error);
+}
+
 void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function constructor = DefineClass(
       env, "NativeEngine",
@@ -70,7 +87,7 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
 EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   const EngineConfig config = ToEngineConfig(info[0].As<Napi::Object>());
-  wake_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "heartwatch-events", 0, 1);
+  wake_ = WakeFunction::New(env, info[1].As<Napi::Function>(), "heartwatch-events", 0, 1);
   try {
     // Workers call this; the engine guarantees at most one call is queued until JS drains.
     engine_ = std::make_unique<Engine>(config, [tsfn = wake_]() mutable { tsfn.NonBlockingCall(); });

@@ -23,6 +23,10 @@
 
 namespace heartwatch::addon {
 
+// Runs on: JS thread. Calls onWake(); see engine_wrap.cc for how failures are handled.
+void CallOnWake(Napi::Env env, Napi::Function on_wake, std::nullptr_t* context, void* data);
+using WakeFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, void, CallOnWake>;
+
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static void Register(Napi::Env env, Napi::Object exports);
@@ -53,7 +57,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   static void CleanupHook(void* self);
 
   std::unique_ptr<Engine> engine_;
-  Napi::ThreadSafeFunction wake_;
+  WakeFunction wake_;
   Napi::Reference<Napi::ArrayBuffer> stats_buffer_;
   napi_env env_ = nullptr;
   bool closed_ = false;   // the cleanup hook is no longer registered

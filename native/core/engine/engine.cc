@@ -29,9 +29,9 @@ void check_cpus(const std::vector<int>& cpus) {
 
 }  // namespace
 
-Engine::Engine(const EngineConfig& config, std::function<void()> wake_js)
+Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callback)
     : config_(config),
-      wake_js_callback_(std::move(wake_js)),
+      wake_js_callback_(std::move(wake_js_callback)),
       stats_(std::make_shared<EngineStats>(config.receivers, config.workers)) {
   if (config.receivers == 0 || config.workers == 0) {
     throw std::invalid_argument("the engine needs at least one receiver and one worker");
@@ -98,7 +98,9 @@ size_t Engine::drain_events(EventRecord* out, size_t max) noexcept {
   // Start from a different worker each call so a busy shard cannot starve the others.
   for (uint32_t i = 0; i < count && total < max; ++i) {
     const uint32_t w = (drain_cursor_ + i) % count;
-    total += workers_[w]->drain_events(out + total, max - total);
+    const size_t taken = workers_[w]->drain_events(out + total, max - total);
+    if (taken > 0) EngineStats::add(stats_->worker(w), WorkerCounter::kEventsTaken, taken);
+    total += taken;
   }
   drain_cursor_ = (drain_cursor_ + 1) % count;
   return total;

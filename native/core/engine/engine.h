@@ -27,7 +27,7 @@ class Engine {
   // worker threads at most once until the JS thread calls begin_drain().
   // Throws SystemError (bind, socket options, CPU affinity) or std::invalid_argument.
   // Runs on: JS thread.
-  Engine(const EngineConfig& config, std::function<void()> wake_js);
+  Engine(const EngineConfig& config, std::function<void()> wake_js_callback);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -1,5 +1,7 @@
 // Counters that every engine thread writes for itself and that JS reads without a lock or a
 // native call: one 64-byte line of u64 counters per thread, receivers first, then workers.
+// Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
+// thread counts as it takes events (pending = published - taken, exact from JS's view).
 // The addon exposes the whole block to JS as an ArrayBuffer; lib/engine/native-engine.ts reads
 // it with a BigUint64Array using the same field order as below. Each line has one writer, which
 // uses relaxed atomic stores; aligned 64-bit loads on x86-64 never tear.
@@ -30,8 +32,8 @@ enum class WorkerCounter : uint32_t {
   kHostsDown = 2,
   kTrackedHosts = 3,
   kRefused = 4,        // new hosts refused by the maxHosts cap
-  kEventsPending = 5,  // events decided but not yet taken by JS (ring + overflow)
-  kEventsPublished = 6,
+  kEventsTaken = 5,      // events JS has taken from this worker (written by the JS thread)
+  kEventsPublished = 6,  // events decided, in the ring or the overflow or taken
   kForgotten = 7,
   kCount = 8,
 };

@@ -26,7 +26,10 @@ ShardWorker::ShardWorker(uint32_t index, const EngineConfig& config, CounterLine
       cpu_(cpu),
       epoch_offset_ms_(epoch_offset_ms),
       publish_(std::move(publish)),
-      expire_budget_(config.expire_budget),
+      // Expiry runs only when its whole budget of events fits in the ring, so the budget must
+      // leave room to spare.
+      expire_budget_(std::max<uint32_t>(1, std::min<uint32_t>(config.expire_budget,
+                                                               config.event_ring_capacity / 2))),
       max_idle_sleep_ms_(config.max_idle_sleep_ms),
       spin_(config.spin),
       events_(config.event_ring_capacity),
@@ -84,19 +87,24 @@ void ShardWorker::run() {
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
   while (!stop_.load(std::memory_order_relaxed)) {
-    const size_t applied = drain_inputs(monotonic_ms_ceil());
-    run_commands();
-    flush_overflow();
-    const uint64_t now = monotonic_ms_floor();
-    size_t expired = 0;
-    // Expiry pauses while JS is behind: its events would only pile up in the overflow.
-    const bool js_behind =
-        !overflow_.empty() || events_.capacity() - events_.size_approx() < expire_budget_;
-    if (!js_behind) expired = detector_.expire(now, expire_budget_, decided_);
-    publish_events();
-    update_counters();
-    if (applied == 0 && expired == 0) sleep_until_work(now, js_behind);
+    if (!step()) sleep_until_work(monotonic_ms_floor(), js_behind());
   }
+}
+
+bool ShardWorker::js_behind() const noexcept {
+  return !overflow_.empty() || events_.capacity() - events_.size_approx() < expire_budget_;
+}
+
+bool ShardWorker::step() {
+  const size_t applied = drain_inputs(monotonic_ms_ceil());
+  run_commands();
+  flush_overflow();
+  size_t expired = 0;
+  // Expiry pauses while JS is behind: its events would only pile up in the overflow.
+  if (!js_behind()) expired = detector_.expire(monotonic_ms_floor(), expire_budget_, decided_);
+  publish_events();
+  update_counters();
+  return applied > 0 || expired > 0;
 }
 
 size_t ShardWorker::drain_inputs(uint64_t now_ms) {
@@ -177,6 +185,10 @@ void ShardWorker::run_commands() {
 
 void ShardWorker::publish_events() {
   if (decided_.empty()) return;
+  // Counters first: JS must never see an event before the state that produced it, nor take
+  // more events than it sees published.
+  published_ += decided_.size();
+  update_counters();
   size_t pushed = 0;
   for (const HostEvent& event : decided_) {
     const EventRecord record = EventRecord::from(event, epoch_offset_ms_);
@@ -187,7 +199,6 @@ void ShardWorker::publish_events() {
       overflow_.push_back(record);
     }
   }
-  published_ += decided_.size();
   decided_.clear();
   if (pushed > 0) publish_();
 }
@@ -208,7 +219,6 @@ void ShardWorker::update_counters() {
   EngineStats::set(counters_, WorkerCounter::kTrackedHosts, stats.tracked);
   EngineStats::set(counters_, WorkerCounter::kRefused, stats.refused);
   EngineStats::set(counters_, WorkerCounter::kForgotten, stats.forgotten);
-  EngineStats::set(counters_, WorkerCounter::kEventsPending, events_.size_approx() + overflow_.size());
   EngineStats::set(counters_, WorkerCounter::kEventsPublished, published_);
 }
 

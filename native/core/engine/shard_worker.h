@@ -47,6 +47,11 @@ class ShardWorker {
   void request_stop() noexcept;
   void join();
 
+  // One pass of the worker loop: drain inputs, run commands, expire, publish. Returns whether it
+  // did any work; the thread sleeps when it did none. Benchmarks call it inline.
+  // Runs on: worker thread.
+  bool step();
+
   // Takes published events in order; once the thread has been joined, the overflow too.
   // Runs on: JS thread (the event ring's single consumer).
   size_t drain_events(EventRecord* out, size_t max) noexcept;
@@ -64,6 +69,7 @@ class ShardWorker {
  private:
   // Runs on: worker thread, for all the private functions below.
   void run();
+  bool js_behind() const noexcept;
   size_t drain_inputs(uint64_t now_ms);
   void apply(const ShardMessage* messages, size_t count, uint64_t now_ms);
   void run_commands();

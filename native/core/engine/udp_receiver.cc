@@ -82,22 +82,25 @@ void UdpReceiver::run() {
     CPU_SET(cpu_, &set);
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
-  while (!stop_.load(std::memory_order_relaxed)) {
-    for (uint32_t i = 0; i < batch_size_; ++i) {
-      iovecs_[i] = {datagrams_.get() + i * kMaxDatagramBytes, kMaxDatagramBytes};
-      msghdr& header = messages_[i].msg_hdr;
-      header = {};
-      header.msg_name = &sources_[i];
-      header.msg_namelen = sizeof(sockaddr_storage);
-      header.msg_iov = &iovecs_[i];
-      header.msg_iovlen = 1;
-      header.msg_control = control_.get() + i * control_stride_;
-      header.msg_controllen = control_stride_;
-    }
-    const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
-    if (received <= 0) continue;  // timeout, EINTR, or the shutdown that stop requested
-    dispatch(static_cast<uint32_t>(received));
+  while (!stop_.load(std::memory_order_relaxed)) receive_batch();
+}
+
+uint32_t UdpReceiver::receive_batch() {
+  for (uint32_t i = 0; i < batch_size_; ++i) {
+    iovecs_[i] = {datagrams_.get() + i * kMaxDatagramBytes, kMaxDatagramBytes};
+    msghdr& header = messages_[i].msg_hdr;
+    header = {};
+    header.msg_name = &sources_[i];
+    header.msg_namelen = sizeof(sockaddr_storage);
+    header.msg_iov = &iovecs_[i];
+    header.msg_iovlen = 1;
+    header.msg_control = control_.get() + i * control_stride_;
+    header.msg_controllen = control_stride_;
   }
+  const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
+  if (received <= 0) return 0;  // timeout, EINTR, or the shutdown that stop requested
+  dispatch(static_cast<uint32_t>(received));
+  return static_cast<uint32_t>(received);
 }
 
 void UdpReceiver::dispatch(uint32_t count) {

@@ -36,6 +36,10 @@ class UdpReceiver {
 
   // Runs on: JS thread.
   void start();
+  // One recvmmsg (blocking up to the socket's receive timeout) and the dispatch of what it got.
+  // Returns the number of datagrams taken. The thread loops on this; benchmarks call it inline.
+  // Runs on: receiver thread.
+  uint32_t receive_batch();
   // Asks the thread to stop and wakes it from recvmmsg; join() waits for it.
   // Runs on: JS thread.
   void request_stop() noexcept;
