@@ -7,6 +7,7 @@
 #include <cstring>
 #include <immintrin.h>
 #include <string>
+#include <time.h>
 
 #include "core/common/monotonic_clock.h"
 
@@ -15,6 +16,8 @@ namespace {
 
 constexpr size_t kDrainBatch = 256;
 constexpr size_t kCommandRingCapacity = 1024;
+// How long after the last heartbeat a worker keeps polling instead of sleeping until woken.
+constexpr uint64_t kBusyWindowMs = 100;
 
 }  // namespace
 
@@ -96,7 +99,9 @@ bool ShardWorker::js_behind() const noexcept {
 }
 
 bool ShardWorker::step() {
-  const size_t applied = drain_inputs(monotonic_ms_ceil());
+  const uint64_t stamp = monotonic_ms_ceil();
+  const size_t applied = drain_inputs(stamp);
+  if (applied > 0) last_input_ms_ = stamp;
   run_commands();
   flush_overflow();
   size_t expired = 0;
@@ -235,6 +240,14 @@ void ShardWorker::sleep_until_work(uint64_t now_ms, bool js_behind) {
     const uint64_t next = detector_.next_deadline_ms();
     if (next != UINT64_MAX) sleep_ms = std::min<uint64_t>(sleep_ms, next > now_ms ? next - now_ms : 0);
     if (sleep_ms == 0) return;
+  }
+  if (now_ms - last_input_ms_ < kBusyWindowMs) {
+    // Heartbeats are flowing: nap for at most a millisecond without announcing it, so the
+    // receivers never spend a syscall waking this thread. The nap delays a heartbeat's stamp by
+    // under a millisecond, which can only make a deadline later, never earlier.
+    const timespec nap{0, static_cast<long>(std::min<uint64_t>(sleep_ms, 1) * 1'000'000u)};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, nullptr);
+    return;
   }
   const uint32_t epoch = wake_.prepare_wait();
   bool has_input = commands_.size_approx() > 0 || stop_.load(std::memory_order_relaxed);

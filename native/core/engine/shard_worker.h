@@ -101,6 +101,7 @@ class ShardWorker {
   std::atomic<bool> snapshot_busy_{false};
   std::optional<WorkerCommand> deferred_snapshot_;
   uint64_t published_ = 0;
+  uint64_t last_input_ms_ = 0;
 
   WakeSignal wake_;
   std::atomic<bool> stop_{false};

@@ -22,6 +22,9 @@ namespace heartwatch {
 // Datagrams larger than this are truncated by the kernel and counted malformed (v1 payloads are
 // "a small status"; larger beats belong on TCP).
 inline constexpr size_t kMaxDatagramBytes = 2048;
+// Pause after a batch under a quarter full, so batches grow with the load (at most this much
+// added latency per heartbeat).
+inline constexpr long kCoalesceMicros = 200;
 
 class UdpReceiver {
  public:
@@ -55,6 +58,7 @@ class UdpReceiver {
   uint32_t index_;
   IdentityMode identity_;
   uint32_t batch_size_;
+  bool spin_;  // lowest latency: never pause between batches
   UdpSocket socket_;
   std::vector<SpscRing<ShardMessage>*> rings_;
   std::vector<WakeSignal*> wake_;
