@@ -1,0 +1,323 @@
+#include "core/detector/detector.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace heartwatch {
+namespace {
+
+constexpr uint32_t kMaxForgetAfterMs = 1u << 31;
+constexpr uint32_t kSentinels = std::max(ExpiryFifo::kSentinels, TimingWheel::kSentinels);
+constexpr uint32_t kMaxHosts = kMaxRecords - kSentinels - 1;
+constexpr size_t kBatchGroup = 64;
+
+const DetectorConfig& validated(const DetectorConfig& c) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("DetectorConfig: " + what); };
+  if (c.timeout_ms == 0 || c.timeout_ms > kMaxTimeoutMs) {
+    fail("timeout_ms must be in 1.." + std::to_string(kMaxTimeoutMs));
+  }
+  if (c.max_hosts == 0 || c.max_hosts > kMaxHosts) fail("max_hosts must be in 1.." + std::to_string(kMaxHosts));
+  if (c.forget_after_ms > kMaxForgetAfterMs) fail("forget_after_ms must be at most 2^31");
+  if (c.index == ExpiryIndexKind::kFifo && c.missed_beats != 0) {
+    fail("the FIFO index needs one uniform timeout (missed_beats == 0)");
+  }
+  return c;
+}
+
+std::variant<ExpiryFifo, TimingWheel> make_index(const DetectorConfig& c, SlabPool& pool) {
+  if (c.index == ExpiryIndexKind::kFifo) return std::variant<ExpiryFifo, TimingWheel>(std::in_place_type<ExpiryFifo>, pool);
+  return std::variant<ExpiryFifo, TimingWheel>(std::in_place_type<TimingWheel>, pool, c.lazy_rearm);
+}
+
+}  // namespace
+
+Detector::Detector(const DetectorConfig& config)
+    : config_(validated(config)),
+      pool_(sizeof(HostEntry), config_.max_hosts + kSentinels + 1,
+            std::min(config_.initial_capacity, config_.max_hosts) + kSentinels),
+      table_(pool_, std::min(config_.initial_capacity, config_.max_hosts), config_.max_hosts),
+      index_(make_index(config_, pool_)) {}
+
+Detector::~Detector() = default;
+
+template <class Fn>
+decltype(auto) Detector::with_index(Fn&& fn) {
+  if (auto* wheel = std::get_if<TimingWheel>(&index_)) return fn(*wheel);
+  return fn(std::get<ExpiryFifo>(index_));
+}
+
+template <class Fn>
+decltype(auto) Detector::with_index(Fn&& fn) const {
+  if (const auto* wheel = std::get_if<TimingWheel>(&index_)) return fn(*wheel);
+  return fn(std::get<ExpiryFifo>(index_));
+}
+
+uint32_t Detector::timeout_for(uint32_t interval_ms) const {
+  if (interval_ms == 0 || config_.missed_beats == 0) return config_.timeout_ms;
+  const uint64_t timeout = uint64_t{interval_ms} * config_.missed_beats;
+  return static_cast<uint32_t>(std::min<uint64_t>(timeout, kMaxTimeoutMs));
+}
+
+uint64_t Detector::deadline_of(uint32_t index) const {
+  const HostEntry& r = pool_.get<HostEntry>(index);
+  const uint64_t seen = last_seen(r);
+  if (r.has(HostEntry::kUp)) return seen + r.timeout_ms;
+  // Down since the deadline it missed, or since it left.
+  const uint64_t down_since = r.has(HostEntry::kLeft) ? seen : seen + r.timeout_ms;
+  return down_since + config_.forget_after_ms;
+}
+
+void Detector::store_address(HostEntry& r, const PeerAddress& address) {
+  if (address.family == 4) {
+    if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
+    std::memcpy(&r.addr, address.ip, 4);
+    r.flags = (r.flags & ~(HostEntry::kFamilyV6)) | HostEntry::kFamilyV4;
+    r.port = address.port;
+  } else if (address.family == 6) {
+    if (!r.has(HostEntry::kFamilyV6)) {
+      if (!v6_pool_) v6_pool_ = std::make_unique<SlabPool>(16, config_.max_hosts + 1, 0);
+      r.addr = v6_pool_->allocate();
+      r.flags = (r.flags & ~(HostEntry::kFamilyV4)) | HostEntry::kFamilyV6;
+    }
+    std::memcpy(v6_pool_->at(r.addr), address.ip, 16);
+    r.port = address.port;
+  }
+}
+
+PeerAddress Detector::load_address(const HostEntry& r) const {
+  PeerAddress a{};
+  if (r.has(HostEntry::kFamilyV4)) {
+    a.family = 4;
+    std::memcpy(a.ip, &r.addr, 4);
+  } else if (r.has(HostEntry::kFamilyV6)) {
+    a.family = 6;
+    std::memcpy(a.ip, v6_pool_->at(r.addr), 16);
+  } else {
+    return a;
+  }
+  a.port = static_cast<uint16_t>(r.port);
+  return a;
+}
+
+HostEvent Detector::event(const HostEntry& r, HostEventType type) const {
+  HostEvent e{};
+  e.key = r.key;
+  e.at_ms = now_;
+  e.last_seen_ms = last_seen(r);
+  e.address = load_address(r);
+  e.incarnation = r.incarnation;
+  e.type = type;
+  return e;
+}
+
+void Detector::drop(uint32_t index) {
+  HostEntry& r = pool_.get<HostEntry>(index);
+  table_.erase(r.key, HostTable::hash(r.key));
+  if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
+  if (r.has(HostEntry::kUp)) {
+    --up_;
+  } else {
+    --down_;
+  }
+  r.flags = 0;  // no longer kLive: for_each_host skips it
+  pool_.release(index);
+}
+
+template <class Index>
+void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout,
+                     std::vector<HostEvent>& out) {
+  if (table_.size() >= config_.max_hosts) {
+    ++refused_;
+    return;
+  }
+  const uint32_t i = pool_.allocate();
+  HostEntry& r = pool_.get<HostEntry>(i);
+  r.key = hb.key;
+  r.last_seen = static_cast<uint32_t>(now_);
+  r.incarnation = hb.incarnation;
+  r.timeout_ms = timeout;
+  r.flags = HostEntry::kLive | HostEntry::kUp;
+  store_address(r, hb.address);
+  try {
+    table_.insert(i, hash);
+  } catch (...) {
+    if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
+    pool_.release(i);
+    throw;
+  }
+  index.insert(i, now_ + timeout, ExpiryLane::kAlive, now_);
+  ++up_;
+  out.push_back(event(r, HostEventType::kUp));
+}
+
+template <class Index>
+void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out) {
+  const uint32_t timeout = timeout_for(hb.interval_ms);
+  const uint32_t i = table_.find(hb.key, hash);
+  if (i == kNoIndex) {
+    admit(index, hb, hash, timeout, out);
+    return;
+  }
+  HostEntry& r = pool_.get<HostEntry>(i);
+  if (r.has(HostEntry::kUp)) {
+    index.rearm(i, last_seen(r) + r.timeout_ms, now_ + timeout, now_);
+    r.last_seen = static_cast<uint32_t>(now_);
+    r.timeout_ms = timeout;
+    store_address(r, hb.address);
+    if (r.incarnation != hb.incarnation) {
+      const uint32_t previous = r.incarnation;
+      r.incarnation = hb.incarnation;
+      HostEvent e = event(r, HostEventType::kRestart);
+      e.previous_incarnation = previous;
+      out.push_back(e);
+    }
+    return;
+  }
+  if (r.has(HostEntry::kLinked)) index.remove(i);
+  r.clear(HostEntry::kLeft);
+  r.set(HostEntry::kUp);
+  r.last_seen = static_cast<uint32_t>(now_);
+  r.timeout_ms = timeout;
+  r.incarnation = hb.incarnation;
+  store_address(r, hb.address);
+  index.insert(i, now_ + timeout, ExpiryLane::kAlive, now_);
+  --down_;
+  ++up_;
+  HostEvent e = event(r, HostEventType::kUp);
+  e.recovered = true;
+  out.push_back(e);
+}
+
+void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out) {
+  advance(now_ms);
+  table_.migrate(HostTable::kMigrateStep);
+  with_index([&](auto& index) { beat(index, hb, HostTable::hash(hb.key), out); });
+}
+
+// Three passes over up to kBatchGroup heartbeats, so that the cache misses of one pass are in
+// flight together instead of one after another: hash and prefetch the home slots; find each
+// key's first fingerprint match and prefetch its record; then apply the heartbeats in order.
+// (Prefetching the list neighbours a relink touches measured slower: those are stores, which
+// the store buffer already overlaps.)
+template <class Index>
+void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out) {
+  uint64_t hashes[kBatchGroup];
+  for (size_t base = 0; base < count; base += kBatchGroup) {
+    const size_t n = std::min(kBatchGroup, count - base);
+    for (size_t j = 0; j < n; ++j) {
+      hashes[j] = HostTable::hash(hbs[base + j].key);
+      table_.prefetch(hashes[j]);
+    }
+    for (size_t j = 0; j < n; ++j) {
+      const uint32_t candidate = table_.candidate(hashes[j]);
+      if (candidate != kNoIndex) __builtin_prefetch(pool_.at(candidate), 1);
+    }
+    for (size_t j = 0; j < n; ++j) beat(index, hbs[base + j], hashes[j], out);
+  }
+}
+
+void Detector::heartbeat_batch(const Heartbeat* hbs, size_t count, uint64_t now_ms, std::vector<HostEvent>& out) {
+  advance(now_ms);
+  table_.migrate(HostTable::kMigrateStep * 4);
+  with_index([&](auto& index) { batch(index, hbs, count, out); });
+}
+
+template <class Index>
+void Detector::depart(Index& index, uint64_t key, const PeerAddress& from, std::vector<HostEvent>& out) {
+  const uint32_t i = table_.find(key, HostTable::hash(key));
+  if (i == kNoIndex) return;
+  HostEntry& r = pool_.get<HostEntry>(i);
+  if (!r.has(HostEntry::kUp)) return;
+  if (r.has(HostEntry::kLinked)) index.remove(i);
+  r.clear(HostEntry::kUp);
+  r.set(HostEntry::kLeft);
+  r.last_seen = static_cast<uint32_t>(now_);
+  store_address(r, from);
+  if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownLeft, now_);
+  --up_;
+  ++down_;
+  HostEvent e = event(r, HostEventType::kDown);
+  e.reason = DownReason::kLeft;
+  out.push_back(e);
+}
+
+void Detector::leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out) {
+  advance(now_ms);
+  with_index([&](auto& index) { depart(index, key, from, out); });
+}
+
+template <class Index>
+size_t Detector::sweep(Index& index, size_t budget, std::vector<HostEvent>& out) {
+  auto deadline = [this](uint32_t i) { return deadline_of(i); };
+  auto due = [&](uint32_t i, uint64_t) {
+    HostEntry& r = pool_.get<HostEntry>(i);
+    if (!r.has(HostEntry::kUp)) {
+      drop(i);
+      ++forgotten_;
+      return;
+    }
+    r.clear(HostEntry::kUp);
+    --up_;
+    ++down_;
+    if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownTimeout, now_);
+    HostEvent e = event(r, HostEventType::kDown);
+    e.reason = DownReason::kTimeout;
+    out.push_back(e);
+  };
+  return index.poll(now_, budget, deadline, due);
+}
+
+size_t Detector::expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out) {
+  advance(now_ms);
+  table_.migrate(HostTable::kMigrateStep * 4);
+  return with_index([&](auto& index) { return sweep(index, budget, out); });
+}
+
+bool Detector::remove(uint64_t key) {
+  const uint32_t i = table_.find(key, HostTable::hash(key));
+  if (i == kNoIndex) return false;
+  if (pool_.get<HostEntry>(i).has(HostEntry::kLinked)) {
+    with_index([&](auto& index) { index.remove(i); });
+  }
+  drop(i);
+  return true;
+}
+
+uint64_t Detector::next_deadline_ms() const {
+  return with_index([this](const auto& index) {
+    return index.next_deadline([this](uint32_t i) { return deadline_of(i); });
+  });
+}
+
+DetectorStats Detector::stats() const {
+  DetectorStats s{};
+  s.tracked = table_.size();
+  s.up = up_;
+  s.down = down_;
+  s.refused = refused_;
+  s.forgotten = forgotten_;
+  s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() + (v6_pool_ ? v6_pool_->bytes_allocated() : 0);
+  return s;
+}
+
+HostSnapshot Detector::snapshot(uint32_t index) const {
+  const HostEntry& r = pool_.get<HostEntry>(index);
+  HostSnapshot s{};
+  s.key = r.key;
+  s.address = load_address(r);
+  s.up = r.has(HostEntry::kUp);
+  s.last_seen_ms = last_seen(r);
+  s.incarnation = r.incarnation;
+  s.timeout_ms = r.timeout_ms;
+  return s;
+}
+
+std::optional<HostSnapshot> Detector::host(uint64_t key) const {
+  const uint32_t i = table_.find(key, HostTable::hash(key));
+  if (i == kNoIndex) return std::nullopt;
+  return snapshot(i);
+}
+
+}  // namespace heartwatch

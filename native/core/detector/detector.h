@@ -1,0 +1,147 @@
+// The failure detector of one shard: which hosts are up, which stopped sending heartbeats.
+//
+// A HostTable maps keys to 32-byte HostEntry records in a SlabPool; an expiry index (ExpiryFifo for
+// one uniform timeout, TimingWheel for per-host timeouts) orders the records by deadline. A
+// heartbeat is one table probe plus O(1) index work; expire() does work only for hosts that
+// are due, in deadline order, at most `budget` units per call. No call allocates per host
+// once the pool and table have grown to the working set. See docs/detector.md.
+//
+// Time: every `now_ms` is the receiver's monotonic clock in ms and must not go backwards (an
+// earlier value is treated as the latest one seen). Records keep the low 32 bits of the clock
+// and read ages with wrapping arithmetic, so a host's age must stay below 2^32 ms (49.7 days):
+// true for up hosts as long as expire() runs, for forgotten hosts since forget_after_ms is at
+// most 2^31 ms; a down host that is never forgotten and silent for longer reports a last_seen
+// that is a multiple of 49.7 days too recent.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <variant>
+#include <vector>
+
+#include "core/detector/expiry_fifo.h"
+#include "core/detector/heartbeat.h"
+#include "core/detector/host_event.h"
+#include "core/detector/host_entry.h"
+#include "core/detector/host_table.h"
+#include "core/detector/peer_address.h"
+#include "core/detector/slab_pool.h"
+#include "core/detector/timing_wheel.h"
+
+namespace heartwatch {
+
+enum class ExpiryIndexKind : uint8_t { kFifo, kWheel };
+
+struct DetectorConfig {
+  uint32_t timeout_ms = 5000;      // timeout when a host announces no interval; 1..kMaxTimeoutMs
+  uint32_t missed_beats = 3;       // timeout = interval_ms * missed_beats when announced; 0 = ignore announced intervals
+  uint32_t max_hosts = 1u << 20;   // hard cap; past it new hosts are refused and counted
+  uint32_t forget_after_ms = 0;    // forget hosts down this long; 0 = never; at most 2^31
+  ExpiryIndexKind index = ExpiryIndexKind::kWheel;  // kFifo needs missed_beats == 0
+  uint32_t initial_capacity = 1024;  // hosts the table and pool are sized for up front
+  bool lazy_rearm = true;            // wheel only: a later deadline leaves the record where it is
+};
+
+struct DetectorStats {
+  uint64_t tracked, up, down, refused, forgotten;
+  uint64_t bytes_allocated;  // every block the detector holds (pool, side pool, table)
+};
+
+struct HostSnapshot {
+  uint64_t key;
+  PeerAddress address;
+  bool up;  // else down
+  uint64_t last_seen_ms;
+  uint32_t incarnation;
+  uint32_t timeout_ms;
+};
+
+class Detector {
+ public:
+  // Throws std::invalid_argument for a config outside the documented ranges.
+  // Runs on: worker thread (the one that owns the shard; so does every method below).
+  explicit Detector(const DetectorConfig& config);
+  ~Detector();
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  // Each call that decides events appends them to `out`; the caller owns and clears it.
+
+  // Runs on: worker thread.
+  void heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out);
+  // Same as heartbeat() for each, in order; hashes and prefetches the batch first so the
+  // table and record cache misses overlap.
+  // Runs on: worker thread.
+  void heartbeat_batch(const Heartbeat* hbs, size_t count, uint64_t now_ms, std::vector<HostEvent>& out);
+  // Graceful shutdown: an up host goes down (reason left) now; otherwise nothing happens.
+  // Runs on: worker thread.
+  void leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out);
+  // Marks down the hosts whose deadline has come and forgets hosts down for forget_after_ms,
+  // in deadline order, doing at most `budget` units of work. Returns the work done; a return
+  // equal to `budget` means there may be more.
+  // Runs on: worker thread.
+  size_t expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out);
+  // Forgets a host without an event. False if unknown.
+  // Runs on: worker thread.
+  bool remove(uint64_t key);
+  // Earliest time expire() can have work, UINT64_MAX if none; never later than any deadline.
+  // Runs on: worker thread.
+  uint64_t next_deadline_ms() const;
+  // Runs on: worker thread.
+  DetectorStats stats() const;
+  // Runs on: worker thread.
+  std::optional<HostSnapshot> host(uint64_t key) const;
+  // fn(const HostSnapshot&) for every tracked host, in no particular order.
+  // Runs on: worker thread.
+  template <class Fn>
+  void for_each_host(Fn&& fn) const {
+    for (uint32_t i = 1; i < pool_.end(); ++i) {
+      if (pool_.get<HostEntry>(i).has(HostEntry::kLive)) fn(snapshot(i));
+    }
+  }
+
+ private:
+  template <class Index>
+  void beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out);
+  template <class Index>
+  void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out);
+  template <class Index>
+  void batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out);
+  template <class Index>
+  void depart(Index& index, uint64_t key, const PeerAddress& from, std::vector<HostEvent>& out);
+  template <class Index>
+  size_t sweep(Index& index, size_t budget, std::vector<HostEvent>& out);
+  template <class Fn>
+  decltype(auto) with_index(Fn&& fn);
+  template <class Fn>
+  decltype(auto) with_index(Fn&& fn) const;
+
+  void advance(uint64_t now_ms) {
+    if (now_ms > now_) now_ = now_ms;
+  }
+  uint32_t timeout_for(uint32_t interval_ms) const;
+  uint64_t last_seen(const HostEntry& r) const {
+    return now_ - static_cast<uint32_t>(static_cast<uint32_t>(now_) - r.last_seen);
+  }
+  uint64_t deadline_of(uint32_t index) const;
+  void store_address(HostEntry& r, const PeerAddress& address);
+  PeerAddress load_address(const HostEntry& r) const;
+  void drop(uint32_t index);
+  HostEvent event(const HostEntry& r, HostEventType type) const;
+  HostSnapshot snapshot(uint32_t index) const;
+
+  DetectorConfig config_;
+  SlabPool pool_;
+  std::unique_ptr<SlabPool> v6_pool_;  // 16-byte IPv6 addresses, created on the first one
+  HostTable table_;
+  std::variant<ExpiryFifo, TimingWheel> index_;
+  uint64_t now_ = 0;
+  uint64_t up_ = 0;
+  uint64_t down_ = 0;
+  uint64_t refused_ = 0;
+  uint64_t forgotten_ = 0;
+};
+
+}  // namespace heartwatch

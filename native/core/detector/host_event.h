@@ -1,0 +1,33 @@
+// A host state transition decided by the detector. Fixed size and trivially copyable: the
+// pipeline copies batches of these through rings and into JS without per-event work.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "core/detector/peer_address.h"
+
+namespace heartwatch {
+
+enum class HostEventType : uint8_t { kUp = 1, kDown = 2, kRestart = 3 };
+enum class DownReason : uint8_t { kNone = 0, kTimeout = 1, kLeft = 2 };
+
+struct HostEvent {
+  uint64_t key;
+  uint64_t at_ms;         // detector's monotonic ms when the transition was decided
+  uint64_t last_seen_ms;  // monotonic ms of the last heartbeat (or leave)
+  PeerAddress address;
+  uint32_t incarnation;           // current (for restart: the new one)
+  uint32_t previous_incarnation;  // restart only, else 0
+  HostEventType type;
+  DownReason reason;  // down only
+  bool recovered;     // up only: a down host heard again
+};
+
+static_assert(std::is_trivially_copyable_v<HostEvent>);
+static_assert(std::is_standard_layout_v<HostEvent>);
+// The JS side decodes events at fixed offsets; a layout change must be made there too.
+static_assert(sizeof(HostEvent) == 56);
+static_assert(sizeof(PeerAddress) == 20);
+
+}  // namespace heartwatch

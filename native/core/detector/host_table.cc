@@ -1,0 +1,148 @@
+#include "core/detector/host_table.h"
+
+#include <algorithm>
+
+#include "core/common/chunk_allocator.h"
+#include "core/detector/host_entry.h"
+
+namespace heartwatch {
+namespace {
+
+// 85% maximum load, in integers: size * 20 <= capacity * 17.
+bool over_load(uint64_t size, uint64_t capacity) { return size * 20 > capacity * 17; }
+
+}  // namespace
+
+HostTable::HostTable(const SlabPool& pool, uint32_t initial_hosts, uint32_t max_hosts)
+    : pool_(pool), max_hosts_(max_hosts) {
+  cur_ = allocate_slots(std::min(std::max(initial_hosts, 16u), max_hosts));
+}
+
+HostTable::~HostTable() {
+  ChunkAllocator::release(cur_.slots);
+  ChunkAllocator::release(old_.slots);
+}
+
+HostTable::Slots HostTable::allocate_slots(uint64_t hosts) {
+  const uint64_t wanted = std::max<uint64_t>((hosts * 20 + 16) / 17, 16);
+  // Take the whole block the allocator will reserve anyway: more slots, shorter probes.
+  const size_t bytes = SlabPool::footprint(wanted * sizeof(uint32_t));
+  Slots t;
+  t.slots = static_cast<uint32_t*>(ChunkAllocator::allocate(bytes));
+  t.capacity = static_cast<uint32_t>(bytes / sizeof(uint32_t));
+  t.bytes = bytes;
+  return t;
+}
+
+uint32_t HostTable::find_slot(const Slots& t, uint64_t key, uint64_t hash) const {
+  const uint32_t fingerprint = static_cast<uint32_t>(hash & kFingerprintMask);
+  uint32_t pos = home(hash, t.capacity);
+  for (;;) {
+    const uint32_t v = t.slots[pos];
+    if (v == 0) return t.capacity;
+    if ((v & kFingerprintMask) == fingerprint &&
+        pool_.get<HostEntry>(v >> kFingerprintBits).key == key) {
+      return pos;
+    }
+    if (++pos == t.capacity) pos = 0;
+  }
+}
+
+uint32_t HostTable::find_in(const Slots& t, uint64_t key, uint64_t hash) const {
+  const uint32_t pos = find_slot(t, key, hash);
+  return pos == t.capacity ? 0 : t.slots[pos] >> kFingerprintBits;
+}
+
+uint32_t HostTable::candidate(uint64_t hash) const {
+  const uint32_t fingerprint = static_cast<uint32_t>(hash & kFingerprintMask);
+  for (const Slots* t : {&cur_, &old_}) {
+    if (t->slots == nullptr) break;
+    uint32_t pos = home(hash, t->capacity);
+    for (uint32_t v; (v = t->slots[pos]) != 0;) {
+      if ((v & kFingerprintMask) == fingerprint) return v >> kFingerprintBits;
+      if (++pos == t->capacity) pos = 0;
+    }
+  }
+  return 0;
+}
+
+void HostTable::place(Slots& t, uint32_t value, uint64_t hash) {
+  uint32_t pos = home(hash, t.capacity);
+  while (t.slots[pos] != 0) {
+    if (++pos == t.capacity) pos = 0;
+  }
+  t.slots[pos] = value;
+}
+
+uint64_t HostTable::entry_hash(uint32_t value) const {
+  return hash(pool_.get<HostEntry>(value >> kFingerprintBits).key);
+}
+
+void HostTable::insert(uint32_t index, uint64_t hash) {
+  if (migrating()) {
+    migrate(kMigrateStep);
+  } else if (over_load(uint64_t{size_} + 1, cur_.capacity) && size_ < max_hosts_) {
+    const uint64_t target = std::min<uint64_t>(uint64_t{cur_.capacity} * 2 * 17 / 20, max_hosts_);
+    if (target > size_) {
+      const Slots grown = allocate_slots(target);
+      old_ = cur_;
+      cur_ = grown;
+      migrate_pos_ = 0;
+    }
+  }
+  place(cur_, entry(index, hash), hash);
+  ++size_;
+}
+
+void HostTable::migrate(uint32_t slots) {
+  if (!migrating()) return;
+  for (uint32_t moved = 0; moved < slots && migrate_pos_ < old_.capacity;) {
+    const uint32_t v = old_.slots[migrate_pos_];
+    if (v == 0) {
+      ++migrate_pos_;
+      continue;
+    }
+    place(cur_, v, entry_hash(v));
+    erase_at(old_, migrate_pos_);  // may pull a later entry into this slot: look again
+    ++moved;
+  }
+  if (migrate_pos_ == old_.capacity) {
+    ChunkAllocator::release(old_.slots);
+    old_ = Slots{};
+  }
+}
+
+bool HostTable::erase(uint64_t key, uint64_t hash) {
+  const uint32_t pos = find_slot(cur_, key, hash);
+  if (pos != cur_.capacity) {
+    erase_at(cur_, pos);
+    --size_;
+    return true;
+  }
+  if (!migrating()) return false;
+  const uint32_t old_pos = find_slot(old_, key, hash);
+  if (old_pos == old_.capacity) return false;
+  erase_at(old_, old_pos);
+  --size_;
+  return true;
+}
+
+// Backward-shift deletion: pulls later members of the probe run into the hole, so lookups
+// can stop at the first empty slot and no tombstones are needed.
+void HostTable::erase_at(Slots& t, uint32_t hole) {
+  uint32_t pos = hole;
+  for (;;) {
+    if (++pos == t.capacity) pos = 0;
+    const uint32_t v = t.slots[pos];
+    if (v == 0) break;
+    const uint32_t h = home(entry_hash(v), t.capacity);
+    // The entry may fill the hole unless its home lies cyclically in (hole, pos].
+    const bool stays = hole <= pos ? (hole < h && h <= pos) : (hole < h || h <= pos);
+    if (stays) continue;
+    t.slots[hole] = v;
+    hole = pos;
+  }
+  t.slots[hole] = 0;
+}
+
+}  // namespace heartwatch

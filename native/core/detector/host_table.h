@@ -1,0 +1,107 @@
+// Open-addressing map from host key to a SlabPool record index.
+//
+// A slot is 4 bytes: the record index (24 bits) and 8 bits of the key's hash as a fingerprint,
+// so a probe dereferences a record only when the fingerprint matches (1 in 256 otherwise).
+// Linear probing from a home slot picked by multiply-shift, so capacity need not be a power of
+// two and uses every byte of the block ChunkAllocator hands out. Maximum load 85%.
+//
+// Growth is incremental: past the load limit a table twice the size is allocated and the old
+// one is drained a few slots per operation (find checks both meanwhile), so no single call
+// rehashes more than kMigrateStep entries. Both tables delete by backward shift, so neither
+// ever holds tombstones: the old one stays a valid table that only shrinks, drained in slot
+// order (a shift only ever pulls entries into the slot being drained or later).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/detector/slab_pool.h"
+
+namespace heartwatch {
+
+class HostTable {
+ public:
+  static constexpr uint32_t kMigrateStep = 16;
+
+  // pool holds HostEntry records (their keys are compared on lookup). The table is sized for
+  // initial_hosts and never grows beyond what max_hosts needs.
+  // Runs on: worker thread.
+  HostTable(const SlabPool& pool, uint32_t initial_hosts, uint32_t max_hosts);
+  ~HostTable();
+  HostTable(const HostTable&) = delete;
+  HostTable& operator=(const HostTable&) = delete;
+
+  static uint64_t hash(uint64_t key) {
+    // Murmur3's 64-bit finalizer: every input bit reaches every output bit.
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    key *= 0xc4ceb9fe1a85ec53ULL;
+    key ^= key >> 33;
+    return key;
+  }
+
+  // Starts loading the key's home slot into cache.
+  // Runs on: worker thread.
+  void prefetch(uint64_t hash) const { __builtin_prefetch(cur_.slots + home(hash, cur_.capacity)); }
+
+  // The first record whose fingerprint matches (0 if none): what to prefetch before find().
+  // Runs on: worker thread.
+  uint32_t candidate(uint64_t hash) const;
+
+  // The key's record index, or 0. Runs on: worker thread.
+  uint32_t find(uint64_t key, uint64_t hash) const {
+    const uint32_t found = find_in(cur_, key, hash);
+    return found != 0 || old_.slots == nullptr ? found : find_in(old_, key, hash);
+  }
+
+  // Adds a key known to be absent; its record (already holding the key) is `index`.
+  // Throws std::bad_alloc if growth cannot get memory (the entry is then still added while
+  // the table has room; past the hard cap the caller refuses hosts before calling).
+  // Runs on: worker thread.
+  void insert(uint32_t index, uint64_t hash);
+
+  // Removes the key; false if absent. Runs on: worker thread.
+  bool erase(uint64_t key, uint64_t hash);
+
+  // Moves up to `slots` old slots into the new table while growing; no-op otherwise.
+  // Runs on: worker thread.
+  void migrate(uint32_t slots);
+
+  bool migrating() const { return old_.slots != nullptr; }
+  uint32_t size() const { return size_; }
+  uint32_t capacity() const { return cur_.capacity; }
+  size_t bytes_allocated() const { return cur_.bytes + old_.bytes; }
+
+ private:
+  struct Slots {
+    uint32_t* slots = nullptr;
+    uint32_t capacity = 0;
+    size_t bytes = 0;
+  };
+
+  static constexpr uint32_t kFingerprintBits = 8;
+  static constexpr uint32_t kFingerprintMask = (1u << kFingerprintBits) - 1;
+
+  static uint32_t home(uint64_t hash, uint32_t capacity) {
+    return static_cast<uint32_t>(((hash >> 32) * capacity) >> 32);
+  }
+  static uint32_t entry(uint32_t index, uint64_t hash) {
+    return (index << kFingerprintBits) | static_cast<uint32_t>(hash & kFingerprintMask);
+  }
+  static Slots allocate_slots(uint64_t hosts);
+  uint32_t find_in(const Slots& t, uint64_t key, uint64_t hash) const;
+  uint32_t find_slot(const Slots& t, uint64_t key, uint64_t hash) const;  // capacity if absent
+  static void place(Slots& t, uint32_t value, uint64_t hash);
+  uint64_t entry_hash(uint32_t value) const;
+  void erase_at(Slots& t, uint32_t hole);
+
+  const SlabPool& pool_;
+  Slots cur_;
+  Slots old_;
+  uint32_t migrate_pos_ = 0;
+  uint32_t size_ = 0;
+  uint32_t max_hosts_;
+};
+
+}  // namespace heartwatch

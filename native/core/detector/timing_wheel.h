@@ -1,0 +1,162 @@
+// Hierarchical timing wheel for per-host deadlines: 6 levels of 64 slots, 1 ms at the bottom.
+//
+//   level  slot width           level span
+//     0    1 ms                 64 ms
+//     1    64 ms                4.1 s
+//     2    4.096 s              4.4 min
+//     3    4.4 min              4.7 h
+//     4    4.7 h                12.4 days
+//     5    12.4 days            795 days (farther deadlines wait in level 5 and are re-armed)
+//
+// A record is filed at the level of the highest 6-bit digit in which its deadline differs from
+// the wheel's clock (`elapsed_`), in the slot that digit names; each level keeps a 64-bit
+// occupied bitmap, so finding the next non-empty slot is a rotate and a count-trailing-zeros.
+// When the clock reaches a slot, its records are re-filed against the new clock (cascade) or,
+// at level 0, reported. Slots only ever open at or after their start and a record is reported
+// only once deadline_of() says its deadline has come, so nothing fires early.
+//
+// Lazy re-arm: with `lazy` set, rearm() to a later deadline does nothing; the record is re-filed
+// when its old slot comes due, because cascades and level-0 checks ask deadline_of() for the
+// current deadline. A heartbeat then costs no list work at all. A deadline that moves earlier
+// (shorter announced interval) is always relinked, since the wheel must not fire late either.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "core/detector/expiry_index.h"
+#include "core/detector/host_list.h"
+#include "core/detector/host_entry.h"
+#include "core/detector/slab_pool.h"
+
+namespace heartwatch {
+
+class TimingWheel {
+ public:
+  static constexpr uint32_t kLevels = 6;
+  static constexpr uint32_t kSlotBits = 6;
+  static constexpr uint32_t kSlots = 1u << kSlotBits;
+  // Each slot is kLanes lists filled in turn and drained in turn: draining one list is a chain
+  // of dependent cache misses (each record names the next), eight lists are eight chains in
+  // flight at once.
+  static constexpr uint32_t kLanes = 8;
+  static constexpr uint32_t kSentinels = kLevels * kSlots * kLanes;
+  // Farthest a record is filed ahead of the clock; it lands one level-5 slot short of a full
+  // turn, so never in the slot the clock is in.
+  static constexpr uint64_t kMaxSpan = uint64_t{kSlots - 1} << (kSlotBits * (kLevels - 1));
+
+  // Takes kSentinels records from the pool for the slots' list heads.
+  // Runs on: worker thread.
+  TimingWheel(SlabPool& pool, bool lazy);
+
+  // Runs on: worker thread.
+  void insert(uint32_t index, uint64_t deadline, ExpiryLane /*lane*/, uint64_t now) {
+    if (count_ == 0 && now > elapsed_) elapsed_ = now;  // nothing filed: the clock may jump
+    file(index, deadline);
+  }
+
+  // Runs on: worker thread.
+  void remove(uint32_t index) {
+    const uint32_t emptied = HostList::unlink(pool_, index);
+    if (emptied != kNoIndex) {
+      const uint32_t n = (emptied - first_sentinel_) / kLanes;  // level * kSlots + slot
+      if (slot_empty(n)) occupied_[n / kSlots] &= ~(uint64_t{1} << (n % kSlots));
+    }
+    pool_.get<HostEntry>(index).clear(HostEntry::kLinked);
+    --count_;
+  }
+
+  // Runs on: worker thread.
+  void rearm(uint32_t index, uint64_t old_deadline, uint64_t new_deadline, uint64_t now) {
+    if (lazy_ && new_deadline >= old_deadline) return;
+    remove(index);
+    insert(index, new_deadline, ExpiryLane::kAlive, now);
+  }
+
+  // Start of the earliest non-empty slot (a lower bound on every filed deadline), or
+  // UINT64_MAX when empty. expire() has work from then on.
+  // Runs on: worker thread.
+  template <class DeadlineOf>
+  uint64_t next_deadline(DeadlineOf&& /*deadline_of*/) const {
+    uint32_t level;
+    uint32_t slot;
+    uint64_t start;
+    return next_slot(level, slot, start) ? start : std::numeric_limits<uint64_t>::max();
+  }
+
+  // Runs on: worker thread.
+  template <class DeadlineOf, class OnDue>
+  size_t poll(uint64_t now, size_t budget, DeadlineOf&& deadline_of, OnDue&& on_due) {
+    size_t work = 0;
+    while (work < budget) {
+      uint32_t level;
+      uint32_t slot;
+      uint64_t start;
+      if (!next_slot(level, slot, start) || start > now) {
+        if (now > elapsed_) elapsed_ = now;  // everything up to now is handled
+        break;
+      }
+      if (start > elapsed_) elapsed_ = start;
+      const uint32_t lanes = first_sentinel_ + (level * kSlots + slot) * kLanes;
+      for (bool more = true; more && work < budget;) {
+        more = false;
+        for (uint32_t lane = lanes; lane < lanes + kLanes && work < budget; ++lane) {
+          if (HostList::empty(pool_, lane)) continue;
+          more = true;
+          const uint32_t index = HostList::front(pool_, lane);
+          __builtin_prefetch(pool_.at(static_cast<uint32_t>(pool_.get<HostEntry>(index).next)), 1);
+          remove(index);
+          ++work;
+          const uint64_t deadline = deadline_of(index);
+          if (level == 0 && deadline <= elapsed_) {
+            on_due(index, deadline);
+          } else {
+            file(index, deadline);  // against this slot's time: never back into this slot
+          }
+        }
+      }
+    }
+    return work;
+  }
+
+  uint64_t elapsed() const { return elapsed_; }
+  uint32_t size() const { return count_; }
+
+ private:
+  void file(uint32_t index, uint64_t deadline) {
+    deadline = std::clamp(deadline, elapsed_, elapsed_ + kMaxSpan);
+    const uint64_t differing = (elapsed_ ^ deadline) | (kSlots - 1);
+    const uint32_t level = std::min<uint32_t>((63 - std::countl_zero(differing)) / kSlotBits, kLevels - 1);
+    const uint32_t slot = static_cast<uint32_t>(deadline >> (level * kSlotBits)) & (kSlots - 1);
+    next_lane_ = (next_lane_ + 1) & (kLanes - 1);
+    HostList::push_back(pool_, first_sentinel_ + (level * kSlots + slot) * kLanes + next_lane_, index);
+    occupied_[level] |= uint64_t{1} << slot;
+    pool_.get<HostEntry>(index).set(HostEntry::kLinked);
+    ++count_;
+  }
+
+  bool next_slot(uint32_t& level_out, uint32_t& slot_out, uint64_t& start_out) const;
+  bool slot_empty(uint32_t level_slot) const {
+    const uint32_t lanes = first_sentinel_ + level_slot * kLanes;
+    for (uint32_t lane = lanes; lane < lanes + kLanes; ++lane) {
+      if (!HostList::empty(pool_, lane)) return false;
+    }
+    return true;
+  }
+
+  SlabPool& pool_;
+  bool lazy_;
+  uint32_t first_sentinel_ = 0;
+  uint32_t count_ = 0;
+  uint32_t next_lane_ = 0;
+  uint64_t elapsed_ = 0;
+  std::array<uint64_t, kLevels> occupied_{};
+};
+
+static_assert(ExpiryIndex<TimingWheel>);
+
+}  // namespace heartwatch
