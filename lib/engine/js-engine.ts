@@ -21,6 +21,11 @@ import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js'
  * loop wakes), so a long stall can produce false downs that the native engine avoids.
  */
 
+/** Incarnation 0 means "not known" on the wire (docs/protocol.md): like a plain datagram's. */
+function knownIncarnation(incarnation: number): number | null {
+  return incarnation === 0 ? null : incarnation;
+}
+
 /** Expirations per timer tick at most, so a mass failure does not stall the event loop. */
 const expireBudget = 65_536;
 
@@ -333,7 +338,7 @@ class JsEngine implements Engine {
         decoded.hostId.toString(),
         rinfo,
         now,
-        decoded.incarnation,
+        knownIncarnation(decoded.incarnation),
         decoded.intervalMs,
         decoded.leave,
       );
@@ -342,7 +347,14 @@ class JsEngine implements Engine {
     // Address identities: any datagram is a heartbeat of its source; v1 fields are used when present.
     const key = this.#options.identity === 'ip' ? rinfo.address : `${rinfo.address}|${rinfo.port}`;
     if (decoded.status === 'ok') {
-      this.#apply(key, rinfo, now, decoded.incarnation, decoded.intervalMs, decoded.leave);
+      this.#apply(
+        key,
+        rinfo,
+        now,
+        knownIncarnation(decoded.incarnation),
+        decoded.intervalMs,
+        decoded.leave,
+      );
     } else {
       this.#apply(key, rinfo, now, null, 0, false);
     }

@@ -329,7 +329,8 @@ class NativeEngine implements Engine {
         refused: read(t, WORKER_FIELDS.indexOf('refused')),
         eventsPending: Math.max(
           0,
-          read(t, WORKER_FIELDS.indexOf('eventsPublished')) - read(t, WORKER_FIELDS.indexOf('eventsTaken')),
+          read(t, WORKER_FIELDS.indexOf('eventsPublished')) -
+            read(t, WORKER_FIELDS.indexOf('eventsTaken')),
         ),
       });
     }

@@ -205,7 +205,8 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     this.server = `udp://${formatUdpAddress(this.#options.address)}`;
     this.intervalMs = this.#options.intervalMs;
     this.jitter = this.#options.jitter;
-    this.#incarnation = randomBytes(4).readUInt32BE(0);
+    // 0 means "not known" on the wire, so it is never picked.
+    this.#incarnation = randomBytes(4).readUInt32BE(0) || 1;
   }
 
   /** Random u32 chosen at construction; the server reports a change as a restart. */

@@ -155,7 +155,7 @@ FleetSimulator::FleetSimulator(Config config)
   }
   hosts_.resize(config_.hosts);
   for (auto& host : hosts_) {
-    host = HostState{-1, config_.first_seq, static_cast<uint32_t>(splitmix64(rng_state_)), 0,
+    host = HostState{-1, config_.first_seq, next_incarnation(0), 0,
                      HostStatus::kAlive};
   }
 
@@ -367,8 +367,10 @@ void FleetSimulator::encode(uint32_t message, uint32_t host, const HostState& st
 }
 
 uint32_t FleetSimulator::next_incarnation(uint32_t previous) noexcept {
-  const auto next = static_cast<uint32_t>(splitmix64(rng_state_));
-  return next == previous ? next + 1 : next;
+  // 0 means "not known" on the wire, so it is never picked.
+  uint32_t next = static_cast<uint32_t>(splitmix64(rng_state_));
+  if (next == previous) ++next;
+  return next == 0 ? (previous == 1 ? 2 : 1) : next;
 }
 
 }  // namespace heartwatch::sim

@@ -106,13 +106,13 @@ class Reference {
     h.left = false;
     h.last_seen = now;
     h.timeout = timeout;
-    h.incarnation = hb.incarnation;
+    if (hb.incarnation != 0) h.incarnation = hb.incarnation;  // 0: not known, keep the old one
     set_address(h, hb.address);
     if (!was_up) {
       HostEvent e = event(hb.key, h, HostEventType::kUp, now);
       e.recovered = true;
       out.push_back(e);
-    } else if (previous != hb.incarnation) {
+    } else if (hb.incarnation != 0 && previous != hb.incarnation) {
       HostEvent e = event(hb.key, h, HostEventType::kRestart, now);
       e.previous_incarnation = previous;
       out.push_back(e);

@@ -120,6 +120,22 @@ TEST(Detector, IncarnationChangeWhileUpIsARestart) {
   EXPECT_EQ(d.host(5)->incarnation, 2u);
 }
 
+TEST(Detector, AnUnknownIncarnationKeepsTheKnownOneAndIsNoRestart) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(5, 7), kT0, out);
+  out.clear();
+  d.heartbeat(beat(5, kUnknownIncarnation), kT0 + 5, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(d.host(5)->incarnation, 7u);
+  drain(d, kT0 + 2000, out);
+  out.clear();
+  d.heartbeat(beat(5, kUnknownIncarnation), kT0 + 3000, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].recovered);
+  EXPECT_EQ(out[0].incarnation, 7u);
+}
+
 TEST(Detector, ADownHostHeardAgainRecoversWithoutARestart) {
   Detector d(wheel_config());
   std::vector<HostEvent> out;

@@ -166,7 +166,7 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
     r.last_seen = static_cast<uint32_t>(now_);
     r.timeout_ms = timeout;
     store_address(r, hb.address);
-    if (r.incarnation != hb.incarnation) {
+    if (hb.incarnation != kUnknownIncarnation && r.incarnation != hb.incarnation) {
       const uint32_t previous = r.incarnation;
       r.incarnation = hb.incarnation;
       HostEvent e = event(r, HostEventType::kRestart);
@@ -180,7 +180,7 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
   r.set(HostEntry::kUp);
   r.last_seen = static_cast<uint32_t>(now_);
   r.timeout_ms = timeout;
-  r.incarnation = hb.incarnation;
+  if (hb.incarnation != kUnknownIncarnation) r.incarnation = hb.incarnation;
   store_address(r, hb.address);
   index.insert(i, now_ + timeout, ExpiryLane::kAlive, now_);
   --down_;

@@ -15,9 +15,10 @@ struct ShardMessage {
 };
 static_assert(std::is_trivially_copyable_v<ShardMessage>);
 
-// The worker that owns a key: multiply-shift maps the hash onto [0, workers) without a division.
+// The worker that owns a key: multiply-shift maps the hash's high half onto [0, workers)
+// without a division.
 inline uint32_t shard_of(uint64_t key, uint32_t workers) noexcept {
-  return static_cast<uint32_t>((static_cast<unsigned __int128>(shard_hash(key)) * workers) >> 64);
+  return static_cast<uint32_t>(((shard_hash(key) >> 32) * workers) >> 32);
 }
 
 // A request from the JS thread to one worker, and the worker's answer.
