@@ -100,7 +100,9 @@ uint32_t UdpReceiver::receive_batch() {
     header.msg_controllen = control_stride_;
   }
   const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
-  if (received <= 0) return 0;  // timeout, EINTR, or the shutdown that stop requested
+  // Nothing (timeout, EINTR), or the wake-up of the shutdown that stop requested, which reads as
+  // an empty datagram: not a peer's, so not counted.
+  if (received <= 0 || stop_.load(std::memory_order_relaxed)) return 0;
   dispatch(static_cast<uint32_t>(received));
   if (!spin_ && static_cast<uint32_t>(received) < batch_size_ / 4) {
     // A thin batch costs a syscall for a handful of datagrams; let the socket fill a little.
