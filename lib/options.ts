@@ -16,7 +16,7 @@ export interface HeartwatchOptions {
   port?: number | undefined;
   /** Address to bind, an IP literal. Default `'::'`: every IPv6 and IPv4 address (dual-stack). */
   host?: string | undefined;
-  /** A host is down when no heartbeat arrived for this long, 1 to 86 400 000 ms. Default 5000. */
+  /** A host is down when no heartbeat arrived for this long, 1 to 16 777 214 ms (about 4 h 39 min). Default 5000. */
   timeoutMs?: number | undefined;
   /**
    * When a heartbeat announces its interval, the host's timeout is `interval * missedBeats`
@@ -93,6 +93,12 @@ export interface ResolvedOptions {
 }
 
 const maxI32 = 2 ** 31 - 1;
+
+/**
+ * The longest timeout, about 4 h 39 min: the native detector keeps timeouts in 24 bits (one more
+ * millisecond is its guard against clock rounding). Longer announced intervals are capped there.
+ */
+export const maxTimeoutMs = 16_777_214;
 
 /** The most threads of one kind: 4 per CPU lets tests and oversubscribed setups run, 256 bounds memory. */
 export function maxThreads(cpuCount = availableParallelism()): number {
@@ -236,7 +242,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     host = given.host;
   }
   const timeoutMs = has('timeoutMs')
-    ? integer('timeoutMs', given.timeoutMs, 1, 86_400_000, ' (milliseconds)')
+    ? integer('timeoutMs', given.timeoutMs, 1, maxTimeoutMs, ' (milliseconds)')
     : 5000;
   const missedBeats = has('missedBeats')
     ? integer('missedBeats', given.missedBeats, 0, 1000, ' (0 ignores announced intervals)')

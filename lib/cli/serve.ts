@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { ListenInfo } from '../engine/engine.js';
 import type { HostEvent } from '../events.js';
 import { Heartwatch } from '../heartwatch.js';
-import { type HeartwatchOptions, maxThreads } from '../options.js';
+import { type HeartwatchOptions, maxThreads, maxTimeoutMs } from '../options.js';
 import { formatUdpAddress } from '../sender/udp-address.js';
 import {
   type Command,
@@ -98,7 +98,7 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
     options.host = values.host;
   }
   if (values.timeout !== undefined) {
-    options.timeoutMs = parseDuration('serve', '--timeout', values.timeout, 1, 86_400_000);
+    options.timeoutMs = parseDuration('serve', '--timeout', values.timeout, 1, maxTimeoutMs);
   }
   if (values['missed-beats'] !== undefined) {
     options.missedBeats = parseInteger('serve', '--missed-beats', values['missed-beats'], 0, 1000);

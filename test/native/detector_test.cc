@@ -120,6 +120,26 @@ TEST(Detector, IncarnationChangeWhileUpIsARestart) {
   EXPECT_EQ(d.host(5)->incarnation, 2u);
 }
 
+TEST(Detector, TheClockGuardDelaysEveryDeadlineByItsMillisecondsButNotTheReportedTimeout) {
+  for (ExpiryIndexKind kind : {ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel}) {
+    DetectorConfig config = wheel_config();
+    config.index = kind;
+    config.missed_beats = 0;
+    config.timeout_ms = 100;
+    config.clock_guard_ms = 1;
+    Detector d(config);
+    std::vector<HostEvent> out;
+    d.heartbeat(beat(3), kT0, out);
+    out.clear();
+    drain(d, kT0 + 100, out);
+    EXPECT_TRUE(out.empty());
+    drain(d, kT0 + 101, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].type, HostEventType::kDown);
+    EXPECT_EQ(d.host(3)->timeout_ms, 100u);
+  }
+}
+
 TEST(Detector, AnUnknownIncarnationKeepsTheKnownOneAndIsNoRestart) {
   Detector d(wheel_config());
   std::vector<HostEvent> out;

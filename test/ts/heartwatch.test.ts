@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { HeartwatchError } from '../../lib/errors.js';
 import type { HostEvent } from '../../lib/events.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
@@ -35,44 +34,6 @@ describe('Heartwatch', () => {
     );
     expect(() => new Heartwatch({ prot: 1 } as never)).toThrow(/did you mean "port"/);
   });
-
-  it.runIf(!nativeEngineAvailable())(
-    "engine 'auto' falls back to js and says so once, after listen() begins",
-    async () => {
-      const hw = fixture.track(new Heartwatch({ host: '127.0.0.1', port: 0 }));
-      expect(hw.engine).toBe('js');
-      const warnings: HeartwatchError[] = [];
-      hw.on('warning', (w) => warnings.push(w));
-      expect(warnings).toHaveLength(0);
-      const listening = hw.listen();
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]?.code).toBe('ERR_HW_NATIVE_UNAVAILABLE');
-      expect(warnings[0]?.message).toContain('pure-TS engine');
-      await listening;
-      await hw.listen();
-      expect(warnings).toHaveLength(1);
-    },
-  );
-
-  it.runIf(!nativeEngineAvailable())(
-    "without a 'warning' listener the fallback goes to process.emitWarning",
-    async () => {
-      const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-      const hw = fixture.track(new Heartwatch({ host: '127.0.0.1', port: 0 }));
-      await hw.listen();
-      expect(emitWarning).toHaveBeenCalledTimes(1);
-      expect(emitWarning.mock.calls[0]?.[1]).toEqual({ code: 'ERR_HW_NATIVE_UNAVAILABLE' });
-    },
-  );
-
-  it.runIf(!nativeEngineAvailable())(
-    "engine 'native' throws ERR_HW_NATIVE_UNAVAILABLE where it cannot run",
-    () => {
-      expect(() => new Heartwatch({ engine: 'native' })).toThrow(
-        expect.objectContaining({ code: 'ERR_HW_NATIVE_UNAVAILABLE' }),
-      );
-    },
-  );
 
   it("engine 'js' runs without a warning", async () => {
     const hw = fixture.track(new Heartwatch({ engine: 'js', host: '127.0.0.1', port: 0 }));

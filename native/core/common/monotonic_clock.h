@@ -1,7 +1,6 @@
 // The engine's only clock: CLOCK_MONOTONIC in milliseconds. Senders' clocks are never used.
-//
-// Heartbeat stamps round up and expiry checks round down, so a host is never declared down
-// before a full timeout has passed in real time.
+// Readings round down; the detector adds a one-millisecond guard to every timeout, so a host is
+// never declared down before a full timeout has passed in real time.
 #pragma once
 
 #include <time.h>
@@ -16,11 +15,8 @@ inline uint64_t monotonic_ns() noexcept {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// For expiry checks: the last whole millisecond that has fully passed.
+// The last whole millisecond that has fully passed.
 inline uint64_t monotonic_ms_floor() noexcept { return monotonic_ns() / 1'000'000u; }
-
-// For heartbeat stamps: the next whole millisecond.
-inline uint64_t monotonic_ms_ceil() noexcept { return (monotonic_ns() + 999'999u) / 1'000'000u; }
 
 // Milliseconds to add to a monotonic reading to get Unix epoch milliseconds, measured now.
 inline double monotonic_to_epoch_offset_ms() noexcept {

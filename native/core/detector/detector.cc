@@ -15,8 +15,8 @@ constexpr size_t kBatchGroup = 64;
 
 const DetectorConfig& validated(const DetectorConfig& c) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("DetectorConfig: " + what); };
-  if (c.timeout_ms == 0 || c.timeout_ms > kMaxTimeoutMs) {
-    fail("timeout_ms must be in 1.." + std::to_string(kMaxTimeoutMs));
+  if (c.timeout_ms == 0 || uint64_t{c.timeout_ms} + c.clock_guard_ms > kMaxTimeoutMs) {
+    fail("timeout_ms + clock_guard_ms must be in 1.." + std::to_string(kMaxTimeoutMs));
   }
   if (c.max_hosts == 0 || c.max_hosts > kMaxHosts) fail("max_hosts must be in 1.." + std::to_string(kMaxHosts));
   if (c.forget_after_ms > kMaxForgetAfterMs) fail("forget_after_ms must be at most 2^31");
@@ -55,9 +55,10 @@ decltype(auto) Detector::with_index(Fn&& fn) const {
 }
 
 uint32_t Detector::timeout_for(uint32_t interval_ms) const {
-  if (interval_ms == 0 || config_.missed_beats == 0) return config_.timeout_ms;
-  const uint64_t timeout = uint64_t{interval_ms} * config_.missed_beats;
-  return static_cast<uint32_t>(std::min<uint64_t>(timeout, kMaxTimeoutMs));
+  const uint64_t timeout = interval_ms == 0 || config_.missed_beats == 0
+                               ? config_.timeout_ms
+                               : uint64_t{interval_ms} * config_.missed_beats;
+  return static_cast<uint32_t>(std::min<uint64_t>(timeout + config_.clock_guard_ms, kMaxTimeoutMs));
 }
 
 uint64_t Detector::deadline_of(uint32_t index) const {
@@ -310,7 +311,7 @@ HostSnapshot Detector::snapshot(uint32_t index) const {
   s.up = r.has(HostEntry::kUp);
   s.last_seen_ms = last_seen(r);
   s.incarnation = r.incarnation;
-  s.timeout_ms = r.timeout_ms;
+  s.timeout_ms = r.timeout_ms - config_.clock_guard_ms;
   return s;
 }
 

@@ -42,6 +42,10 @@ struct DetectorConfig {
   ExpiryIndexKind index = ExpiryIndexKind::kWheel;  // kFifo needs missed_beats == 0
   uint32_t initial_capacity = 1024;  // hosts the table and pool are sized for up front
   bool lazy_rearm = true;            // wheel only: a later deadline leaves the record where it is
+  // Added to every timeout. A caller whose clock is whole milliseconds rounded down sets 1: a
+  // heartbeat stamped m arrived in [m, m+1), so only at m + timeout + 1 has a full timeout
+  // surely passed in real time. Snapshots report the timeout without it.
+  uint32_t clock_guard_ms = 0;
 };
 
 struct DetectorStats {

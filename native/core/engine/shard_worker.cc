@@ -16,6 +16,11 @@ namespace {
 
 constexpr size_t kDrainBatch = 256;
 constexpr size_t kCommandRingCapacity = 1024;
+
+DetectorConfig with_clock_guard(DetectorConfig config) {
+  config.clock_guard_ms = 1;
+  return config;
+}
 // How long after the last heartbeat a worker keeps polling instead of sleeping until woken.
 constexpr uint64_t kBusyWindowMs = 100;
 
@@ -24,7 +29,7 @@ constexpr uint64_t kBusyWindowMs = 100;
 ShardWorker::ShardWorker(uint32_t index, const EngineConfig& config, CounterLine& counters, int cpu,
                          double epoch_offset_ms, std::function<void()> publish)
     : index_(index),
-      detector_(config.detector),
+      detector_(with_clock_guard(config.detector)),
       counters_(counters),
       cpu_(cpu),
       epoch_offset_ms_(epoch_offset_ms),
@@ -99,9 +104,11 @@ bool ShardWorker::js_behind() const noexcept {
 }
 
 bool ShardWorker::step() {
-  const uint64_t stamp = monotonic_ms_ceil();
-  const size_t applied = drain_inputs(stamp);
-  if (applied > 0) last_input_ms_ = stamp;
+  // One clock, whole milliseconds rounded down, for stamps and expiry alike; the detector's
+  // one-millisecond clock guard makes up for the rounding (never early in real time).
+  const uint64_t now = monotonic_ms_floor();
+  const size_t applied = drain_inputs(now);
+  if (applied > 0) last_input_ms_ = now;
   run_commands();
   flush_overflow();
   size_t expired = 0;

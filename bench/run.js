@@ -1,0 +1,128 @@
+// `npm run bench [-- --quick]`: the benchmark suite. Every scenario (bench/scenarios/*.js) runs
+// against every contender on the same work in one run: heartwatch's native engine, its pure-TS
+// engine, the node:dgram + Map baseline (bench/baselines/dgram-map.js) and, for receiver
+// capacity, a bare recvmmsg loop. Each figure is the median of several runs (3 quick, 5 full),
+// also quoted as a ratio to the baseline measured in the same run.
+//
+// Writes bench/results/latest.json, latest.md and latest.svg, and puts the tables into
+// bench/README.md between its suite-results markers.
+//
+//   node bench/run.js [--quick] [--scenarios capacity,sustained,precision,mass-failure,churn]
+//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg] [--runs N]
+//        [--server-cpu N] [--sender-cpu N] [--out DIR]
+const fs = require('node:fs');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const { ensurePackageBuilt, machine } = require('./lib/build.js');
+const { markdown, scenarioTable, svg } = require('./lib/report.js');
+const { defaultCpus } = require('./lib/suite.js');
+
+const scenarioNames = ['capacity', 'sustained', 'precision', 'mass-failure', 'churn'];
+const allContenders = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'];
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    scenarios: { type: 'string', default: scenarioNames.join(',') },
+    contenders: { type: 'string', default: allContenders.join(',') },
+    runs: { type: 'string' },
+    'server-cpu': { type: 'string', default: String(defaultCpus().server) },
+    'sender-cpu': { type: 'string', default: String(defaultCpus().sender) },
+    out: { type: 'string', default: path.join(__dirname, 'results') },
+  },
+});
+
+function list(flag, known) {
+  const names = values[flag].split(',').filter(Boolean);
+  for (const name of names) {
+    if (!known.includes(name)) {
+      console.error(`bench: unknown ${flag} entry "${name}"; known: ${known.join(', ')}`);
+      process.exit(2);
+    }
+  }
+  return names;
+}
+
+/** The command as typed, so that the results say how to reproduce them. */
+function commandLine() {
+  const args = process.argv.slice(2).join(' ');
+  if (process.env.npm_lifecycle_event === 'bench') {
+    return args ? `npm run bench -- ${args}` : 'npm run bench';
+  }
+  return `node bench/run.js${args ? ` ${args}` : ''}`;
+}
+
+/** Replaces what lies between the suite-results markers of bench/README.md, if it has them. */
+function updateReadme(tables) {
+  const readme = path.join(__dirname, 'README.md');
+  if (!fs.existsSync(readme)) return;
+  const text = fs.readFileSync(readme, 'utf8');
+  const begin = '<!-- suite-results:begin -->';
+  const end = '<!-- suite-results:end -->';
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) return;
+  fs.writeFileSync(readme, `${text.slice(0, from + begin.length)}\n${tables}\n${text.slice(to)}`);
+}
+
+async function main() {
+  const scenarios = list('scenarios', scenarioNames).map((name) =>
+    require(`./scenarios/${name}.js`),
+  );
+  const contenders = list('contenders', allContenders);
+  const quick = values.quick;
+  const runs = values.runs === undefined ? (quick ? 3 : 5) : Number(values.runs);
+  const cpus = { server: Number(values['server-cpu']), sender: Number(values['sender-cpu']) };
+  ensurePackageBuilt();
+  const started = Date.now();
+  const log = (line) => console.error(line);
+  const rows = [];
+  const errors = [];
+  for (const meta of scenarios) {
+    const t0 = Date.now();
+    try {
+      const scenarioRows = await meta.run({ quick, runs, contenders, cpus, log });
+      rows.push(...scenarioRows);
+      console.log(`\n${meta.title}\n\n${scenarioTable(meta, scenarioRows)}`);
+    } catch (error) {
+      console.error(`${meta.scenario} failed:`, error);
+      errors.push({ scenario: meta.scenario, message: String(error?.message ?? error) });
+    }
+    log(`${meta.scenario}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  const result = {
+    machine: machine(),
+    generatedAt: new Date().toISOString(),
+    quick,
+    runs,
+    command: commandLine(),
+    cpus,
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    errors,
+    rows,
+  };
+  fs.mkdirSync(values.out, { recursive: true });
+  const md = markdown(result, scenarios);
+  fs.writeFileSync(path.join(values.out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(path.join(values.out, 'latest.md'), md);
+  fs.writeFileSync(path.join(values.out, 'latest.svg'), svg(result, scenarios));
+  if (path.resolve(values.out) === path.join(__dirname, 'results')) {
+    // The README shows the tables without the page title and with the chart's path from bench/.
+    updateReadme(
+      md
+        .replace(/^# .*\n\n/, '')
+        .replace('](latest.svg)', '](results/latest.svg)')
+        .replace(/^## /gm, '#### ')
+        .trimEnd(),
+    );
+  }
+  console.log(
+    `\nwrote ${path.relative(process.cwd(), values.out)}/latest.{json,md,svg} in ${result.durationSeconds} s`,
+  );
+  if (errors.length > 0) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
