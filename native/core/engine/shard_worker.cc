@@ -1,14 +1,13 @@
 #include "core/engine/shard_worker.h"
 
-#include <pthread.h>
-#include <sched.h>
+#include <immintrin.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstring>
-#include <immintrin.h>
 #include <string>
-#include <time.h>
 
+#include "core/common/current_thread.h"
 #include "core/common/monotonic_clock.h"
 
 namespace heartwatch {
@@ -16,13 +15,14 @@ namespace {
 
 constexpr size_t kDrainBatch = 256;
 constexpr size_t kCommandRingCapacity = 1024;
+// How long after the last heartbeat a worker keeps polling instead of sleeping until woken.
+constexpr uint64_t kBusyWindowMs = 100;
 
+// The worker's clock is whole milliseconds rounded down; the guard makes up for the rounding.
 DetectorConfig with_clock_guard(DetectorConfig config) {
   config.clock_guard_ms = 1;
   return config;
 }
-// How long after the last heartbeat a worker keeps polling instead of sleeping until woken.
-constexpr uint64_t kBusyWindowMs = 100;
 
 }  // namespace
 
@@ -86,14 +86,7 @@ bool ShardWorker::post(const WorkerCommand& command) noexcept {
 }
 
 void ShardWorker::run() {
-  const std::string name = "hw-wk-" + std::to_string(index_);
-  pthread_setname_np(pthread_self(), name.c_str());
-  if (cpu_ >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu_, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-  }
+  name_and_pin_current_thread("hw-wk-" + std::to_string(index_), cpu_);
   while (!stop_.load(std::memory_order_relaxed)) {
     if (!step()) sleep_until_work(monotonic_ms_floor(), js_behind());
   }
@@ -122,12 +115,16 @@ bool ShardWorker::step() {
 size_t ShardWorker::drain_inputs(uint64_t now_ms) {
   size_t total = 0;
   for (auto& ring : inputs_) {
+    // At most one ring's worth per step, so a receiver that keeps up with us cannot hold off
+    // expiry, commands and publishing.
+    size_t taken = 0;
     size_t got;
     do {
       got = ring->pop_batch(drained_.data(), kDrainBatch);
       apply(drained_.data(), got, now_ms);
-      total += got;
-    } while (got == kDrainBatch);
+      taken += got;
+    } while (got == kDrainBatch && taken < ring->capacity());
+    total += taken;
   }
   return total;
 }

@@ -1,13 +1,12 @@
 #include "core/engine/udp_receiver.h"
 
 #include <netinet/in.h>
-#include <pthread.h>
-#include <sched.h>
+#include <time.h>
 
-#include <cerrno>
 #include <cstring>
 #include <string>
-#include <time.h>
+
+#include "core/common/current_thread.h"
 
 namespace heartwatch {
 namespace {
@@ -76,14 +75,7 @@ void UdpReceiver::join() {
 }
 
 void UdpReceiver::run() {
-  const std::string name = "hw-rx-" + std::to_string(index_);
-  pthread_setname_np(pthread_self(), name.c_str());
-  if (cpu_ >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu_, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-  }
+  name_and_pin_current_thread("hw-rx-" + std::to_string(index_), cpu_);
   while (!stop_.load(std::memory_order_relaxed)) receive_batch();
 }
 
