@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { run, capture } = require('./lib/run.js');
+const { run, capture, bundledNpmDir } = require('./lib/run.js');
 
 function check(condition, message) {
   if (!condition) throw new Error(`package proof: ${message}`);
@@ -36,17 +36,7 @@ function main() {
     const bin = path.join(work, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-    const npmCli =
-      process.env.npm_execpath ??
-      path.join(
-        path.dirname(process.execPath),
-        '..',
-        'lib',
-        'node_modules',
-        'npm',
-        'bin',
-        'npm-cli.js',
-      );
+    const npmCli = process.env.npm_execpath ?? path.join(bundledNpmDir, 'bin', 'npm-cli.js');
     check(fs.existsSync(npmCli), `npm found at ${npmCli}`);
     fs.writeFileSync(
       path.join(bin, 'npm'),

@@ -1,16 +1,12 @@
 #include "addon/engine_wrap.h"
 
 #include <cstring>
-#include <stdexcept>
+#include <exception>
 
-#include "core/common/system_error.h"
+#include "addon/js_conversions.h"
 
 namespace heartwatch::addon {
 namespace {
-
-uint32_t GetUint(const Napi::Object& config, const char* name) {
-  return config.Get(name).As<Napi::Number>().Uint32Value();
-}
 
 EngineConfig ToEngineConfig(const Napi::Object& config) {
   EngineConfig out;
@@ -34,15 +30,6 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
   out.event_ring_capacity = GetUint(config, "eventRingCapacity");
   out.spin = config.Get("spin").As<Napi::Boolean>().Value();
   return out;
-}
-
-// Errors cross into JS with the errno name as `code`, as Node's own system errors do.
-[[noreturn]] void ThrowSystemError(Napi::Env env, const SystemError& error) {
-  Napi::Error js = Napi::Error::New(env, error.what());
-  js.Set("code", error.code());
-  js.Set("syscall", error.syscall());
-  js.Set("errno", Napi::Number::New(env, -error.error()));
-  throw js;
 }
 
 }  // namespace
@@ -91,12 +78,9 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   try {
     // Workers call this; the engine guarantees at most one call is queued until JS drains.
     engine_ = std::make_unique<Engine>(config, [tsfn = wake_]() mutable { tsfn.NonBlockingCall(); });
-  } catch (const SystemError& error) {
+  } catch (const std::exception&) {
     wake_.Release();
-    ThrowSystemError(env, error);
-  } catch (const std::exception& error) {
-    wake_.Release();
-    throw Napi::Error::New(env, error.what());
+    throw ToJsError(env, std::current_exception());
   }
 
   auto* hint = new std::shared_ptr<EngineStats>(engine_->shared_stats());

@@ -50,21 +50,14 @@ function tee(command, args, options = {}) {
   return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
 }
 
+/** The npm that came with this Node.js, as `<prefix>/lib/node_modules/npm`. */
+const bundledNpmDir = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
+
 /** node-gyp as npm ships it (npm sets npm_config_node_gyp for scripts), else one on PATH. */
 function nodeGypCommand() {
   const candidates = [
     process.env.npm_config_node_gyp,
-    path.join(
-      path.dirname(process.execPath),
-      '..',
-      'lib',
-      'node_modules',
-      'npm',
-      'node_modules',
-      'node-gyp',
-      'bin',
-      'node-gyp.js',
-    ),
+    path.join(bundledNpmDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
   ].filter(Boolean);
   const script = candidates.find((file) => fs.existsSync(file));
   return script ? [process.execPath, [script]] : ['node-gyp', []];
@@ -77,4 +70,4 @@ function buildAddon() {
   run(command, [...prefix, 'build', '-j', '2']);
 }
 
-module.exports = { root, run, capture, tee, buildAddon };
+module.exports = { root, run, capture, tee, buildAddon, bundledNpmDir };
