@@ -8,6 +8,8 @@
 namespace heartwatch::addon {
 namespace {
 
+// Options arrive validated by lib/options.ts (as numbers for the enums).
+// Runs on: JS thread.
 EngineConfig ToEngineConfig(const Napi::Object& config) {
   EngineConfig out;
   out.host = config.Get("host").As<Napi::String>().Utf8Value();

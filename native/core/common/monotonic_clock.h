@@ -9,6 +9,8 @@
 
 namespace heartwatch {
 
+// All of these run on: any thread (vDSO reads, no syscall).
+
 inline uint64_t monotonic_ns() noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
