@@ -59,16 +59,17 @@ const RECEIVER_FIELDS = [
   'ringDrops',
   'recvBufferBytes',
 ] as const;
-const WORKER_FIELDS = [
-  'processed',
-  'hostsUp',
-  'hostsDown',
-  'trackedHosts',
-  'refused',
-  'eventsTaken',
-  'eventsPublished',
-  'forgotten',
-] as const;
+/** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
+const WORKER_FIELD = {
+  processed: 0,
+  hostsUp: 1,
+  hostsDown: 2,
+  trackedHosts: 3,
+  refused: 4,
+  eventsTaken: 5,
+  eventsPublished: 6,
+  forgotten: 7,
+} as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
 const SNAPSHOT_CHUNK = 8192;
@@ -322,15 +323,14 @@ class NativeEngine implements Engine {
       workers.push({
         thread: `hw-wk-${w}`,
         cpu: cpu(t),
-        processed: read(t, WORKER_FIELDS.indexOf('processed')),
-        hostsUp: read(t, WORKER_FIELDS.indexOf('hostsUp')),
-        hostsDown: read(t, WORKER_FIELDS.indexOf('hostsDown')),
-        trackedHosts: read(t, WORKER_FIELDS.indexOf('trackedHosts')),
-        refused: read(t, WORKER_FIELDS.indexOf('refused')),
+        processed: read(t, WORKER_FIELD.processed),
+        hostsUp: read(t, WORKER_FIELD.hostsUp),
+        hostsDown: read(t, WORKER_FIELD.hostsDown),
+        trackedHosts: read(t, WORKER_FIELD.trackedHosts),
+        refused: read(t, WORKER_FIELD.refused),
         eventsPending: Math.max(
           0,
-          read(t, WORKER_FIELDS.indexOf('eventsPublished')) -
-            read(t, WORKER_FIELDS.indexOf('eventsTaken')),
+          read(t, WORKER_FIELD.eventsPublished) - read(t, WORKER_FIELD.eventsTaken),
         ),
       });
     }

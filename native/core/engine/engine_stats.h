@@ -25,7 +25,7 @@ enum class ReceiverCounter : uint32_t {
   kCount = 8,
 };
 
-// Field order is a contract with lib/engine/native-engine.ts (WORKER_FIELDS).
+// Field order is a contract with lib/engine/native-engine.ts (WORKER_FIELD).
 enum class WorkerCounter : uint32_t {
   kProcessed = 0,      // heartbeats (and leaves) applied to the detector
   kHostsUp = 1,
