@@ -2,6 +2,12 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
 import { HeartwatchError } from './errors.js';
+import {
+  allowedCpus,
+  formatCpuList,
+  jsMaxHosts,
+  nativeMaxHostsPerShard,
+} from './native/platform.js';
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
@@ -9,7 +15,8 @@ export type Identity = 'id' | 'address' | 'ip';
 /**
  * Options for `new Heartwatch(options)`. Every option is optional; each is checked before
  * anything starts, and a bad or unknown one throws `HeartwatchError` with code
- * `ERR_HW_INVALID_OPTION`. Thread and CPU defaults come from `os.availableParallelism()` (n).
+ * `ERR_HW_INVALID_OPTION`. Thread and CPU defaults come from the CPUs this process may run on
+ * (its affinity mask, as `taskset` or a container's cpuset sets it): n is how many there are.
  */
 export interface HeartwatchOptions {
   /** UDP port to listen on, 0 to 65535; 0 picks a free port (read it from `listen()`). Default 7700. */
@@ -34,11 +41,16 @@ export interface HeartwatchOptions {
   /** Worker threads, each owning a shard of the hosts (native engine); like `receivers`. */
   workers?: number | undefined;
   /**
-   * CPU indices (each below n, no repeats) the native threads are pinned to, round-robin
-   * (receivers first, then workers); `null` leaves them unpinned. Default: every CPU, 0 to n-1.
+   * CPUs the native threads are pinned to, round-robin (receivers first, then workers): each
+   * one this process may run on (its affinity mask), no repeats; `null` leaves them unpinned.
+   * Default: every CPU of the affinity mask (under `taskset -c 2,3`: `[2, 3]`).
    */
   cpus?: readonly number[] | null | undefined;
-  /** Hosts tracked at most, 1 to 2^31-1; heartbeats from further new hosts are refused and counted. Default 4 194 304. */
+  /**
+   * Hosts tracked at most; heartbeats from further new hosts are refused and counted. Default
+   * 4 194 304. At most the engine's limit: the native engine's per-worker limit (exported by the
+   * addon, 16 million and a little more) times `workers`; the pure-TS engine 2^24 (V8's Map).
+   */
   maxHosts?: number | undefined;
   /** Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it. Default 0. */
   forgetAfterMs?: number | undefined;
@@ -105,6 +117,21 @@ export function maxThreads(cpuCount = availableParallelism()): number {
   return Math.min(256, Math.max(4, cpuCount * 4));
 }
 
+/** The most hosts the engine that will run can track, and the reason, for the error message. */
+function maxHostsLimit(engine: 'auto' | 'native' | 'js', workers: number) {
+  const perShard = engine === 'js' ? undefined : nativeMaxHostsPerShard();
+  if (perShard === undefined) {
+    return {
+      max: jsMaxHosts,
+      note: ' (the pure-TS engine: V8 holds at most 2^24 entries in a Map)',
+    };
+  }
+  return {
+    max: Math.min(maxI32, perShard * workers),
+    note: ` (the native engine tracks at most ${perShard} hosts per worker; workers: ${workers})`,
+  };
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   return inspect(value, { depth: 1, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 16 });
@@ -131,16 +158,16 @@ function oneOf<T extends string>(option: string, value: unknown, allowed: readon
   return value as T;
 }
 
-function cpuList(value: unknown, cpuCount: number): readonly number[] | null {
+function cpuList(value: unknown, allowed: readonly number[]): readonly number[] | null {
   if (value === null) return null;
-  const expected = `null or a non-empty array of distinct integer CPU indices from 0 to ${cpuCount - 1}`;
+  const expected = `null or a non-empty array of distinct CPUs this process may run on (${formatCpuList(allowed)})`;
   if (!Array.isArray(value) || value.length === 0) throw invalid('cpus', expected, value);
   const seen = new Set<number>();
   for (const cpu of value as unknown[]) {
-    if (typeof cpu !== 'number' || !Number.isInteger(cpu) || cpu < 0 || cpu >= cpuCount) {
+    if (typeof cpu !== 'number' || !Number.isInteger(cpu) || !allowed.includes(cpu)) {
       const note =
-        typeof cpu === 'number' && Number.isInteger(cpu) && cpu >= cpuCount
-          ? ` (CPU ${cpu} is out of range: this machine has ${cpuCount})`
+        typeof cpu === 'number' && Number.isInteger(cpu) && cpu >= 0
+          ? ` (CPU ${cpu} is not in this process's affinity mask: ${formatCpuList(allowed)})`
           : '';
       throw invalid('cpus', expected, value, note);
     }
@@ -225,7 +252,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     );
   }
   const has = (key: (typeof knownOptions)[number]): boolean => given[key] !== undefined;
-  const cpuCount = availableParallelism();
+  const allowed = allowedCpus();
+  const cpuCount = allowed.length;
   const threads = maxThreads(cpuCount);
   const defaultThreads = Math.max(1, Math.floor(cpuCount / 2));
 
@@ -257,10 +285,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     ? integer('workers', given.workers, 1, threads, ` (this machine has ${cpuCount} CPUs)`)
     : defaultThreads;
   const cpus =
-    given.cpus === undefined
-      ? Object.freeze(Array.from({ length: cpuCount }, (_, i) => i))
-      : cpuList(given.cpus, cpuCount);
-  const maxHosts = has('maxHosts') ? integer('maxHosts', given.maxHosts, 1, maxI32) : 4_194_304;
+    given.cpus === undefined ? Object.freeze([...allowed]) : cpuList(given.cpus, allowed);
   const forgetAfterMs = has('forgetAfterMs')
     ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
     : 0;
@@ -307,6 +332,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     );
   }
   const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
+  const hostLimit = maxHostsLimit(engine, workers);
+  const maxHosts = has('maxHosts')
+    ? integer('maxHosts', given.maxHosts, 1, hostLimit.max, hostLimit.note)
+    : Math.min(4_194_304, hostLimit.max);
 
   return Object.freeze({
     port,

@@ -22,6 +22,11 @@ export interface ReceiverStats {
   ringDrops: number;
   /** Receive buffer size the kernel granted. */
   recvBufferBytes: number;
+  /**
+   * Socket reads that failed with an error other than "nothing to read" (EAGAIN, EINTR), such as
+   * ENOMEM or an error the kernel queued on the socket; the receiver goes on after each.
+   */
+  receiveErrors: number;
 }
 
 /** One worker thread, owning one shard of the hosts. */
@@ -48,6 +53,7 @@ export interface HeartwatchStats {
   authUnsupported: number;
   kernelDrops: number;
   ringDrops: number;
+  receiveErrors: number;
   hostsUp: number;
   hostsDown: number;
   trackedHosts: number;

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { HeartwatchError } from '../errors.js';
 import type { HostEvent, HostSnapshot } from '../events.js';
-import type { ResolvedOptions } from '../options.js';
+import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
 import { decodeHeartbeat } from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
@@ -165,6 +165,7 @@ class JsEngine implements Engine {
   #received = 0;
   #malformed = 0;
   #authUnsupported = 0;
+  #receiveErrors = 0;
   #processed = 0;
   #refused = 0;
   #hostsUp = 0;
@@ -210,7 +211,11 @@ class JsEngine implements Engine {
         // close() won the race and has already rejected this promise.
         if (this.#closed) return;
         socket.off('error', onBindError);
-        socket.on('error', (err) => this.#sink.warning(`heartwatch: socket error: ${err.message}`));
+        socket.on('error', (err) => {
+          // After bind, node:dgram reports only failed reads here.
+          this.#receiveErrors++;
+          this.#sink.warning(`heartwatch: socket error: ${err.message}`);
+        });
         this.#abortListen = undefined;
         this.#recvBufferBytes = socket.getRecvBufferSize();
         resolve({ port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes });
@@ -229,6 +234,7 @@ class JsEngine implements Engine {
       authUnsupported: this.#authUnsupported,
       kernelDrops: 0,
       ringDrops: 0,
+      receiveErrors: this.#receiveErrors,
       hostsUp: this.#hostsUp,
       hostsDown: this.#hostsDown,
       trackedHosts: tracked,
@@ -245,6 +251,7 @@ class JsEngine implements Engine {
           kernelDrops: 0,
           ringDrops: 0,
           recvBufferBytes: this.#recvBufferBytes,
+          receiveErrors: this.#receiveErrors,
         },
       ],
       workers: [
@@ -370,7 +377,11 @@ class JsEngine implements Engine {
     leave: boolean,
   ): void {
     const { missedBeats, timeoutMs } = this.#options;
-    const timeout = missedBeats > 0 && intervalMs > 0 ? intervalMs * missedBeats : timeoutMs;
+    // Announced timeouts are capped where the native detector caps them.
+    const timeout =
+      missedBeats > 0 && intervalMs > 0
+        ? Math.min(intervalMs * missedBeats, maxTimeoutMs)
+        : timeoutMs;
     let rec = this.#byKey.get(key);
     if (rec === undefined) {
       // A LEAVE from a host we do not track changes nothing.

@@ -59,6 +59,8 @@ const RECEIVER_FIELDS = [
   'ringDrops',
   'recvBufferBytes',
 ] as const;
+/** Slot of receiveErrors in a receiver's line (ReceiverCounter::kReceiveErrors; 6 is not shown). */
+const RECEIVER_RECEIVE_ERRORS = 7;
 /** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
 const WORKER_FIELD = {
   processed: 0,
@@ -311,6 +313,7 @@ class NativeEngine implements Engine {
         kernelDrops: 0,
         ringDrops: 0,
         recvBufferBytes: 0,
+        receiveErrors: read(r, RECEIVER_RECEIVE_ERRORS),
       };
       RECEIVER_FIELDS.forEach((name, field) => {
         entry[name] = read(r, field);
@@ -343,6 +346,7 @@ class NativeEngine implements Engine {
       authUnsupported: sum(receivers, (r) => r.authUnsupported),
       kernelDrops: sum(receivers, (r) => r.kernelDrops),
       ringDrops: sum(receivers, (r) => r.ringDrops),
+      receiveErrors: sum(receivers, (r) => r.receiveErrors),
       hostsUp: sum(workers, (w) => w.hostsUp),
       hostsDown: sum(workers, (w) => w.hostsDown),
       trackedHosts: sum(workers, (w) => w.trackedHosts),

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
+import { allowedCpus } from '../../lib/native/platform.js';
 import { fleetSimulatorAvailable } from '../../lib/simulator.js';
 import { LoopbackClient, sleep, until } from './helpers/loopback.js';
 
@@ -24,8 +25,13 @@ class Cli {
   readonly exited: Promise<number | null>;
   readonly #child: ChildProcess;
 
-  constructor(args: string[]) {
-    this.#child = spawn(process.execPath, [bin, ...args], {
+  /** `wrapper`: a command that runs node, such as `taskset -c 1`. */
+  constructor(args: string[], wrapper: string[] = []) {
+    const [command, ...rest] = [...wrapper, process.execPath, bin, ...args] as [
+      string,
+      ...string[],
+    ];
+    this.#child = spawn(command, rest, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -75,7 +81,10 @@ class Cli {
 
 const running: Cli[] = [];
 function cli(...args: string[]): Cli {
-  const c = new Cli(args);
+  return wrapped([], ...args);
+}
+function wrapped(wrapper: string[], ...args: string[]): Cli {
+  const c = new Cli(args, wrapper);
   running.push(c);
   return c;
 }
@@ -171,7 +180,7 @@ describe('usage errors', () => {
     ],
     [['serve', '--prot', '1'], /^heartwatch serve: unknown flag --prot \(did you mean --port\?\)/],
     [['serve', '--identity', 'mac'], /--identity must be one of id, address, ip, got "mac"$/],
-    [['serve', '--cpus', '0,0'], /--cpus must be .*distinct CPU indices.*got "0,0"$/],
+    [['serve', '--cpus', '0,0'], /--cpus must be .*distinct CPU numbers.*got "0,0"$/],
     [['serve', '--host', 'localhost'], /--host must be an IP address.*got "localhost"$/],
     [['serve', '--json=yes'], /--json takes no value, got "yes"$/],
     [['serve', '--port'], /--port needs a value$/],
@@ -344,6 +353,42 @@ describe.each(engines)('heartwatch serve --engine %s', (engine) => {
     }
   });
 });
+
+// A CPU other than 0 that this process may use: `taskset -c` to it alone is what a container's
+// cpuset or a pinned service looks like.
+const otherCpu = allowedCpus().find((cpu) => cpu !== 0);
+describe.runIf(nativeEngineAvailable() && otherCpu !== undefined)(
+  'heartwatch serve in a CPU set without CPU 0',
+  () => {
+    const taskset = ['taskset', '-c', String(otherCpu)];
+    const serveArgs = ['serve', '--engine', 'native', '--host', '127.0.0.1', '--port', '0'];
+
+    it('listens with the default CPUs, pinned to the CPU of the set', async () => {
+      const server = wrapped(taskset, ...serveArgs, '--json');
+      await server.waitStderr(/listening on 127\.0\.0\.1:\d+/);
+      const port = Number(server.stderr.match(/127\.0\.0\.1:(\d+)/)?.[1]);
+      const client = await LoopbackClient.open();
+      try {
+        await client.beat(port, 77n);
+        expect(await server.waitJson((o) => o.id === '77')).toMatchObject({ event: 'up' });
+      } finally {
+        await client.close();
+      }
+      server.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    });
+
+    it('accepts --cpus naming that CPU and rejects CPU 0, naming the mask', async () => {
+      const named = wrapped(taskset, ...serveArgs, '--cpus', String(otherCpu));
+      await named.waitStderr(/listening on/);
+      named.kill('SIGTERM');
+      expect(await named.exited).toBe(0);
+      const refused = wrapped(taskset, ...serveArgs, '--cpus', '0');
+      expect(await refused.exited).toBe(2);
+      expect(refused.stderr).toContain(`CPU 0 is not in this process's affinity mask: ${otherCpu}`);
+    });
+  },
+);
 
 describe('heartwatch send', () => {
   /** A bare UDP socket standing in for the server, recording raw datagrams. */

@@ -146,6 +146,19 @@ describe.each(engines)('%s engine', (engine) => {
     expect(hosts.find((h) => h.id === '11')).toMatchObject({ state: 'up', timeoutMs: 10_000 });
   });
 
+  it('caps announced timeouts at the native 24-bit limit, 16 777 214 ms', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, missedBeats: 1000 });
+    // 2^32-1 ms * 1000 overflows no field: the cap applies, not a wrap-around.
+    await client.beat(port, 12n, { intervalMs: 60_000 });
+    await client.beat(port, 13n, { intervalMs: 2 ** 32 - 1 });
+    await client.beat(port, 14n, { intervalMs: 16_777 });
+    await log.waitFor(isUp(12n));
+    await log.waitFor(isUp(13n));
+    await log.waitFor(isUp(14n));
+    const timeouts = Object.fromEntries((await hw.hosts()).map((h) => [h.id, h.timeoutMs]));
+    expect(timeouts).toEqual({ '12': 16_777_214, '13': 16_777_214, '14': 16_777_000 });
+  });
+
   it('follows a host whose announced interval shrinks', async () => {
     const { port, log, client } = await fixture.start({
       engine,
@@ -312,6 +325,7 @@ describe.each(engines)('%s engine', (engine) => {
       malformed: 1,
       authUnsupported: 0,
       ringDrops: 0,
+      receiveErrors: 0,
       hostsUp: 1,
       hostsDown: 1,
       trackedHosts: 2,
@@ -328,6 +342,7 @@ describe.each(engines)('%s engine', (engine) => {
     expect(sum(s.receivers, (r) => r.authUnsupported)).toBe(s.authUnsupported);
     expect(sum(s.receivers, (r) => r.kernelDrops)).toBe(s.kernelDrops);
     expect(sum(s.receivers, (r) => r.ringDrops)).toBe(s.ringDrops);
+    expect(sum(s.receivers, (r) => r.receiveErrors)).toBe(s.receiveErrors);
     expect(sum(s.workers, (w) => w.hostsUp)).toBe(s.hostsUp);
     expect(sum(s.workers, (w) => w.hostsDown)).toBe(s.hostsDown);
     expect(sum(s.workers, (w) => w.trackedHosts)).toBe(s.trackedHosts);

@@ -10,7 +10,6 @@ namespace {
 
 constexpr uint32_t kMaxForgetAfterMs = 1u << 31;
 constexpr uint32_t kSentinels = std::max(ExpiryFifo::kSentinels, TimingWheel::kSentinels);
-constexpr uint32_t kMaxHosts = kMaxRecords - kSentinels - 1;
 constexpr size_t kBatchGroup = 64;
 
 const DetectorConfig& validated(const DetectorConfig& c) {
@@ -18,7 +17,9 @@ const DetectorConfig& validated(const DetectorConfig& c) {
   if (c.timeout_ms == 0 || uint64_t{c.timeout_ms} + c.clock_guard_ms > kMaxTimeoutMs) {
     fail("timeout_ms + clock_guard_ms must be in 1.." + std::to_string(kMaxTimeoutMs));
   }
-  if (c.max_hosts == 0 || c.max_hosts > kMaxHosts) fail("max_hosts must be in 1.." + std::to_string(kMaxHosts));
+  if (c.max_hosts == 0 || c.max_hosts > kMaxHostsPerShard) {
+    fail("max_hosts must be in 1.." + std::to_string(kMaxHostsPerShard));
+  }
   if (c.forget_after_ms > kMaxForgetAfterMs) fail("forget_after_ms must be at most 2^31");
   if (c.index == ExpiryIndexKind::kFifo && c.missed_beats != 0) {
     fail("the FIFO index needs one uniform timeout (missed_beats == 0)");

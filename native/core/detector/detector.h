@@ -14,6 +14,7 @@
 // that is a multiple of 49.7 days too recent.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,6 +34,12 @@
 namespace heartwatch {
 
 enum class ExpiryIndexKind : uint8_t { kFifo, kWheel };
+
+// The most hosts one detector (one shard) tracks: the 24-bit record indices less the expiry
+// index's list heads and the null record. The addon exports it; lib/options.ts checks maxHosts
+// against it times the worker count.
+inline constexpr uint32_t kMaxHostsPerShard =
+    kMaxRecords - std::max(ExpiryFifo::kSentinels, TimingWheel::kSentinels) - 1;
 
 struct DetectorConfig {
   uint32_t timeout_ms = 5000;      // timeout when a host announces no interval; 1..kMaxTimeoutMs

@@ -22,6 +22,7 @@ enum class ReceiverCounter : uint32_t {
   kRingDrops = 4,        // dropped: the worker's ring was full
   kRecvBufferBytes = 5,  // SO_RCVBUF as granted by the kernel
   kBatches = 6,          // recvmmsg calls that returned datagrams
+  kReceiveErrors = 7,    // recvmmsg calls that failed other than EAGAIN/EINTR
   kCount = 8,
 };
 

@@ -1,12 +1,12 @@
 #include "core/engine/shard_worker.h"
 
-#include <immintrin.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cstring>
 #include <string>
 
+#include "core/common/cpu_relax.h"
 #include "core/common/current_thread.h"
 #include "core/common/monotonic_clock.h"
 
@@ -233,7 +233,7 @@ void ShardWorker::update_counters() {
 
 void ShardWorker::sleep_until_work(uint64_t now_ms, bool js_behind) {
   if (spin_) {
-    _mm_pause();
+    cpu_relax();
     return;
   }
   uint64_t sleep_ms = max_idle_sleep_ms_;

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <time.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -92,6 +93,14 @@ uint32_t UdpReceiver::receive_batch() {
     header.msg_controllen = control_stride_;
   }
   const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
+  if (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    // Counted, and the thread goes on: the call that reports a pending socket error clears it.
+    // The pause keeps an error that persists (ENOMEM) from spinning this thread.
+    EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
+    const timespec pause{0, kCoalesceMicros * 1000};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+    return 0;
+  }
   // Nothing (timeout, EINTR), or the wake-up of the shutdown that stop requested, which reads as
   // an empty datagram: not a peer's, so not counted.
   if (received <= 0 || stop_.load(std::memory_order_relaxed)) return 0;
