@@ -7,7 +7,7 @@ import type { DownEvent, HostEvent, RestartEvent, UpEvent } from '../../lib/even
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { hostIdFromSource } from '../../lib/protocol/host-id.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
-import { Fixture, sleep, until } from './helpers/loopback.js';
+import { Fixture, ownSocketCount, ownUdpSocketsOnPort, sleep, until } from './helpers/loopback.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
 
@@ -484,6 +484,18 @@ describe.each(engines)('%s engine', (engine) => {
     await client.beat(port, 112n);
     await sleep(50);
     expect(log.events.map((e) => e.id)).toEqual(['111']);
+  });
+
+  it('close() releases every socket before it resolves, cycle after cycle', async () => {
+    const before = ownSocketCount();
+    for (let cycle = 0; cycle < 20; cycle++) {
+      const hw = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+      const { port } = await hw.listen();
+      expect(ownUdpSocketsOnPort(port)).toBeGreaterThan(0);
+      await hw.close();
+      expect(ownUdpSocketsOnPort(port)).toBe(0);
+    }
+    expect(ownSocketCount()).toBeLessThanOrEqual(before);
   });
 
   it('listens dual-stack on "::" and shows IPv4 senders as plain IPv4', async () => {

@@ -79,6 +79,8 @@ void Engine::stop() {
   stopped_ = true;
   for (auto& receiver : receivers_) receiver->request_stop();
   for (auto& receiver : receivers_) receiver->join();
+  // The port is free once stop() returns, not when the engine object is collected.
+  for (auto& receiver : receivers_) receiver->close_socket();
   for (auto& worker : workers_) worker->request_stop();
   for (auto& worker : workers_) worker->join();
 }

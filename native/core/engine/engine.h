@@ -34,7 +34,8 @@ class Engine {
 
   // Runs on: JS thread.
   void start();
-  // Stops and joins every thread; idempotent. Events not yet drained stay readable.
+  // Stops and joins every thread and closes every socket; idempotent. Events not yet drained
+  // stay readable.
   // Runs on: JS thread.
   void stop();
 

@@ -47,6 +47,9 @@ class UdpReceiver {
   // Runs on: JS thread.
   void request_stop() noexcept;
   void join();
+  // Closes the socket, so a stopped engine holds no port; only after join().
+  // Runs on: JS thread.
+  void close_socket() noexcept { socket_.close(); }
 
  private:
   // Runs on: receiver thread.

@@ -73,8 +73,7 @@ UdpSocket::UdpSocket(const UdpSocketOptions& options) {
     }
     granted_recv_buffer_ = static_cast<uint32_t>(granted);
   } catch (...) {
-    close(fd_);
-    fd_ = -1;
+    close();
     throw;
   }
 }
@@ -84,8 +83,11 @@ UdpSocket::UdpSocket(UdpSocket&& other) noexcept
   other.fd_ = -1;
 }
 
-UdpSocket::~UdpSocket() {
-  if (fd_ >= 0) close(fd_);
+UdpSocket::~UdpSocket() { close(); }
+
+void UdpSocket::close() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
 }
 
 void UdpSocket::shutdown_reads() noexcept {

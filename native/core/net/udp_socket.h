@@ -36,6 +36,9 @@ class UdpSocket {
   // Wakes a receiver blocked in recvmmsg on this socket; it then sees its stop flag.
   // Runs on: any thread.
   void shutdown_reads() noexcept;
+  // Releases the port now; fd() is -1 afterwards. Call only once no thread reads the socket.
+  // Runs on: JS thread.
+  void close() noexcept;
 
  private:
   int fd_ = -1;
