@@ -486,6 +486,22 @@ describe.each(engines)('%s engine', (engine) => {
     expect(log.events.map((e) => e.id)).toEqual(['111']);
   });
 
+  it('listen() after close() rejects with ERR_HW_CLOSED and starts nothing', async () => {
+    const sockets = ownSocketCount();
+    const early = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    await early.close();
+    await expect(early.listen()).rejects.toMatchObject({
+      name: 'HeartwatchError',
+      code: 'ERR_HW_CLOSED',
+    });
+    const late = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    await late.listen();
+    await late.close();
+    await expect(late.listen()).rejects.toMatchObject({ code: 'ERR_HW_CLOSED' });
+    expect(ownSocketCount()).toBe(sockets);
+    expect(early.stats().receivers.every((r) => r.received === 0)).toBe(true);
+  });
+
   it('close() releases every socket before it resolves, cycle after cycle', async () => {
     const before = ownSocketCount();
     for (let cycle = 0; cycle < 20; cycle++) {
