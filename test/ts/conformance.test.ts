@@ -240,6 +240,49 @@ describe.each(engines)('%s engine', (engine) => {
     expect(log.events.map((e) => e.id)).toEqual(['22']);
   });
 
+  it.each(['id', 'address', 'ip'] as const)(
+    'accepts valid heartbeats of every v1 payload size, fields and LEAVE included (identity %s)',
+    async (identity) => {
+      const { hw, port, log } = await fixture.start({ engine, timeoutMs: 5000, identity });
+      // Up to the largest that fits one IPv4 datagram: 65,507 - 28 header bytes.
+      const sizes = [0, 1472, 2021, 9000, 65_479];
+      const after = (seen: number, match: (e: HostEvent) => boolean) => (e: HostEvent) =>
+        log.events.indexOf(e) >= seen && match(e);
+      for (const [i, size] of sizes.entries()) {
+        const sender = await fixture.client();
+        const hostId = 500n + BigInt(i);
+        const id =
+          identity === 'id' ? hostId : hostIdFromSource('127.0.0.1', sender.port, identity);
+        const payload = Buffer.alloc(size, i + 1);
+        const fields = { hostId, incarnation: 10 + i, intervalMs: 0, payload };
+        let seen = log.events.length;
+        await sender.send(encodeHeartbeat({ ...fields, seq: 0 }), port);
+        const up = await log.waitFor<UpEvent>(after(seen, isUp(id)));
+        expect(up.incarnation).toBe(10 + i);
+        seen = log.events.length;
+        await sender.send(encodeHeartbeat({ ...fields, seq: 1, leave: true }), port);
+        await log.waitFor(after(seen, isDown(id, 'left')));
+      }
+      expect(hw.stats()).toMatchObject({ received: 2 * sizes.length, malformed: 0 });
+    },
+  );
+
+  it('takes a burst of large heartbeats, several to a receive batch, all whole', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const payload = Buffer.alloc(9000, 7);
+    const ids = Array.from({ length: 32 }, (_, i) => 600n + BigInt(i));
+    await Promise.all(
+      ids.map((hostId) =>
+        client.send(
+          encodeHeartbeat({ hostId, incarnation: 3, seq: 0, intervalMs: 0, payload }),
+          port,
+        ),
+      ),
+    );
+    for (const id of ids) expect((await log.waitFor<UpEvent>(isUp(id))).incarnation).toBe(3);
+    expect(hw.stats()).toMatchObject({ received: ids.length, malformed: 0 });
+  });
+
   it('counts AUTH heartbeats as authUnsupported and drops them', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const header = encodeHeartbeat({ hostId: 31n, incarnation: 1, seq: 0, intervalMs: 0 });
