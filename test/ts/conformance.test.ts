@@ -246,7 +246,7 @@ describe.each(engines)('%s engine', (engine) => {
       const { hw, port, log } = await fixture.start({ engine, timeoutMs: 5000, identity });
       // Up to the largest that fits one IPv4 datagram: 65,507 - 28 header bytes.
       const sizes = [0, 1472, 2021, 9000, 65_479];
-      const after = (seen: number, match: (e: HostEvent) => boolean) => (e: HostEvent) =>
+      const since = (seen: number, match: (e: HostEvent) => boolean) => (e: HostEvent) =>
         log.events.indexOf(e) >= seen && match(e);
       for (const [i, size] of sizes.entries()) {
         const sender = await fixture.client();
@@ -257,11 +257,11 @@ describe.each(engines)('%s engine', (engine) => {
         const fields = { hostId, incarnation: 10 + i, intervalMs: 0, payload };
         let seen = log.events.length;
         await sender.send(encodeHeartbeat({ ...fields, seq: 0 }), port);
-        const up = await log.waitFor<UpEvent>(after(seen, isUp(id)));
+        const up = await log.waitFor<UpEvent>(since(seen, isUp(id)));
         expect(up.incarnation).toBe(10 + i);
         seen = log.events.length;
         await sender.send(encodeHeartbeat({ ...fields, seq: 1, leave: true }), port);
-        await log.waitFor(after(seen, isDown(id, 'left')));
+        await log.waitFor(since(seen, isDown(id, 'left')));
       }
       expect(hw.stats()).toMatchObject({ received: 2 * sizes.length, malformed: 0 });
     },
