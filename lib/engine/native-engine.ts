@@ -19,6 +19,7 @@ export interface NativeEngineHandle {
   drainResults(): Array<[requestId: number, value: number, worker: number]>;
   readSnapshot(worker: number, offset: number, into: Uint8Array): number;
   releaseSnapshot(worker: number): void;
+  foreignSockets(): number;
   close(): void;
 }
 
@@ -73,6 +74,8 @@ const WORKER_FIELD = {
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
 const SNAPSHOT_CHUNK = 8192;
+/** How often a port shared by several receivers is checked for sockets not ours. */
+const PORT_CHECK_MS = 1000;
 const IDENTITY = { id: 0, address: 1, ip: 2 } as const;
 const EXPIRY = { fifo: 0, wheel: 1 } as const;
 
@@ -187,6 +190,8 @@ class NativeEngine implements Engine {
     }
   >();
   #closed = false;
+  #portCheck: NodeJS.Timeout | undefined;
+  #foreignSockets = 0;
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
@@ -234,11 +239,31 @@ class NativeEngine implements Engine {
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
     this.#threadCpus = handle.cpus;
+    if (handle.receiverCount > 1) {
+      this.#portCheck = setInterval(() => this.#checkPort(handle), PORT_CHECK_MS);
+      this.#portCheck.unref();
+    }
     return {
       port: handle.port,
       host: o.host,
       recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
     };
+  }
+
+  /**
+   * Several receivers share the port with SO_REUSEPORT, so a later socket of this user that sets
+   * it too can bind there (README "Ports"): say so each time more appear.
+   */
+  #checkPort(handle: NativeEngineHandle): void {
+    const foreign = handle.foreignSockets();
+    if (foreign > this.#foreignSockets) {
+      this.#sink.warning(
+        `heartwatch: ${foreign} UDP socket(s) of another owner joined port ${handle.port}, ` +
+          `which this engine's ${handle.receiverCount} receivers share with SO_REUSEPORT; one ` +
+          'bound to a narrower address takes the heartbeats sent to it (see README "Ports")',
+      );
+    }
+    this.#foreignSockets = foreign;
   }
 
   /** Runs on the JS thread when a worker published events or command results. */
@@ -381,6 +406,7 @@ class NativeEngine implements Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#portCheck);
     const handle = this.#handle;
     if (handle === undefined) return;
     handle.close();

@@ -64,6 +64,7 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&EngineWrap::ReadSnapshot>("readSnapshot"),
           InstanceMethod<&EngineWrap::ReleaseSnapshot>("releaseSnapshot"),
           InstanceMethod<&EngineWrap::Close>("close"),
+          InstanceMethod<&EngineWrap::ForeignSockets>("foreignSockets"),
           InstanceAccessor<&EngineWrap::Port>("port"),
           InstanceAccessor<&EngineWrap::ReceiverCount>("receiverCount"),
           InstanceAccessor<&EngineWrap::WorkerCount>("workerCount"),
@@ -183,6 +184,10 @@ void EngineWrap::Close(const Napi::CallbackInfo&) {
     napi_remove_env_cleanup_hook(env_, &EngineWrap::CleanupHook, this);
   }
   Shutdown();
+}
+
+Napi::Value EngineWrap::ForeignSockets(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), stopped_ ? 0 : engine_->foreign_sockets());
 }
 
 Napi::Value EngineWrap::Port(const Napi::CallbackInfo& info) {

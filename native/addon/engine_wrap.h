@@ -9,6 +9,7 @@
 //   post(kind, key: bigint, requestId) -> boolean   remove (1) or snapshot (2) command
 //   drainResults() -> [requestId, value, worker][]
 //   readSnapshot(worker, offset, Uint8Array) -> records; releaseSnapshot(worker)
+//   foreignSockets() -> number         UDP sockets on the port that are not this engine's
 //   close()                            stops and joins every thread; idempotent. Events still
 //                                      queued stay readable with drain() afterwards.
 // onWake() runs on the JS thread after a worker published events or results; it is called once
@@ -44,6 +45,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value ReadSnapshot(const Napi::CallbackInfo& info);
   void ReleaseSnapshot(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
+  Napi::Value ForeignSockets(const Napi::CallbackInfo& info);
   Napi::Value Port(const Napi::CallbackInfo& info);
   Napi::Value ReceiverCount(const Napi::CallbackInfo& info);
   Napi::Value WorkerCount(const Napi::CallbackInfo& info);

@@ -3,11 +3,13 @@
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
+import type { HeartwatchError } from '../../lib/errors.js';
 import type { DownEvent, HostEvent, RestartEvent, UpEvent } from '../../lib/events.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { hostIdFromSource } from '../../lib/protocol/host-id.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
 import { Fixture, ownSocketCount, ownUdpSocketsOnPort, sleep, until } from './helpers/loopback.js';
+import { PortThief } from './helpers/port-thief.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
 
@@ -515,6 +517,70 @@ describe.each(engines)('%s engine', (engine) => {
     });
     expect(String((error as Error).message)).toContain(String(blocker.address().port));
   });
+
+  // Pairs of (heartwatch's address, the newcomer's address) that overlap on one port.
+  const overlapping: [string, string][] = [
+    ['::', '::'],
+    ['::', '127.0.0.1'],
+    ['0.0.0.0', '127.0.0.1'],
+    ['127.0.0.1', '127.0.0.1'],
+    ['127.0.0.1', '0.0.0.0'],
+  ];
+
+  it.each([1, 2])(
+    'a second Heartwatch on a port one holds gets EADDRINUSE, either engine (receivers %i)',
+    async (receivers) => {
+      for (const [first, second] of overlapping) {
+        const { port } = await fixture.start({ engine, host: first, receivers });
+        for (const other of engines) {
+          const hw = fixture.track(
+            new Heartwatch({ engine: other, host: second, port, receivers }),
+          );
+          const error = await hw.listen().then(
+            () => `${other} on ${second} listened beside ${engine} on ${first}`,
+            (e: unknown) => e,
+          );
+          expect(error).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind' });
+        }
+        await fixture.closeAll();
+      }
+    },
+  );
+
+  it.each([1, 2])(
+    "a same-user SO_REUSEPORT socket gets none of heartwatch's traffic (receivers %i)",
+    async (receivers) => {
+      // One receiver (and the pure-TS engine) binds without SO_REUSEPORT: the kernel refuses
+      // the newcomer. Several receivers share the port in a reuseport group that steers every
+      // datagram to its own sockets, and a newcomer is reported (see README "Ports").
+      const shared = engine === 'native' && receivers > 1;
+      for (const [first, second] of overlapping) {
+        const { hw, port } = await fixture.start({ engine, host: first, receivers });
+        const warnings: HeartwatchError[] = [];
+        hw.on('warning', (w) => warnings.push(w));
+        const { thief, outcome } = await PortThief.start(second, port);
+        fixture.track(thief);
+        if (!shared) {
+          expect(`${first} then ${second}: ${outcome}`).toBe(
+            `${first} then ${second}: refused EADDRINUSE`,
+          );
+        } else {
+          expect(outcome).toBe('bound');
+          expect(await until(() => warnings.some((w) => w.message.includes(`${port}`)))).toBe(true);
+          expect(warnings[0]).toMatchObject({ code: 'ERR_HW_ENGINE_WARNING' });
+          if (first === second) {
+            const senders = await Promise.all(Array.from({ length: 32 }, () => fixture.client()));
+            await Promise.all(senders.map((c, i) => c.beat(port, 700n + BigInt(i))));
+            expect(await until(() => hw.stats().received === senders.length)).toBe(true);
+            expect(await thief.stop()).toBe(0);
+            // Steered by flow, not all to one receiver: 32 senders miss one of two by 2^-31.
+            expect(hw.stats().receivers.every((r) => r.received > 0)).toBe(true);
+          }
+        }
+        await fixture.closeAll();
+      }
+    },
+  );
 
   it('close() is idempotent, also before listen()', async () => {
     const idle = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
