@@ -15,10 +15,9 @@ export interface NativeEngineHandle {
   readonly cpus: number[];
   readonly statsBuffer: ArrayBuffer;
   drain(into: Uint8Array): number;
-  post(kind: number, key: bigint, requestId: number): boolean;
+  post(kind: number, key: bigint, requestId: number, worker: number): boolean;
   drainResults(): Array<[requestId: number, value: number, worker: number]>;
-  readSnapshot(worker: number, offset: number, into: Uint8Array): number;
-  releaseSnapshot(worker: number): void;
+  takeSnapshot(worker: number): ArrayBuffer;
   foreignSockets(): number;
   close(): void;
 }
@@ -170,6 +169,13 @@ function toHeartwatchError(error: unknown): HeartwatchError {
   return new HeartwatchError(code, `heartwatch: ${String(native.message ?? error)}`, options);
 }
 
+/** A worker's answer to a command; a snapshot's carries its host records, already out of the worker. */
+interface Answer {
+  value: number;
+  worker: number;
+  records: ArrayBuffer | undefined;
+}
+
 class NativeEngine implements Engine {
   readonly kind = 'native' as const;
   readonly #options: ResolvedOptions;
@@ -180,13 +186,14 @@ class NativeEngine implements Engine {
   #threadCpus: number[] = [];
   #delivered = 0;
   #nextRequest = 1;
-  /** Open commands: how many workers will answer, the answers so far, and who waits. */
+  /** Open commands: their kind, how many workers will answer, the answers so far, who waits. */
   readonly #requests = new Map<
     number,
     {
+      kind: number;
       expected: number;
-      answers: Array<[value: number, worker: number]>;
-      resolve: (answers: Array<[number, number]>) => void;
+      answers: Answer[];
+      resolve: (answers: Answer[]) => void;
     }
   >();
   #closed = false;
@@ -274,7 +281,10 @@ class NativeEngine implements Engine {
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
-      request.answers.push([value, worker]);
+      // A snapshot leaves the worker as soon as it is answered, so the worker can take the next
+      // one whether or not anyone reads this one.
+      const records = request.kind === COMMAND_SNAPSHOT ? handle.takeSnapshot(worker) : undefined;
+      request.answers.push({ value, worker, records });
       if (request.answers.length === request.expected) {
         this.#requests.delete(requestId);
         request.resolve(request.answers);
@@ -295,20 +305,26 @@ class NativeEngine implements Engine {
     } while (count === capacity);
   }
 
-  /** Sends a command and resolves with every worker's answer. */
-  #request(kind: number, key: bigint, answers: number): Promise<Array<[number, number]>> {
+  /**
+   * Sends a command to each of `workers` and resolves with their answers; a worker whose command
+   * ring is full is asked again later, and only it. A remove goes to the key's owner, whichever
+   * worker is named.
+   */
+  #request(kind: number, key: bigint, workers: number[]): Promise<Answer[]> {
     const handle = this.#handle;
     if (handle === undefined || this.#closed) return Promise.resolve([]);
     const requestId = this.#nextRequest++;
     return new Promise((resolve) => {
-      this.#requests.set(requestId, { expected: answers, answers: [], resolve });
+      this.#requests.set(requestId, { kind, expected: workers.length, answers: [], resolve });
+      let pending = workers;
       const attempt = (): void => {
         if (this.#closed) {
           this.#requests.delete(requestId);
           resolve([]);
-        } else if (!handle.post(kind, key, requestId)) {
-          setTimeout(attempt, 1);
+          return;
         }
+        pending = pending.filter((worker) => !handle.post(kind, key, requestId, worker));
+        if (pending.length > 0) setTimeout(attempt, 1);
       };
       attempt();
     });
@@ -382,25 +398,22 @@ class NativeEngine implements Engine {
   async *hosts(): AsyncIterable<HostSnapshot[]> {
     const handle = this.#handle;
     if (handle === undefined) return;
-    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, handle.workerCount);
-    const bytes = new Uint8Array(SNAPSHOT_CHUNK * HOST_RECORD_BYTES);
-    for (const [total, worker] of answers) {
-      try {
-        for (let offset = 0; offset < total; ) {
-          const count = handle.readSnapshot(worker, offset, bytes);
-          if (count === 0) break;
-          offset += count;
-          yield decodeHostRecords(bytes, count);
-        }
-      } finally {
-        handle.releaseSnapshot(worker);
+    const workers = Array.from({ length: handle.workerCount }, (_, w) => w);
+    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, workers);
+    const chunkBytes = SNAPSHOT_CHUNK * HOST_RECORD_BYTES;
+    // JS owns these records: a consumer that reads slowly, or stops, holds up no worker.
+    for (const { records } of answers) {
+      const bytes = new Uint8Array(records ?? new ArrayBuffer(0));
+      for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
+        const chunk = bytes.subarray(offset, offset + chunkBytes);
+        yield decodeHostRecords(chunk, chunk.byteLength / HOST_RECORD_BYTES);
       }
     }
   }
 
   async remove(id: string): Promise<boolean> {
-    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), 1);
-    return answers[0]?.[0] === 1;
+    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), [0]);
+    return answers[0]?.value === 1;
   }
 
   async close(): Promise<void> {

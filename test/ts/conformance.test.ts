@@ -422,6 +422,35 @@ describe.each(engines)('%s engine', (engine) => {
     expect(streamed.map((h) => h.id).sort()).toEqual(['71', '72', '73']);
   });
 
+  it('an abandoned or slow hostsIterator() holds up neither hosts(), remove() nor new ones', async () => {
+    const { hw, port, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      workers: 2,
+      eventBatchSize: 2,
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => 800n + BigInt(i));
+    for (const id of ids) await client.beat(port, id);
+    expect(await until(() => hw.stats().trackedHosts === ids.length)).toBe(true);
+    const bounded = <T>(promise: Promise<T>): Promise<T | 'stuck'> =>
+      Promise.race([promise, sleep(3000).then(() => 'stuck' as const)]);
+    // One batch taken, never finished: as a slow consumer looks until it reads on, and as an
+    // abandoned one looks for good.
+    const abandoned = hw.hostsIterator()[Symbol.asyncIterator]();
+    expect((await abandoned.next()).done).toBe(false);
+    expect(await bounded(hw.hosts().then((hosts) => hosts.length))).toBe(ids.length);
+    expect(await bounded(hw.remove('800'))).toBe(true);
+    const streamed: string[] = [];
+    const fresh = (async () => {
+      for await (const batch of hw.hostsIterator()) streamed.push(...batch.map((h) => h.id));
+      return streamed.length;
+    })();
+    expect(await bounded(fresh)).toBe(ids.length - 1);
+    // Many at once, more than a worker's command ring holds: each gets every host once.
+    const many = await bounded(Promise.all(Array.from({ length: 1100 }, () => hw.hosts())));
+    expect(many === 'stuck' ? many : many.every((h) => h.length === ids.length - 1)).toBe(true);
+  });
+
   it('delivers each host its events in order', async () => {
     const { port, log, client } = await fixture.start({ engine, timeoutMs });
     const ids = [81n, 82n, 83n, 84n];
