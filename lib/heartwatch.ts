@@ -161,9 +161,16 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   /**
    * Binds the socket(s) and starts the threads; resolves when all run, with the bound port.
    * Rejects with a `HeartwatchError` whose code is the errno name (`EADDRINUSE`, ...).
-   * Calling it again returns the same promise.
+   * Calling it again returns the same promise. Once `close()` has been called, it rejects with
+   * `ERR_HW_CLOSED` and starts nothing, on every engine: a closed instance stays closed.
    */
   listen(): Promise<ListenInfo> {
+    // Decided here, above the engines, so that no engine can be started after its close().
+    if (this.#closing !== undefined) {
+      return Promise.reject(
+        new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: listen() after close()'),
+      );
+    }
     if (this.#listening === undefined) {
       const warning = this.#fallbackWarning;
       this.#fallbackWarning = undefined;

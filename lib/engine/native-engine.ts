@@ -15,10 +15,10 @@ export interface NativeEngineHandle {
   readonly cpus: number[];
   readonly statsBuffer: ArrayBuffer;
   drain(into: Uint8Array): number;
-  post(kind: number, key: bigint, requestId: number): boolean;
+  post(kind: number, key: bigint, requestId: number, worker: number): boolean;
   drainResults(): Array<[requestId: number, value: number, worker: number]>;
-  readSnapshot(worker: number, offset: number, into: Uint8Array): number;
-  releaseSnapshot(worker: number): void;
+  takeSnapshot(worker: number): ArrayBuffer;
+  foreignSockets(): number;
   close(): void;
 }
 
@@ -75,6 +75,8 @@ const WORKER_FIELD = {
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
 const SNAPSHOT_CHUNK = 8192;
+/** How often a port shared by several receivers is checked for sockets not ours. */
+const PORT_CHECK_MS = 1000;
 const IDENTITY = { id: 0, address: 1, ip: 2 } as const;
 const EXPIRY = { fifo: 0, wheel: 1 } as const;
 
@@ -169,6 +171,13 @@ function toHeartwatchError(error: unknown): HeartwatchError {
   return new HeartwatchError(code, `heartwatch: ${String(native.message ?? error)}`, options);
 }
 
+/** A worker's answer to a command; a snapshot's carries its host records, already out of the worker. */
+interface Answer {
+  value: number;
+  worker: number;
+  records: ArrayBuffer | undefined;
+}
+
 class NativeEngine implements Engine {
   readonly kind = 'native' as const;
   readonly #options: ResolvedOptions;
@@ -179,16 +188,19 @@ class NativeEngine implements Engine {
   #threadCpus: number[] = [];
   #delivered = 0;
   #nextRequest = 1;
-  /** Open commands: how many workers will answer, the answers so far, and who waits. */
+  /** Open commands: their kind, how many workers will answer, the answers so far, who waits. */
   readonly #requests = new Map<
     number,
     {
+      kind: number;
       expected: number;
-      answers: Array<[value: number, worker: number]>;
-      resolve: (answers: Array<[number, number]>) => void;
+      answers: Answer[];
+      resolve: (answers: Answer[]) => void;
     }
   >();
   #closed = false;
+  #portCheck: NodeJS.Timeout | undefined;
+  #foreignSockets = 0;
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
@@ -236,11 +248,31 @@ class NativeEngine implements Engine {
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
     this.#threadCpus = handle.cpus;
+    if (handle.receiverCount > 1) {
+      this.#portCheck = setInterval(() => this.#checkPort(handle), PORT_CHECK_MS);
+      this.#portCheck.unref();
+    }
     return {
       port: handle.port,
       host: o.host,
       recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
     };
+  }
+
+  /**
+   * Several receivers share the port with SO_REUSEPORT, so a later socket of this user that sets
+   * it too can bind there (README "Ports"): say so each time more appear.
+   */
+  #checkPort(handle: NativeEngineHandle): void {
+    const foreign = handle.foreignSockets();
+    if (foreign > this.#foreignSockets) {
+      this.#sink.warning(
+        `heartwatch: ${foreign} UDP socket(s) of another owner joined port ${handle.port}, ` +
+          `which this engine's ${handle.receiverCount} receivers share with SO_REUSEPORT; one ` +
+          'bound to a narrower address takes the heartbeats sent to it (see README "Ports")',
+      );
+    }
+    this.#foreignSockets = foreign;
   }
 
   /** Runs on the JS thread when a worker published events or command results. */
@@ -251,7 +283,10 @@ class NativeEngine implements Engine {
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
-      request.answers.push([value, worker]);
+      // A snapshot leaves the worker as soon as it is answered, so the worker can take the next
+      // one whether or not anyone reads this one.
+      const records = request.kind === COMMAND_SNAPSHOT ? handle.takeSnapshot(worker) : undefined;
+      request.answers.push({ value, worker, records });
       if (request.answers.length === request.expected) {
         this.#requests.delete(requestId);
         request.resolve(request.answers);
@@ -272,20 +307,26 @@ class NativeEngine implements Engine {
     } while (count === capacity);
   }
 
-  /** Sends a command and resolves with every worker's answer. */
-  #request(kind: number, key: bigint, answers: number): Promise<Array<[number, number]>> {
+  /**
+   * Sends a command to each of `workers` and resolves with their answers; a worker whose command
+   * ring is full is asked again later, and only it. A remove goes to the key's owner, whichever
+   * worker is named.
+   */
+  #request(kind: number, key: bigint, workers: number[]): Promise<Answer[]> {
     const handle = this.#handle;
     if (handle === undefined || this.#closed) return Promise.resolve([]);
     const requestId = this.#nextRequest++;
     return new Promise((resolve) => {
-      this.#requests.set(requestId, { expected: answers, answers: [], resolve });
+      this.#requests.set(requestId, { kind, expected: workers.length, answers: [], resolve });
+      let pending = workers;
       const attempt = (): void => {
         if (this.#closed) {
           this.#requests.delete(requestId);
           resolve([]);
-        } else if (!handle.post(kind, key, requestId)) {
-          setTimeout(attempt, 1);
+          return;
         }
+        pending = pending.filter((worker) => !handle.post(kind, key, requestId, worker));
+        if (pending.length > 0) setTimeout(attempt, 1);
       };
       attempt();
     });
@@ -361,30 +402,28 @@ class NativeEngine implements Engine {
   async *hosts(): AsyncIterable<HostSnapshot[]> {
     const handle = this.#handle;
     if (handle === undefined) return;
-    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, handle.workerCount);
-    const bytes = new Uint8Array(SNAPSHOT_CHUNK * HOST_RECORD_BYTES);
-    for (const [total, worker] of answers) {
-      try {
-        for (let offset = 0; offset < total; ) {
-          const count = handle.readSnapshot(worker, offset, bytes);
-          if (count === 0) break;
-          offset += count;
-          yield decodeHostRecords(bytes, count);
-        }
-      } finally {
-        handle.releaseSnapshot(worker);
+    const workers = Array.from({ length: handle.workerCount }, (_, w) => w);
+    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, workers);
+    const chunkBytes = SNAPSHOT_CHUNK * HOST_RECORD_BYTES;
+    // JS owns these records: a consumer that reads slowly, or stops, holds up no worker.
+    for (const { records } of answers) {
+      const bytes = new Uint8Array(records ?? new ArrayBuffer(0));
+      for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
+        const chunk = bytes.subarray(offset, offset + chunkBytes);
+        yield decodeHostRecords(chunk, chunk.byteLength / HOST_RECORD_BYTES);
       }
     }
   }
 
   async remove(id: string): Promise<boolean> {
-    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), 1);
-    return answers[0]?.[0] === 1;
+    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), [0]);
+    return answers[0]?.value === 1;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#portCheck);
     const handle = this.#handle;
     if (handle === undefined) return;
     handle.close();

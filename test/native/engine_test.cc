@@ -189,14 +189,14 @@ TEST(Engine, RemoveAndSnapshotCommandsAreAnsweredByTheOwningWorker) {
       EXPECT_EQ(r.value, 1u);
       continue;
     }
-    const auto& records = engine.worker(r.worker).snapshot();
+    const std::vector<HostRecord> records = engine.worker(r.worker).take_snapshot();
     EXPECT_EQ(records.size(), r.value);
+    EXPECT_TRUE(engine.worker(r.worker).take_snapshot().empty());
     for (const HostRecord& record : records) {
       EXPECT_NE(record.key, 9u);
       EXPECT_EQ(record.state, 1);
     }
     snapshot_total += r.value;
-    engine.worker(r.worker).release_snapshot();
   }
   EXPECT_EQ(snapshot_total, 49u);
 }

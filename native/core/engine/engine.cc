@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -27,6 +30,30 @@ void check_cpus(const std::vector<int>& cpus) {
   }
 }
 
+// The inodes of every UDP socket (any process) bound to local `port`, from /proc/net/udp and
+// /proc/net/udp6: "sl local_address rem_address st queues timer retrnsmt uid timeout inode ...",
+// local_address being hex "address:port".
+std::vector<uint64_t> udp_sockets_on_port(uint16_t port) {
+  std::vector<uint64_t> inodes;
+  for (const char* path : {"/proc/net/udp", "/proc/net/udp6"}) {
+    std::ifstream table(path);
+    std::string line;
+    std::getline(table, line);  // the column titles
+    while (std::getline(table, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, field;
+      uint64_t inode = 0;
+      fields >> slot >> local;
+      for (int skip = 0; skip < 7; ++skip) fields >> field;
+      fields >> inode;
+      const size_t colon = local.rfind(':');
+      if (!fields || colon == std::string::npos) continue;
+      if (std::strtoul(local.c_str() + colon + 1, nullptr, 16) == port) inodes.push_back(inode);
+    }
+  }
+  return inodes;
+}
+
 }  // namespace
 
 Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callback)
@@ -48,12 +75,24 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
                                                      [this] { wake_js(); }));
   }
 
-  // With port 0 the first socket picks the port and the others share it through SO_REUSEPORT.
+  // The port is heartwatch's alone (README "Ports"). The first socket binds without
+  // SO_REUSEPORT, so its bind fails with EADDRINUSE while any socket of any user holds an
+  // overlapping address on the port (with port 0 it picks the port). With one receiver that
+  // stays so: the kernel refuses every later bind. Several receivers need SO_REUSEPORT to share
+  // the port: the first socket turns it on after its bind, the others join its group, and the
+  // last one steers the group's traffic to the group's first `receivers` members, ours. A later
+  // socket of this user that sets SO_REUSEPORT can still join the group (it gets nothing) or
+  // bind a narrower address on the port (it takes that address's traffic); foreign_sockets()
+  // finds both, for the JS side to report.
   UdpSocketOptions socket_options{config.host, config.port, config.recv_buffer_bytes};
   for (uint32_t r = 0; r < config.receivers; ++r) {
     UdpSocket socket(socket_options);
+    if (config.receivers > 1 && r == 0) socket.share_port();
+    if (config.receivers > 1 && r == config.receivers - 1) socket.steer_group_to_first(config.receivers);
     socket_options.port = socket.bound_port();
+    socket_options.reuse_port = true;
     port_ = socket.bound_port();
+    socket_inodes_.push_back(socket.inode());
     std::vector<SpscRing<ShardMessage>*> rings;
     std::vector<WakeSignal*> wake;
     for (auto& worker : workers_) {
@@ -79,6 +118,8 @@ void Engine::stop() {
   stopped_ = true;
   for (auto& receiver : receivers_) receiver->request_stop();
   for (auto& receiver : receivers_) receiver->join();
+  // The port is free once stop() returns, not when the engine object is collected.
+  for (auto& receiver : receivers_) receiver->close_socket();
   for (auto& worker : workers_) worker->request_stop();
   for (auto& worker : workers_) worker->join();
 }
@@ -110,6 +151,14 @@ size_t Engine::drain_results(CommandResult* out, size_t max) noexcept {
   size_t total = 0;
   for (auto& worker : workers_) total += worker->drain_results(out + total, max - total);
   return total;
+}
+
+uint32_t Engine::foreign_sockets() const {
+  uint32_t count = 0;
+  for (uint64_t inode : udp_sockets_on_port(port_)) {
+    if (std::find(socket_inodes_.begin(), socket_inodes_.end(), inode) == socket_inodes_.end()) ++count;
+  }
+  return count;
 }
 
 uint32_t Engine::owner_of(uint64_t key) const noexcept { return shard_of(key, worker_count()); }

@@ -34,7 +34,8 @@ class Engine {
 
   // Runs on: JS thread.
   void start();
-  // Stops and joins every thread; idempotent. Events not yet drained stay readable.
+  // Stops and joins every thread and closes every socket; idempotent. Events not yet drained
+  // stay readable.
   // Runs on: JS thread.
   void stop();
 
@@ -58,6 +59,11 @@ class Engine {
   // Runs on: JS thread.
   bool post(uint32_t worker, const WorkerCommand& command) noexcept { return workers_[worker]->post(command); }
   uint32_t owner_of(uint64_t key) const noexcept;
+  // How many UDP sockets not this engine's are bound to its port, in any process and on any
+  // address (/proc/net/udp{,6}). Only a socket that set SO_REUSEPORT can be one while several
+  // receivers share the port; with one receiver the kernel lets none bind.
+  // Runs on: JS thread.
+  uint32_t foreign_sockets() const;
   ShardWorker& worker(uint32_t index) noexcept { return *workers_[index]; }
 
  private:
@@ -71,6 +77,7 @@ class Engine {
   std::vector<std::unique_ptr<ShardWorker>> workers_;
   std::vector<std::unique_ptr<UdpReceiver>> receivers_;
   uint16_t port_ = 0;
+  std::vector<uint64_t> socket_inodes_;  // of the receivers' sockets, for foreign_sockets()
   bool started_ = false;
   bool stopped_ = false;
   uint32_t drain_cursor_ = 0;

@@ -49,9 +49,10 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       counters_(counters),
       cpu_(cpu),
       messages_(config.batch_size),
-      iovecs_(config.batch_size),
+      iovecs_(2 * static_cast<size_t>(config.batch_size)),
       sources_(config.batch_size),
-      datagrams_(new uint8_t[kMaxDatagramBytes * config.batch_size]),
+      datagrams_(new uint8_t[kReceiveSlotBytes * config.batch_size]),
+      spill_(new uint8_t[kReceiveSpillBytes]),
       control_stride_(CMSG_SPACE(sizeof(uint32_t))),
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
@@ -82,13 +83,14 @@ void UdpReceiver::run() {
 
 uint32_t UdpReceiver::receive_batch() {
   for (uint32_t i = 0; i < batch_size_; ++i) {
-    iovecs_[i] = {datagrams_.get() + i * kMaxDatagramBytes, kMaxDatagramBytes};
+    iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
+    iovecs_[2 * i + 1] = {spill_.get(), kReceiveSpillBytes};
     msghdr& header = messages_[i].msg_hdr;
     header = {};
     header.msg_name = &sources_[i];
     header.msg_namelen = sizeof(sockaddr_storage);
-    header.msg_iov = &iovecs_[i];
-    header.msg_iovlen = 1;
+    header.msg_iov = &iovecs_[2 * i];
+    header.msg_iovlen = 2;
     header.msg_control = control_.get() + i * control_stride_;
     header.msg_controllen = control_stride_;
   }
@@ -126,7 +128,8 @@ void UdpReceiver::dispatch(uint32_t count) {
         std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
       }
     }
-    const uint8_t* data = datagrams_.get() + i * kMaxDatagramBytes;
+    // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
+    const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
     ParsedHeartbeat parsed{};
     const ParseStatus status =
