@@ -78,7 +78,13 @@ second (hosts up/down/tracked, packets per second, malformed, kernel and ring dr
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
 "reason" is "timeout" or "left" (the host sent LEAVE).
 
-Exit codes: 0 closed by a signal, 1 runtime error (e.g. EADDRINUSE), 2 usage error.
+Backpressure: while stdout is not being read (a slow or stopped reader), serve takes no more
+events from the engine. They wait there in order, and once a ring's worth waits the engine stops
+declaring hosts down until the reader catches up: memory stays bounded and no event is lost;
+downs come late, never dropped. A reader that closes the pipe ends serve cleanly (exit 0).
+
+Exit codes: 0 closed by a signal or by the reader closing stdout, 1 runtime error
+(e.g. EADDRINUSE), 2 usage error.
 
 Example:
   heartwatch serve --port 7700 --timeout 3s --json | jq .
@@ -159,11 +165,12 @@ class EventPrinter {
     return this.#live;
   }
 
-  events(batch: HostEvent[]): void {
+  /** Returns false when stdout's buffer is full: the caller stops the events until 'drain'. */
+  events(batch: HostEvent[]): boolean {
     const format = this.#json ? eventJson : eventText;
     let text = '';
     for (const event of batch) text += `${format(event)}\n`;
-    this.#write(text);
+    return this.#write(text);
   }
 
   /** Draws the status line now and after every batch of events, from fresh counters. */
@@ -177,9 +184,9 @@ class EventPrinter {
     this.#status = undefined;
   }
 
-  #write(text: string): void {
-    if (this.#live) process.stdout.write(`\r\x1b[K${text}${this.#status?.() ?? ''}`);
-    else if (text !== '') process.stdout.write(text);
+  #write(text: string): boolean {
+    if (this.#live) return process.stdout.write(`\r\x1b[K${text}${this.#status?.() ?? ''}`);
+    return text === '' || process.stdout.write(text);
   }
 }
 
@@ -194,7 +201,20 @@ async function run(argv: string[]): Promise<number> {
   }
   const printer = new EventPrinter(values.json === true);
   const stop = untilSignal();
-  hw.on('events', (batch) => printer.events(batch));
+  // Backpressure: a reader that stops reading pauses the events (held in order, expiry paused)
+  // instead of letting stdout's buffer grow without bound.
+  const onEvents = (batch: HostEvent[]): void => {
+    if (!printer.events(batch)) hw.pause();
+  };
+  hw.on('events', onEvents);
+  const resume = (): void => hw.resume();
+  process.stdout.on('drain', resume);
+  // A reader that goes away (`| head`) ends serve like a signal does: the engine closes cleanly.
+  const stdoutClosed = new Promise<string>((resolve) => {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') resolve('stdout closed (EPIPE)');
+    });
+  });
   hw.on('warning', (warning) => {
     printer.finish();
     process.stderr.write(`heartwatch serve: warning: ${warning.message}\n`);
@@ -230,10 +250,12 @@ async function run(argv: string[]): Promise<number> {
     }, 1000);
   }
 
-  const signal = await stop;
+  const reason = await Promise.race([stop, stdoutClosed]);
+  process.stdout.off('drain', resume);
   if (timer !== undefined) clearInterval(timer);
-  printer.finish();
-  process.stderr.write(`heartwatch serve: ${signal}, closing\n`);
+  if (process.stdout.destroyed) hw.off('events', onEvents);
+  else printer.finish();
+  process.stderr.write(`heartwatch serve: ${reason}, closing\n`);
   await hw.close();
   const final = hw.stats();
   process.stderr.write(

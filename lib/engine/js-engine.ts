@@ -161,6 +161,10 @@ class JsEngine implements Engine {
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
+  /** pause(): events wait in #pending. */
+  #paused = false;
+  /** Paused with eventRingCapacity events waiting: expiry holds until resume(). */
+  #expiryHeld = false;
 
   #received = 0;
   #malformed = 0;
@@ -305,6 +309,7 @@ class JsEngine implements Engine {
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#closed = true;
+      this.#paused = false;
       this.#abortListen?.(
         new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: closed while listening'),
       );
@@ -516,7 +521,7 @@ class JsEngine implements Engine {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = at;
-    if (this.#closed || at === Number.POSITIVE_INFINITY) return;
+    if (this.#closed || this.#expiryHeld || at === Number.POSITIVE_INFINITY) return;
     // Node's timers can fire up to a millisecond before performance.now() reaches `at`; the
     // tick re-checks every deadline, so an early wake-up only re-arms.
     const delay = Math.max(1, Math.ceil(at - performance.now()));
@@ -530,7 +535,11 @@ class JsEngine implements Engine {
     this.#timerAt = Number.POSITIVE_INFINITY;
     if (this.#closed) return;
     const now = performance.now();
-    let budget = expireBudget;
+    const { eventRingCapacity } = this.#options;
+    // Paused: expire only while fewer than eventRingCapacity events wait, as a native worker does.
+    let budget = this.#paused
+      ? Math.max(0, Math.min(expireBudget, eventRingCapacity - this.#pending.length))
+      : expireBudget;
     if (this.#options.expiry === 'fifo') {
       for (const rec of this.#upFifo.values()) {
         if (rec.deadline > now || budget === 0) break;
@@ -556,7 +565,21 @@ class JsEngine implements Engine {
       this.#forget(rec);
       budget--;
     }
+    this.#expiryHeld = this.#paused && this.#pending.length >= eventRingCapacity;
     this.#arm(budget === 0 ? now : this.#nextDue());
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#expiryHeld = false;
+    if (this.#closed) return;
+    this.#scheduleFlush();
+    this.#arm(Math.min(this.#timerAt, this.#nextDue()));
   }
 
   #nextDue(): number {
@@ -570,7 +593,11 @@ class JsEngine implements Engine {
 
   #emit(event: HostEvent): void {
     this.#pending.push(event);
-    if (this.#flushScheduled) return;
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#paused) return;
     this.#flushScheduled = true;
     // One flush per loop turn gathers every event the datagrams and timers of that turn made.
     setImmediate(() => {
@@ -585,14 +612,13 @@ class JsEngine implements Engine {
     this.#flushing = true;
     try {
       const size = this.#options.eventBatchSize;
-      while (this.#pending.length > 0) {
+      // A listener may pause() between batches: the rest stays pending, in order.
+      while (this.#pending.length > 0 && !this.#paused) {
         const all = this.#pending;
-        this.#pending = [];
-        for (let start = 0; start < all.length; start += size) {
-          const batch = all.length <= size ? all : all.slice(start, start + size);
-          this.#eventsDelivered += batch.length;
-          this.#sink.events(batch);
-        }
+        const batch = all.length <= size ? all : all.slice(0, size);
+        this.#pending = all.length <= size ? [] : all.slice(size);
+        this.#eventsDelivered += batch.length;
+        this.#sink.events(batch);
       }
     } finally {
       this.#flushing = false;

@@ -201,6 +201,7 @@ class NativeEngine implements Engine {
   #closed = false;
   #portCheck: NodeJS.Timeout | undefined;
   #foreignSockets = 0;
+  #paused = false;
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
@@ -279,7 +280,8 @@ class NativeEngine implements Engine {
   #onWake(): void {
     const handle = this.#handle;
     if (handle === undefined) return;
-    this.#drainEvents(handle);
+    // While paused the events stay in the workers' rings; a full ring pauses their expiry.
+    if (!this.#paused) this.#drainEvents(handle);
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
@@ -304,7 +306,21 @@ class NativeEngine implements Engine {
       const batch = decodeEventRecords(this.#eventBytes, count);
       this.#delivered += count;
       this.#sink.events(batch);
-    } while (count === capacity);
+    } while (count === capacity && !this.#paused);
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    // Not from inside the caller (often a listener or a 'drain' handler): on the next turn.
+    setImmediate(() => {
+      const handle = this.#handle;
+      if (handle !== undefined && !this.#paused && !this.#closed) this.#drainEvents(handle);
+    });
   }
 
   /**
@@ -424,6 +440,7 @@ class NativeEngine implements Engine {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#portCheck);
+    this.#paused = false;
     const handle = this.#handle;
     if (handle === undefined) return;
     handle.close();

@@ -522,6 +522,56 @@ describe.each(engines)('%s engine', (engine) => {
     expect(iterated).toHaveLength(4);
   });
 
+  it('pause() holds every event and, past eventRingCapacity held, expiry; resume() delivers them in order', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs,
+      eventRingCapacity: 1024,
+      receivers: 1,
+      workers: 1,
+    });
+    hw.pause();
+    expect(hw.isPaused()).toBe(true);
+    const hosts = 1500;
+    for (let id = 1; id <= hosts; id++) await client.beat(port, BigInt(id));
+    expect(await until(() => hw.stats().trackedHosts === hosts)).toBe(true);
+    // Every host is long past its timeout, but with more than eventRingCapacity events held the
+    // engine declares none down: memory stays bounded by what heartbeats cause.
+    await sleep(timeoutMs * 4);
+    expect(log.events).toHaveLength(0);
+    expect(hw.stats()).toMatchObject({ hostsUp: hosts, hostsDown: 0, eventsPending: hosts });
+
+    hw.resume();
+    expect(hw.isPaused()).toBe(false);
+    expect(await until(() => log.events.length === 2 * hosts, 5000)).toBe(true);
+    const ids = (type: string, from: number) =>
+      log.events.slice(from, from + hosts).map((e) => (e.type === type ? Number(e.id) : -1));
+    const inOrder = Array.from({ length: hosts }, (_, i) => i + 1);
+    expect(ids('up', 0)).toEqual(inOrder);
+    expect(ids('down', hosts).sort((a, b) => a - b)).toEqual(inOrder);
+    expect(hw.stats()).toMatchObject({ hostsDown: hosts, eventsPending: 0 });
+  });
+
+  it('a listener that pauses stops delivery after its batch; the rest follows on resume()', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      eventBatchSize: 10,
+    });
+    hw.once('events', () => hw.pause());
+    for (let id = 1; id <= 100; id++) await client.beat(port, BigInt(id));
+    expect(await until(() => hw.stats().trackedHosts === 100)).toBe(true);
+    await sleep(50);
+    expect(log.batches).toHaveLength(1);
+    const held = hw.stats().eventsPending;
+    expect(held + log.events.length).toBe(100);
+    hw.resume();
+    expect(await until(() => log.events.length === 100)).toBe(true);
+    expect(log.events.map((e) => Number(e.id))).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+  });
+
   it("turns a throwing listener into an 'error' event and keeps delivering", async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const errors: Error[] = [];
