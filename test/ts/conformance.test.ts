@@ -1,5 +1,6 @@
 // The behaviour both engines must share. Every available engine runs this file unchanged:
 // real loopback UDP, ephemeral ports, short timeouts.
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
@@ -308,6 +309,41 @@ describe.each(engines)('%s engine', (engine) => {
     // A tracked host still beats fine at the cap.
     await client.beat(port, 1n, { incarnation: 2 });
     await log.waitFor((e) => e.type === 'restart' && e.id === '1');
+  });
+
+  it('a flood of random host ids cannot lock new hosts out (default admission policy)', async () => {
+    // One shard of 64 hosts, so the flood is quick; every other option is the default.
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs,
+      maxHosts: 64,
+      workers: 1,
+    });
+    const flood = Array.from({ length: 500 }, () => randomBytes(8).readBigUInt64BE() | 1n);
+    for (const id of flood) await client.beat(port, id);
+    expect(await until(() => hw.stats().received === flood.length)).toBe(true);
+    expect(hw.stats()).toMatchObject({ trackedHosts: 64, refused: flood.length - 64 });
+    // The flood stops; a host first seen now beats as a sender does, until it is admitted.
+    const newcomer = 7n;
+    let admitted = false;
+    const beating = (async () => {
+      for (let seq = 0; !admitted && seq < 400; seq++) {
+        await client.beat(port, newcomer, { seq });
+        await sleep(25);
+      }
+    })();
+    let up: UpEvent;
+    try {
+      up = await log.waitFor<UpEvent>(isUp(newcomer), 10_000);
+    } finally {
+      admitted = true;
+      await beating;
+    }
+    expect(up.recovered).toBe(false);
+    expect(hw.stats().trackedHosts).toBeLessThanOrEqual(64);
+    // Room was made by a down host: no host that was up lost its place.
+    const hosts = await hw.hosts();
+    expect(hosts.filter((h) => h.state === 'up').map((h) => h.id)).toEqual(['7']);
   });
 
   it('forgets down hosts after forgetAfterMs, without an event', async () => {

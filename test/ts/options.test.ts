@@ -29,7 +29,7 @@ describe('resolveOptions defaults', () => {
       workers: half,
       cpus: Array.from({ length: cpuCount }, (_, i) => i),
       maxHosts: 4_194_304,
-      forgetAfterMs: 0,
+      forgetAfterMs: 3_600_000,
       batchSize: 64,
       recvBufferBytes: 8 * 1024 * 1024,
       ringCapacity: 65_536,
