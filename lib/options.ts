@@ -47,12 +47,16 @@ export interface HeartwatchOptions {
    */
   cpus?: readonly number[] | null | undefined;
   /**
-   * Hosts tracked at most; heartbeats from further new hosts are refused and counted. Default
+   * Hosts tracked at most. At the cap a new host takes the place of a down host (forgotten
+   * without an event); when every tracked host is up it is refused and counted. Default
    * 4 194 304. At most the engine's limit: the native engine's per-worker limit (exported by the
    * addon, 16 million and a little more) times `workers`; the pure-TS engine 2^24 (V8's Map).
    */
   maxHosts?: number | undefined;
-  /** Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it. Default 0. */
+  /**
+   * Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it until a
+   * new host needs its place. Default 3 600 000 (one hour).
+   */
   forgetAfterMs?: number | undefined;
   /** Datagrams per `recvmmsg` call (native engine), 1 to 1024. Default 64. */
   batchSize?: number | undefined;
@@ -288,7 +292,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     given.cpus === undefined ? Object.freeze([...allowed]) : cpuList(given.cpus, allowed);
   const forgetAfterMs = has('forgetAfterMs')
     ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
-    : 0;
+    : 3_600_000;
   const batchSize = has('batchSize') ? integer('batchSize', given.batchSize, 1, 1024) : 64;
   const recvBufferBytes = has('recvBufferBytes')
     ? integer('recvBufferBytes', given.recvBufferBytes, 4096, maxI32, ' (bytes)')

@@ -146,7 +146,10 @@ class JsEngine implements Engine {
   readonly #upFifo = new Map<string, HostRecord>();
   /** `wheel` expiry: per-host deadlines. */
   readonly #heap = new DeadlineHeap();
-  /** Down hosts in the order they went down, for forgetAfterMs (the same delay for all). */
+  /**
+   * Down hosts in the order they went down: forgotten from the front after forgetAfterMs (the
+   * same delay for all), and the front makes room for a new host when the table is full.
+   */
   readonly #downFifo = new Map<string, HostRecord>();
 
   #socket: Socket | undefined;
@@ -391,7 +394,7 @@ class JsEngine implements Engine {
     if (rec === undefined) {
       // A LEAVE from a host we do not track changes nothing.
       if (leave) return;
-      if (this.#byId.size >= this.#options.maxHosts) {
+      if (this.#byId.size >= this.#options.maxHosts && !this.#makeRoom()) {
         this.#refused++;
         return;
       }
@@ -499,11 +502,21 @@ class JsEngine implements Engine {
       reason,
     });
     const forgetAfterMs = this.#options.forgetAfterMs;
-    if (forgetAfterMs > 0) {
-      this.#downFifo.delete(rec.key);
-      this.#downFifo.set(rec.key, rec);
-      if (now + forgetAfterMs < this.#timerAt) this.#arm(now + forgetAfterMs);
-    }
+    this.#downFifo.delete(rec.key);
+    this.#downFifo.set(rec.key, rec);
+    if (forgetAfterMs > 0 && now + forgetAfterMs < this.#timerAt) this.#arm(now + forgetAfterMs);
+  }
+
+  /**
+   * A full table takes a new host in place of the host down longest, forgotten without an event,
+   * so hosts that stopped (a flood of made-up ids among them) cannot keep new hosts out; up
+   * hosts never lose their place. False when every tracked host is up.
+   */
+  #makeRoom(): boolean {
+    const oldest = this.#downFifo.values().next();
+    if (oldest.done === true) return false;
+    this.#forget(oldest.value);
+    return true;
   }
 
   #forget(rec: HostRecord): void {
@@ -561,7 +574,7 @@ class JsEngine implements Engine {
     }
     const forgetAfterMs = this.#options.forgetAfterMs;
     for (const rec of this.#downFifo.values()) {
-      if (rec.downAt + forgetAfterMs > now || budget === 0) break;
+      if (forgetAfterMs === 0 || rec.downAt + forgetAfterMs > now || budget === 0) break;
       this.#forget(rec);
       budget--;
     }
@@ -587,7 +600,9 @@ class JsEngine implements Engine {
     const up = this.#upFifo.values().next();
     if (!up.done) next = Math.min(next, up.value.deadline);
     const down = this.#downFifo.values().next();
-    if (!down.done) next = Math.min(next, down.value.downAt + this.#options.forgetAfterMs);
+    if (!down.done && this.#options.forgetAfterMs > 0) {
+      next = Math.min(next, down.value.downAt + this.#options.forgetAfterMs);
+    }
     return next;
   }
 

@@ -1,5 +1,6 @@
 // The behaviour both engines must share. Every available engine runs this file unchanged:
 // real loopback UDP, ephemeral ports, short timeouts.
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
@@ -321,6 +322,44 @@ describe.each(engines)('%s engine', (engine) => {
     // A tracked host still beats fine at the cap.
     await client.beat(port, 1n, { incarnation: 2 });
     await log.waitFor((e) => e.type === 'restart' && e.id === '1');
+  });
+
+  it('a flood of random host ids cannot lock new hosts out (default admission policy)', async () => {
+    // One shard of 64 hosts, so the flood is quick; every other option is the default but the
+    // timeout, long enough that the whole flood arrives while its first ids are still up.
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 1000,
+      maxHosts: 64,
+      workers: 1,
+    });
+    const flood = Array.from({ length: 500 }, () => randomBytes(8).readBigUInt64BE() | 1n);
+    for (const id of flood) await client.beat(port, id);
+    expect(await until(() => hw.stats().received === flood.length)).toBe(true);
+    expect(hw.stats().trackedHosts).toBe(64);
+    expect(hw.stats().refused).toBeGreaterThan(0);
+    const firstUp = log.events[0]?.at ?? Number.NaN;
+    // The flood stops; a host first seen now beats as a sender does, until it is admitted.
+    const newcomer = 7n;
+    let admitted = false;
+    const beating = (async () => {
+      for (let seq = 0; !admitted && seq < 400; seq++) {
+        await client.beat(port, newcomer, { seq });
+        await sleep(25);
+      }
+    })();
+    let up: UpEvent;
+    try {
+      up = await log.waitFor<UpEvent>(isUp(newcomer), 10_000);
+    } finally {
+      admitted = true;
+      await beating;
+    }
+    expect(up.recovered).toBe(false);
+    // Room was made by a host gone down, never by one still up: not before the first timed out.
+    expect(up.at).toBeGreaterThanOrEqual(firstUp + 1000);
+    expect(hw.stats().trackedHosts).toBeLessThanOrEqual(64);
+    expect((await hw.hosts()).find((h) => h.id === '7')?.state).toBe('up');
   });
 
   it('forgets down hosts after forgetAfterMs, without an event', async () => {

@@ -31,7 +31,7 @@ describe('resolveOptions defaults', () => {
       workers: half,
       cpus: allowed,
       maxHosts: 4_194_304,
-      forgetAfterMs: 0,
+      forgetAfterMs: 3_600_000,
       batchSize: 64,
       recvBufferBytes: 8 * 1024 * 1024,
       ringCapacity: 65_536,
