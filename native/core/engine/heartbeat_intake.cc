@@ -32,7 +32,11 @@ ParseStatus to_shard_message(IdentityMode identity, const uint8_t* data, size_t 
   ParsedHeartbeat parsed{};
   const ParseStatus status =
       truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, length, parsed);
+  return to_shard_message(identity, status, parsed, source, out);
+}
 
+ParseStatus to_shard_message(IdentityMode identity, ParseStatus status, ParsedHeartbeat parsed,
+                             const sockaddr_storage& source, ShardMessage& out) noexcept {
   out = ShardMessage{};
   to_peer_address(source, out.heartbeat.address);
   if (status == ParseStatus::kAuthUnsupported) return status;

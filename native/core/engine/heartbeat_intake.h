@@ -26,4 +26,10 @@ ParseStatus to_shard_message(IdentityMode identity, const uint8_t* data, size_t 
                              bool truncated, const sockaddr_storage& source,
                              ShardMessage& out) noexcept;
 
+// The same for a message already parsed (a stream transport parses the header as it arrives):
+// `status` and `parsed` are what the parser said about it.
+// Runs on: receiver or reactor thread.
+ParseStatus to_shard_message(IdentityMode identity, ParseStatus status, ParsedHeartbeat parsed,
+                             const sockaddr_storage& source, ShardMessage& out) noexcept;
+
 }  // namespace heartwatch
