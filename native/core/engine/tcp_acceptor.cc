@@ -1,0 +1,138 @@
+#include "core/engine/tcp_acceptor.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/common/current_thread.h"
+#include "core/common/system_error.h"
+
+namespace heartwatch {
+namespace {
+
+constexpr size_t kCloseBatch = 1024;
+
+void reset_and_close(int fd) noexcept {
+  const linger hard{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+  close(fd);
+}
+
+}  // namespace
+
+TcpAcceptor::TcpAcceptor(const TcpConfig& config, std::unique_ptr<TcpListener> listener,
+                         std::vector<TcpReactor*> reactors, CounterLine& counters, int cpu)
+    : config_(config),
+      listener_(std::move(listener)),
+      reactors_(std::move(reactors)),
+      counters_(counters),
+      cpu_(cpu),
+      open_per_reactor_(reactors_.size(), 0),
+      closed_keys_(kCloseBatch) {
+  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (stop_fd_ < 0) throw SystemError(errno, "eventfd", "TCP accept thread");
+}
+
+TcpAcceptor::~TcpAcceptor() {
+  request_stop();
+  join();
+  close(stop_fd_);
+}
+
+void TcpAcceptor::start() { thread_ = std::thread([this] { run(); }); }
+
+void TcpAcceptor::request_stop() noexcept {
+  stop_.store(true, std::memory_order_relaxed);
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = write(stop_fd_, &one, sizeof(one));
+}
+
+void TcpAcceptor::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void TcpAcceptor::run() {
+  name_and_pin_current_thread("hw-tcp-acc", cpu_);
+  bool paused = false;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    // While paused, only the stop request is watched: the listening socket stays readable.
+    pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {listener_->fd(), POLLIN, 0}};
+    const int ready = poll(fds, paused ? 1 : 2, paused ? kAcceptPauseMs : -1);
+    if (stop_.load(std::memory_order_relaxed)) break;
+    if (paused) {
+      paused = false;
+      continue;
+    }
+    if (ready > 0 && (fds[1].revents & POLLIN)) paused = !accept_pending();
+  }
+}
+
+bool TcpAcceptor::accept_pending() {
+  while (true) {
+    AcceptedConnection connection{};
+    socklen_t length = sizeof(connection.peer);
+    connection.fd = accept4(listener_->fd(), reinterpret_cast<sockaddr*>(&connection.peer), &length,
+                            SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (connection.fd < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return true;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        EngineStats::add(counters_, TcpAcceptorCounter::kAcceptPaused, 1);
+        return false;
+      }
+      EngineStats::add(counters_, TcpAcceptorCounter::kAcceptErrors, 1);
+      return true;
+    }
+    connection.ip_key = identity_key(IdentityMode::kIp, 0, reinterpret_cast<const sockaddr*>(&connection.peer));
+    take_closes();
+    if (!admit(connection)) reset_and_close(connection.fd);
+    EngineStats::set(counters_, TcpAcceptorCounter::kOpen, open_);
+  }
+}
+
+void TcpAcceptor::take_closes() {
+  for (uint32_t r = 0; r < reactors_.size(); ++r) {
+    size_t got;
+    while ((got = reactors_[r]->take_closed(closed_keys_.data(), closed_keys_.size())) > 0) {
+      open_ -= got;
+      open_per_reactor_[r] -= got;
+      if (config_.max_connections_per_ip == 0) continue;
+      for (size_t i = 0; i < got; ++i) {
+        const auto it = open_per_ip_.find(closed_keys_[i]);
+        if (it != open_per_ip_.end() && --it->second == 0) open_per_ip_.erase(it);
+      }
+    }
+  }
+}
+
+bool TcpAcceptor::admit(const AcceptedConnection& connection) {
+  if (open_ >= config_.max_connections) {
+    EngineStats::add(counters_, TcpAcceptorCounter::kRefusedMaxConnections, 1);
+    return false;
+  }
+  if (config_.max_connections_per_ip > 0) {
+    const auto it = open_per_ip_.find(connection.ip_key);
+    if (it != open_per_ip_.end() && it->second >= config_.max_connections_per_ip) {
+      EngineStats::add(counters_, TcpAcceptorCounter::kRefusedPerIp, 1);
+      return false;
+    }
+  }
+  const auto least = std::min_element(open_per_reactor_.begin(), open_per_reactor_.end());
+  const uint32_t r = static_cast<uint32_t>(least - open_per_reactor_.begin());
+  if (!reactors_[r]->hand(connection)) {
+    EngineStats::add(counters_, TcpAcceptorCounter::kHandoffDrops, 1);
+    return false;
+  }
+  reactors_[r]->notify();
+  ++open_;
+  ++open_per_reactor_[r];
+  if (config_.max_connections_per_ip > 0) ++open_per_ip_[connection.ip_key];
+  EngineStats::add(counters_, TcpAcceptorCounter::kAccepted, 1);
+  return true;
+}
+
+}  // namespace heartwatch
