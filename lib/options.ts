@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
 import { HeartwatchError } from './errors.js';
+import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './tcp-options.js';
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
@@ -68,6 +69,8 @@ export interface HeartwatchOptions {
    * `'wheel'`: per-host timeouts. `'auto'` (default): fifo when missedBeats is 0, else wheel.
    */
   expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
+  /** The TCP transport, off by default: `{ port: 7700 }` turns it on (see {@link TcpOptions}). */
+  tcp?: TcpOptions | null | undefined;
 }
 
 /** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
@@ -90,6 +93,8 @@ export interface ResolvedOptions {
   readonly spin: boolean;
   readonly engine: 'auto' | 'native' | 'js';
   readonly expiry: 'fifo' | 'wheel';
+  /** `null`: TCP off. */
+  readonly tcp: ResolvedTcpOptions | null;
 }
 
 const maxI32 = 2 ** 31 - 1;
@@ -110,14 +115,14 @@ function describe(value: unknown): string {
   return inspect(value, { depth: 1, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 16 });
 }
 
-function invalid(option: string, expected: string, value: unknown, note = ''): HeartwatchError {
+export function invalid(option: string, expected: string, value: unknown, note = ''): HeartwatchError {
   return new HeartwatchError(
     'ERR_HW_INVALID_OPTION',
     `Invalid option "${option}": expected ${expected}, got ${describe(value)}${note}`,
   );
 }
 
-function integer(option: string, value: unknown, min: number, max: number, unit = ''): number {
+export function integer(option: string, value: unknown, min: number, max: number, unit = ''): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalid(option, `an integer from ${min} to ${max}${unit}`, value);
   }
@@ -169,6 +174,7 @@ const knownOptions = [
   'spin',
   'engine',
   'expiry',
+  'tcp',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
 function editDistance(a: string, b: string): number {
@@ -327,5 +333,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     spin,
     engine,
     expiry,
+    tcp: resolveTcpOptions(given.tcp, host, threads),
   });
 }

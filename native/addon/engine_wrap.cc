@@ -234,6 +234,9 @@ Napi::Value EngineWrap::Cpus(const Napi::CallbackInfo& info) {
   uint32_t n = 0;
   for (uint32_t r = 0; r < engine_->receiver_count(); ++r) out.Set(n++, engine_->receiver_cpu(r));
   for (uint32_t w = 0; w < engine_->worker_count(); ++w) out.Set(n++, engine_->worker_cpu(w));
+  if (engine_->tcp_port() != 0) {
+    for (uint32_t t = 0; t <= engine_->tcp_reactor_count(); ++t) out.Set(n++, engine_->tcp_cpu(t));
+  }
   return out;
 }
 

@@ -1,0 +1,272 @@
+// The TCP transport's behaviour, which both engines must share: real loopback TCP, ephemeral
+// ports, short deadlines. Framing, caps, deadlines and counters are those of docs/protocol.md.
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
+import type { HostEvent, UpEvent } from '../../lib/events.js';
+import { Heartwatch } from '../../lib/heartwatch.js';
+import type { HeartwatchOptions } from '../../lib/options.js';
+import { hostIdFromSource } from '../../lib/protocol/host-id.js';
+import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
+import type { TcpStats } from '../../lib/stats.js';
+import type { TcpOptions } from '../../lib/tcp-options.js';
+import { EventLog, sleep, until } from './helpers/loopback.js';
+
+const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
+
+const isUp = (id: bigint | string) => (e: HostEvent) => e.type === 'up' && e.id === String(id);
+const isDown = (id: bigint | string) => (e: HostEvent) => e.type === 'down' && e.id === String(id);
+
+function frame(hostId: bigint, fields: { payload?: number; seq?: number; leave?: boolean } = {}) {
+  return encodeHeartbeat({
+    hostId,
+    incarnation: 5,
+    seq: fields.seq ?? 0,
+    intervalMs: 0,
+    leave: fields.leave ?? false,
+    payload: new Uint8Array(fields.payload ?? 0).fill(0x61),
+  });
+}
+
+/** A TCP client; `closed` resolves when the server ends or resets the connection. */
+class TcpClient {
+  readonly socket: Socket;
+  readonly closed: Promise<void>;
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+  }
+  static open(port: number): Promise<TcpClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port, host: '127.0.0.1', noDelay: true });
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(new TcpClient(socket));
+      });
+    });
+  }
+  get localPort(): number {
+    return this.socket.localPort ?? 0;
+  }
+  write(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => this.socket.write(bytes, (e) => (e ? reject(e) : resolve())));
+  }
+  close(): Promise<void> {
+    this.socket.destroy();
+    return this.closed;
+  }
+}
+
+/** Whether `client` is closed by the server within `ms`. */
+async function closedWithin(client: TcpClient, ms: number): Promise<boolean> {
+  return Promise.race([client.closed.then(() => true), sleep(ms).then(() => false)]);
+}
+
+describe.each(engines)('%s engine over TCP', (engine) => {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((thing) => thing.close()));
+  });
+
+  async function start(options: HeartwatchOptions = {}, tcp: TcpOptions = {}) {
+    const hw = new Heartwatch({
+      host: '127.0.0.1',
+      port: 0,
+      engine,
+      timeoutMs: 5000,
+      receivers: 1,
+      workers: 2,
+      ...options,
+      tcp: { port: 0, reactors: 2, ...tcp },
+    });
+    open.push(hw);
+    const log = new EventLog(hw);
+    const info = await hw.listen();
+    const tcpPort = info.tcpPort as number;
+    const client = async (): Promise<TcpClient> => {
+      const c = await TcpClient.open(tcpPort);
+      open.push(c);
+      return c;
+    };
+    const tcpStats = (): TcpStats => hw.stats().tcp as TcpStats;
+    return { hw, log, info, tcpPort, client, tcpStats };
+  }
+
+  it('is off by default and reports no TCP port or stats', async () => {
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, engine });
+    open.push(hw);
+    const info = await hw.listen();
+    expect(info.tcpPort).toBeNull();
+    expect(hw.stats().tcp).toBeNull();
+  });
+
+  it('turns frames from a connection into heartbeats: up, then down when they stop', async () => {
+    const { log, info, client, tcpStats } = await start({ timeoutMs: 200 });
+    expect(info.tcpPort).toBeGreaterThan(0);
+    const c = await client();
+    await c.write(frame(42n));
+    const up = await log.waitFor<UpEvent>(isUp(42n));
+    expect(up).toMatchObject({ address: `127.0.0.1:${c.localPort}`, incarnation: 5, recovered: false });
+    await log.waitFor(isDown(42n), 5000);
+    expect(tcpStats()).toMatchObject({ accepted: 1, frames: 1, openConnections: 1, protocolErrors: 0 });
+  });
+
+  it('reads frames split at every byte boundary and many coalesced in one write', async () => {
+    const { log, client, tcpStats } = await start();
+    const three = [frame(1n), frame(2n, { payload: 5 }), frame(3n, { payload: 1 })];
+    const stream = Buffer.concat(three);
+    const c = await client();
+    // Each cut gets its own three hosts: the pieces are written apart so the server reads them apart.
+    for (let cut = 1; cut < stream.length; cut++) {
+      const base = BigInt(cut * 10);
+      const renumbered = Buffer.concat([frame(base + 1n), frame(base + 2n, { payload: 5 }), frame(base + 3n, { payload: 1 })]);
+      await c.write(renumbered.subarray(0, cut));
+      await sleep(2);
+      await c.write(renumbered.subarray(cut));
+    }
+    const many = Buffer.concat(Array.from({ length: 500 }, (_, i) => frame(BigInt(100_000 + i), { payload: i % 7 })));
+    await c.write(many);
+    const expected = (stream.length - 1) * 3 + 500;
+    expect(await until(() => tcpStats().frames === expected, 10_000)).toBe(true);
+    expect(await until(() => log.events.filter((e) => e.type === 'up').length === expected, 10_000)).toBe(true);
+    expect(tcpStats().protocolErrors).toBe(0);
+  });
+
+  it('takes a frame with a 65,479-byte payload', async () => {
+    const { log, client, tcpStats } = await start();
+    const c = await client();
+    await c.write(Buffer.concat([frame(7n, { payload: 65_479 }), frame(8n)]));
+    await log.waitFor(isUp(7n));
+    await log.waitFor(isUp(8n));
+    expect(tcpStats().frames).toBe(2);
+  });
+
+  it('closes only the connection whose frame breaks the protocol, and counts it', async () => {
+    const { log, client, tcpStats } = await start();
+    const good = await client();
+    const bad = await client();
+    const garbage = await client();
+    await good.write(frame(1n));
+    const broken = frame(2n);
+    broken[2] = 9; // version 9
+    await bad.write(Buffer.concat([frame(3n), broken, frame(4n)]));
+    await garbage.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(await closedWithin(bad, 5000)).toBe(true);
+    expect(await closedWithin(garbage, 5000)).toBe(true);
+    await good.write(frame(5n));
+    await log.waitFor(isUp(5n));
+    await log.waitFor(isUp(3n));
+    expect(log.of(2n)).toEqual([]);
+    expect(log.of(4n)).toEqual([]);
+    expect(tcpStats().protocolErrors).toBe(2);
+    expect(await closedWithin(good, 50)).toBe(false);
+  });
+
+  it('closes silent, stalled and idle connections by their deadlines, counted by reason', async () => {
+    const { log, client, tcpStats } = await start(
+      {},
+      { handshakeTimeoutMs: 300, frameTimeoutMs: 300, idleTimeoutMs: 600 },
+    );
+    const silent = await client();
+    const halfHeader = await client();
+    const idle = await client();
+    const slow = await client();
+    await halfHeader.write(frame(1n).subarray(0, 14));
+    await idle.write(frame(2n));
+    await slow.write(frame(3n));
+    await log.waitFor(isUp(3n));
+    await slow.write(frame(4n).subarray(0, 1)); // a second frame begins, and stalls
+    for (const c of [silent, halfHeader, idle, slow]) expect(await closedWithin(c, 5000)).toBe(true);
+    expect(tcpStats()).toMatchObject({ handshakeTimeouts: 2, idleTimeouts: 1, slowFrames: 1 });
+    expect(await until(() => tcpStats().openConnections === 0)).toBe(true);
+  });
+
+  it('keeps a connection that sends a frame more often than the idle timeout', async () => {
+    const { client, tcpStats } = await start({}, { idleTimeoutMs: 300 });
+    const c = await client();
+    for (let seq = 0; seq < 8; seq++) {
+      await c.write(frame(9n, { seq }));
+      await sleep(100);
+    }
+    expect(await closedWithin(c, 10)).toBe(false);
+    expect(tcpStats().idleTimeouts).toBe(0);
+  });
+
+  it('resets connections past maxConnections and per IP, counts them, and admits again after a close', async () => {
+    const { client, tcpStats } = await start({}, { maxConnections: 3 });
+    const kept = [await client(), await client(), await client()];
+    const refused = [await client(), await client()];
+    for (const c of refused) expect(await closedWithin(c, 5000)).toBe(true);
+    expect(tcpStats()).toMatchObject({ accepted: 3, refusedMaxConnections: 2 });
+    await kept[0]?.close();
+    expect(await until(() => tcpStats().closedByPeer === 1)).toBe(true);
+    const again = await client();
+    expect(await until(() => tcpStats().accepted === 4)).toBe(true);
+    expect(await closedWithin(again, 100)).toBe(false);
+
+    const perIp = await start({}, { maxConnectionsPerIp: 2 });
+    await perIp.client();
+    await perIp.client();
+    const third = await perIp.client();
+    expect(await closedWithin(third, 5000)).toBe(true);
+    expect(perIp.tcpStats()).toMatchObject({ accepted: 2, refusedPerIp: 1 });
+  });
+
+  it('identity address: the host is the connection peer ip:port', async () => {
+    const { log, client } = await start({ identity: 'address' });
+    const c = await client();
+    await c.write(frame(77n));
+    const id = hostIdFromSource('127.0.0.1', c.localPort, 'address');
+    const up = await log.waitFor<UpEvent>(isUp(id));
+    expect(up.address).toBe(`127.0.0.1:${c.localPort}`);
+  });
+
+  it('holds 1,000 connections that never send, then reaps them all', async () => {
+    const { client, tcpStats } = await start({}, { handshakeTimeoutMs: 1500 });
+    const clients = await Promise.all(Array.from({ length: 1000 }, () => client()));
+    expect(await until(() => tcpStats().accepted === 1000, 10_000)).toBe(true);
+    expect(await until(() => tcpStats().handshakeTimeouts === 1000, 15_000)).toBe(true);
+    expect(tcpStats().openConnections).toBe(0);
+    const stillOpen = await Promise.all(clients.map((c) => closedWithin(c, 1000)));
+    expect(stillOpen.every(Boolean)).toBe(true);
+  }, 30_000);
+
+  it('survives a reconnect storm with no false down', async () => {
+    const { log, client } = await start({ timeoutMs: 3000 });
+    const hosts = 200;
+    for (let round = 0; round < 3; round++) {
+      const clients = await Promise.all(Array.from({ length: hosts }, () => client()));
+      await Promise.all(clients.map((c, i) => c.write(frame(BigInt(i + 1), { seq: round }))));
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    expect(await until(() => log.events.filter((e) => e.type === 'up').length === hosts, 10_000)).toBe(true);
+    expect(log.events.filter((e) => e.type === 'down')).toEqual([]);
+  }, 30_000);
+
+  it('close() under load ends every connection and resolves', async () => {
+    const { hw, client } = await start();
+    const clients = await Promise.all(Array.from({ length: 20 }, () => client()));
+    const writing = clients.map(async (c, i) => {
+      for (let seq = 0; seq < 200; seq++) {
+        if (c.socket.destroyed) return;
+        c.socket.write(frame(BigInt(i + 1), { seq }));
+        if (seq % 20 === 0) await sleep(1);
+      }
+    });
+    await sleep(20);
+    await hw.close();
+    await Promise.all(writing);
+    const ended = await Promise.all(clients.map((c) => closedWithin(c, 5000)));
+    expect(ended.every(Boolean)).toBe(true);
+  });
+
+  it('rejects bad tcp options naming the option', () => {
+    expect(() => new Heartwatch({ engine, tcp: { port: 70_000 } })).toThrow(/"tcp.port"/);
+    expect(() => new Heartwatch({ engine, tcp: { idelTimeoutMs: 5 } as TcpOptions })).toThrow(
+      /Unknown option "tcp.idelTimeoutMs"/,
+    );
+    expect(() => new Heartwatch({ engine, tcp: { recvBufferBytes: 100 } })).toThrow(/"tcp.recvBufferBytes"/);
+  });
+});
