@@ -16,6 +16,8 @@ namespace heartwatch {
 namespace {
 
 constexpr size_t kCloseBatch = 1024;
+// How often an idle accept thread takes the reactors' closes, so `openConnections` stays current.
+constexpr int kOpenRefreshMs = 100;
 
 void reset_and_close(int fd) noexcept {
   const linger hard{1, 0};
@@ -62,14 +64,18 @@ void TcpAcceptor::run() {
   while (!stop_.load(std::memory_order_relaxed)) {
     // While paused, only the stop request is watched: the listening socket stays readable.
     pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {listener_->fd(), POLLIN, 0}};
-    const int ready = poll(fds, paused ? 1 : 2, paused ? kAcceptPauseMs : -1);
+    const int ready = poll(fds, paused ? 1 : 2, paused ? kAcceptPauseMs : kOpenRefreshMs);
     if (stop_.load(std::memory_order_relaxed)) break;
+    take_closes();
+    EngineStats::set(counters_, TcpAcceptorCounter::kOpen, open_);
     if (paused) {
       paused = false;
       continue;
     }
     if (ready > 0 && (fds[1].revents & POLLIN)) paused = !accept_pending();
   }
+  // No more connections queue in a backlog nobody accepts from.
+  listener_.reset();
 }
 
 bool TcpAcceptor::accept_pending() {

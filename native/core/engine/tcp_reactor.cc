@@ -62,14 +62,19 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
 TcpReactor::~TcpReactor() {
   request_stop();
   join();
-  for (const Connection& connection : connections_) {
+  close_all();
+  close(event_fd_);
+  close(epoll_fd_);
+}
+
+void TcpReactor::close_all() noexcept {
+  for (Connection& connection : connections_) {
     if (connection.fd >= 0) close(connection.fd);
+    connection.fd = -1;
   }
   // Connections handed over but never adopted.
   AcceptedConnection pending;
   while (handoff_.pop_batch(&pending, 1) == 1) close(pending.fd);
-  close(event_fd_);
-  close(epoll_fd_);
 }
 
 void TcpReactor::start() { thread_ = std::thread([this] { run(); }); }
@@ -107,6 +112,8 @@ void TcpReactor::run() {
     adopt(now);
     wheel_.advance(now, [&](uint32_t id) { expire(id, now); });
   }
+  // Stopping ends every connection now, so peers see the server go instead of a silent socket.
+  close_all();
 }
 
 void TcpReactor::adopt(uint64_t now_ms) {

@@ -84,6 +84,7 @@ class TcpReactor {
   void expire(uint32_t id, uint64_t now_ms);
   uint64_t deadline_of(const Connection& connection) const noexcept;
   void close_connection(uint32_t id, bool reset);
+  void close_all() noexcept;
 
   uint32_t index_;
   IdentityMode identity_;
