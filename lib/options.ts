@@ -115,14 +115,25 @@ function describe(value: unknown): string {
   return inspect(value, { depth: 1, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 16 });
 }
 
-export function invalid(option: string, expected: string, value: unknown, note = ''): HeartwatchError {
+export function invalid(
+  option: string,
+  expected: string,
+  value: unknown,
+  note = '',
+): HeartwatchError {
   return new HeartwatchError(
     'ERR_HW_INVALID_OPTION',
     `Invalid option "${option}": expected ${expected}, got ${describe(value)}${note}`,
   );
 }
 
-export function integer(option: string, value: unknown, min: number, max: number, unit = ''): number {
+export function integer(
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  unit = '',
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalid(option, `an integer from ${min} to ${max}${unit}`, value);
   }

@@ -94,7 +94,13 @@ export function resolveTcpOptions(
       );
     }
   }
-  const field = (key: (typeof tcpKeys)[number], min: number, max: number, fallback: number, unit = ''): number =>
+  const field = (
+    key: (typeof tcpKeys)[number],
+    min: number,
+    max: number,
+    fallback: number,
+    unit = '',
+  ): number =>
     given[key] === undefined ? fallback : integer(`tcp.${key}`, given[key], min, max, unit);
   let tcpHost = host;
   if (given.host !== undefined) {
@@ -103,9 +109,19 @@ export function resolveTcpOptions(
     }
     tcpHost = given.host;
   }
-  const recvBufferBytes = field('recvBufferBytes', 0, 2 ** 31 - 1, 0, ' (bytes; 0 keeps autotuning)');
+  const recvBufferBytes = field(
+    'recvBufferBytes',
+    0,
+    2 ** 31 - 1,
+    0,
+    ' (bytes; 0 keeps autotuning)',
+  );
   if (recvBufferBytes > 0 && recvBufferBytes < 4096) {
-    throw invalid('tcp.recvBufferBytes', '0 or an integer from 4096 to 2147483647 (bytes)', recvBufferBytes);
+    throw invalid(
+      'tcp.recvBufferBytes',
+      '0 or an integer from 4096 to 2147483647 (bytes)',
+      recvBufferBytes,
+    );
   }
   const ms = ' (milliseconds)';
   return Object.freeze({

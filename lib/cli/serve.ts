@@ -4,8 +4,8 @@ import type { ListenInfo } from '../engine/engine.js';
 import type { HostEvent } from '../events.js';
 import { Heartwatch } from '../heartwatch.js';
 import { type HeartwatchOptions, maxThreads, maxTimeoutMs } from '../options.js';
-import type { TcpOptions } from '../tcp-options.js';
 import { formatUdpAddress } from '../sender/udp-address.js';
+import type { TcpOptions } from '../tcp-options.js';
 import {
   type Command,
   optionErrorAsUsage,
@@ -152,7 +152,9 @@ function tcpOptions(values: ReturnType<typeof parseFlags<typeof spec>>): TcpOpti
     }
     return undefined;
   }
-  const tcp: TcpOptions = { port: parseInteger('serve', '--tcp-port', values['tcp-port'], 0, 65535) };
+  const tcp: TcpOptions = {
+    port: parseInteger('serve', '--tcp-port', values['tcp-port'], 0, 65535),
+  };
   const host = values['tcp-host'];
   if (host !== undefined) {
     if (isIP(host) === 0) {

@@ -221,7 +221,9 @@ class JsEngine implements Engine {
           resolve({ ...info, tcpPort: null });
           return;
         }
-        this.#tcp = new JsTcpServer(tcp, (frame, address, port) => this.#onFrame(frame, address, port));
+        this.#tcp = new JsTcpServer(tcp, (frame, address, port) =>
+          this.#onFrame(frame, address, port),
+        );
         this.#tcp.listen().then((tcpPort) => resolve({ ...info, tcpPort }), reject);
       });
     });
@@ -379,9 +381,20 @@ class JsEngine implements Engine {
     if (this.#closed) return;
     const identity = this.#options.identity;
     const key =
-      identity === 'id' ? frame.hostId.toString() : identity === 'ip' ? address : `${address}|${port}`;
+      identity === 'id'
+        ? frame.hostId.toString()
+        : identity === 'ip'
+          ? address
+          : `${address}|${port}`;
     const incarnation = knownIncarnation(frame.incarnation);
-    this.#apply(key, { address, port }, performance.now(), incarnation, frame.intervalMs, frame.leave);
+    this.#apply(
+      key,
+      { address, port },
+      performance.now(),
+      incarnation,
+      frame.intervalMs,
+      frame.leave,
+    );
   }
 
   /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */

@@ -1,8 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HeartwatchError } from '../errors.js';
-import { formatAddress } from '../protocol/host-id.js';
 import { FrameReader } from '../protocol/frame-reader.js';
+import { formatAddress } from '../protocol/host-id.js';
 import type { DecodedHeartbeat } from '../protocol/wire-v1.js';
 import type { TcpReactorStats, TcpStats } from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
@@ -215,10 +215,7 @@ export class JsTcpServer {
     }
     if (connection.lastFrameAt === 0 && now >= connection.openedAt + o.handshakeTimeoutMs) {
       this.#counters.handshakeTimeouts++;
-    } else if (
-      connection.reader.midFrame &&
-      now >= connection.frameStartedAt + o.frameTimeoutMs
-    ) {
+    } else if (connection.reader.midFrame && now >= connection.frameStartedAt + o.frameTimeoutMs) {
       this.#counters.slowFrames++;
     } else {
       this.#counters.idleTimeouts++;

@@ -38,6 +38,7 @@ describe('resolveOptions defaults', () => {
       spin: false,
       engine: 'auto',
       expiry: 'wheel',
+      tcp: null,
     });
   });
 
@@ -78,6 +79,7 @@ describe('resolveOptions defaults', () => {
       spin: true,
       engine: 'js',
       expiry: 'fifo',
+      tcp: null,
     } as const;
     expect(resolveOptions(low)).toEqual(low);
     const high = {
@@ -99,6 +101,7 @@ describe('resolveOptions defaults', () => {
       spin: false,
       engine: 'native',
       expiry: 'wheel',
+      tcp: null,
     } as const;
     expect(resolveOptions(high)).toEqual(high);
   });

@@ -49,7 +49,9 @@ class TcpClient {
     return this.socket.localPort ?? 0;
   }
   write(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.write(bytes, (e) => (e ? reject(e) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.socket.write(bytes, (e) => (e ? reject(e) : resolve())),
+    );
   }
   close(): Promise<void> {
     this.socket.destroy();
@@ -106,9 +108,18 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     const c = await client();
     await c.write(frame(42n));
     const up = await log.waitFor<UpEvent>(isUp(42n));
-    expect(up).toMatchObject({ address: `127.0.0.1:${c.localPort}`, incarnation: 5, recovered: false });
+    expect(up).toMatchObject({
+      address: `127.0.0.1:${c.localPort}`,
+      incarnation: 5,
+      recovered: false,
+    });
     await log.waitFor(isDown(42n), 5000);
-    expect(tcpStats()).toMatchObject({ accepted: 1, frames: 1, openConnections: 1, protocolErrors: 0 });
+    expect(tcpStats()).toMatchObject({
+      accepted: 1,
+      frames: 1,
+      openConnections: 1,
+      protocolErrors: 0,
+    });
   });
 
   it('reads frames split at every byte boundary and many coalesced in one write', async () => {
@@ -119,16 +130,24 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     // Each cut gets its own three hosts: the pieces are written apart so the server reads them apart.
     for (let cut = 1; cut < stream.length; cut++) {
       const base = BigInt(cut * 10);
-      const renumbered = Buffer.concat([frame(base + 1n), frame(base + 2n, { payload: 5 }), frame(base + 3n, { payload: 1 })]);
+      const renumbered = Buffer.concat([
+        frame(base + 1n),
+        frame(base + 2n, { payload: 5 }),
+        frame(base + 3n, { payload: 1 }),
+      ]);
       await c.write(renumbered.subarray(0, cut));
       await sleep(2);
       await c.write(renumbered.subarray(cut));
     }
-    const many = Buffer.concat(Array.from({ length: 500 }, (_, i) => frame(BigInt(100_000 + i), { payload: i % 7 })));
+    const many = Buffer.concat(
+      Array.from({ length: 500 }, (_, i) => frame(BigInt(100_000 + i), { payload: i % 7 })),
+    );
     await c.write(many);
     const expected = (stream.length - 1) * 3 + 500;
     expect(await until(() => tcpStats().frames === expected, 10_000)).toBe(true);
-    expect(await until(() => log.events.filter((e) => e.type === 'up').length === expected, 10_000)).toBe(true);
+    expect(
+      await until(() => log.events.filter((e) => e.type === 'up').length === expected, 10_000),
+    ).toBe(true);
     expect(tcpStats().protocolErrors).toBe(0);
   });
 
@@ -176,7 +195,8 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     await slow.write(frame(3n));
     await log.waitFor(isUp(3n));
     await slow.write(frame(4n).subarray(0, 1)); // a second frame begins, and stalls
-    for (const c of [silent, halfHeader, idle, slow]) expect(await closedWithin(c, 5000)).toBe(true);
+    for (const c of [silent, halfHeader, idle, slow])
+      expect(await closedWithin(c, 5000)).toBe(true);
     expect(tcpStats()).toMatchObject({ handshakeTimeouts: 2, idleTimeouts: 1, slowFrames: 1 });
     expect(await until(() => tcpStats().openConnections === 0)).toBe(true);
     expect(tcpStats().closedByPeer).toBe(0);
@@ -240,7 +260,9 @@ describe.each(engines)('%s engine over TCP', (engine) => {
       await Promise.all(clients.map((c, i) => c.write(frame(BigInt(i + 1), { seq: round }))));
       await Promise.all(clients.map((c) => c.close()));
     }
-    expect(await until(() => log.events.filter((e) => e.type === 'up').length === hosts, 10_000)).toBe(true);
+    expect(
+      await until(() => log.events.filter((e) => e.type === 'up').length === hosts, 10_000),
+    ).toBe(true);
     expect(log.events.filter((e) => e.type === 'down')).toEqual([]);
   }, 30_000);
 
@@ -266,6 +288,67 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     expect(() => new Heartwatch({ engine, tcp: { idelTimeoutMs: 5 } as TcpOptions })).toThrow(
       /Unknown option "tcp.idelTimeoutMs"/,
     );
-    expect(() => new Heartwatch({ engine, tcp: { recvBufferBytes: 100 } })).toThrow(/"tcp.recvBufferBytes"/);
+    expect(() => new Heartwatch({ engine, tcp: { recvBufferBytes: 100 } })).toThrow(
+      /"tcp.recvBufferBytes"/,
+    );
+  });
+});
+
+describe('tcp options', () => {
+  it('fills every tcp option in, and accepts every bound', async () => {
+    const { resolveOptions } = await import('../../lib/options.js');
+    expect(resolveOptions({ host: '127.0.0.2', tcp: {} }).tcp).toEqual({
+      port: 7700,
+      host: '127.0.0.2',
+      reactors: 1,
+      maxConnections: 65_536,
+      maxConnectionsPerIp: 0,
+      handshakeTimeoutMs: 10_000,
+      idleTimeoutMs: 60_000,
+      frameTimeoutMs: 10_000,
+      backlog: 4096,
+      deferAcceptS: 0,
+      recvBufferBytes: 0,
+      keepAliveIdleS: 30,
+      keepAliveIntervalS: 10,
+      keepAliveCount: 3,
+    });
+    const low = {
+      port: 0,
+      host: '::1',
+      reactors: 1,
+      maxConnections: 1,
+      maxConnectionsPerIp: 0,
+      handshakeTimeoutMs: 1,
+      idleTimeoutMs: 1,
+      frameTimeoutMs: 1,
+      backlog: 1,
+      deferAcceptS: 0,
+      recvBufferBytes: 0,
+      keepAliveIdleS: 0,
+      keepAliveIntervalS: 1,
+      keepAliveCount: 1,
+    };
+    expect(resolveOptions({ tcp: low }).tcp).toEqual(low);
+    const high = {
+      ...low,
+      port: 65_535,
+      maxConnections: 2 ** 24,
+      maxConnectionsPerIp: 2 ** 24,
+      handshakeTimeoutMs: 16_777_214,
+      idleTimeoutMs: 16_777_214,
+      frameTimeoutMs: 16_777_214,
+      backlog: 65_535,
+      deferAcceptS: 3600,
+      recvBufferBytes: 2 ** 31 - 1,
+      keepAliveIdleS: 32_767,
+      keepAliveIntervalS: 32_767,
+      keepAliveCount: 127,
+    };
+    expect(resolveOptions({ tcp: high }).tcp).toEqual(high);
+    expect(() => resolveOptions({ tcp: { ...high, maxConnections: 2 ** 24 + 1 } })).toThrow(
+      /"tcp.maxConnections": expected an integer from 1 to 16777216/,
+    );
+    expect(() => resolveOptions({ tcp: 7700 })).toThrow(/"tcp": expected null or an object/);
   });
 });
