@@ -1,6 +1,8 @@
 // The TCP transport's behaviour, which both engines must share: real loopback TCP, ephemeral
 // ports, short deadlines. Framing, caps, deadlines and counters are those of docs/protocol.md.
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import type { HostEvent, UpEvent } from '../../lib/events.js';
@@ -350,5 +352,46 @@ describe('tcp options', () => {
       /"tcp.maxConnections": expected an integer from 1 to 16777216/,
     );
     expect(() => resolveOptions({ tcp: 7700 })).toThrow(/"tcp": expected null or an object/);
+  });
+});
+
+describe('heartwatch serve --tcp-port', () => {
+  const bin = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+  function serve(args: string[]) {
+    const child = spawn(process.execPath, [bin, 'serve', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = { stdout: '', stderr: '' };
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out.stdout += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      out.stderr += s;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { child, out, exited };
+  }
+
+  it('listens on both transports and prints the hosts a TCP sender brings up', async () => {
+    const server = serve(['--host', '127.0.0.1', '--port', '0', '--tcp-port', '0', '--json']);
+    try {
+      const listening = /listening on 127\.0\.0\.1:\d+, TCP 127\.0\.0\.1:(\d+) \(engine/;
+      expect(await until(() => listening.test(server.out.stderr), 10_000)).toBe(true);
+      const tcpPort = Number(server.out.stderr.match(listening)?.[1]);
+      const client = await TcpClient.open(tcpPort);
+      await client.write(frame(4242n));
+      expect(await until(() => server.out.stdout.includes('"id":"4242"'), 5000)).toBe(true);
+      await client.close();
+    } finally {
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    }
+  });
+
+  it('refuses TCP flags without --tcp-port, naming the flag', async () => {
+    const server = serve(['--tcp-reactors', '2']);
+    expect(await server.exited).toBe(2);
+    expect(server.out.stderr).toContain('--tcp-reactors needs --tcp-port');
   });
 });
