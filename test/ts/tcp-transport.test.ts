@@ -10,6 +10,7 @@ import { Heartwatch } from '../../lib/heartwatch.js';
 import type { HeartwatchOptions } from '../../lib/options.js';
 import { hostIdFromSource } from '../../lib/protocol/host-id.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
+import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
 import type { TcpStats } from '../../lib/stats.js';
 import type { TcpOptions } from '../../lib/tcp-options.js';
 import { EventLog, sleep, until } from './helpers/loopback.js';
@@ -393,5 +394,79 @@ describe('heartwatch serve --tcp-port', () => {
     const server = serve(['--tcp-reactors', '2']);
     expect(await server.exited).toBe(2);
     expect(server.out.stderr).toContain('--tcp-reactors needs --tcp-port');
+  });
+});
+
+describe('HeartbeatSender over TCP', () => {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((thing) => thing.close()));
+  });
+
+  async function server(tcp: TcpOptions = {}, port = 0) {
+    const hw = new Heartwatch({ host: '127.0.0.1', port, engine: 'js', tcp: { port: 0, ...tcp } });
+    open.push(hw);
+    const log = new EventLog(hw);
+    const info = await hw.listen();
+    return { hw, log, info };
+  }
+
+  it('beats over tcp:// and leaves with LEAVE', async () => {
+    const { hw, log, info } = await server();
+    const sender = new HeartbeatSender({
+      server: `tcp://127.0.0.1:${info.tcpPort}`,
+      hostId: 31n,
+      intervalMs: 20,
+    });
+    expect(sender.server).toBe(`tcp://127.0.0.1:${info.tcpPort}`);
+    await sender.start();
+    await log.waitFor(isUp(31n));
+    expect(await until(() => (hw.stats().tcp?.frames ?? 0) >= 3)).toBe(true);
+    await sender.close();
+    const down = await log.waitFor(isDown(31n));
+    expect(down).toMatchObject({ reason: 'left' });
+    expect(hw.stats().received).toBe(0); // nothing came over UDP
+  });
+
+  it("transport 'auto' sends small beats over UDP and big ones over TCP", async () => {
+    // One port number for both transports: find a free one, then serve UDP and TCP on it.
+    const probe = await server();
+    const udpPort = probe.info.tcpPort as number;
+    await probe.hw.close();
+    const both = await server({ port: udpPort }, udpPort);
+    const small = new HeartbeatSender({
+      server: `udp://127.0.0.1:${udpPort}`,
+      hostId: 1n,
+      transport: 'auto',
+    });
+    const big = new HeartbeatSender({
+      server: `udp://127.0.0.1:${udpPort}`,
+      hostId: 2n,
+      transport: 'auto',
+      payload: new Uint8Array(4000),
+    });
+    open.push(small, big);
+    await small.start();
+    await big.start();
+    await both.log.waitFor(isUp(1n));
+    await both.log.waitFor(isUp(2n));
+    expect(both.hw.stats().received).toBe(1);
+    expect(both.hw.stats().tcp?.frames).toBe(1);
+  });
+
+  it('never blocks on a dead server, drops while down, and reconnects when it is back', async () => {
+    const probe = await server();
+    const port = probe.info.tcpPort as number;
+    await probe.hw.close();
+    const sender = new HeartbeatSender({
+      server: `tcp://127.0.0.1:${port}`,
+      hostId: 9n,
+      intervalMs: 20,
+    });
+    open.push(sender);
+    await sender.start(); // resolves although nothing listens
+    expect(await until(() => sender.dropped >= 3)).toBe(true);
+    const back = await server({ port });
+    await back.log.waitFor(isUp(9n), 10_000);
   });
 });
