@@ -390,6 +390,28 @@ describe('heartwatch serve --tcp-port', () => {
     }
   });
 
+  it('heartwatch send --transport tcp beats over TCP and leaves', async () => {
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, engine: 'js', tcp: { port: 0 } });
+    try {
+      const log = new EventLog(hw);
+      const { tcpPort } = await hw.listen();
+      const sender = spawn(
+        process.execPath,
+        [bin, 'send', '--to', `127.0.0.1:${tcpPort}`, '--id', '77', '--transport', 'tcp'],
+        { stdio: 'ignore' },
+      );
+      sender.unref();
+      const exited = new Promise((resolve) => sender.on('close', resolve));
+      await log.waitFor(isUp(77n), 5000);
+      sender.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await log.waitFor((e) => e.type === 'down' && e.id === '77' && e.reason === 'left');
+      expect(hw.stats().received).toBe(0);
+    } finally {
+      await hw.close();
+    }
+  });
+
   it('refuses TCP flags without --tcp-port, naming the flag', async () => {
     const server = serve(['--tcp-reactors', '2']);
     expect(await server.exited).toBe(2);
