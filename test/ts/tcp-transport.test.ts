@@ -11,6 +11,7 @@ import type { HeartwatchOptions } from '../../lib/options.js';
 import { hostIdFromSource } from '../../lib/protocol/host-id.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
 import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
+import { fleetSimulatorAvailable, simulateFleet } from '../../lib/simulator.js';
 import type { TcpStats } from '../../lib/stats.js';
 import type { TcpOptions } from '../../lib/tcp-options.js';
 import { EventLog, sleep, until } from './helpers/loopback.js';
@@ -491,4 +492,39 @@ describe('HeartbeatSender over TCP', () => {
     const back = await server({ port });
     await back.log.waitFor(isUp(9n), 10_000);
   });
+});
+
+describe.runIf(fleetSimulatorAvailable())('fleet simulator over TCP', () => {
+  it.each(engines)(
+    '%s engine: every simulated host up over its own connection, no false down',
+    async (engine) => {
+      const hw = new Heartwatch({
+        host: '127.0.0.1',
+        port: 0,
+        engine,
+        timeoutMs: 2000,
+        missedBeats: 0,
+        tcp: { port: 0 },
+      });
+      try {
+        const log = new EventLog(hw);
+        const { tcpPort } = await hw.listen();
+        const report = await simulateFleet({
+          server: `127.0.0.1:${tcpPort}`,
+          transport: 'tcp',
+          hosts: 500,
+          packetsPerSecond: 2500,
+          durationMs: 1500,
+          payloadBytes: 100,
+        });
+        expect(report.sendErrors).toBe(0);
+        expect(await until(() => hw.stats().tcp?.frames === report.packetsSent, 5000)).toBe(true);
+        expect(log.events.filter((e) => e.type === 'up').length).toBe(500);
+        expect(log.events.filter((e) => e.type === 'down')).toEqual([]);
+        expect(hw.stats().tcp).toMatchObject({ accepted: 500, protocolErrors: 0 });
+      } finally {
+        await hw.close();
+      }
+    },
+  );
 });
