@@ -88,7 +88,7 @@ export interface TcpReactorStats {
 export interface TcpStats {
   /** The bound TCP port. */
   port: number;
-  /** Connections accepted and handed to a reactor. */
+  /** Connections accepted and admitted (past the caps), each handed to a reactor. */
   accepted: number;
   /** Connections closed at once because `tcp.maxConnections` were open. */
   refusedMaxConnections: number;
@@ -96,8 +96,8 @@ export interface TcpStats {
   refusedPerIp: number;
   /** Times accept() found no file descriptor left and paused 100 ms (the backlog holds the rest). */
   acceptPaused: number;
-  /** Connections closed at once because their reactor's hand-off ring was full. */
-  handoffDrops: number;
+  /** Times accept() waited 1 ms because a reactor's hand-off ring was full (the connection waited too; none is dropped). */
+  handoffWaits: number;
   /** Connections open now (a gauge). */
   openConnections: number;
   /** The process's file-descriptor limit (soft RLIMIT_NOFILE, raised to the hard limit on listen). */

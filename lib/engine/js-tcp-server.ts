@@ -46,7 +46,7 @@ export class JsTcpServer {
     refusedMaxConnections: 0,
     refusedPerIp: 0,
     acceptPaused: 0,
-    handoffDrops: 0,
+    handoffWaits: 0,
     openConnections: 0,
     descriptorLimit: 0,
     acceptErrors: 0,

@@ -82,7 +82,7 @@ const TCP_ACCEPTOR_FIELDS = [
   'refusedMaxConnections',
   'refusedPerIp',
   'acceptPaused',
-  'handoffDrops',
+  'handoffWaits',
   'openConnections',
   'descriptorLimit',
   'acceptErrors',

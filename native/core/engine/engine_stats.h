@@ -45,7 +45,7 @@ enum class TcpAcceptorCounter : uint32_t {
   kRefusedMaxConnections = 1,  // closed at once: tcp.maxConnections reached
   kRefusedPerIp = 2,        // closed at once: tcp.maxConnectionsPerIp reached
   kAcceptPaused = 3,        // accept() found no descriptor left (EMFILE/ENFILE) and paused
-  kHandoffDrops = 4,        // closed at once: the reactor's hand-off ring was full
+  kHandoffWaits = 4,        // accept waited: a reactor's hand-off ring was full (none dropped)
   kOpen = 5,                // connections open, as the accept thread last counted them
   kDescriptorLimit = 6,     // RLIMIT_NOFILE soft limit after raising it to the hard limit
   kAcceptErrors = 7,        // other accept() failures

@@ -60,43 +60,51 @@ void TcpAcceptor::join() {
 
 void TcpAcceptor::run() {
   name_and_pin_current_thread("hw-tcp-acc", cpu_);
-  bool paused = false;
+  int pause_ms = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     // While paused, only the stop request is watched: the listening socket stays readable.
     pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {listener_->fd(), POLLIN, 0}};
-    const int ready = poll(fds, paused ? 1 : 2, paused ? kAcceptPauseMs : kOpenRefreshMs);
+    const int ready = poll(fds, pause_ms > 0 ? 1 : 2, pause_ms > 0 ? pause_ms : kOpenRefreshMs);
     if (stop_.load(std::memory_order_relaxed)) break;
     take_closes();
     EngineStats::set(counters_, TcpAcceptorCounter::kOpen, open_);
-    if (paused) {
-      paused = false;
+    if (waiting_ && !hand(*waiting_)) {
+      pause_ms = kHandoffPauseMs;
       continue;
     }
-    if (ready > 0 && (fds[1].revents & POLLIN)) paused = !accept_pending();
+    waiting_.reset();
+    if (pause_ms == 0 && (ready <= 0 || !(fds[1].revents & POLLIN))) continue;
+    switch (accept_pending()) {
+      case Outcome::kDrained: pause_ms = 0; break;
+      case Outcome::kOutOfDescriptors: pause_ms = kAcceptPauseMs; break;
+      case Outcome::kHandoffFull: pause_ms = kHandoffPauseMs; break;
+    }
   }
   // No more connections queue in a backlog nobody accepts from.
   listener_.reset();
+  if (waiting_) close(waiting_->fd);
 }
 
-bool TcpAcceptor::accept_pending() {
+TcpAcceptor::Outcome TcpAcceptor::accept_pending() {
   while (true) {
     AcceptedConnection connection{};
     socklen_t length = sizeof(connection.peer);
     connection.fd = accept4(listener_->fd(), reinterpret_cast<sockaddr*>(&connection.peer), &length,
                             SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (connection.fd < 0) {
-      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return true;
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return Outcome::kDrained;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         EngineStats::add(counters_, TcpAcceptorCounter::kAcceptPaused, 1);
-        return false;
+        return Outcome::kOutOfDescriptors;
       }
       EngineStats::add(counters_, TcpAcceptorCounter::kAcceptErrors, 1);
-      return true;
+      return Outcome::kDrained;
     }
     connection.ip_key = identity_key(IdentityMode::kIp, 0, reinterpret_cast<const sockaddr*>(&connection.peer));
     take_closes();
-    if (!admit(connection)) reset_and_close(connection.fd);
+    const bool handed = admit(connection);
     EngineStats::set(counters_, TcpAcceptorCounter::kOpen, open_);
+    if (!handed && waiting_) return Outcome::kHandoffFull;
   }
 }
 
@@ -118,26 +126,35 @@ void TcpAcceptor::take_closes() {
 bool TcpAcceptor::admit(const AcceptedConnection& connection) {
   if (open_ >= config_.max_connections) {
     EngineStats::add(counters_, TcpAcceptorCounter::kRefusedMaxConnections, 1);
+    reset_and_close(connection.fd);
     return false;
   }
   if (config_.max_connections_per_ip > 0) {
     const auto it = open_per_ip_.find(connection.ip_key);
     if (it != open_per_ip_.end() && it->second >= config_.max_connections_per_ip) {
       EngineStats::add(counters_, TcpAcceptorCounter::kRefusedPerIp, 1);
+      reset_and_close(connection.fd);
       return false;
     }
   }
+  // Counted open from here, even while it waits for room in a reactor's ring.
+  ++open_;
+  if (config_.max_connections_per_ip > 0) ++open_per_ip_[connection.ip_key];
+  EngineStats::add(counters_, TcpAcceptorCounter::kAccepted, 1);
+  if (hand(connection)) return true;
+  waiting_ = connection;
+  return false;
+}
+
+bool TcpAcceptor::hand(const AcceptedConnection& connection) {
   const auto least = std::min_element(open_per_reactor_.begin(), open_per_reactor_.end());
   const uint32_t r = static_cast<uint32_t>(least - open_per_reactor_.begin());
   if (!reactors_[r]->hand(connection)) {
-    EngineStats::add(counters_, TcpAcceptorCounter::kHandoffDrops, 1);
+    EngineStats::add(counters_, TcpAcceptorCounter::kHandoffWaits, 1);
     return false;
   }
   reactors_[r]->notify();
-  ++open_;
   ++open_per_reactor_[r];
-  if (config_.max_connections_per_ip > 0) ++open_per_ip_[connection.ip_key];
-  EngineStats::add(counters_, TcpAcceptorCounter::kAccepted, 1);
   return true;
 }
 

@@ -5,12 +5,15 @@
 //
 // A refused connection is closed at once with SO_LINGER 0. When accept() runs out of
 // descriptors (EMFILE/ENFILE) the thread stops accepting for kAcceptPauseMs instead of spinning
-// on a listening socket that stays readable; the pending connections wait in the backlog.
+// on a listening socket that stays readable; the pending connections wait in the backlog. When a
+// reactor's hand-off ring is full (a reconnect storm outpacing it), the connection in hand waits
+// and accepting pauses for kHandoffPauseMs: the backlog absorbs the burst, nothing is reset.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -23,6 +26,7 @@
 namespace heartwatch {
 
 inline constexpr int kAcceptPauseMs = 100;
+inline constexpr int kHandoffPauseMs = 1;
 
 class TcpAcceptor {
  public:
@@ -41,10 +45,14 @@ class TcpAcceptor {
  private:
   // Runs on: accept thread, for all the private functions below.
   void run();
-  // Accepts what the backlog holds; returns false when out of descriptors.
-  bool accept_pending();
+  enum class Outcome : uint8_t { kDrained, kOutOfDescriptors, kHandoffFull };
+  // Accepts what the backlog holds, until it is empty or something makes accept pause.
+  Outcome accept_pending();
   void take_closes();
+  // Refused (caps): closes it. Admitted: hands it to the least-loaded reactor, or keeps it in
+  // `waiting_` and returns false when that reactor's ring is full.
   bool admit(const AcceptedConnection& connection);
+  bool hand(const AcceptedConnection& connection);
 
   TcpConfig config_;
   std::unique_ptr<TcpListener> listener_;
@@ -59,6 +67,7 @@ class TcpAcceptor {
   std::vector<uint64_t> open_per_reactor_;
   std::unordered_map<uint64_t, uint32_t> open_per_ip_;  // only with a per-IP cap
   std::vector<uint64_t> closed_keys_;
+  std::optional<AcceptedConnection> waiting_;  // admitted, not yet taken by a full reactor ring
 };
 
 }  // namespace heartwatch
