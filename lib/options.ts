@@ -8,6 +8,7 @@ import {
   jsMaxHosts,
   nativeMaxHostsPerShard,
 } from './native/platform.js';
+import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './tcp-options.js';
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
@@ -84,6 +85,8 @@ export interface HeartwatchOptions {
    * `'wheel'`: per-host timeouts. `'auto'` (default): fifo when missedBeats is 0, else wheel.
    */
   expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
+  /** The TCP transport, off by default: `{ port: 7700 }` turns it on (see {@link TcpOptions}). */
+  tcp?: TcpOptions | null | undefined;
 }
 
 /** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
@@ -106,6 +109,8 @@ export interface ResolvedOptions {
   readonly spin: boolean;
   readonly engine: 'auto' | 'native' | 'js';
   readonly expiry: 'fifo' | 'wheel';
+  /** `null`: TCP off. */
+  readonly tcp: ResolvedTcpOptions | null;
 }
 
 const maxI32 = 2 ** 31 - 1;
@@ -141,14 +146,25 @@ function describe(value: unknown): string {
   return inspect(value, { depth: 1, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 16 });
 }
 
-function invalid(option: string, expected: string, value: unknown, note = ''): HeartwatchError {
+export function invalid(
+  option: string,
+  expected: string,
+  value: unknown,
+  note = '',
+): HeartwatchError {
   return new HeartwatchError(
     'ERR_HW_INVALID_OPTION',
     `Invalid option "${option}": expected ${expected}, got ${describe(value)}${note}`,
   );
 }
 
-function integer(option: string, value: unknown, min: number, max: number, unit = ''): number {
+export function integer(
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  unit = '',
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalid(option, `an integer from ${min} to ${max}${unit}`, value);
   }
@@ -200,6 +216,7 @@ const knownOptions = [
   'spin',
   'engine',
   'expiry',
+  'tcp',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
 function editDistance(a: string, b: string): number {
@@ -360,5 +377,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     spin,
     engine,
     expiry,
+    tcp: resolveTcpOptions(given.tcp, host, threads),
   });
 }

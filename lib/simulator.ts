@@ -59,6 +59,12 @@ export interface SimulateFleetOptions {
   restarts?: readonly FleetRestart[];
   /** Aborting it ends the run within about 10 ms; the promise still resolves with the report. */
   signal?: AbortSignal;
+  /**
+   * `'tcp'`: one TCP connection per host to a server run with `tcp`, all opened (epoll) before
+   * the clock starts, each heartbeat one frame; more source addresses in 127.0.0.0/8 are used
+   * when a loopback target's ephemeral ports run out. Default `'udp'`.
+   */
+  transport?: 'udp' | 'tcp';
 }
 
 /** What the simulator sent. Times are `performance.now()` milliseconds (NaN: never happened). */
@@ -99,6 +105,7 @@ interface NativeFleetConfig {
   seed: number;
   kills: { firstHost: number; hostCount: number; atMs: number; graceful: boolean }[];
   restarts: { firstHost: number; hostCount: number; atMs: number }[];
+  tcp: boolean;
 }
 
 interface NativeFleetRun {
@@ -134,6 +141,7 @@ const knownKeys = [
   'cpu',
   'firstSeq',
   'seed',
+  'transport',
   'kills',
   'restarts',
   'signal',
@@ -259,6 +267,10 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw invalid('signal', 'an AbortSignal', options.signal);
   }
+  const transport = options.transport ?? 'udp';
+  if (transport !== 'udp' && transport !== 'tcp') {
+    throw invalid('transport', '"udp" or "tcp"', transport);
+  }
   return {
     address: address.host,
     port: address.port,
@@ -274,6 +286,7 @@ function nativeConfig(input: unknown): NativeFleetConfig {
     seed,
     kills,
     restarts,
+    tcp: transport === 'tcp',
   };
 }
 

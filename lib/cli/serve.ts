@@ -4,6 +4,7 @@ import type { HostEvent } from '../events.js';
 import { Heartwatch } from '../heartwatch.js';
 import { type HeartwatchOptions, maxThreads, maxTimeoutMs } from '../options.js';
 import { formatUdpAddress } from '../sender/udp-address.js';
+import type { TcpOptions } from '../tcp-options.js';
 import {
   type Command,
   optionErrorAsUsage,
@@ -27,6 +28,11 @@ const spec = {
   cpus: { type: 'string' },
   'max-hosts': { type: 'string' },
   engine: { type: 'string' },
+  'tcp-port': { type: 'string' },
+  'tcp-host': { type: 'string' },
+  'tcp-reactors': { type: 'string' },
+  'tcp-max-connections': { type: 'string' },
+  'tcp-idle-timeout': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -64,6 +70,11 @@ Flags:
   --max-hosts N        most hosts tracked; more are refused and counted  (default 4194304)
   --engine E           auto, native or js; auto falls back to js with a warning
                                                                          (default auto)
+  --tcp-port N         also take heartbeat frames over TCP on this port (default off)
+  --tcp-host IP        bind address for TCP                              (default --host)
+  --tcp-reactors N     TCP reactor threads, one epoll loop each          (default 1)
+  --tcp-max-connections N  open TCP connections at most; more are reset (default 65536)
+  --tcp-idle-timeout D close a TCP connection with no frame for D       (default 60s)
   --json               one JSON object per event per line on stdout
   -h, --help           show this help
 
@@ -132,7 +143,44 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
       'js',
     ] as const);
   }
+  const tcp = tcpOptions(values);
+  if (tcp !== undefined) options.tcp = tcp;
   return options;
+}
+
+function tcpOptions(values: ReturnType<typeof parseFlags<typeof spec>>): TcpOptions | undefined {
+  const others = ['tcp-host', 'tcp-reactors', 'tcp-max-connections', 'tcp-idle-timeout'] as const;
+  if (values['tcp-port'] === undefined) {
+    const stray = others.find((flag) => values[flag] !== undefined);
+    if (stray !== undefined) {
+      throw new UsageError(`heartwatch serve: --${stray} needs --tcp-port (TCP is off without it)`);
+    }
+    return undefined;
+  }
+  const tcp: TcpOptions = {
+    port: parseInteger('serve', '--tcp-port', values['tcp-port'], 0, 65535),
+  };
+  const host = values['tcp-host'];
+  if (host !== undefined) {
+    if (isIP(host) === 0) {
+      throw new UsageError(
+        `heartwatch serve: --tcp-host must be an IP address such as ::, 0.0.0.0 or 127.0.0.1, got "${host}"`,
+      );
+    }
+    tcp.host = host;
+  }
+  if (values['tcp-reactors'] !== undefined) {
+    tcp.reactors = parseInteger('serve', '--tcp-reactors', values['tcp-reactors'], 1, maxThreads());
+  }
+  if (values['tcp-max-connections'] !== undefined) {
+    const text = values['tcp-max-connections'];
+    tcp.maxConnections = parseInteger('serve', '--tcp-max-connections', text, 1, 2 ** 24);
+  }
+  if (values['tcp-idle-timeout'] !== undefined) {
+    const text = values['tcp-idle-timeout'];
+    tcp.idleTimeoutMs = parseDuration('serve', '--tcp-idle-timeout', text, 1, maxTimeoutMs);
+  }
+  return tcp;
 }
 
 /** The list's syntax; which CPUs are allowed (the affinity mask) is checked with the options. */
@@ -234,7 +282,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const stats = hw.stats();
   process.stderr.write(
-    `listening on ${formatUdpAddress(info)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)\n`,
+    `listening on ${formatUdpAddress(info)}${tcpListening(info, options)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)\n`,
   );
 
   let timer: NodeJS.Timeout | undefined;
@@ -262,6 +310,13 @@ async function run(argv: string[]): Promise<number> {
     `heartwatch serve: closed after ${count(final.received)} datagrams and ${count(final.eventsDelivered)} events\n`,
   );
   return 0;
+}
+
+/** ", TCP IP:PORT" when TCP is on: the TCP host may differ from the UDP one (--tcp-host). */
+function tcpListening(info: ListenInfo, options: HeartwatchOptions): string {
+  if (info.tcpPort === null) return '';
+  const host = options.tcp?.host ?? info.host;
+  return `, TCP ${formatUdpAddress({ host, port: info.tcpPort })}`;
 }
 
 export const serve: Command = {

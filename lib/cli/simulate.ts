@@ -11,6 +11,7 @@ import {
   type Command,
   formatDuration,
   optionErrorAsUsage,
+  parseChoice,
   parseDuration,
   parseFlags,
   parseInteger,
@@ -34,6 +35,7 @@ const spec = {
   'payload-bytes': { type: 'string' },
   cpu: { type: 'string' },
   seed: { type: 'string' },
+  transport: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -47,6 +49,7 @@ const flagOf: Record<string, string> = {
   payloadBytes: '--payload-bytes',
   cpu: '--cpu',
   seed: '--seed',
+  transport: '--transport',
 };
 
 const help = `Usage: heartwatch simulate --to IP:PORT [--hosts N] [--rate R] [flags]
@@ -72,6 +75,8 @@ Flags:
   --payload-bytes N   payload size per heartbeat, 0 to 65479                 (default 0)
   --cpu N             pin the sending thread to CPU N                        (default: unpinned)
   --seed N            seed for the send order and incarnations, a u32        (default: random)
+  --transport T       udp, or tcp: one connection per host to a server run with
+                      --tcp-port (opened before sending starts)             (default udp)
   --json              print the final report as one JSON object on stdout
   -h, --help          show this help
 
@@ -224,6 +229,12 @@ async function run(argv: string[]): Promise<number> {
     restarts,
     signal: controller.signal,
   };
+  if (values.transport !== undefined) {
+    options.transport = parseChoice('simulate', '--transport', values.transport, [
+      'udp',
+      'tcp',
+    ] as const);
+  }
   if (announced !== undefined) options.intervalMs = announced;
   if (values['first-id'] !== undefined) {
     const text = values['first-id'];

@@ -17,6 +17,8 @@ export interface ListenInfo {
   host: string;
   /** Receive buffer the kernel granted (Linux reports twice the requested size, capped by rmem_max). */
   recvBufferBytes: number;
+  /** The bound TCP port, or `null` when TCP is off. */
+  tcpPort: number | null;
 }
 
 /** A detection engine: the C++ pipeline or the pure-TS fallback, with identical behaviour. */

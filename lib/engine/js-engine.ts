@@ -6,9 +6,10 @@ import { HeartwatchError } from '../errors.js';
 import type { HostEvent, HostSnapshot } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
-import { decodeHeartbeat } from '../protocol/wire-v1.js';
+import { type DecodedHeartbeat, decodeHeartbeat } from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
+import { JsTcpServer } from './js-tcp-server.js';
 
 /**
  * The pure-TS engine: one node:dgram socket on the JS thread, the same protocol, identity modes,
@@ -153,6 +154,7 @@ class JsEngine implements Engine {
   readonly #downFifo = new Map<string, HostRecord>();
 
   #socket: Socket | undefined;
+  #tcp: JsTcpServer | undefined;
   #listening: Promise<ListenInfo> | undefined;
   #abortListen: ((error: HeartwatchError) => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -225,7 +227,16 @@ class JsEngine implements Engine {
         });
         this.#abortListen = undefined;
         this.#recvBufferBytes = socket.getRecvBufferSize();
-        resolve({ port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes });
+        const info = { port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes };
+        const tcp = this.#options.tcp;
+        if (tcp === null) {
+          resolve({ ...info, tcpPort: null });
+          return;
+        }
+        this.#tcp = new JsTcpServer(tcp, (frame, address, port) =>
+          this.#onFrame(frame, address, port),
+        );
+        this.#tcp.listen().then((tcpPort) => resolve({ ...info, tcpPort }), reject);
       });
     });
     return this.#listening;
@@ -261,6 +272,7 @@ class JsEngine implements Engine {
           receiveErrors: this.#receiveErrors,
         },
       ],
+      tcp: this.#tcp?.stats() ?? null,
       workers: [
         {
           thread: 'js',
@@ -320,13 +332,17 @@ class JsEngine implements Engine {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#flush();
+      const tcpClosed = this.#tcp?.close();
       const socket = this.#socket;
       if (socket === undefined) {
         resolve();
         return;
       }
       try {
-        socket.close(() => resolve());
+        socket.close(() => {
+          if (tcpClosed === undefined) resolve();
+          else tcpClosed.then(() => resolve());
+        });
       } catch {
         // Already closed by a failed bind: nothing left to release.
         resolve();
@@ -375,10 +391,31 @@ class JsEngine implements Engine {
     }
   }
 
+  /** A valid frame from a TCP connection: a heartbeat of the connection's peer. */
+  #onFrame(frame: DecodedHeartbeat, address: string, port: number): void {
+    if (this.#closed) return;
+    const identity = this.#options.identity;
+    const key =
+      identity === 'id'
+        ? frame.hostId.toString()
+        : identity === 'ip'
+          ? address
+          : `${address}|${port}`;
+    const incarnation = knownIncarnation(frame.incarnation);
+    this.#apply(
+      key,
+      { address, port },
+      performance.now(),
+      incarnation,
+      frame.intervalMs,
+      frame.leave,
+    );
+  }
+
   /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */
   #apply(
     key: string,
-    rinfo: RemoteInfo,
+    rinfo: Pick<RemoteInfo, 'address' | 'port'>,
     now: number,
     incarnation: number | null,
     intervalMs: number,

@@ -2,7 +2,8 @@ import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
 import type { ResolvedOptions } from '../options.js';
-import type { HeartwatchStats, ReceiverStats, WorkerStats } from '../stats.js';
+import type { HeartwatchStats, ReceiverStats, TcpStats, WorkerStats } from '../stats.js';
+import type { ResolvedTcpOptions } from '../tcp-options.js';
 import { formatAddress } from './address-format.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 
@@ -10,6 +11,9 @@ import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js'
 export interface NativeEngineHandle {
   start(): void;
   readonly port: number;
+  /** 0 with TCP off. */
+  readonly tcpPort: number;
+  readonly tcpReactorCount: number;
   readonly receiverCount: number;
   readonly workerCount: number;
   readonly cpus: number[];
@@ -40,6 +44,8 @@ export interface NativeEngineConfig {
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
+  /** Absent: TCP off. */
+  tcp?: ResolvedTcpOptions;
 }
 
 export type NativeEngineConstructor = new (
@@ -72,6 +78,28 @@ const WORKER_FIELD = {
   eventsPublished: 6,
   forgotten: 7,
 } as const;
+/** TcpAcceptorCounter in engine_stats.h, in order. */
+const TCP_ACCEPTOR_FIELDS = [
+  'accepted',
+  'refusedMaxConnections',
+  'refusedPerIp',
+  'acceptPaused',
+  'handoffWaits',
+  'openConnections',
+  'descriptorLimit',
+  'acceptErrors',
+] as const;
+/** TcpReactorCounter in engine_stats.h, in order. */
+const TCP_REACTOR_FIELDS = [
+  'frames',
+  'protocolErrors',
+  'authUnsupported',
+  'ringDrops',
+  'handshakeTimeouts',
+  'idleTimeouts',
+  'slowFrames',
+  'closedByPeer',
+] as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
 const SNAPSHOT_CHUNK = 8192;
@@ -238,6 +266,7 @@ class NativeEngine implements Engine {
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
+      ...(o.tcp === null ? {} : { tcp: o.tcp }),
     };
     let handle: NativeEngineHandle;
     try {
@@ -257,6 +286,7 @@ class NativeEngine implements Engine {
       port: handle.port,
       host: o.host,
       recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
+      tcpPort: o.tcp === null ? null : handle.tcpPort,
     };
   }
 
@@ -412,7 +442,33 @@ class NativeEngine implements Engine {
       eventsDelivered: this.#delivered,
       receivers,
       workers,
+      tcp: this.#tcpStats(read, cpu),
     };
+  }
+
+  /** The lines after the workers': the accept thread's, then one per reactor (engine_stats.h). */
+  #tcpStats(
+    read: (thread: number, field: number) => number,
+    cpu: (thread: number) => number | null,
+  ): TcpStats | null {
+    const handle = this.#handle;
+    if (handle === undefined || this.#options.tcp === null) return null;
+    const acceptor = handle.receiverCount + handle.workerCount;
+    const stats = { port: handle.tcpPort, reactors: [] } as unknown as TcpStats;
+    TCP_ACCEPTOR_FIELDS.forEach((name, field) => {
+      stats[name] = read(acceptor, field);
+    });
+    for (const name of TCP_REACTOR_FIELDS) stats[name] = 0;
+    for (let k = 0; k < handle.tcpReactorCount; k++) {
+      const line = acceptor + 1 + k;
+      const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpStats['reactors'][number];
+      TCP_REACTOR_FIELDS.forEach((name, field) => {
+        reactor[name] = read(line, field);
+        stats[name] += reactor[name];
+      });
+      stats.reactors.push(reactor);
+    }
+    return stats;
   }
 
   async *hosts(): AsyncIterable<HostSnapshot[]> {
