@@ -16,7 +16,7 @@ const packageProof = require('./package-proof.js');
 
 function systemDepsMissing() {
   const missing = [];
-  for (const tool of ['cmake', 'ninja', 'clang++-14']) {
+  for (const tool of ['cmake', 'ninja', 'clang++-14', 'chromium']) {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
   if (!fs.existsSync('/usr/include/gtest/gtest.h')) missing.push('GoogleTest headers');
