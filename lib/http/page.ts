@@ -21,6 +21,7 @@ export const pageHtml = `<!doctype html>
   #lateness .bar { background: #c60; height: .8rem; }
   #lateness .label { width: 6rem; text-align: right; }
   #events { font-family: ui-monospace, monospace; list-style: none; padding: 0; max-height: 22rem; overflow: auto; }
+  #events li { white-space: pre; }
   #events li.down { color: #b00; } #events li.up { color: #080; } #events li.restart { color: #a60; }
   #host { font-family: ui-monospace, monospace; white-space: pre; }
 </style>
