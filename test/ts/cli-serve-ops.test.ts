@@ -272,3 +272,68 @@ describe('serve under a service manager', () => {
     expect(second.stderr).toMatch(/^heartwatch serve: .*EADDRINUSE/m);
   });
 });
+
+describe('heartwatch status', () => {
+  function status(args: string[], env: Record<string, string> = {}) {
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'status', ...args], {
+        cwd: root,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => {
+        stdout += s;
+      });
+      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+        stderr += s;
+      });
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it("prints a running server's summary and its hosts through the HTTP API", async () => {
+    const s = serve(['--port', '0', '--host', '127.0.0.1', '--engine', 'js', '--http', '0']);
+    const http = String((await s.record((r) => typeof r.http === 'string')).http);
+    const udp = Number(/127\.0\.0\.1:(\d+)/.exec(String(s.records.find(listening)?.msg))?.[1]);
+    const client = await LoopbackClient.open();
+    try {
+      await client.beat(udp, 11n);
+      await client.beat(udp, 12n);
+      await client.beat(udp, 12n, { seq: 1, leave: true });
+      const port = Number(http.split(':')[1]);
+      expect(
+        await eventually(async () =>
+          (await httpGet(port, '/hosts?state=down')).body.includes('"12"'),
+        ),
+      ).toBe(true);
+      const out = await status(['--hosts'], { HEARTWATCH_HTTP: http });
+      expect(out.code).toBe(0);
+      const lines = out.stdout.trimEnd().split('\n');
+      expect(lines[0]).toBe(`heartwatch at ${http}: healthy (engine js)`);
+      expect(lines[1]).toBe('hosts: 1 up, 1 down, 2 tracked');
+      expect(lines[2]).toMatch(/^datagrams: 3 received, 0 malformed/);
+      expect(lines[3]).toMatch(/transitions: up 2, down 1, restart 0$/);
+      expect(lines.slice(4).sort()).toEqual([
+        expect.stringMatching(new RegExp(`^11  up    127\\.0\\.0\\.1:${client.port}  \\d{4}-`)),
+        expect.stringMatching(new RegExp(`^12  down  127\\.0\\.0\\.1:${client.port}  \\d{4}-`)),
+      ]);
+      const downOnly = await status(['--http', http, '--hosts', '--state', 'down']);
+      expect(downOnly.stdout.trimEnd().split('\n').slice(4)).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('exits 1 when nothing answers, 2 on a bad flag', async () => {
+    const gone = await status(['--http', '127.0.0.1:1']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(
+      /^heartwatch status: cannot reach http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/,
+    );
+    const bad = await status(['--state', 'up']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('heartwatch status: --state needs --hosts\n');
+  });
+});
