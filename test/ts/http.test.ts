@@ -1,6 +1,10 @@
 // The HTTP API and the Prometheus metrics, in process: a real Heartwatch (pure-TS engine, so it
 // runs everywhere) fed real datagrams over loopback, and a real node:http listener on port 0.
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { get, type IncomingMessage, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventJson } from '../../lib/cli/format.js';
@@ -393,6 +397,51 @@ describe.runIf(nativeEngineAvailable() && fleetSimulatorAvailable())('under many
     } finally {
       await bigApi.close();
       await big.close();
+    }
+  });
+});
+
+describe('prom-client stays optional', () => {
+  const dist = path.join(__dirname, '..', '..', 'dist', 'index.js');
+  function inChild(
+    code: string,
+    preload?: string,
+  ): { stdout: string; stderr: string; status: number | null } {
+    const args = preload === undefined ? ['-e', code] : ['-r', preload, '-e', code];
+    const r = spawnSync(process.execPath, args, {
+      encoding: 'utf8',
+      env: { ...process.env, HW_DIST: dist },
+    });
+    return {
+      stdout: r.stdout as string,
+      stderr: r.stderr as string,
+      status: r.status as number | null,
+    };
+  }
+
+  it('is not loaded by the package until metrics are asked for', () => {
+    const out = inChild(
+      "const hw = require(process.env.HW_DIST); const loaded = () => Object.keys(require.cache).some((k) => k.includes('/prom-client/')); console.log(loaded(), typeof hw.registerMetrics); const h = new hw.Heartwatch({ engine: 'js' }); hw.registerMetrics(h); console.log(loaded());",
+    );
+    expect(out.stdout).toBe('false function\ntrue\n');
+  });
+
+  it('names the missing peer dependency when it is not installed', () => {
+    const hide = path.join(tmpdir(), `hw-hide-prom-${process.pid}.js`);
+    writeFileSync(
+      hide,
+      "const M = require('node:module'); const r = M._resolveFilename; M._resolveFilename = function (id, ...rest) { if (id === 'prom-client') { const e = new Error(\"Cannot find module 'prom-client'\"); e.code = 'MODULE_NOT_FOUND'; throw e; } return r.call(this, id, ...rest); };",
+    );
+    try {
+      const out = inChild(
+        "const hw = require(process.env.HW_DIST); try { hw.registerMetrics(new hw.Heartwatch({ engine: 'js' })); } catch (e) { console.log(e.code, e.message); }",
+        hide,
+      );
+      expect(out.stdout).toBe(
+        'ERR_HW_PROM_CLIENT_MISSING metrics need the optional peer dependency prom-client: npm install prom-client\n',
+      );
+    } finally {
+      rmSync(hide, { force: true });
     }
   });
 });
