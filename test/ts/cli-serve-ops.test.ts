@@ -337,3 +337,25 @@ describe('heartwatch status', () => {
     expect(bad.stderr).toBe('heartwatch status: --state needs --hosts\n');
   });
 });
+
+describe('--help', () => {
+  it.each([
+    ['serve', ['--forget-after', '--http', '--stats-interval', '--config']],
+    ['status', ['--http', '--hosts', '--state']],
+  ])(
+    '%s --help lists the operator flags, the variables and the exit codes',
+    async (command, flags) => {
+      const out = await new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, [bin, command, '--help'], { cwd: root });
+        let text = '';
+        child.stdout.setEncoding('utf8').on('data', (s: string) => {
+          text += s;
+        });
+        child.on('close', () => resolve(text));
+      });
+      for (const flag of flags) expect(out).toContain(`  ${flag} `);
+      expect(out).toContain('HEARTWATCH_');
+      expect(out).toContain('Exit codes');
+    },
+  );
+});
