@@ -83,43 +83,64 @@ function drained(res: ServerResponse): Promise<boolean> {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Hosts formatted per event-loop turn: a few milliseconds of JSON at most between yields. */
+const hostsPerTurn = 1024;
+
+/** Position of a `/hosts` walk: matching hosts skipped (cursor offset) and written so far. */
+interface Walk {
+  state: 'up' | 'down' | undefined;
+  limit: number | undefined;
+  offset: number;
+  skipped: number;
+  written: number;
+  more: boolean;
+}
+
+/** The JSON of `hosts[from, to)` that the walk takes, advancing it. */
+function pageSlice(walk: Walk, hosts: readonly HostSnapshot[], from: number, to: number): string {
+  let chunk = '';
+  for (let i = from; i < to; i++) {
+    const host = hosts[i] as HostSnapshot;
+    if (walk.state !== undefined && host.state !== walk.state) continue;
+    if (walk.skipped < walk.offset) {
+      walk.skipped += 1;
+      continue;
+    }
+    if (walk.written === walk.limit) {
+      walk.more = true;
+      break;
+    }
+    chunk += walk.written === 0 ? hostJson(host) : `,${hostJson(host)}`;
+    walk.written += 1;
+  }
+  return chunk;
+}
+
 /**
- * `GET /hosts?state=&limit=&cursor=`: `{"hosts":[...],"next":"<cursor>"|null}`, written batch by
- * batch as the engine hands them over, waiting for the socket to drain, and yielding to the event
- * loop between batches: a million hosts never become one string, nor one long task.
+ * `GET /hosts?state=&limit=&cursor=`: `{"hosts":[...],"next":"<cursor>"|null}`, written slice by
+ * slice as the engine hands the hosts over, waiting for the socket to drain and yielding to the
+ * event loop after each slice: a million hosts never become one string, nor one long task.
  */
 export async function listHosts(hw: Heartwatch, url: URL, res: ServerResponse): Promise<void> {
-  const { state, limit, offset } = parseHostsQuery(url);
+  const walk: Walk = { ...parseHostsQuery(url), skipped: 0, written: 0, more: false };
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
   res.write('{"hosts":[');
-  let skipped = 0;
-  let written = 0;
-  let more = false;
   for await (const batch of hw.hostsIterator()) {
-    let chunk = '';
-    for (const host of batch) {
-      if (state !== undefined && host.state !== state) continue;
-      if (skipped < offset) {
-        skipped += 1;
-        continue;
+    for (let from = 0; from < batch.length && !walk.more; from += hostsPerTurn) {
+      const chunk = pageSlice(walk, batch, from, Math.min(batch.length, from + hostsPerTurn));
+      if (chunk !== '' && !res.write(chunk) && !(await drained(res))) {
+        // Gone, or stalled past the limit: a cut connection, never a truncated document.
+        res.destroy();
+        return;
       }
-      if (written === limit) {
-        more = true;
-        break;
-      }
-      chunk += written === 0 ? hostJson(host) : `,${hostJson(host)}`;
-      written += 1;
+      if (res.destroyed) return;
+      await nextTurn();
     }
-    if (chunk !== '' && !res.write(chunk) && !(await drained(res))) {
-      // Gone, or stalled past the limit: a cut connection, never a truncated document.
-      res.destroy();
-      return;
-    }
-    if (res.destroyed) return;
-    if (more) break;
-    await nextTurn();
+    if (walk.more) break;
   }
-  const next = more ? JSON.stringify(encodeCursor(state, offset + written)) : 'null';
+  const next = walk.more
+    ? JSON.stringify(encodeCursor(walk.state, walk.offset + walk.written))
+    : 'null';
   res.end(`],"next":${next}}`);
 }
 

@@ -154,7 +154,9 @@ export class HttpApi {
     '/healthz': (_req, res) => this.#health(res),
     '/stats': (_req, res) => send(res, 200, json, JSON.stringify(this.summary())),
     '/hosts': (_req, res, url) => listHosts(this.#hw, url, res),
-    '/events': (req, res) => this.#events.open(req, res),
+    '/events': (req, res) => {
+      this.#events.open(req, res);
+    },
   };
 
   /** What `/stats` answers: the stats, the event tally and the lateness histogram. */
