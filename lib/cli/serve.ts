@@ -15,7 +15,7 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
-import { count, eventJson, eventText, statusLine } from './format.js';
+import { count, eventJson, eventTextBatch, fitWidth, statusLine } from './format.js';
 import { Logger } from './log.js';
 import { mergeSources, namingSources } from './serve-config.js';
 import { parseOperations, startOperations } from './serve-ops.js';
@@ -196,9 +196,9 @@ class EventPrinter {
   }
 
   events(batch: HostEvent[]): void {
-    const format = this.#json ? eventJson : eventText;
     let text = '';
-    for (const event of batch) text += `${format(event)}\n`;
+    if (this.#json) for (const event of batch) text += `${eventJson(event)}\n`;
+    else text = eventTextBatch(batch);
     this.#write(text);
   }
 
@@ -278,12 +278,12 @@ async function run(argv: string[]): Promise<number> {
   if (printer.live) {
     let last = { at: performance.now(), received: stats.received };
     let perSecond = 0;
-    printer.status(() => statusLine(hw.stats(), perSecond));
+    printer.status(() => fitWidth(statusLine(hw.stats(), perSecond), process.stdout.columns));
     timer = setInterval(() => {
       const now = { at: performance.now(), received: hw.stats().received };
       perSecond = ((now.received - last.received) * 1000) / Math.max(1, now.at - last.at);
       last = now;
-      printer.status(() => statusLine(hw.stats(), perSecond));
+      printer.status(() => fitWidth(statusLine(hw.stats(), perSecond), process.stdout.columns));
     }, 1000);
   }
 

@@ -7,6 +7,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { burstLines, eventTextBatch, fitWidth } from '../../lib/cli/format.js';
 import { LoopbackClient, sleep, until } from './helpers/loopback.js';
 import { parsePrometheusText, sampleValue } from './helpers/prom-text.js';
 
@@ -358,4 +359,68 @@ describe('--help', () => {
       expect(out).toContain('Exit codes');
     },
   );
+});
+
+describe('human output fits a terminal', () => {
+  it('cuts the status line to the terminal width', () => {
+    const line = 'up 1,998 | down 2 | tracked 2,000 | 8.0k pkt/s | malformed 0';
+    expect(fitWidth(line, 30)).toBe(`${line.slice(0, 28)}>`);
+    expect(fitWidth(line, 30)).toHaveLength(29);
+    expect(fitWidth(line, 200)).toBe(line);
+    expect(fitWidth(line, undefined)).toBe(line);
+  });
+
+  it('summarizes a burst of downs instead of a line per host', async () => {
+    const s = serve([
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--engine',
+      'js',
+      '--timeout',
+      '300ms',
+      '--missed-beats',
+      '0',
+    ]);
+    const udp = Number(/127\.0\.0\.1:(\d+)/.exec(String((await s.record(listening)).msg))?.[1]);
+    const client = await LoopbackClient.open();
+    try {
+      // Sent at once, so that their deadlines fall together: a burst of downs.
+      await Promise.all(Array.from({ length: 500 }, (_, i) => client.beat(udp, BigInt(i + 1))));
+      expect(
+        await until(() => /more in this burst: [\d,]+ down \(timeout\)/.test(s.stdout), 5000),
+      ).toBe(true);
+    } finally {
+      await client.close();
+    }
+    // Every one of the 500 ups and 500 downs is accounted for, in far fewer lines than events.
+    const counted = () =>
+      s.stdout
+        .trimEnd()
+        .split('\n')
+        .reduce((sum, l) => {
+          const m = /^\.\.\. and ([\d,]+) more/.exec(l);
+          return sum + (m === null ? 1 : Number((m[1] as string).replace(/,/g, '')));
+        }, 0);
+    expect(await until(() => counted() === 1000, 5000)).toBe(true);
+    const downLines = s.stdout.split('\n').filter((l) => / down |down \(timeout\)$/.test(l));
+    expect(downLines.length).toBeLessThan(250);
+  });
+
+  it('prints every event of a small batch on its own line', () => {
+    const down = {
+      type: 'down',
+      id: '1',
+      address: '127.0.0.1:1',
+      at: 2000,
+      lastSeen: 1000,
+      reason: 'timeout',
+    } as const;
+    expect(eventTextBatch([down, { ...down, id: '2' }]).split('\n')).toHaveLength(3);
+    const burst = Array.from({ length: 4096 }, (_, i) => ({ ...down, id: String(i) }));
+    const text = eventTextBatch(burst).trimEnd().split('\n');
+    expect(text).toHaveLength(burstLines + 1);
+    expect(text.at(-1)).toBe('... and 4,086 more in this burst: 4,086 down (timeout)');
+  });
 });
