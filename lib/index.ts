@@ -4,7 +4,7 @@ export type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '
 export type { HeartwatchEvents } from './heartwatch.js';
 export { Heartwatch } from './heartwatch.js';
 export type { EventStreamOptions } from './http/event-stream.js';
-export type { HttpAddress, HttpApiOptions } from './http/server.js';
+export type { HttpAddress, HttpApiOptions, HttpSummary } from './http/server.js';
 export { HttpApi } from './http/server.js';
 export type { LatenessHistogram, TransitionKind } from './metrics/event-tally.js';
 export { EventTally } from './metrics/event-tally.js';

@@ -1,7 +1,6 @@
 import { request } from 'node:http';
 import type { HostSnapshot } from '../events.js';
-import type { HttpAddress } from '../http/server.js';
-import type { HeartwatchStats } from '../stats.js';
+import type { HttpAddress, HttpSummary } from '../http/server.js';
 import { type Command, parseChoice, parseFlags, UsageError } from './args.js';
 import { count, isoTime } from './format.js';
 import { parseHttpAddress } from './serve-config.js';
@@ -30,11 +29,6 @@ Exit codes: 0 the server answered and is healthy, 1 unreachable or unhealthy (50
 
 function formatHttpAddress({ host, port }: HttpAddress): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-interface Summary {
-  stats: HeartwatchStats;
-  transitions: { up: number; down: number; restart: number };
 }
 
 /**
@@ -73,7 +67,7 @@ function getJson<T>(address: HttpAddress, path: string): Promise<{ status: numbe
   });
 }
 
-function summaryText(where: string, health: string, s: Summary): string {
+function summaryText(where: string, health: string, s: HttpSummary): string {
   const st = s.stats;
   return [
     `heartwatch at ${where}: ${health} (engine ${st.engine})`,
@@ -122,7 +116,7 @@ async function run(argv: string[]): Promise<number> {
       : parseChoice('status', '--state', values.state, ['up', 'down'] as const);
   const where = formatHttpAddress(address);
   const health = await getJson<{ status: string; reason?: string }>(address, '/healthz');
-  const summary = await getJson<Summary>(address, '/stats');
+  const summary = await getJson<HttpSummary>(address, '/stats');
   const healthy = health.status === 200;
   process.stdout.write(
     `${summaryText(where, healthy ? 'healthy' : `unhealthy: ${health.body.reason}`, summary.body)}\n`,

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Heartwatch } from '../heartwatch.js';
-import { EventTally } from '../metrics/event-tally.js';
+import { EventTally, type LatenessHistogram, type TransitionKind } from '../metrics/event-tally.js';
 import type { HeartwatchMetrics } from '../metrics/prometheus.js';
+import type { HeartwatchStats } from '../stats.js';
 import { EventStream, type EventStreamOptions } from './event-stream.js';
 import { listHosts, oneHost } from './hosts-route.js';
 import { pageHtml, pageScript } from './page.js';
@@ -21,6 +22,18 @@ export interface HttpApiOptions {
   metricsUnavailable?: string | undefined;
   /** `/events` tuning. */
   events?: EventStreamOptions | undefined;
+}
+
+/** What `/stats` answers (and `heartwatch status` prints). */
+export interface HttpSummary {
+  /** When it was read, ms since the epoch. */
+  time: number;
+  stats: HeartwatchStats;
+  transitions: Record<TransitionKind, number>;
+  /** The detection-lateness histogram; `known` false when it cannot be observed (see EventTally). */
+  lateness: LatenessHistogram & { known: boolean };
+  /** `/events` streams open now, and how many were cut for not reading. */
+  eventStream: { clients: number; slowClientsCut: number };
 }
 
 /** Where the HTTP API listens. */
@@ -133,7 +146,6 @@ export class HttpApi {
     const path = url.pathname;
     if (path.startsWith('/hosts/')) return oneHost(this.#hw, path.slice('/hosts/'.length), res);
     if (path.startsWith('/assets/')) return this.#asset(path.slice('/assets/'.length), res);
-    const known = path === '/hosts' ? ['state', 'limit', 'cursor'] : [];
     const route = this.#routes[path];
     if (route === undefined) {
       throw new HttpError(
@@ -141,7 +153,8 @@ export class HttpApi {
         `no such path ${path}; paths: /, /metrics, /healthz, /stats, /hosts, /hosts/<id>, /events`,
       );
     }
-    if (path !== '/hosts') queryParams(url, known);
+    // /hosts checks its own parameters; the other paths take none.
+    if (path !== '/hosts') queryParams(url, []);
     return route(req, res, url);
   }
 
@@ -160,7 +173,7 @@ export class HttpApi {
   };
 
   /** What `/stats` answers: the stats, the event tally and the lateness histogram. */
-  summary(): object {
+  summary(): HttpSummary {
     return {
       time: Date.now(),
       stats: this.#hw.stats(),

@@ -311,10 +311,7 @@ describe('GET /events (Server-Sent Events)', () => {
   it('sends each event as `event: <type>` with the serve --json object, and replays after a reconnect', async () => {
     await start({ replay: 4 });
     const sse = new SseClient(port);
-    await until(
-      () => (api.summary() as { eventStream: { clients: number } }).eventStream.clients === 1,
-      2000,
-    );
+    await until(() => api.summary().eventStream.clients === 1, 2000);
     await client.beat(udpPort, 42n, { incarnation: 1 });
     expect(await until(() => sse.frames.length === 1, 5000)).toBe(true);
     const first = sse.frames[0] as { id: string; event: string; data: string };
@@ -330,10 +327,7 @@ describe('GET /events (Server-Sent Events)', () => {
 
     // Disconnected, three events happen; reconnecting with the last id replays exactly those.
     sse.close();
-    await until(
-      () => (api.summary() as { eventStream: { clients: number } }).eventStream.clients === 0,
-      2000,
-    );
+    await until(() => api.summary().eventStream.clients === 0, 2000);
     await client.beat(udpPort, 42n, { incarnation: 2, seq: 1 });
     await client.beat(udpPort, 43n);
     await client.beat(udpPort, 43n, { seq: 1, leave: true });
@@ -367,7 +361,7 @@ describe('GET /events limits', () => {
     const { port: web } = await http.listen();
     const first = new SseClient(web);
     started.push(async () => first.close());
-    const stream = () => (http.summary() as { eventStream: { clients: number } }).eventStream;
+    const stream = () => http.summary().eventStream;
     expect(await until(() => stream().clients === 1, 2000)).toBe(true);
     const second = await fetchText(web, '/events');
     expect(second.status).toBe(503);
@@ -409,9 +403,7 @@ describe.runIf(nativeEngineAvailable() && fleetSimulatorAvailable())(
       });
       const reader = new SseClient(web);
       started.push(async () => reader.close());
-      const stream = () =>
-        (http.summary() as { eventStream: { clients: number; slowClientsCut: number } })
-          .eventStream;
+      const stream = () => http.summary().eventStream;
       expect(await until(() => stream().clients === 2, 2000)).toBe(true);
       // 60,000 hosts come up, then all restart: 120,000 frames, about 20 MB, far more than the
       // socket buffers between the server and the stalled client hold.
