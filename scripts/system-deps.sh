@@ -5,7 +5,7 @@
 # arm64 cross compiler, with which the tests prove the addon's sources build for arm64.
 # Used by .ci/run, and by `npm test` when it finds one of them missing on a fresh machine.
 set -euo pipefail
-packages=(cmake ninja-build g++ make python3 libgtest-dev clang-14 libclang-rt-14-dev libgoogle-perftools-dev g++-aarch64-linux-gnu)
+packages=(cmake ninja-build g++ make python3 libgtest-dev clang-14 libclang-rt-14-dev libgoogle-perftools-dev g++-aarch64-linux-gnu chromium)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "heartwatch: need root and apt-get to install: ${packages[*]}" >&2
   echo "install them with your system's package manager, then rerun the tests" >&2

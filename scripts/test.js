@@ -18,7 +18,7 @@ const packageProof = require('./package-proof.js');
 
 function systemDepsMissing() {
   const missing = [];
-  for (const tool of ['cmake', 'ninja', 'clang++-14', 'aarch64-linux-gnu-g++']) {
+  for (const tool of ['cmake', 'ninja', 'clang++-14', 'aarch64-linux-gnu-g++', 'chromium']) {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
   if (!fs.existsSync('/usr/include/gtest/gtest.h')) missing.push('GoogleTest headers');

@@ -6,8 +6,9 @@ import { demo } from './demo.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
 import { simulate } from './simulate.js';
+import { status } from './status.js';
 
-const commands: readonly Command[] = [serve, send, simulate, demo];
+const commands: readonly Command[] = [serve, status, send, simulate, demo];
 
 function version(): string {
   const file = path.join(__dirname, '..', '..', 'package.json');

@@ -15,7 +15,10 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
-import { count, eventJson, eventText, statusLine } from './format.js';
+import { count, eventJson, eventTextBatch, fitWidth, statusLine } from './format.js';
+import { Logger } from './log.js';
+import { mergeSources, namingSources } from './serve-config.js';
+import { parseOperations, startOperations } from './serve-ops.js';
 
 const spec = {
   port: { type: 'string' },
@@ -34,6 +37,10 @@ const spec = {
   'tcp-max-connections': { type: 'string' },
   'tcp-idle-timeout': { type: 'string' },
   json: { type: 'boolean' },
+  'forget-after': { type: 'string' },
+  http: { type: 'string' },
+  'stats-interval': { type: 'string' },
+  config: { type: 'string' },
 } as const;
 
 /** Library option -> CLI flag, to phrase option errors in the user's terms. */
@@ -48,6 +55,7 @@ const flagOf: Record<string, string> = {
   cpus: '--cpus',
   maxHosts: '--max-hosts',
   engine: '--engine',
+  forgetAfterMs: '--forget-after',
 };
 
 const help = `Usage: heartwatch serve [flags]
@@ -75,8 +83,24 @@ Flags:
   --tcp-reactors N     TCP reactor threads, one epoll loop each          (default 1)
   --tcp-max-connections N  open TCP connections at most; more are reset (default 65536)
   --tcp-idle-timeout D close a TCP connection with no frame for D       (default 60s)
+  --forget-after D     forget a host D after it went down (no event); 0 keeps it until a
+                       new host needs its place                          (default 1h)
   --json               one JSON object per event per line on stdout
+  --http [HOST:]PORT   serve /metrics (Prometheus), /healthz, /stats, /hosts, /hosts/<id>,
+                       /events (SSE) and a live page at / over HTTP; HOST defaults to
+                       127.0.0.1 (off by default)
+  --stats-interval D   a stats line on stderr every D when stderr is not a terminal;
+                       0: none                                           (default 60s)
+  --config FILE        a JSON object of flag values, keys without "--": {"port": 7700}
   -h, --help           show this help
+
+Every flag can also be set by an environment variable, HEARTWATCH_ and the flag name in capitals
+with _ for - (HEARTWATCH_PORT, HEARTWATCH_MAX_HOSTS, HEARTWATCH_JSON=1), or in --config.
+Precedence: flags, then the environment, then the file.
+
+When stderr is not a terminal (systemd, docker, a pipe), log lines are JSON objects with pino's
+fields: {"level":30,"time":1764547200000,"pid":1,"hostname":"h","msg":"listening on ..."}
+(level 30 info, 40 warning, 50 error). SIGHUP is logged and ignored.
 
 Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
 
@@ -94,8 +118,8 @@ events from the engine. They wait there in order, and once a ring's worth waits 
 declaring hosts down until the reader catches up: memory stays bounded and no event is lost;
 downs come late, never dropped. A reader that closes the pipe ends serve cleanly (exit 0).
 
-Exit codes: 0 closed by a signal or by the reader closing stdout, 1 runtime error
-(e.g. EADDRINUSE), 2 usage error.
+Exit codes: 0 closed by a signal or by the reader closing stdout, 1 runtime error (e.g. EADDRINUSE), 2 usage error (a bad
+flag, environment variable or --config file).
 
 Example:
   heartwatch serve --port 7700 --timeout 3s --json | jq .
@@ -133,6 +157,15 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
     options.workers = parseInteger('serve', '--workers', values.workers, 1, maxThreads());
   }
   if (values.cpus !== undefined) options.cpus = parseCpus(values.cpus);
+  if (values['forget-after'] !== undefined) {
+    options.forgetAfterMs = parseDuration(
+      'serve',
+      '--forget-after',
+      values['forget-after'],
+      0,
+      2 ** 31 - 1,
+    );
+  }
   if (values['max-hosts'] !== undefined) {
     options.maxHosts = parseInteger('serve', '--max-hosts', values['max-hosts'], 1, 2 ** 31 - 1);
   }
@@ -215,9 +248,9 @@ class EventPrinter {
 
   /** Returns false when stdout's buffer is full: the caller stops the events until 'drain'. */
   events(batch: HostEvent[]): boolean {
-    const format = this.#json ? eventJson : eventText;
     let text = '';
-    for (const event of batch) text += `${format(event)}\n`;
+    if (this.#json) for (const event of batch) text += `${eventJson(event)}\n`;
+    else text = eventTextBatch(batch);
     return this.#write(text);
   }
 
@@ -239,8 +272,13 @@ class EventPrinter {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const values = parseFlags('serve', argv, spec);
-  const options = serveOptions(values);
+  const log = new Logger();
+  const merged = mergeSources(spec, parseFlags('serve', argv, spec), process.env);
+  const values = merged.values as ReturnType<typeof parseFlags<typeof spec>>;
+  const options = namingSources(merged.sources, () => serveOptions(values));
+  const operations = namingSources(merged.sources, () => parseOperations(values));
+  for (const warning of merged.warnings)
+    log.warn(`heartwatch serve: warning: ${warning}`, {}, warning);
   let hw: Heartwatch;
   try {
     hw = new Heartwatch(options);
@@ -265,11 +303,15 @@ async function run(argv: string[]): Promise<number> {
   });
   hw.on('warning', (warning) => {
     printer.finish();
-    process.stderr.write(`heartwatch serve: warning: ${warning.message}\n`);
+    log.warn(
+      `heartwatch serve: warning: ${warning.message}`,
+      { code: warning.code },
+      warning.message,
+    );
   });
   hw.on('error', (err) => {
     printer.finish();
-    process.stderr.write(`heartwatch serve: error: ${err.message}\n`);
+    log.error(`heartwatch serve: error: ${err.message}`, {}, err.message);
   });
 
   let info: ListenInfo;
@@ -281,20 +323,32 @@ async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const stats = hw.stats();
-  process.stderr.write(
-    `listening on ${formatUdpAddress(info)}${tcpListening(info, options)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)\n`,
+  log.info(
+    `listening on ${formatUdpAddress(info)}${tcpListening(info, options)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)`,
+    { address: formatUdpAddress(info), engine: stats.engine },
+  );
+  const ops = await startOperations(hw, operations, log).catch(async (err: unknown) => {
+    await hw.close().catch(() => undefined);
+    throw err;
+  });
+  process.on('SIGHUP', () =>
+    log.info(
+      'heartwatch serve: SIGHUP ignored (restart to reload)',
+      {},
+      'SIGHUP ignored (restart to reload)',
+    ),
   );
 
   let timer: NodeJS.Timeout | undefined;
   if (printer.live) {
     let last = { at: performance.now(), received: stats.received };
     let perSecond = 0;
-    printer.status(() => statusLine(hw.stats(), perSecond));
+    printer.status(() => fitWidth(statusLine(hw.stats(), perSecond), process.stdout.columns));
     timer = setInterval(() => {
       const now = { at: performance.now(), received: hw.stats().received };
       perSecond = ((now.received - last.received) * 1000) / Math.max(1, now.at - last.at);
       last = now;
-      printer.status(() => statusLine(hw.stats(), perSecond));
+      printer.status(() => fitWidth(statusLine(hw.stats(), perSecond), process.stdout.columns));
     }, 1000);
   }
 
@@ -303,12 +357,13 @@ async function run(argv: string[]): Promise<number> {
   if (timer !== undefined) clearInterval(timer);
   if (process.stdout.destroyed) hw.off('events', onEvents);
   else printer.finish();
-  process.stderr.write(`heartwatch serve: ${reason}, closing\n`);
+  log.info(`heartwatch serve: ${reason}, closing`, { reason }, `${reason}, closing`);
+  ops.stop('closing');
   await hw.close();
+  await ops.close();
   const final = hw.stats();
-  process.stderr.write(
-    `heartwatch serve: closed after ${count(final.received)} datagrams and ${count(final.eventsDelivered)} events\n`,
-  );
+  const closed = `closed after ${count(final.received)} datagrams and ${count(final.eventsDelivered)} events`;
+  log.info(`heartwatch serve: ${closed}`, {}, closed);
   return 0;
 }
 
