@@ -1,15 +1,19 @@
 // `npm run bench [-- --quick]`: the benchmark suite. Every scenario (bench/scenarios/*.js) runs
 // against every contender on the same work in one run: heartwatch's native engine, its pure-TS
-// engine, the node:dgram + Map baseline (bench/baselines/dgram-map.js) and, for receiver
-// capacity, a bare recvmmsg loop. Each figure is the median of several runs (3 quick, 5 full),
-// also quoted as a ratio to the baseline measured in the same run.
+// engine, the node:dgram + Map baseline (bench/baselines/dgram-map.js), for receiver capacity a
+// bare recvmmsg loop, and in the peer scenarios Redis (key expiry, a sorted-set poller) and etcd
+// leases, each a real server started for the run (bench/peers/). Each figure is the median of
+// several runs (3 quick, 5 full; the peer scenarios 1 quick, 3 full), also quoted as a ratio to
+// the baseline measured in the same run.
 //
 // Writes bench/results/latest.json, latest.md and latest.svg, and puts the tables into
 // bench/README.md between its suite-results markers.
 //
-//   node bench/run.js [--quick] [--scenarios capacity,sustained,precision,mass-failure,churn]
-//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg] [--runs N]
-//        [--server-cpu N] [--sender-cpu N] [--out DIR]
+//   node bench/run.js [--quick]
+//        [--scenarios capacity,sustained,precision,mass-failure,churn,peers,peers-pause]
+//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg,redis-ttl,
+//                      redis-zset,etcd-lease] [--runs N] [--server-cpu N] [--sender-cpu N]
+//        [--out DIR]
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -17,8 +21,24 @@ const { ensurePackageBuilt, machine } = require('./lib/build.js');
 const { markdown, scenarioTable, svg } = require('./lib/report.js');
 const { defaultCpus } = require('./lib/suite.js');
 
-const scenarioNames = ['capacity', 'sustained', 'precision', 'mass-failure', 'churn'];
-const allContenders = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'];
+const scenarioNames = [
+  'capacity',
+  'sustained',
+  'precision',
+  'mass-failure',
+  'churn',
+  'peers',
+  'peers-pause',
+];
+const allContenders = [
+  'bare-recvmmsg',
+  'heartwatch-native',
+  'heartwatch-js',
+  'node-dgram',
+  'redis-ttl',
+  'redis-zset',
+  'etcd-lease',
+];
 
 const { values } = parseArgs({
   options: {
