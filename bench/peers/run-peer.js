@@ -48,7 +48,12 @@ async function runPeer({
   } catch (error) {
     return { status: 'skipped', reason: String(error.message), peer: null };
   }
-  const info = { version: server.version, args: server.args };
+  const info = {
+    version: server.version,
+    args: server.args,
+    dataDir: server.dataDir,
+    pid: server.pid,
+  };
   const children = [];
   try {
     const detector = startChild({

@@ -84,7 +84,7 @@ async function argsFor(server, config, dataDir) {
 
 /**
  * Starts `server` ('redis' | 'etcd') with `config` ('defaults' | 'tuned') pinned to `cpu`.
- * Resolves once it accepts connections with { pid, url, version, args, stop() }; rejects with
+ * Resolves once it accepts connections with { pid, url, version, args, dataDir, stop() }; rejects with
  * a reason a row can carry when the binary is missing or the server does not come up in 15 s.
  */
 async function startPeerServer({ server, config = 'defaults', cpu }) {
@@ -124,7 +124,7 @@ async function startPeerServer({ server, config = 'defaults', cpu }) {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { pid: child.pid, url, version, config, args: configs[server][config], stop };
+  return { pid: child.pid, url, version, config, args: configs[server][config], dataDir, stop };
 }
 
 const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;

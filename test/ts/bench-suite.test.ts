@@ -169,7 +169,7 @@ describe.runIf(fleetSimulatorAvailable())('bench suite scenario, tiny', () => {
 type PeerResult = {
   status: 'ok' | 'failed' | 'skipped';
   reason?: string;
-  peer: { version: string; args: string[] } | null;
+  peer: { version: string; args: string[]; dataDir: string; pid: number } | null;
   steadyAt: number;
   downs: [string, number][];
   load: { killed: [string, number][]; errors: number; beatsPerSecond: number };
@@ -332,12 +332,11 @@ for (const [contender, server] of Object.entries(peerServers)) {
       expect(result.beats).toBeGreaterThan(0);
       expect(result.cpuMicros).toBeGreaterThan(0);
       expect(result.rssBytes).toBeGreaterThan(0);
-      // Stopped with its data directory: nothing of the run is left on tmpfs.
+      // Stopped, and its data directory (on tmpfs) removed with it.
       const fs = await import('node:fs');
-      const left = fs
-        .readdirSync('/dev/shm')
-        .filter((f) => f.startsWith(`heartwatch-bench-${server}-`));
-      expect(left).toEqual([]);
+      expect(result.peer?.dataDir).toMatch(/^\/dev\/shm\/heartwatch-bench-/);
+      expect(fs.existsSync(result.peer?.dataDir ?? '')).toBe(false);
+      expect(() => process.kill(result.peer?.pid ?? 0, 0)).toThrow(/ESRCH/);
     },
     40_000,
   );
