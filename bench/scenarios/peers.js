@@ -69,7 +69,7 @@ function figures(result, { timeoutMs, intervalMs, hosts }) {
   };
 }
 
-async function once({ contender, config, hosts, intervalMs, timeoutMs, cpus, run, quick }) {
+async function once({ contender, config, hosts, intervalMs, timeoutMs, cpus, run, quick, failed }) {
   const kill = Math.max(1, Math.round(hosts / 100));
   const firstKill = (run * 7919) % (hosts - kill + 1);
   const base = {
@@ -77,6 +77,11 @@ async function once({ contender, config, hosts, intervalMs, timeoutMs, cpus, run
     ...{ killed: kill, intervalMs, timeoutMs },
   };
   const work = { hosts, intervalMs, timeoutMs, kill, firstKill, observeMs: 3 * timeoutMs, cpus };
+  // A size a peer could not take in one run is not tried again (a failed etcd set-up costs minutes).
+  const failure = `${contender} ${config} ${hosts}`;
+  if (failed.has(failure)) {
+    return emptyRow(base, 'failed', `${failed.get(failure)} (in an earlier run; not run again)`);
+  }
   let result;
   if (peers[contender]) {
     // etcd grants and attaches a lease per host through Raft before the run can start.
@@ -86,8 +91,12 @@ async function once({ contender, config, hosts, intervalMs, timeoutMs, cpus, run
     result = await runHeartwatch({ contender, run, ...work });
   }
   const peer = result.peer ? { version: result.peer.version, args: result.peer.args } : {};
-  if (result.status !== 'ok') return emptyRow({ ...base, ...peer }, result.status, result.reason);
-  const row = { ...base, ...peer, status: 'ok', ...figures(result, work) };
+  if (result.status !== 'ok') {
+    failed.set(failure, result.reason);
+    return emptyRow({ ...base, ...peer }, result.status, result.reason);
+  }
+  const setupSeconds = result.load.setupMs ? result.load.setupMs / 1000 : null;
+  const row = { ...base, ...peer, status: 'ok', setupSeconds, ...figures(result, work) };
   if (result.load.lastError) row.reason = `last sender error: ${result.load.lastError}`;
   if (row.senderShort) {
     row.reason = `the load generator reached ${Math.round(row.beatsPerSecond)} of ${(hosts * 1000) / intervalMs} beats/s`;
@@ -135,6 +144,7 @@ async function peersScenario({
 } = {}) {
   const chosen = contenders.filter((c) => serverContenders.includes(c) || peers[c]);
   const rows = [];
+  const failed = new Map();
   for (const hosts of sizes) {
     log?.(`peers: ${hosts} hosts every ${intervalMs} ms, timeout ${timeoutMs} ms, 1% stop`);
     const running = [];
@@ -160,7 +170,12 @@ async function peersScenario({
           const out = [];
           for (const config of configsOf(contender)) {
             out.push(
-              await once({ contender, config, hosts, intervalMs, timeoutMs, cpus, run, quick }),
+              await once({
+                ...{ contender, config, hosts, intervalMs, timeoutMs, cpus },
+                run,
+                quick,
+                failed,
+              }),
             );
           }
           return out;
@@ -218,6 +233,7 @@ module.exports = {
     { field: 'eventsLost', label: 'missed', ratio: false },
     { field: 'falseDowns', label: 'false downs', ratio: false },
     { field: 'beatsPerSecond', label: 'beats/s', ratio: false },
+    { field: 'setupSeconds', label: 'set-up s', ratio: false },
     { field: 'clientErrors', label: 'sender errors', ratio: false },
     { field: 'cpuNsPerHeartbeat', label: 'server CPU ns/beat', better: 'lower' },
     { field: 'rssBytes', label: 'server RSS', better: 'lower' },
