@@ -14,3 +14,19 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+
+# The benchmark's peers (bench/peers/): Redis and etcd, which `npm run bench` starts on loopback
+# and the peer smoke tests in test/ts/bench-suite.test.ts run against (they say they are skipped
+# where these are missing; nothing else in `npm test` needs them). The bench starts its own
+# servers on free ports, so the packaged services are kept from starting on install: a
+# policy-rc.d that says no, for this install only, where the machine has none.
+peers=(redis-server etcd-server)
+if ! dpkg -s "${peers[@]}" >/dev/null 2>&1; then
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  apt-get install -y -qq --no-install-recommends "${peers[@]}" >/dev/null
+fi
