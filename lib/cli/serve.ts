@@ -104,8 +104,9 @@ fields: {"level":30,"time":1764547200000,"pid":1,"hostname":"h","msg":"listening
 
 Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
 
-Output without --json: one line per event; on a terminal also a status line refreshed every
-second (hosts up/down/tracked, packets per second, malformed, kernel and ring drops).
+Output without --json: one line per event (a burst: the first 10 of a batch, then one line
+counting the rest); on a terminal also a status line, cut to its width, refreshed every second
+(hosts up/down/tracked, packets per second, malformed, kernel and ring drops).
 
 --json lines (exactly these keys, in this order; times are ISO 8601 UTC):
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}

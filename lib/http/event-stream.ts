@@ -17,6 +17,11 @@ export interface EventStreamOptions {
   keepAliveMs?: number | undefined;
 }
 
+/** One SSE frame: the event's id, its type, and the object `serve --json` prints for it. */
+function frame(id: number, event: HostEvent): string {
+  return `id: ${id}\nevent: ${event.type}\ndata: ${eventJson(event)}\n\n`;
+}
+
 /**
  * `GET /events`: Server-Sent Events, one per host event: `id: <n>`, `event: <up|down|restart>`,
  * `data:` the object `serve --json` prints for it. The last `replay` frames are kept, so a client
@@ -31,8 +36,12 @@ export interface EventStreamOptions {
 export class EventStream {
   /** Each open stream, with the socket's `bytesWritten` when last seen making progress. */
   readonly #clients = new Map<ServerResponse, { written: number; since: number }>();
-  readonly #frames: string[];
-  /** Id of the newest frame; frame n lives at `#frames[(n - 1) % replay]`. */
+  /**
+   * The last `replay` events, unformatted: formatting costs a JSON.stringify each, paid only when
+   * a client is there to receive it or asks for a replay. Event n lives at `#recent[(n - 1) % replay]`.
+   */
+  readonly #recent: HostEvent[];
+  /** Id of the newest event. */
   #lastId = 0;
   #slowClientsCut = 0;
   readonly #replay: number;
@@ -48,7 +57,7 @@ export class EventStream {
     this.#maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.#stallMs = options.stallMs ?? 5000;
     this.#maxClients = options.maxClients ?? 256;
-    this.#frames = new Array<string>(this.#replay);
+    this.#recent = new Array<HostEvent>(this.#replay);
     const listener = (batch: HostEvent[]): void => this.#publish(batch);
     hw.on('events', listener);
     this.#detach = () => hw.off('events', listener);
@@ -112,22 +121,18 @@ export class EventStream {
       text += `event: gap\ndata: ${gap}\n\n`;
     }
     for (let id = Math.max(lastId + 1, oldest); id <= this.#lastId; id++) {
-      text += this.#frames[(id - 1) % this.#replay];
+      text += frame(id, this.#recent[(id - 1) % this.#replay] as HostEvent);
     }
     return text;
   }
 
   #publish(batch: readonly HostEvent[]): void {
-    // With nobody listening only the events that fit the replay window are formatted.
-    const first = this.#clients.size > 0 ? 0 : Math.max(0, batch.length - this.#replay);
-    this.#lastId += first;
+    const listening = this.#clients.size > 0;
     let text = '';
-    for (let i = first; i < batch.length; i++) {
-      const event = batch[i] as HostEvent;
+    for (const event of batch) {
       this.#lastId += 1;
-      const frame = `id: ${this.#lastId}\nevent: ${event.type}\ndata: ${eventJson(event)}\n\n`;
-      this.#frames[(this.#lastId - 1) % this.#replay] = frame;
-      if (this.#clients.size > 0) text += frame;
+      this.#recent[(this.#lastId - 1) % this.#replay] = event;
+      if (listening) text += frame(this.#lastId, event);
     }
     if (text !== '') this.#send(text);
   }
