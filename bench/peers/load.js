@@ -35,6 +35,11 @@ const firstKill = Number(values['first-kill']);
 const tickMs = 5;
 // Host set-up requests in flight at once (etcd: a lease grant then a put per host).
 const setupConcurrency = 64;
+// A generator that falls behind sends at most 4 ticks' worth of beats per tick, and stops while
+// two intervals' worth are unanswered: it stays responsive (ends on time, reports what it
+// reached) instead of queueing without bound in the client.
+const batchMax = Math.max(100, Math.ceil((4 * hosts * tickMs) / intervalMs));
+const inFlightMax = 2 * hosts;
 
 const emit = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
@@ -113,7 +118,9 @@ async function main() {
       lagMaxMs = Math.max(lagMaxMs, t - (start + (pos * intervalMs) / hosts) - tickMs);
     }
     const batch = [];
-    for (; pos < target; pos++) {
+    const { sent, replied, errors } = beater.count;
+    const room = Math.min(batchMax, inFlightMax - (sent - replied - errors));
+    for (; pos < target && batch.length < room; pos++) {
       const i = pos % hosts;
       if (!isKilled(i) && (beater.ready?.(i) ?? true)) batch.push(i);
     }
