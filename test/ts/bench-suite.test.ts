@@ -199,6 +199,7 @@ describe('bench peers: figures and report', () => {
         ['1', t + 5000 + 3000 + 40],
         ['2', t + 5000 + 3000 + 250],
         ['9', t + 6000], // kept beating: a false down
+        ['3', t + 4000], // a stopped host down before its last beat: false, and still missed
       ] as [string, number][],
       load: {
         killed: [
@@ -220,7 +221,7 @@ describe('bench peers: figures and report', () => {
       p99Ms: 250,
       maxMs: 250,
       eventsLost: 1,
-      falseDowns: 1,
+      falseDowns: 2,
       beatsPerSecond: 1000,
       senderLagMaxMs: undefined,
       cpuNsPerHeartbeat: 500,
