@@ -250,6 +250,9 @@ describe('bench peers: figures and report', () => {
         row('heartwatch-native', 2),
         row('node-dgram', 100),
         row('etcd-lease', null, { reason: 'set up 41000 of 100000 hosts in 180000 ms' }),
+        // A size the baseline did not run: no ratio, no bar.
+        row('heartwatch-native', 904, { hosts: 1_000_000 }),
+        row('node-dgram', null, { hosts: 1_000_000, status: 'skipped' }),
       ],
       { keys: ['hosts'], metrics: ['p99Ms'] },
     );
@@ -271,6 +274,7 @@ describe('bench peers: figures and report', () => {
     const svg = report.svg(result, [peersScenario]);
     expect(svg).toContain('<title>heartwatch-native: 50×</title>');
     expect(svg).not.toContain('<title>etcd-lease');
+    expect(svg.match(/<title>heartwatch-native: /g)).toHaveLength(1);
   });
 
   it('a peer whose server is not installed is reported skipped, with how to install it', async () => {
