@@ -73,8 +73,8 @@ const deadlinesKey = 'hb:deadlines';
 // etcd renews one stream's keepalives in order, and holds the renewal of a lease that has
 // expired until that lease is revoked (lessor.Renew; revokes are checked every 500 ms, 1000 a
 // second at most). On a single stream one expired lease therefore stalls every other host's
-// keepalive behind it and more leases expire: a 10K-host run here lost 96% of its leases that
-// way. A few streams bound the stall to the hosts that share one.
+// keepalive behind it and more leases expire (a 10K-host run here on one stream lost 96% of its
+// leases while being set up). A few streams bound the stall to the hosts that share one.
 const keepaliveStreams = 8;
 
 const peers = {
