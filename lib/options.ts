@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
+import { engineLimits } from './engine/limits.js';
 import { HeartwatchError } from './errors.js';
 import {
   allowedCpus,
@@ -115,11 +116,8 @@ export interface ResolvedOptions {
 
 const maxI32 = 2 ** 31 - 1;
 
-/**
- * The longest timeout, about 4 h 39 min: the native detector keeps timeouts in 24 bits (one more
- * millisecond is its guard against clock rounding). Longer announced intervals are capped there.
- */
-export const maxTimeoutMs = 16_777_214;
+/** The longest timeout, about 4 h 39 min, for both engines (lib/engine/limits.ts says why). */
+export const maxTimeoutMs = engineLimits.maxTimeoutMs;
 
 /** The most threads of one kind: 4 per CPU lets tests and oversubscribed setups run, 256 bounds memory. */
 export function maxThreads(cpuCount = availableParallelism()): number {
@@ -310,21 +308,24 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const forgetAfterMs = has('forgetAfterMs')
     ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
     : 3_600_000;
-  const batchSize = has('batchSize') ? integer('batchSize', given.batchSize, 1, 1024) : 64;
+  const batchSize = has('batchSize')
+    ? integer('batchSize', given.batchSize, 1, engineLimits.maxBatchSize)
+    : 64;
   const recvBufferBytes = has('recvBufferBytes')
     ? integer('recvBufferBytes', given.recvBufferBytes, 4096, maxI32, ' (bytes)')
     : 8 * 1024 * 1024;
   const powerOfTwo = (option: 'ringCapacity' | 'eventRingCapacity'): number => {
     if (!has(option)) return 65_536;
     const value = given[option];
+    const { minRingCapacity, maxRingCapacity } = engineLimits;
     if (
       typeof value !== 'number' ||
       !Number.isInteger(value) ||
-      value < 1024 ||
-      value > 2 ** 24 ||
+      value < minRingCapacity ||
+      value > maxRingCapacity ||
       (value & (value - 1)) !== 0
     ) {
-      throw invalid(option, `a power of two from 1024 to ${2 ** 24}`, value);
+      throw invalid(option, `a power of two from ${minRingCapacity} to ${maxRingCapacity}`, value);
     }
     return value;
   };

@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { HeartwatchError } from './errors.js';
 import { loadNative } from './native/binding.js';
 import { allowedCpus, formatCpuList } from './native/platform.js';
+import { maxUdpPayloadBytes } from './protocol/wire-v1.js';
 import { parseUdpAddress } from './sender/udp-address.js';
 
 /** Hosts `[firstHost, firstHost + hosts)` stop at `atMs` after the start of the run. */
@@ -233,7 +234,7 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   const payloadBytes =
     options.payloadBytes === undefined
       ? 0
-      : integer('payloadBytes', options.payloadBytes, 0, 65_479);
+      : integer('payloadBytes', options.payloadBytes, 0, maxUdpPayloadBytes);
   const batch = options.batch === undefined ? 64 : integer('batch', options.batch, 1, 1024);
   let cpu = -1;
   if (options.cpu !== undefined && options.cpu !== null) {

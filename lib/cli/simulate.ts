@@ -1,3 +1,4 @@
+import { maxUdpPayloadBytes } from '../protocol/wire-v1.js';
 import { parseUdpAddress } from '../sender/udp-address.js';
 import {
   type FleetKill,
@@ -251,7 +252,7 @@ async function run(argv: string[]): Promise<number> {
       '--payload-bytes',
       values['payload-bytes'],
       0,
-      65_479,
+      maxUdpPayloadBytes,
     );
   }
   if (values.cpu !== undefined) {

@@ -1,6 +1,7 @@
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
-import { loadNative } from '../native/binding.js';
+import { loadNative, type NativeBinding } from '../native/binding.js';
+import { counterNames, type NativeContract } from '../native/contract.js';
 import type { ResolvedOptions } from '../options.js';
 import type {
   HeartwatchStats,
@@ -10,7 +11,7 @@ import type {
   WorkerStats,
 } from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
-import { formatAddress } from './address-format.js';
+import { formatAddressBytes } from './address-format.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 
 /** The addon's NativeEngine handle (native/addon/engine_wrap.h documents it). */
@@ -59,65 +60,34 @@ export type NativeEngineConstructor = new (
   onWake: () => void,
 ) => NativeEngineHandle;
 
-// Layouts shared with native/core/engine/{event_record.h,shard_message.h,engine_stats.h}.
-const EVENT_RECORD_BYTES = 64;
-const HOST_RECORD_BYTES = 48;
-const COUNTERS_PER_THREAD = 8;
-const RECEIVER_FIELDS = [
+/** How often a port shared by several receivers is checked for sockets not ours. */
+const PORT_CHECK_MS = 1000;
+/** Hosts per chunk that hosts() yields. */
+const SNAPSHOT_CHUNK = 8192;
+
+/** The receiver and worker counters stats() shows per thread, as the contract names them. */
+const RECEIVER_SHOWN = [
   'received',
   'malformed',
   'authUnsupported',
   'kernelDrops',
   'ringDrops',
   'recvBufferBytes',
-] as const;
-/** Slot of receiveErrors in a receiver's line (ReceiverCounter::kReceiveErrors; 6 is not shown). */
-const RECEIVER_RECEIVE_ERRORS = 7;
-/** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
-const WORKER_FIELD = {
-  processed: 0,
-  hostsUp: 1,
-  hostsDown: 2,
-  trackedHosts: 3,
-  refused: 4,
-  eventsTaken: 5,
-  eventsPublished: 6,
-  forgotten: 7,
-} as const;
-/** TcpAcceptorCounter in engine_stats.h, in order. */
-const TCP_ACCEPTOR_FIELDS = [
-  'accepted',
-  'refusedMaxConnections',
-  'refusedPerIp',
-  'acceptPaused',
-  'handoffWaits',
-  'openConnections',
-  'descriptorLimit',
-  'acceptErrors',
-] as const;
-/** TcpReactorCounter in engine_stats.h, in order. */
-const TCP_REACTOR_FIELDS = [
-  'frames',
-  'protocolErrors',
-  'authUnsupported',
-  'ringDrops',
-  'handshakeTimeouts',
-  'idleTimeouts',
-  'slowFrames',
-  'closedByPeer',
-] as const;
-const COMMAND_REMOVE = 1;
-const COMMAND_SNAPSHOT = 2;
-const SNAPSHOT_CHUNK = 8192;
-/** How often a port shared by several receivers is checked for sockets not ours. */
-const PORT_CHECK_MS = 1000;
-const IDENTITY = { id: 0, address: 1, ip: 2 } as const;
-const EXPIRY = { fifo: 0, wheel: 1 } as const;
+  'receiveErrors',
+] as const satisfies readonly (keyof ReceiverStats &
+  keyof NativeContract['counters']['receiver'])[];
+const TCP_ACCEPTOR_SHOWN = counterNames.tcpAcceptor satisfies readonly (keyof TcpStats)[];
+const TCP_REACTOR_SHOWN = counterNames.tcpReactor satisfies readonly (keyof TcpReactorStats)[];
+
+function loadedBinding(): NativeBinding | undefined {
+  const load = loadNative();
+  return load.ok ? load.binding : undefined;
+}
 
 function nativeConstructor(): NativeEngineConstructor | undefined {
-  const load = loadNative();
-  if (!load.ok) return undefined;
-  const ctor = (load.binding as unknown as { NativeEngine?: NativeEngineConstructor }).NativeEngine;
+  const ctor = (
+    loadedBinding() as unknown as { NativeEngine?: NativeEngineConstructor } | undefined
+  )?.NativeEngine;
   return typeof ctor === 'function' ? ctor : undefined;
 }
 
@@ -126,38 +96,45 @@ export function nativeEngineAvailable(): boolean {
   return nativeConstructor() !== undefined;
 }
 
-/** Decodes `count` 64-byte event records (event_record.h) from `bytes`. */
-export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, count * EVENT_RECORD_BYTES);
+/** The IP version (as `net.isIP` numbers it) of a record's family byte; 0: unknown. */
+function ipVersion(family: NativeContract['family'], value: number): 0 | 4 | 6 {
+  if (value === family.ipv4) return 4;
+  return value === family.ipv6 ? 6 : 0;
+}
+
+/** Decodes `count` event records (native/core/engine/event_record.h) from `bytes`. */
+function decodeEventRecords(c: NativeContract, bytes: Uint8Array, count: number): HostEvent[] {
+  const r = c.eventRecord;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, count * r.bytes);
   const events: HostEvent[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    const base = i * EVENT_RECORD_BYTES;
-    const id = view.getBigUint64(base, true).toString();
-    const at = view.getFloat64(base + 8, true);
-    const type = view.getUint8(base + 32);
-    const address = formatAddress(
-      view.getUint8(base + 35),
-      bytes.subarray(base + 40, base + 56),
-      view.getUint16(base + 36, true),
+    const base = i * r.bytes;
+    const id = view.getBigUint64(base + r.key, true).toString();
+    const at = view.getFloat64(base + r.at, true);
+    const type = view.getUint8(base + r.type);
+    const address = formatAddressBytes(
+      ipVersion(c.family, view.getUint8(base + r.family)),
+      bytes.subarray(base + r.ip, base + r.ip + r.ipBytes),
+      view.getUint16(base + r.port, true),
     );
-    if (type === 1) {
+    if (type === c.eventType.up) {
       const up: UpEvent = {
         type: 'up',
         id,
         address,
         at,
-        recovered: view.getUint8(base + 34) === 1,
-        incarnation: view.getUint32(base + 24, true),
+        recovered: view.getUint8(base + r.recovered) === 1,
+        incarnation: view.getUint32(base + r.incarnation, true),
       };
       events[i] = up;
-    } else if (type === 2) {
+    } else if (type === c.eventType.down) {
       const down: DownEvent = {
         type: 'down',
         id,
         address,
         at,
-        lastSeen: view.getFloat64(base + 16, true),
-        reason: view.getUint8(base + 33) === 2 ? 'left' : 'timeout',
+        lastSeen: view.getFloat64(base + r.lastSeen, true),
+        reason: view.getUint8(base + r.reason) === c.downReason.left ? 'left' : 'timeout',
       };
       events[i] = down;
     } else {
@@ -166,8 +143,8 @@ export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[
         id,
         address,
         at,
-        incarnation: view.getUint32(base + 24, true),
-        previousIncarnation: view.getUint32(base + 28, true),
+        incarnation: view.getUint32(base + r.incarnation, true),
+        previousIncarnation: view.getUint32(base + r.previousIncarnation, true),
       };
       events[i] = restart;
     }
@@ -175,22 +152,24 @@ export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[
   return events;
 }
 
-function decodeHostRecords(bytes: Uint8Array, count: number): HostSnapshot[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, count * HOST_RECORD_BYTES);
+/** Decodes `count` host records (HostRecord, native/core/engine/shard_message.h). */
+function decodeHostRecords(c: NativeContract, bytes: Uint8Array, count: number): HostSnapshot[] {
+  const r = c.hostRecord;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, count * r.bytes);
   const hosts: HostSnapshot[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    const base = i * HOST_RECORD_BYTES;
+    const base = i * r.bytes;
     hosts[i] = {
-      id: view.getBigUint64(base, true).toString(),
-      address: formatAddress(
-        view.getUint8(base + 25),
-        bytes.subarray(base + 28, base + 44),
-        view.getUint16(base + 26, true),
+      id: view.getBigUint64(base + r.key, true).toString(),
+      address: formatAddressBytes(
+        ipVersion(c.family, view.getUint8(base + r.family)),
+        bytes.subarray(base + r.ip, base + r.ip + r.ipBytes),
+        view.getUint16(base + r.port, true),
       ),
-      state: view.getUint8(base + 24) === 1 ? 'up' : 'down',
-      lastSeen: view.getFloat64(base + 8, true),
-      incarnation: view.getUint32(base + 16, true),
-      timeoutMs: view.getUint32(base + 20, true),
+      state: view.getUint8(base + r.state) === c.hostState.up ? 'up' : 'down',
+      lastSeen: view.getFloat64(base + r.lastSeen, true),
+      incarnation: view.getUint32(base + r.incarnation, true),
+      timeoutMs: view.getUint32(base + r.timeoutMs, true),
     };
   }
   return hosts;
@@ -216,7 +195,8 @@ class NativeEngine implements Engine {
   readonly kind = 'native' as const;
   readonly #options: ResolvedOptions;
   readonly #sink: EngineSink;
-  readonly #eventBytes: Uint8Array;
+  #contract: NativeContract | undefined;
+  #eventBytes = new Uint8Array(0);
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
   #threadCpus: number[] = [];
@@ -240,12 +220,12 @@ class NativeEngine implements Engine {
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
     this.#sink = sink;
-    this.#eventBytes = new Uint8Array(options.eventBatchSize * EVENT_RECORD_BYTES);
   }
 
   async listen(): Promise<ListenInfo> {
     const Ctor = nativeConstructor();
-    if (Ctor === undefined) {
+    const contract = loadedBinding()?.contract;
+    if (Ctor === undefined || contract === undefined) {
       const load = loadNative();
       throw load.ok
         ? new HeartwatchError(
@@ -261,12 +241,12 @@ class NativeEngine implements Engine {
       receivers: o.receivers,
       workers: o.workers,
       cpus: o.cpus === null ? [] : [...o.cpus],
-      identity: IDENTITY[o.identity],
+      identity: contract.identity[o.identity],
       timeoutMs: o.timeoutMs,
       missedBeats: o.missedBeats,
       maxHosts: o.maxHosts,
       forgetAfterMs: o.forgetAfterMs,
-      expiry: EXPIRY[o.expiry],
+      expiry: contract.expiry[o.expiry],
       batchSize: o.batchSize,
       recvBufferBytes: o.recvBufferBytes,
       ringCapacity: o.ringCapacity,
@@ -281,6 +261,8 @@ class NativeEngine implements Engine {
     } catch (error) {
       throw toHeartwatchError(error);
     }
+    this.#contract = contract;
+    this.#eventBytes = new Uint8Array(o.eventBatchSize * contract.eventRecord.bytes);
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
     this.#threadCpus = handle.cpus;
@@ -323,7 +305,8 @@ class NativeEngine implements Engine {
       if (request === undefined) continue;
       // A snapshot leaves the worker as soon as it is answered, so the worker can take the next
       // one whether or not anyone reads this one.
-      const records = request.kind === COMMAND_SNAPSHOT ? handle.takeSnapshot(worker) : undefined;
+      const records =
+        request.kind === this.#contract?.command.snapshot ? handle.takeSnapshot(worker) : undefined;
       request.answers.push({ value, worker, records });
       if (request.answers.length === request.expected) {
         this.#requests.delete(requestId);
@@ -333,13 +316,15 @@ class NativeEngine implements Engine {
   }
 
   #drainEvents(handle: NativeEngineHandle): void {
+    const contract = this.#contract;
+    if (contract === undefined) return;
     const capacity = this.#options.eventBatchSize;
     let count: number;
     do {
       count = handle.drain(this.#eventBytes);
       if (count === 0) break;
       // Decode before handing over: a listener may run this engine's drain again re-entrantly.
-      const batch = decodeEventRecords(this.#eventBytes, count);
+      const batch = decodeEventRecords(contract, this.#eventBytes, count);
       this.#delivered += count;
       this.#sink.events(batch);
     } while (count === capacity && !this.#paused);
@@ -386,49 +371,41 @@ class NativeEngine implements Engine {
 
   stats(): HeartwatchStats {
     const counters = this.#counters;
+    const contract = this.#contract;
     const handle = this.#handle;
     const receiverCount = handle?.receiverCount ?? 0;
     const workerCount = handle?.workerCount ?? 0;
-    const read = (thread: number, field: number): number =>
-      counters === undefined ? 0 : Number(counters[thread * COUNTERS_PER_THREAD + field]);
+    const read = (thread: number, slot: number): number =>
+      counters === undefined || contract === undefined
+        ? 0
+        : Number(counters[thread * contract.counters.slotsPerLine + slot]);
     const cpu = (thread: number): number | null => {
       const value = this.#threadCpus[thread];
       return value === undefined || value < 0 ? null : value;
     };
     const receivers: ReceiverStats[] = [];
-    for (let r = 0; r < receiverCount; r++) {
-      const entry: ReceiverStats = {
-        thread: `hw-rx-${r}`,
-        cpu: cpu(r),
-        received: 0,
-        malformed: 0,
-        authUnsupported: 0,
-        kernelDrops: 0,
-        ringDrops: 0,
-        recvBufferBytes: 0,
-        receiveErrors: read(r, RECEIVER_RECEIVE_ERRORS),
-      };
-      RECEIVER_FIELDS.forEach((name, field) => {
-        entry[name] = read(r, field);
-      });
-      receivers.push(entry);
-    }
     const workers: WorkerStats[] = [];
-    for (let w = 0; w < workerCount; w++) {
-      const t = receiverCount + w;
-      workers.push({
-        thread: `hw-wk-${w}`,
-        cpu: cpu(t),
-        processed: read(t, WORKER_FIELD.processed),
-        hostsUp: read(t, WORKER_FIELD.hostsUp),
-        hostsDown: read(t, WORKER_FIELD.hostsDown),
-        trackedHosts: read(t, WORKER_FIELD.trackedHosts),
-        refused: read(t, WORKER_FIELD.refused),
-        eventsPending: Math.max(
-          0,
-          read(t, WORKER_FIELD.eventsPublished) - read(t, WORKER_FIELD.eventsTaken),
-        ),
-      });
+    if (contract !== undefined) {
+      const rx = contract.counters.receiver;
+      for (let r = 0; r < receiverCount; r++) {
+        const entry = { thread: `hw-rx-${r}`, cpu: cpu(r) } as ReceiverStats;
+        for (const name of RECEIVER_SHOWN) entry[name] = read(r, rx[name]);
+        receivers.push(entry);
+      }
+      const wk = contract.counters.worker;
+      for (let w = 0; w < workerCount; w++) {
+        const t = receiverCount + w;
+        workers.push({
+          thread: `hw-wk-${w}`,
+          cpu: cpu(t),
+          processed: read(t, wk.processed),
+          hostsUp: read(t, wk.hostsUp),
+          hostsDown: read(t, wk.hostsDown),
+          trackedHosts: read(t, wk.trackedHosts),
+          refused: read(t, wk.refused),
+          eventsPending: Math.max(0, read(t, wk.eventsPublished) - read(t, wk.eventsTaken)),
+        });
+      }
     }
     const sum = <T>(list: T[], pick: (item: T) => number): number =>
       list.reduce((total, item) => total + pick(item), 0);
@@ -454,26 +431,24 @@ class NativeEngine implements Engine {
 
   /** The lines after the workers': the accept thread's, then one per reactor (engine_stats.h). */
   #tcpStats(
-    read: (thread: number, field: number) => number,
+    read: (thread: number, slot: number) => number,
     cpu: (thread: number) => number | null,
   ): TcpStats | null {
     const handle = this.#handle;
-    if (handle === undefined || this.#options.tcp === null) return null;
+    const contract = this.#contract;
+    if (handle === undefined || contract === undefined || this.#options.tcp === null) return null;
+    const { tcpAcceptor, tcpReactor } = contract.counters;
     const acceptor = handle.receiverCount + handle.workerCount;
     const reactors: TcpReactorStats[] = [];
     for (let k = 0; k < handle.tcpReactorCount; k++) {
       const line = acceptor + 1 + k;
       const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpReactorStats;
-      TCP_REACTOR_FIELDS.forEach((name, field) => {
-        reactor[name] = read(line, field);
-      });
+      for (const name of TCP_REACTOR_SHOWN) reactor[name] = read(line, tcpReactor[name]);
       reactors.push(reactor);
     }
     const stats = { port: handle.tcpPort, reactors } as TcpStats;
-    TCP_ACCEPTOR_FIELDS.forEach((name, field) => {
-      stats[name] = read(acceptor, field);
-    });
-    for (const name of TCP_REACTOR_FIELDS) {
+    for (const name of TCP_ACCEPTOR_SHOWN) stats[name] = read(acceptor, tcpAcceptor[name]);
+    for (const name of TCP_REACTOR_SHOWN) {
       stats[name] = reactors.reduce((total, reactor) => total + reactor[name], 0);
     }
     return stats;
@@ -481,22 +456,26 @@ class NativeEngine implements Engine {
 
   async *hosts(): AsyncIterable<HostSnapshot[]> {
     const handle = this.#handle;
-    if (handle === undefined) return;
+    const contract = this.#contract;
+    if (handle === undefined || contract === undefined) return;
     const workers = Array.from({ length: handle.workerCount }, (_, w) => w);
-    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, workers);
-    const chunkBytes = SNAPSHOT_CHUNK * HOST_RECORD_BYTES;
+    const answers = await this.#request(contract.command.snapshot, 0n, workers);
+    const recordBytes = contract.hostRecord.bytes;
+    const chunkBytes = SNAPSHOT_CHUNK * recordBytes;
     // JS owns these records: a consumer that reads slowly, or stops, holds up no worker.
     for (const { records } of answers) {
       const bytes = new Uint8Array(records ?? new ArrayBuffer(0));
       for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
         const chunk = bytes.subarray(offset, offset + chunkBytes);
-        yield decodeHostRecords(chunk, chunk.byteLength / HOST_RECORD_BYTES);
+        yield decodeHostRecords(contract, chunk, chunk.byteLength / recordBytes);
       }
     }
   }
 
   async remove(id: string): Promise<boolean> {
-    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), [0]);
+    const contract = this.#contract;
+    if (contract === undefined) return false;
+    const answers = await this.#request(contract.command.remove, BigInt(id), [0]);
     return answers[0]?.value === 1;
   }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
 import { HeartwatchError } from '../errors.js';
+import { checkContract, type NativeContract } from './contract.js';
 
 /** What the compiled addon says about itself. */
 export interface CompiledInfo {
@@ -21,8 +22,8 @@ export interface NativeBinding {
   nativeInfo(): CompiledInfo;
   /** The CPUs this process may run on (its affinity mask), ascending. */
   allowedCpus(): number[];
-  /** The native engine's limits, defined in native/core. */
-  readonly limits: { readonly maxHostsPerShard: number };
+  /** Record layouts, counter slots, enum values and limits, as native/core defines them. */
+  readonly contract: NativeContract;
 }
 
 /** The result of loading the addon: the binding and where it came from, or why it failed. */
@@ -53,9 +54,11 @@ export function loadNativeFrom(dir: string): NativeLoad {
   try {
     const file = nodeGypBuild.path(dir);
     const binding = require(file) as NativeBinding;
+    checkContract(binding.contract, file);
     const source = file.includes(`${path.sep}prebuilds${path.sep}`) ? 'prebuild' : 'source-build';
     return { ok: true, binding, file, source };
   } catch (cause) {
+    if (cause instanceof HeartwatchError) return { ok: false, error: cause };
     const reason = cause instanceof Error ? cause.message : String(cause);
     return {
       ok: false,

@@ -31,5 +31,5 @@ export const jsMaxHosts = 2 ** 24;
 /** Hosts one native worker (shard) can track, as the core defines it; undefined without the addon. */
 export function nativeMaxHostsPerShard(): number | undefined {
   const load = loadNative();
-  return load.ok ? load.binding.limits.maxHostsPerShard : undefined;
+  return load.ok ? load.binding.contract.limits.maxHostsPerShard : undefined;
 }

@@ -20,6 +20,8 @@ import { HeartwatchError } from '../errors.js';
  */
 export const headerBytes = 28;
 export const authTagBytes = 16;
+/** The largest payload that fits one IPv4 UDP datagram (65 507 bytes) with the header. */
+export const maxUdpPayloadBytes = 65_507 - headerBytes;
 export const protocolVersion = 1;
 export const flagLeave = 0x01;
 export const flagAuth = 0x02;

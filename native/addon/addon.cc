@@ -1,6 +1,7 @@
 // The addon's entry point: registers every native class and function on the exports object.
 #include <napi.h>
 
+#include "addon/contract.h"
 #include "addon/engine_wrap.h"
 #include "addon/fleet_simulator_wrap.h"
 #include "addon/native_info.h"
@@ -11,7 +12,7 @@ namespace heartwatch::addon {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nativeInfo", Napi::Function::New(env, NativeInfo, "nativeInfo"));
   exports.Set("allowedCpus", Napi::Function::New(env, AllowedCpus, "allowedCpus"));
-  exports.Set("limits", Limits(env));
+  exports.Set("contract", Contract(env));
   EngineWrap::Register(env, exports);
   RegisterFleetSimulator(env, exports);
   return exports;

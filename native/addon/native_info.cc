@@ -2,7 +2,6 @@
 
 #include "core/common/chunk_allocator.h"
 #include "core/common/current_thread.h"
-#include "core/detector/detector.h"
 
 #ifndef HW_VERSION
 #error "HW_VERSION must be defined by the build (binding.gyp passes package.json's version)"
@@ -66,13 +65,6 @@ Napi::Value AllowedCpus(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env, cpus.size());
   for (uint32_t i = 0; i < cpus.size(); ++i) out.Set(i, cpus[i]);
   return out;
-}
-
-Napi::Object Limits(Napi::Env env) {
-  Napi::Object limits = Napi::Object::New(env);
-  limits.Set("maxHostsPerShard", static_cast<double>(kMaxHostsPerShard));
-  limits.Freeze();
-  return limits;
 }
 
 }  // namespace heartwatch::addon

@@ -14,8 +14,4 @@ Napi::Object NativeInfo(const Napi::CallbackInfo& info);
 // Runs on: JS thread.
 Napi::Value AllowedCpus(const Napi::CallbackInfo& info);
 
-// The `limits` export: the native engine's limits, defined once in the core (frozen object).
-// Runs on: JS thread.
-Napi::Object Limits(Napi::Env env);
-
 }  // namespace heartwatch::addon

@@ -36,8 +36,8 @@ namespace heartwatch {
 enum class ExpiryIndexKind : uint8_t { kFifo, kWheel };
 
 // The most hosts one detector (one shard) tracks: the 24-bit record indices less the expiry
-// index's list heads and the null record. The addon exports it; lib/options.ts checks maxHosts
-// against it times the worker count.
+// index's list heads and the null record. The addon exports it (`contract.limits`);
+// lib/options.ts checks maxHosts against it times the worker count.
 inline constexpr uint32_t kMaxHostsPerShard =
     kMaxRecords - std::max(ExpiryFifo::kSentinels, TimingWheel::kSentinels) - 1;
 

@@ -6,8 +6,11 @@
 
 namespace heartwatch {
 
+// PeerAddress::family values; the addon exports them (`contract.family`).
+inline constexpr uint8_t kFamilyUnknown = 0, kFamilyIpv4 = 4, kFamilyIpv6 = 6;
+
 struct PeerAddress {
-  uint8_t family;  // 0 = unknown, 4 = IPv4, 6 = IPv6
+  uint8_t family;  // kFamilyUnknown, kFamilyIpv4 or kFamilyIpv6
   uint16_t port;   // host byte order
   uint8_t ip[16];  // IPv4 in ip[0..3], network order; the unused tail is zero
 

@@ -11,6 +11,18 @@
 
 namespace heartwatch {
 
+// The engine's limits. lib/options.ts checks options against them (the addon exports them as
+// `contract.limits`), so the engine only ever receives values inside them.
+//
+// A worker's clock is whole milliseconds rounded down; each timeout gets this guard on top, so
+// the longest timeout an option may ask for is the detector's 24-bit maximum less the guard.
+inline constexpr uint32_t kWorkerClockGuardMs = 1;
+inline constexpr uint32_t kMaxOptionTimeoutMs = kMaxTimeoutMs - kWorkerClockGuardMs;
+// Slots per ring (receiver-to-worker and worker-to-JS): powers of two in this range.
+inline constexpr uint32_t kMinRingCapacity = 1u << 10, kMaxRingCapacity = 1u << 24;
+// Datagrams per recvmmsg call: the kernel takes at most UIO_MAXIOV (1024) messages per call.
+inline constexpr uint32_t kMaxBatchSize = 1024;
+
 // The TCP transport (docs/protocol.md, "Over TCP"); off unless `enabled`.
 struct TcpConfig {
   bool enabled = false;

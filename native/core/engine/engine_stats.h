@@ -4,7 +4,7 @@
 // Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
 // thread counts as it takes events (pending = published - taken, exact from JS's view).
 // The addon exposes the whole block to JS as an ArrayBuffer; lib/engine/native-engine.ts reads
-// it with a BigUint64Array using the same field order as below. Each line has one writer, which
+// it with a BigUint64Array at the slots the addon exports (`contract.counters`). Each line has one writer, which
 // uses relaxed atomic stores; aligned 64-bit loads on x86-64 never tear.
 #pragma once
 
@@ -14,7 +14,7 @@
 
 namespace heartwatch {
 
-// Field order is a contract with lib/engine/native-engine.ts (RECEIVER_FIELDS).
+// Each slot is exported by name (native/addon/contract.cc); lib/ reads slots only from there.
 enum class ReceiverCounter : uint32_t {
   kReceived = 0,         // datagrams taken from the socket
   kMalformed = 1,        // dropped: not a valid v1 heartbeat (identity mode "id")
@@ -27,7 +27,7 @@ enum class ReceiverCounter : uint32_t {
   kCount = 8,
 };
 
-// Field order is a contract with lib/engine/native-engine.ts (WORKER_FIELD).
+// Each slot is exported by name (native/addon/contract.cc); lib/ reads slots only from there.
 enum class WorkerCounter : uint32_t {
   kProcessed = 0,      // heartbeats (and leaves) applied to the detector
   kHostsUp = 1,
@@ -40,7 +40,7 @@ enum class WorkerCounter : uint32_t {
   kCount = 8,
 };
 
-// Field order is a contract with lib/engine/native-engine.ts (TCP_ACCEPTOR_FIELDS).
+// Each slot is exported by name (native/addon/contract.cc); lib/ reads slots only from there.
 enum class TcpAcceptorCounter : uint32_t {
   kAccepted = 0,            // connections handed to a reactor
   kRefusedMaxConnections = 1,  // closed at once: tcp.maxConnections reached
@@ -53,7 +53,7 @@ enum class TcpAcceptorCounter : uint32_t {
   kCount = 8,
 };
 
-// Field order is a contract with lib/engine/native-engine.ts (TCP_REACTOR_FIELDS).
+// Each slot is exported by name (native/addon/contract.cc); lib/ reads slots only from there.
 enum class TcpReactorCounter : uint32_t {
   kFrames = 0,             // complete frames read
   kProtocolErrors = 1,     // connections closed: a frame broke the v1 rules

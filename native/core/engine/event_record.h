@@ -1,5 +1,6 @@
 // The fixed-size record a worker publishes for each host event, and the JS thread decodes from a
-// shared buffer (lib/engine/native-engine.ts, decodeEventRecords). Little-endian, 64 bytes:
+// shared buffer (lib/engine/native-engine.ts, decodeEventRecords, at the offsets the addon exports
+// as `contract.eventRecord`). Little-endian, 64 bytes:
 //
 // | offset | size | field                                                      |
 // |--------|------|------------------------------------------------------------|
@@ -8,10 +9,10 @@
 // | 16     | 8    | last_seen (f64, Unix epoch ms of the last heartbeat)        |
 // | 24     | 4    | incarnation (u32)                                          |
 // | 28     | 4    | previous_incarnation (u32, restart only)                    |
-// | 32     | 1    | type: 1 up, 2 down, 3 restart                               |
-// | 33     | 1    | reason: 0 none, 1 timeout, 2 left                           |
+// | 32     | 1    | type: HostEventType (1 up, 2 down, 3 restart)               |
+// | 33     | 1    | reason: DownReason (0 none, 1 timeout, 2 left)              |
 // | 34     | 1    | recovered (0/1)                                            |
-// | 35     | 1    | family: 0 unknown, 4, 6                                    |
+// | 35     | 1    | family: kFamilyUnknown, kFamilyIpv4, kFamilyIpv6 (0, 4, 6)  |
 // | 36     | 2    | port (u16)                                                 |
 // | 38     | 2    | zero                                                       |
 // | 40     | 16   | ip (network order; IPv4 in the first 4 bytes)               |

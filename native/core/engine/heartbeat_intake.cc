@@ -10,17 +10,17 @@ void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexc
   std::memset(&address, 0, sizeof(address));
   if (source.ss_family == AF_INET) {
     const auto& v4 = reinterpret_cast<const sockaddr_in&>(source);
-    address.family = 4;
+    address.family = kFamilyIpv4;
     address.port = ntohs(v4.sin_port);
     std::memcpy(address.ip, &v4.sin_addr, 4);
   } else if (source.ss_family == AF_INET6) {
     const auto& v6 = reinterpret_cast<const sockaddr_in6&>(source);
     address.port = ntohs(v6.sin6_port);
     if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
-      address.family = 4;
+      address.family = kFamilyIpv4;
       std::memcpy(address.ip, &v6.sin6_addr.s6_addr[12], 4);
     } else {
-      address.family = 6;
+      address.family = kFamilyIpv6;
       std::memcpy(address.ip, &v6.sin6_addr, 16);
     }
   }

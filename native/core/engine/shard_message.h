@@ -36,9 +36,12 @@ struct CommandResult {
   uint32_t worker;
 };
 
-// One tracked host as hw.hosts() reports it; decoded by lib/engine/native-engine.ts.
+// One tracked host as hw.hosts() reports it; decoded by lib/engine/native-engine.ts at the
+// offsets the addon exports as `contract.hostRecord`.
 // | 0 key u64 | 8 last_seen f64 epoch ms | 16 incarnation u32 | 20 timeout_ms u32 |
-// | 24 state u8 (1 up, 2 down) | 25 family u8 | 26 port u16 | 28 ip[16] | 44 zero u32 |
+// | 24 state u8 (HostRecordState) | 25 family u8 | 26 port u16 | 28 ip[16] | 44 zero u32 |
+enum class HostRecordState : uint8_t { kUp = 1, kDown = 2 };
+
 struct HostRecord {
   uint64_t key;
   double last_seen_epoch_ms;

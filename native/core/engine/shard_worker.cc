@@ -20,7 +20,7 @@ constexpr uint64_t kBusyWindowMs = 100;
 
 // The worker's clock is whole milliseconds rounded down; the guard makes up for the rounding.
 DetectorConfig with_clock_guard(DetectorConfig config) {
-  config.clock_guard_ms = 1;
+  config.clock_guard_ms = kWorkerClockGuardMs;
   return config;
 }
 
@@ -175,7 +175,7 @@ void ShardWorker::run_commands() {
         record.last_seen_epoch_ms = static_cast<double>(host.last_seen_ms) + epoch_offset_ms_;
         record.incarnation = host.incarnation;
         record.timeout_ms = host.timeout_ms;
-        record.state = host.up ? 1 : 2;
+        record.state = static_cast<uint8_t>(host.up ? HostRecordState::kUp : HostRecordState::kDown);
         record.family = host.address.family;
         record.port = host.address.port;
         std::memcpy(record.ip, host.address.ip, sizeof(record.ip));

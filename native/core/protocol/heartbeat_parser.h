@@ -13,6 +13,8 @@
 namespace heartwatch {
 
 inline constexpr size_t kHeartbeatHeaderBytes = 28, kAuthTagBytes = 16;
+// The largest payload that fits one IPv4 UDP datagram (65 507 bytes) with the header.
+inline constexpr size_t kMaxUdpPayloadBytes = 65'507 - kHeartbeatHeaderBytes;
 
 // Flag bits of byte 3; every other bit must be 0 in v1.
 inline constexpr uint8_t kHeartbeatFlagLeave = 0x01;

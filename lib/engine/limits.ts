@@ -1,0 +1,19 @@
+/**
+ * Limits that hold for both engines, and that option checks need whether or not the addon loads.
+ * The native core defines each (native/core/engine/engine_config.h); the addon exports them as
+ * `contract.limits`, and loading the addon fails with `ERR_HW_NATIVE_CONTRACT` unless they equal
+ * these (lib/native/contract.ts).
+ */
+export const engineLimits = {
+  /**
+   * The longest timeout, about 4 h 39 min: the native detector keeps timeouts in 24 bits, less
+   * one millisecond its workers add against clock rounding. Longer announced intervals are capped
+   * here, by both engines.
+   */
+  maxTimeoutMs: 2 ** 24 - 2,
+  /** Slots per ring: a power of two in this range. */
+  minRingCapacity: 2 ** 10,
+  maxRingCapacity: 2 ** 24,
+  /** Datagrams per `recvmmsg` call: the kernel takes at most 1024 (UIO_MAXIOV). */
+  maxBatchSize: 1024,
+} as const;

@@ -1,0 +1,197 @@
+import { engineLimits } from '../engine/limits.js';
+import { HeartwatchError } from '../errors.js';
+import {
+  authTagBytes,
+  flagAuth,
+  flagLeave,
+  headerBytes,
+  maxUdpPayloadBytes,
+} from '../protocol/wire-v1.js';
+
+/**
+ * The field names of each table in the addon's `contract` export (native/addon/contract.h). The
+ * addon supplies every number: sizes and offsets (from `sizeof`/`offsetof`), counter slots, enum
+ * values and limits; lib/ holds only the names it reads, and {@link checkContract} proves at load
+ * that the addon has each of them and no other.
+ */
+export const contractNames = {
+  eventRecord: [
+    'bytes',
+    'key',
+    'at',
+    'lastSeen',
+    'incarnation',
+    'previousIncarnation',
+    'type',
+    'reason',
+    'recovered',
+    'family',
+    'port',
+    'ip',
+    'ipBytes',
+  ],
+  hostRecord: [
+    'bytes',
+    'key',
+    'lastSeen',
+    'incarnation',
+    'timeoutMs',
+    'state',
+    'family',
+    'port',
+    'ip',
+    'ipBytes',
+  ],
+  eventType: ['up', 'down', 'restart'],
+  downReason: ['none', 'timeout', 'left'],
+  hostState: ['up', 'down'],
+  family: ['unknown', 'ipv4', 'ipv6'],
+  identity: ['id', 'address', 'ip'],
+  expiry: ['fifo', 'wheel'],
+  command: ['remove', 'snapshot'],
+  limits: [
+    'maxHostsPerShard',
+    'maxTimeoutMs',
+    'minRingCapacity',
+    'maxRingCapacity',
+    'maxBatchSize',
+  ],
+  protocol: ['headerBytes', 'authTagBytes', 'maxUdpPayloadBytes', 'flagLeave', 'flagAuth'],
+} as const;
+
+/** Each counter lib/ reads, by thread kind, in the names native/addon/contract.cc gives them. */
+export const counterNames = {
+  receiver: [
+    'received',
+    'malformed',
+    'authUnsupported',
+    'kernelDrops',
+    'ringDrops',
+    'recvBufferBytes',
+    'batches',
+    'receiveErrors',
+  ],
+  worker: [
+    'processed',
+    'hostsUp',
+    'hostsDown',
+    'trackedHosts',
+    'refused',
+    'eventsTaken',
+    'eventsPublished',
+    'forgotten',
+  ],
+  tcpAcceptor: [
+    'accepted',
+    'refusedMaxConnections',
+    'refusedPerIp',
+    'acceptPaused',
+    'handoffWaits',
+    'openConnections',
+    'descriptorLimit',
+    'acceptErrors',
+  ],
+  tcpReactor: [
+    'frames',
+    'protocolErrors',
+    'authUnsupported',
+    'ringDrops',
+    'handshakeTimeouts',
+    'idleTimeouts',
+    'slowFrames',
+    'closedByPeer',
+  ],
+} as const;
+
+type Names = typeof contractNames;
+type CounterNames = typeof counterNames;
+type Table<K extends readonly string[]> = { readonly [name in K[number]]: number };
+
+/** The addon's `contract` export, as {@link checkContract} has proven it. */
+export type NativeContract = { readonly [table in keyof Names]: Table<Names[table]> } & {
+  readonly counters: { readonly slotsPerLine: number } & {
+    readonly [kind in keyof CounterNames]: Table<CounterNames[kind]>;
+  };
+};
+
+/**
+ * Numbers lib/ also needs without the addon (the pure-TS engine, option checks, the sender),
+ * defined by docs/protocol.md and lib/engine/limits.ts: the addon must agree with each.
+ */
+const sharedValues: { [table in 'protocol' | 'limits']?: Record<string, number> } = {
+  protocol: { headerBytes, authTagBytes, maxUdpPayloadBytes, flagLeave, flagAuth },
+  limits: {
+    maxTimeoutMs: engineLimits.maxTimeoutMs,
+    minRingCapacity: engineLimits.minRingCapacity,
+    maxRingCapacity: engineLimits.maxRingCapacity,
+    maxBatchSize: engineLimits.maxBatchSize,
+  },
+};
+
+function mismatch(file: string, what: string): HeartwatchError {
+  return new HeartwatchError(
+    'ERR_HW_NATIVE_CONTRACT',
+    `heartwatch: the addon ${file} does not match this package's lib/: ${what}; ` +
+      'rebuild it from the same sources (npm run build:native)',
+  );
+}
+
+function checkTable(
+  file: string,
+  path: string,
+  table: unknown,
+  names: readonly string[],
+  shared: Record<string, number> | undefined,
+): void {
+  if (typeof table !== 'object' || table === null) throw mismatch(file, `${path} is missing`);
+  const record = table as Record<string, unknown>;
+  for (const name of names) {
+    const value = record[name];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw mismatch(file, `${path}.${name} is ${String(value)}, expected a non-negative integer`);
+    }
+    const expected = shared?.[name];
+    if (expected !== undefined && value !== expected) {
+      throw mismatch(file, `${path}.${name} is ${value}, lib/ expects ${expected}`);
+    }
+  }
+  const extra = Object.keys(record).filter((name) => !names.includes(name));
+  if (extra.length > 0) throw mismatch(file, `${path} has ${extra.join(', ')}, unknown to lib/`);
+}
+
+/**
+ * Proves that `contract` (the addon's export, loaded from `file`) has every name lib/ reads, no
+ * other, and the same values lib/ holds for the pure-TS engine; throws
+ * `HeartwatchError('ERR_HW_NATIVE_CONTRACT')` naming the first difference.
+ */
+export function checkContract(contract: unknown, file: string): NativeContract {
+  if (typeof contract !== 'object' || contract === null) {
+    throw mismatch(file, 'it exports no contract');
+  }
+  const c = contract as Record<string, unknown>;
+  for (const table of Object.keys(contractNames) as (keyof Names)[]) {
+    checkTable(file, table, c[table], contractNames[table], sharedValues[table as 'protocol']);
+  }
+  const counters = c.counters as Record<string, unknown> | undefined;
+  if (typeof counters !== 'object' || counters === null)
+    throw mismatch(file, 'counters is missing');
+  const slotsPerLine = counters.slotsPerLine;
+  if (typeof slotsPerLine !== 'number' || !Number.isInteger(slotsPerLine) || slotsPerLine < 1) {
+    throw mismatch(file, `counters.slotsPerLine is ${String(slotsPerLine)}`);
+  }
+  for (const kind of Object.keys(counterNames) as (keyof CounterNames)[]) {
+    checkTable(file, `counters.${kind}`, counters[kind], counterNames[kind], undefined);
+    for (const name of counterNames[kind]) {
+      const slot = (counters[kind] as Record<string, number>)[name] as number;
+      if (slot >= slotsPerLine) {
+        throw mismatch(
+          file,
+          `counters.${kind}.${name} is slot ${slot} of a ${slotsPerLine}-slot line`,
+        );
+      }
+    }
+  }
+  const extra = Object.keys(c).filter((key) => key !== 'counters' && !(key in contractNames));
+  if (extra.length > 0) throw mismatch(file, `contract has ${extra.join(', ')}, unknown to lib/`);
+  return contract as NativeContract;
+}

@@ -1,0 +1,26 @@
+// The `contract` export: every number lib/ needs to read the engine's shared memory and to
+// configure it, taken from the core's own definitions (sizeof, offsetof, enum values, limits),
+// so the TypeScript side types none of them by hand. lib/native/contract.ts reads it and checks
+// at load that the values it also holds for the pure-TS engine (protocol constants, the longest
+// timeout) are the same.
+//
+//   contract.eventRecord   size and field offsets of EventRecord (core/engine/event_record.h)
+//   contract.hostRecord    size and field offsets of HostRecord (core/engine/shard_message.h)
+//   contract.counters      slots per CounterLine and each counter's slot, by name (engine_stats.h)
+//   contract.eventType, downReason, hostState, family, identity, expiry, command   enum values
+//   contract.limits        the engine's limits (engine_config.h, detector.h)
+//   contract.protocol      wire protocol v1 constants (core/protocol/heartbeat_parser.h)
+//
+// Adding a counter or a record field: its line in the core header, one line in contract.cc
+// (a static_assert there fails the build when a counter has no name), one name in lib/.
+#pragma once
+
+#include <napi.h>
+
+namespace heartwatch::addon {
+
+// Builds the frozen `contract` object.
+// Runs on: JS thread (once per environment, from Init).
+Napi::Object Contract(Napi::Env env);
+
+}  // namespace heartwatch::addon
