@@ -4,7 +4,8 @@
  *
  * - `ERR_HW_INVALID_OPTION`: an option has the wrong type or value; the message names the
  *   option, the value given and what is allowed.
- * - `ERR_HW_NATIVE_UNAVAILABLE`: the native addon could not be loaded (see `cause`).
+ * - `ERR_HW_NATIVE_UNAVAILABLE`: the native addon could not be loaded (see `cause`), or it was
+ *   built from other sources than lib/ (its exported layouts and limits differ).
  * - errno names (`EADDRINUSE`, `EACCES`, ...): a system call failed; `syscall` says which.
  */
 export class HeartwatchError extends Error {

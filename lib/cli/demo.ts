@@ -2,6 +2,7 @@ import type { HostEvent } from '../events.js';
 import { Heartwatch } from '../heartwatch.js';
 import { HeartbeatSender } from '../sender/heartbeat-sender.js';
 import { fleetSimulatorAvailable, simulateFleet } from '../simulator.js';
+import type { HeartwatchStats } from '../stats.js';
 import {
   type Command,
   formatDuration,
@@ -273,7 +274,8 @@ class Tracker {
   }
 }
 
-async function run(argv: string[]): Promise<number> {
+/** The demo's flags, checked. */
+function parseDemoFlags(argv: string[]) {
   const values = parseFlags('demo', argv, spec);
   const hosts =
     values.hosts === undefined ? 2000 : parseInteger('demo', '--hosts', values.hosts, 20, 100_000);
@@ -289,7 +291,14 @@ async function run(argv: string[]): Promise<number> {
     values.engine === undefined
       ? 'auto'
       : parseChoice('demo', '--engine', values.engine, ['auto', 'native', 'js'] as const);
+  return { hosts, durationMs, fleetChoice, engine };
+}
 
+/** Which fleet runs and how many hosts it can hold; says so on stderr. */
+function chooseFleet(
+  fleetChoice: 'auto' | 'native' | 'senders',
+  hosts: number,
+): { useNative: boolean; fleetHosts: number } {
   const native = fleetSimulatorAvailable();
   if (fleetChoice === 'native' && !native) {
     throw new UsageError(
@@ -307,6 +316,83 @@ async function run(argv: string[]): Promise<number> {
       'heartwatch demo: the fleet is the native fleet simulator (sendmmsg on its own thread)\n',
     );
   }
+  return { useNative, fleetHosts };
+}
+
+/** Announces each step of the plan when it is due; resolves when the run ends or is interrupted. */
+async function playPlan(
+  plan: Plan,
+  tracker: Tracker,
+  startEpoch: number,
+  durationMs: number,
+): Promise<'done' | 'signal'> {
+  const range = (r: { first: number; count: number }): string =>
+    `ids ${r.first + 1}-${r.first + r.count}`;
+  const steps: [number, string][] = [
+    [
+      plan.crash.atMs,
+      `CRASH    ${plan.crash.count} hosts (${range(plan.crash)}) stop sending without a word`,
+    ],
+    [
+      plan.leave.atMs,
+      `LEAVE    ${plan.leave.count} hosts (${range(plan.leave)}) shut down cleanly`,
+    ],
+    [
+      plan.restart.atMs,
+      `RESTART  ${plan.restart.count} hosts (${range(plan.restart)}) restart with a new incarnation`,
+    ],
+    [plan.reviveAtMs, `REVIVE   the ${plan.crash.count} crashed hosts start again`],
+  ];
+  const timers = steps.map(([at, text]) =>
+    setTimeout(() => tracker.say(text), at - (Date.now() - startEpoch)),
+  );
+  const stop = untilSignal();
+  const ended = new Promise<'done'>((resolve) =>
+    setTimeout(() => resolve('done'), durationMs - (Date.now() - startEpoch)),
+  );
+  const outcome = await Promise.race([stop, ended]);
+  for (const timer of timers) clearTimeout(timer);
+  return outcome === 'done' ? 'done' : 'signal';
+}
+
+/** Prints the summary; returns whether every planned event was seen and nothing else. */
+function printSummary(
+  plan: Plan,
+  tracker: Tracker,
+  stats: HeartwatchStats,
+  run: { engine: string; useNative: boolean; fleetLine: string; durationMs: number; done: boolean },
+): boolean {
+  const sorted = [...tracker.latencies].sort((a, b) => a - b);
+  const line = (label: string, got: number, want: number, extra = ''): string =>
+    `  ${label.padEnd(9)}${got}/${want}${extra}\n`;
+  process.stdout.write(
+    `\nsummary (${run.engine} engine, ${run.useNative ? 'native fleet simulator' : 'HeartbeatSender fleet'}, ${run.done ? formatDuration(run.durationMs) : 'interrupted'}):\n` +
+      `  ${count(plan.hosts)} hosts; server received ${count(stats.received)} datagrams, ${count(stats.malformed)} malformed, drops: kernel ${count(stats.kernelDrops)}, ring ${count(stats.ringDrops)}; ${run.fleetLine}\n` +
+      line(
+        'crashed',
+        tracker.crashed,
+        plan.crash.count,
+        sorted.length > 0
+          ? ` detected; after the deadline p50 ${ms(percentile(sorted, 50))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted[sorted.length - 1] as number)} (at - lastSeen - ${timeoutMs} ms, from the events)`
+          : ' detected',
+      ) +
+      line('left', tracker.left, plan.leave.count, ' down with reason "left"') +
+      line('restart', tracker.restarted, plan.restart.count, ' restarts reported') +
+      line('revived', tracker.recovered, plan.crash.count, ' recovered') +
+      `  unexpected events: ${tracker.unexpected.length}\n`,
+  );
+  return (
+    tracker.crashed === plan.crash.count &&
+    tracker.left === plan.leave.count &&
+    tracker.restarted === plan.restart.count &&
+    tracker.recovered === plan.crash.count &&
+    tracker.unexpected.length === 0
+  );
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { hosts, durationMs, fleetChoice, engine } = parseDemoFlags(argv);
+  const { useNative, fleetHosts } = chooseFleet(fleetChoice, hosts);
   const plan = makePlan(fleetHosts, durationMs);
 
   const hw = new Heartwatch({
@@ -337,64 +423,20 @@ async function run(argv: string[]): Promise<number> {
     await hw.close();
     throw err;
   }
-
-  const range = (r: { first: number; count: number }): string =>
-    `ids ${r.first + 1}-${r.first + r.count}`;
-  const steps: [number, string][] = [
-    [
-      plan.crash.atMs,
-      `CRASH    ${plan.crash.count} hosts (${range(plan.crash)}) stop sending without a word`,
-    ],
-    [
-      plan.leave.atMs,
-      `LEAVE    ${plan.leave.count} hosts (${range(plan.leave)}) shut down cleanly`,
-    ],
-    [
-      plan.restart.atMs,
-      `RESTART  ${plan.restart.count} hosts (${range(plan.restart)}) restart with a new incarnation`,
-    ],
-    [plan.reviveAtMs, `REVIVE   the ${plan.crash.count} crashed hosts start again`],
-  ];
-  const timers = steps.map(([at, text]) =>
-    setTimeout(() => tracker.say(text), at - (Date.now() - startEpoch)),
-  );
-  const stop = untilSignal();
-  const ended = new Promise<'done'>((resolve) =>
-    setTimeout(() => resolve('done'), durationMs - (Date.now() - startEpoch)),
-  );
-  const outcome = await Promise.race([stop, ended]);
-  for (const timer of timers) clearTimeout(timer);
-
+  const outcome = await playPlan(plan, tracker, startEpoch, durationMs);
   const fleetLine = await fleet.stop();
   const stats = hw.stats();
   await hw.close();
 
-  const sorted = [...tracker.latencies].sort((a, b) => a - b);
-  const ok =
-    tracker.crashed === plan.crash.count &&
-    tracker.left === plan.leave.count &&
-    tracker.restarted === plan.restart.count &&
-    tracker.recovered === plan.crash.count &&
-    tracker.unexpected.length === 0;
-  const line = (label: string, got: number, want: number, extra = ''): string =>
-    `  ${label.padEnd(9)}${got}/${want}${extra}\n`;
-  process.stdout.write(
-    `\nsummary (${hw.engine} engine, ${useNative ? 'native fleet simulator' : 'HeartbeatSender fleet'}, ${outcome === 'done' ? formatDuration(durationMs) : 'interrupted'}):\n` +
-      `  ${count(fleetHosts)} hosts; server received ${count(stats.received)} datagrams, ${count(stats.malformed)} malformed, drops: kernel ${count(stats.kernelDrops)}, ring ${count(stats.ringDrops)}; ${fleetLine}\n` +
-      line(
-        'crashed',
-        tracker.crashed,
-        plan.crash.count,
-        sorted.length > 0
-          ? ` detected; after the deadline p50 ${ms(percentile(sorted, 50))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted[sorted.length - 1] as number)} (at - lastSeen - ${timeoutMs} ms, from the events)`
-          : ' detected',
-      ) +
-      line('left', tracker.left, plan.leave.count, ' down with reason "left"') +
-      line('restart', tracker.restarted, plan.restart.count, ' restarts reported') +
-      line('revived', tracker.recovered, plan.crash.count, ' recovered') +
-      `  unexpected events: ${tracker.unexpected.length}\n`,
-  );
-  if (outcome !== 'done') return 130;
+  const done = outcome === 'done';
+  const ok = printSummary(plan, tracker, stats, {
+    engine: hw.engine,
+    useNative,
+    fleetLine,
+    durationMs,
+    done,
+  });
+  if (!done) return 130;
   if (!ok) {
     process.stderr.write('heartwatch demo: detection did not match the plan (see the summary)\n');
     return 1;

@@ -1,7 +1,7 @@
 /**
  * Limits that hold for both engines, and that option checks need whether or not the addon loads.
  * The native core defines each (native/core/engine/engine_config.h); the addon exports them as
- * `contract.limits`, and loading the addon fails with `ERR_HW_NATIVE_CONTRACT` unless they equal
+ * `contract.limits`, and the addon does not load (`ERR_HW_NATIVE_UNAVAILABLE`) unless they equal
  * these (lib/native/contract.ts).
  */
 export const engineLimits = {

@@ -14,7 +14,7 @@ import type { ResolvedTcpOptions } from '../tcp-options.js';
 import { formatAddressBytes } from './address-format.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 
-/** The addon's NativeEngine handle (native/addon/engine_wrap.h documents it). */
+/** The addon's NativeEngineHandle (native/addon/engine_wrap.h documents it). */
 export interface NativeEngineHandle {
   start(): void;
   readonly port: number;
@@ -86,8 +86,8 @@ function loadedBinding(): NativeBinding | undefined {
 
 function nativeConstructor(): NativeEngineConstructor | undefined {
   const ctor = (
-    loadedBinding() as unknown as { NativeEngine?: NativeEngineConstructor } | undefined
-  )?.NativeEngine;
+    loadedBinding() as unknown as { NativeEngineHandle?: NativeEngineConstructor } | undefined
+  )?.NativeEngineHandle;
   return typeof ctor === 'function' ? ctor : undefined;
 }
 
@@ -152,9 +152,9 @@ function decodeEventRecords(c: NativeContract, bytes: Uint8Array, count: number)
   return events;
 }
 
-/** Decodes `count` host records (HostRecord, native/core/engine/shard_message.h). */
-function decodeHostRecords(c: NativeContract, bytes: Uint8Array, count: number): HostSnapshot[] {
-  const r = c.hostRecord;
+/** Decodes `count` host snapshot records (HostSnapshotRecord, native/core/engine/shard_message.h). */
+function decodeHostSnapshots(c: NativeContract, bytes: Uint8Array, count: number): HostSnapshot[] {
+  const r = c.hostSnapshotRecord;
   const view = new DataView(bytes.buffer, bytes.byteOffset, count * r.bytes);
   const hosts: HostSnapshot[] = new Array(count);
   for (let i = 0; i < count; i++) {
@@ -166,7 +166,7 @@ function decodeHostRecords(c: NativeContract, bytes: Uint8Array, count: number):
         bytes.subarray(base + r.ip, base + r.ip + r.ipBytes),
         view.getUint16(base + r.port, true),
       ),
-      state: view.getUint8(base + r.state) === c.hostState.up ? 'up' : 'down',
+      state: view.getUint8(base + r.state) === c.hostSnapshotState.up ? 'up' : 'down',
       lastSeen: view.getFloat64(base + r.lastSeen, true),
       incarnation: view.getUint32(base + r.incarnation, true),
       timeoutMs: view.getUint32(base + r.timeoutMs, true),
@@ -230,7 +230,7 @@ class NativeEngine implements Engine {
       throw load.ok
         ? new HeartwatchError(
             'ERR_HW_NATIVE_UNAVAILABLE',
-            'heartwatch: the addon has no NativeEngine',
+            'heartwatch: the addon has no NativeEngineHandle',
           )
         : load.error;
     }
@@ -460,14 +460,14 @@ class NativeEngine implements Engine {
     if (handle === undefined || contract === undefined) return;
     const workers = Array.from({ length: handle.workerCount }, (_, w) => w);
     const answers = await this.#request(contract.command.snapshot, 0n, workers);
-    const recordBytes = contract.hostRecord.bytes;
+    const recordBytes = contract.hostSnapshotRecord.bytes;
     const chunkBytes = SNAPSHOT_CHUNK * recordBytes;
     // JS owns these records: a consumer that reads slowly, or stops, holds up no worker.
     for (const { records } of answers) {
       const bytes = new Uint8Array(records ?? new ArrayBuffer(0));
       for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
         const chunk = bytes.subarray(offset, offset + chunkBytes);
-        yield decodeHostRecords(contract, chunk, chunk.byteLength / recordBytes);
+        yield decodeHostSnapshots(contract, chunk, chunk.byteLength / recordBytes);
       }
     }
   }

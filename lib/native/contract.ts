@@ -30,7 +30,7 @@ export const contractNames = {
     'ip',
     'ipBytes',
   ],
-  hostRecord: [
+  hostSnapshotRecord: [
     'bytes',
     'key',
     'lastSeen',
@@ -44,7 +44,7 @@ export const contractNames = {
   ],
   eventType: ['up', 'down', 'restart'],
   downReason: ['none', 'timeout', 'left'],
-  hostState: ['up', 'down'],
+  hostSnapshotState: ['up', 'down'],
   family: ['unknown', 'ipv4', 'ipv6'],
   identity: ['id', 'address', 'ip'],
   expiry: ['fifo', 'wheel'],
@@ -130,7 +130,7 @@ const sharedValues: { [table in 'protocol' | 'limits']?: Record<string, number> 
 
 function mismatch(file: string, what: string): HeartwatchError {
   return new HeartwatchError(
-    'ERR_HW_NATIVE_CONTRACT',
+    'ERR_HW_NATIVE_UNAVAILABLE',
     `heartwatch: the addon ${file} does not match this package's lib/: ${what}; ` +
       'rebuild it from the same sources (npm run build:native)',
   );
@@ -162,7 +162,7 @@ function checkTable(
 /**
  * Proves that `contract` (the addon's export, loaded from `file`) has every name lib/ reads, no
  * other, and the same values lib/ holds for the pure-TS engine; throws
- * `HeartwatchError('ERR_HW_NATIVE_CONTRACT')` naming the first difference.
+ * `HeartwatchError('ERR_HW_NATIVE_UNAVAILABLE')` naming the first difference.
  */
 export function checkContract(contract: unknown, file: string): NativeContract {
   if (typeof contract !== 'object' || contract === null) {

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import { HeartwatchError } from '../errors.js';
 import { hostIdFromName } from '../protocol/host-id.js';
-import { encodeHeartbeat } from '../protocol/wire-v1.js';
+import { encodeHeartbeat, maxUdpPayloadBytes } from '../protocol/wire-v1.js';
 import { TcpLink } from './tcp-link.js';
 import { formatUdpAddress, parseUdpAddress, type UdpAddress } from './udp-address.js';
 
@@ -47,7 +47,7 @@ export interface HeartbeatSenderEvents {
 
 const maxIntervalMs = 86_400_000;
 const maxJitter = 0.9;
-const maxPayload = 65_507 - 28;
+const maxPayload = maxUdpPayloadBytes;
 const maxTcpPayload = 65_535;
 /** The largest datagram `transport: 'auto'` sends over UDP: IPv6's minimum MTU less its headers. */
 export const autoMtuBytes = 1280 - 40 - 8;

@@ -117,8 +117,8 @@ Napi::Object EventRecordLayout(Napi::Env env) {
                     });
 }
 
-Napi::Object HostRecordLayout(Napi::Env env) {
-  using R = HostRecord;
+Napi::Object HostSnapshotRecordLayout(Napi::Env env) {
+  using R = HostSnapshotRecord;
   return Table(env, {
                         {"bytes", sizeof(R)},
                         {"key", offsetof(R, key)},
@@ -158,7 +158,7 @@ Napi::Object Protocol(Napi::Env env) {
 Napi::Object Contract(Napi::Env env) {
   Napi::Object contract = Napi::Object::New(env);
   contract.Set("eventRecord", EventRecordLayout(env));
-  contract.Set("hostRecord", HostRecordLayout(env));
+  contract.Set("hostSnapshotRecord", HostSnapshotRecordLayout(env));
   contract.Set("counters", Counters(env));
   contract.Set("eventType", Table(env, {{"up", value_of(HostEventType::kUp)},
                                         {"down", value_of(HostEventType::kDown)},
@@ -166,8 +166,8 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("downReason", Table(env, {{"none", value_of(DownReason::kNone)},
                                          {"timeout", value_of(DownReason::kTimeout)},
                                          {"left", value_of(DownReason::kLeft)}}));
-  contract.Set("hostState", Table(env, {{"up", value_of(HostRecordState::kUp)},
-                                        {"down", value_of(HostRecordState::kDown)}}));
+  contract.Set("hostSnapshotState", Table(env, {{"up", value_of(HostSnapshotState::kUp)},
+                                        {"down", value_of(HostSnapshotState::kDown)}}));
   contract.Set("family", Table(env, {{"unknown", kFamilyUnknown},
                                      {"ipv4", kFamilyIpv4},
                                      {"ipv6", kFamilyIpv6}}));

@@ -5,9 +5,9 @@
 // timeout) are the same.
 //
 //   contract.eventRecord   size and field offsets of EventRecord (core/engine/event_record.h)
-//   contract.hostRecord    size and field offsets of HostRecord (core/engine/shard_message.h)
+//   contract.hostSnapshotRecord  size and field offsets of HostSnapshotRecord (core/engine/shard_message.h)
 //   contract.counters      slots per CounterLine and each counter's slot, by name (engine_stats.h)
-//   contract.eventType, downReason, hostState, family, identity, expiry, command   enum values
+//   contract.eventType, downReason, hostSnapshotState, family, identity, expiry, command   enum values
 //   contract.limits        the engine's limits (engine_config.h, detector.h)
 //   contract.protocol      wire protocol v1 constants (core/protocol/heartbeat_parser.h)
 //

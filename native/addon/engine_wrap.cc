@@ -76,7 +76,7 @@ void CallOnWake(Napi::Env env, Napi::Function on_wake, std::nullptr_t*, void*) {
 
 void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
   Napi::Function constructor = DefineClass(
-      env, "NativeEngine",
+      env, "NativeEngineHandle",
       {
           InstanceMethod<&EngineWrap::Start>("start"),
           InstanceMethod<&EngineWrap::Drain>("drain"),
@@ -93,7 +93,7 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceAccessor<&EngineWrap::Cpus>("cpus"),
           InstanceAccessor<&EngineWrap::StatsBuffer>("statsBuffer"),
       });
-  exports.Set("NativeEngine", constructor);
+  exports.Set("NativeEngineHandle", constructor);
 }
 
 EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info), env_(info.Env()) {
@@ -184,14 +184,14 @@ Napi::Value EngineWrap::DrainResults(const Napi::CallbackInfo& info) {
 
 Napi::Value EngineWrap::TakeSnapshot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto records = std::make_unique<std::vector<HostRecord>>(
+  auto records = std::make_unique<std::vector<HostSnapshotRecord>>(
       engine_->worker(info[0].As<Napi::Number>().Uint32Value()).take_snapshot());
   if (records->empty()) return Napi::ArrayBuffer::New(env, 0);
   // The records move into the buffer without a copy; the buffer's finalizer frees them.
   void* data = records->data();
-  const size_t bytes = records->size() * sizeof(HostRecord);
+  const size_t bytes = records->size() * sizeof(HostSnapshotRecord);
   return Napi::ArrayBuffer::New(
-      env, data, bytes, [](Napi::Env, void*, std::vector<HostRecord>* owner) { delete owner; },
+      env, data, bytes, [](Napi::Env, void*, std::vector<HostSnapshotRecord>* owner) { delete owner; },
       records.release());
 }
 

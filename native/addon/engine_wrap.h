@@ -1,15 +1,16 @@
-// NativeEngine: the JS handle on a core Engine. Options arrive validated by lib/options.ts.
+// NativeEngineHandle: the JS handle on a core Engine. Options arrive validated by lib/options.ts.
 //
 // JS surface (used only by lib/engine/native-engine.ts):
-//   new NativeEngine(config, onWake)   binds sockets; throws Error{code: errno name, syscall}
+//   new NativeEngineHandle(config, onWake) binds sockets; throws Error{code: errno name, syscall}
 //   start()                            launches the threads
 //   port, receiverCount, workerCount, cpus (number[], -1 = not pinned)
 //   statsBuffer                        ArrayBuffer over the live counters (engine_stats.h)
-//   drain(Uint8Array) -> records       copies 64-byte event records (event_record.h)
-//   post(kind, key: bigint, requestId, worker) -> boolean   remove (1, to the key's owner) or
-//                                      snapshot (2, to `worker`) command; false: ring full, retry
+//   drain(Uint8Array) -> records       copies event records (event_record.h)
+//   post(kind, key: bigint, requestId, worker) -> boolean   a command (contract.command):
+//                                      remove goes to the key's owner, snapshot to `worker`;
+//                                      false: ring full, retry
 //   drainResults() -> [requestId, value, worker][]
-//   takeSnapshot(worker) -> ArrayBuffer   the 48-byte host records (shard_message.h) of the
+//   takeSnapshot(worker) -> ArrayBuffer   HostSnapshotRecords (shard_message.h) of the
 //                                      snapshot whose result was just drained; frees the worker
 //   foreignSockets() -> number         UDP sockets on the port that are not this engine's
 //   close()                            stops and joins every thread; idempotent. Events still

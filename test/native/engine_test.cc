@@ -189,10 +189,10 @@ TEST(Engine, RemoveAndSnapshotCommandsAreAnsweredByTheOwningWorker) {
       EXPECT_EQ(r.value, 1u);
       continue;
     }
-    const std::vector<HostRecord> records = engine.worker(r.worker).take_snapshot();
+    const std::vector<HostSnapshotRecord> records = engine.worker(r.worker).take_snapshot();
     EXPECT_EQ(records.size(), r.value);
     EXPECT_TRUE(engine.worker(r.worker).take_snapshot().empty());
-    for (const HostRecord& record : records) {
+    for (const HostSnapshotRecord& record : records) {
       EXPECT_NE(record.key, 9u);
       EXPECT_EQ(record.state, 1);
     }

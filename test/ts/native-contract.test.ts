@@ -79,9 +79,9 @@ describe('the native contract', () => {
   it('lays out records so every field lib/ reads fits its width, aligned, without overlap', () => {
     const c = contract();
     expect(Object.keys(eventWidths).length + 3).toBe(contractNames.eventRecord.length);
-    expect(Object.keys(hostWidths).length + 3).toBe(contractNames.hostRecord.length);
+    expect(Object.keys(hostWidths).length + 3).toBe(contractNames.hostSnapshotRecord.length);
     expectDisjoint(c.eventRecord, eventWidths);
-    expectDisjoint(c.hostRecord, hostWidths);
+    expectDisjoint(c.hostSnapshotRecord, hostWidths);
   });
 
   it('gives each counter of a thread kind its own slot inside the line', () => {
@@ -122,8 +122,8 @@ describe('the native contract', () => {
       ],
       [
         'a field lib/ does not know',
-        (c) => Object.assign(c.hostRecord, { uncertain: 45 }),
-        /hostRecord has uncertain, unknown to lib/,
+        (c) => Object.assign(c.hostSnapshotRecord, { uncertain: 45 }),
+        /hostSnapshotRecord has uncertain, unknown to lib/,
       ],
       [
         'a counter lib/ does not know',
@@ -150,7 +150,7 @@ describe('the native contract', () => {
       } catch (error) {
         thrown = error;
       }
-      expect(thrown, what).toMatchObject({ code: 'ERR_HW_NATIVE_CONTRACT' });
+      expect(thrown, what).toMatchObject({ code: 'ERR_HW_NATIVE_UNAVAILABLE' });
       expect((thrown as Error).message, what).toMatch(message);
       expect((thrown as Error).message).toContain('/x/heartwatch.node');
     }

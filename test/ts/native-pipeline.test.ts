@@ -240,9 +240,9 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
   it('reports system errors by errno name before any thread starts', () => {
     const load = loadNative();
     if (!load.ok) throw load.error;
-    const NativeEngine = (
-      load.binding as unknown as { NativeEngine: new (c: object, w: () => void) => unknown }
-    ).NativeEngine;
+    const NativeEngineHandle = (
+      load.binding as unknown as { NativeEngineHandle: new (c: object, w: () => void) => unknown }
+    ).NativeEngineHandle;
     const base = {
       host: '127.0.0.1',
       port: 0,
@@ -263,7 +263,7 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
     };
     const attempt = (config: object): { code?: string; syscall?: string } => {
       try {
-        new NativeEngine({ ...base, ...config }, () => {});
+        new NativeEngineHandle({ ...base, ...config }, () => {});
       } catch (error) {
         return error as { code?: string; syscall?: string };
       }

@@ -37,12 +37,12 @@ struct CommandResult {
 };
 
 // One tracked host as hw.hosts() reports it; decoded by lib/engine/native-engine.ts at the
-// offsets the addon exports as `contract.hostRecord`.
+// offsets the addon exports as `contract.hostSnapshotRecord`.
 // | 0 key u64 | 8 last_seen f64 epoch ms | 16 incarnation u32 | 20 timeout_ms u32 |
-// | 24 state u8 (HostRecordState) | 25 family u8 | 26 port u16 | 28 ip[16] | 44 zero u32 |
-enum class HostRecordState : uint8_t { kUp = 1, kDown = 2 };
+// | 24 state u8 (HostSnapshotState) | 25 family u8 | 26 port u16 | 28 ip[16] | 44 zero u32 |
+enum class HostSnapshotState : uint8_t { kUp = 1, kDown = 2 };
 
-struct HostRecord {
+struct HostSnapshotRecord {
   uint64_t key;
   double last_seen_epoch_ms;
   uint32_t incarnation;
@@ -53,7 +53,7 @@ struct HostRecord {
   uint8_t ip[16];
   uint32_t zero;
 };
-static_assert(sizeof(HostRecord) == 48);
-static_assert(std::is_trivially_copyable_v<HostRecord>);
+static_assert(sizeof(HostSnapshotRecord) == 48);
+static_assert(std::is_trivially_copyable_v<HostSnapshotRecord>);
 
 }  // namespace heartwatch

@@ -170,12 +170,12 @@ void ShardWorker::run_commands() {
     } else {
       snapshot_.clear();
       detector_.for_each_host([this](const HostSnapshot& host) {
-        HostRecord record{};
+        HostSnapshotRecord record{};
         record.key = host.key;
         record.last_seen_epoch_ms = static_cast<double>(host.last_seen_ms) + epoch_offset_ms_;
         record.incarnation = host.incarnation;
         record.timeout_ms = host.timeout_ms;
-        record.state = static_cast<uint8_t>(host.up ? HostRecordState::kUp : HostRecordState::kDown);
+        record.state = static_cast<uint8_t>(host.up ? HostSnapshotState::kUp : HostSnapshotState::kDown);
         record.family = host.address.family;
         record.port = host.address.port;
         std::memcpy(record.ip, host.address.ip, sizeof(record.ip));

@@ -65,10 +65,10 @@ class ShardWorker {
   // frees the worker for the next snapshot at once: a consumer that reads slowly, or never,
   // holds only its own copy. Empty when no snapshot is waiting to be taken.
   // Runs on: JS thread.
-  std::vector<HostRecord> take_snapshot() noexcept {
+  std::vector<HostSnapshotRecord> take_snapshot() noexcept {
     // Busy means the worker has finished writing snapshot_ and will not touch it until cleared.
     if (!snapshot_busy_.load(std::memory_order_acquire)) return {};
-    std::vector<HostRecord> records = std::move(snapshot_);
+    std::vector<HostSnapshotRecord> records = std::move(snapshot_);
     snapshot_ = {};
     snapshot_busy_.store(false, std::memory_order_release);
     return records;
@@ -105,7 +105,7 @@ class ShardWorker {
   std::vector<HostEvent> decided_;
   std::vector<Heartbeat> batch_;
   std::vector<ShardMessage> drained_;
-  std::vector<HostRecord> snapshot_;
+  std::vector<HostSnapshotRecord> snapshot_;
   std::atomic<bool> snapshot_busy_{false};
   std::optional<WorkerCommand> deferred_snapshot_;
   uint64_t published_ = 0;
