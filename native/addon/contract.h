@@ -12,7 +12,8 @@
 //   contract.protocol      wire protocol v1 constants (core/protocol/heartbeat_parser.h)
 //
 // Adding a counter or a record field: its line in the core header, one line in contract.cc
-// (a static_assert there fails the build when a counter has no name), one name in lib/.
+// (a static_assert there checks that counters keep distinct slots inside the line), and its
+// name in lib/native/contract.ts, which checks at load that both lists are the same.
 #pragma once
 
 #include <napi.h>
