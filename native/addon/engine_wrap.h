@@ -44,6 +44,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value ReadSnapshot(const Napi::CallbackInfo& info);
   void ReleaseSnapshot(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
+  // Replaces the key ring (hw.setKeys()); keys validated by lib/options.ts.
+  void SetKeys(const Napi::CallbackInfo& info);
   Napi::Value Port(const Napi::CallbackInfo& info);
   Napi::Value ReceiverCount(const Napi::CallbackInfo& info);
   Napi::Value WorkerCount(const Napi::CallbackInfo& info);

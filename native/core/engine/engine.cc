@@ -112,6 +112,10 @@ size_t Engine::drain_results(CommandResult* out, size_t max) noexcept {
   return total;
 }
 
+void Engine::set_keys(const std::vector<AuthKey>& keys) {
+  for (auto& receiver : receivers_) receiver->set_keys(std::make_unique<KeyRing>(keys));
+}
+
 uint32_t Engine::owner_of(uint64_t key) const noexcept { return shard_of(key, worker_count()); }
 
 }  // namespace heartwatch

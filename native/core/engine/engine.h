@@ -58,6 +58,10 @@ class Engine {
   // Runs on: JS thread.
   bool post(uint32_t worker, const WorkerCommand& command) noexcept { return workers_[worker]->post(command); }
   uint32_t owner_of(uint64_t key) const noexcept;
+  // Replaces every receiver's key ring (hw.setKeys()): datagrams sent after this returns are
+  // checked with `keys` only. Throws std::invalid_argument for keys KeyRing refuses.
+  // Runs on: JS thread.
+  void set_keys(const std::vector<AuthKey>& keys);
   ShardWorker& worker(uint32_t index) noexcept { return *workers_[index]; }
 
  private:

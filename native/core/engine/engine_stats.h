@@ -1,5 +1,5 @@
 // Counters that every engine thread writes for itself and that JS reads without a lock or a
-// native call: one 64-byte line of u64 counters per thread, receivers first, then workers.
+// native call: one 128-byte block of 16 u64 counters per thread, receivers first, then workers.
 // Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
 // thread counts as it takes events (pending = published - taken, exact from JS's view).
 // The addon exposes the whole block to JS as an ArrayBuffer; lib/engine/native-engine.ts reads
@@ -22,7 +22,10 @@ enum class ReceiverCounter : uint32_t {
   kRingDrops = 4,        // dropped: the worker's ring was full
   kRecvBufferBytes = 5,  // SO_RCVBUF as granted by the kernel
   kBatches = 6,          // recvmmsg calls that returned datagrams
-  kCount = 8,
+  kAuthFailed = 8,       // dropped: AUTH tag wrong, truncated, or the datagram was altered
+  kUnauthenticated = 9,  // no tag while the server has keys (dropped if auth.required)
+  kNotAllowed = 10,      // dropped: source outside the `allow` list, before parsing
+  kCount = 16,
 };
 
 // Field order is a contract with lib/engine/native-engine.ts (WORKER_FIELD).
@@ -35,13 +38,14 @@ enum class WorkerCounter : uint32_t {
   kEventsTaken = 5,      // events JS has taken from this worker (written by the JS thread)
   kEventsPublished = 6,  // events decided, in the ring or the overflow or taken
   kForgotten = 7,
-  kCount = 8,
+  kReplayed = 8,       // authenticated datagrams dropped as replays (old seq or incarnation)
+  kCount = 16,
 };
 
 struct alignas(64) CounterLine {
-  std::atomic<uint64_t> values[8];
+  std::atomic<uint64_t> values[16];
 };
-static_assert(sizeof(CounterLine) == 64);
+static_assert(sizeof(CounterLine) == 128);
 
 class EngineStats {
  public:

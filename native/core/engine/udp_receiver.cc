@@ -35,6 +35,19 @@ void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexc
 
 }  // namespace
 
+void UdpReceiver::count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept {
+  auto add = [this](ReceiverCounter field, uint64_t n) {
+    if (n != 0) EngineStats::add(counters_, field, n);
+  };
+  auto of = [verdicts](AuthVerdict v) { return verdicts[static_cast<size_t>(v)]; };
+  add(ReceiverCounter::kMalformed, of(AuthVerdict::kMalformed));
+  add(ReceiverCounter::kAuthUnsupported, of(AuthVerdict::kAuthUnsupported));
+  add(ReceiverCounter::kAuthFailed, of(AuthVerdict::kAuthFailed));
+  add(ReceiverCounter::kUnauthenticated,
+      of(AuthVerdict::kUnauthenticated) + of(AuthVerdict::kRejectedUnauthenticated));
+  add(ReceiverCounter::kNotAllowed, not_allowed);
+}
+
 UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
                          std::vector<SpscRing<ShardMessage>*> rings, std::vector<WakeSignal*> wake,
                          CounterLine& counters, int cpu)
@@ -46,6 +59,9 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       rings_(std::move(rings)),
       wake_(std::move(wake)),
       counters_(counters),
+      auth_(std::make_unique<KeyRing>(config.auth_keys), config.auth_required,
+            config.identity != IdentityMode::kId),
+      allow_(config.allow),
       cpu_(cpu),
       messages_(config.batch_size),
       iovecs_(config.batch_size),
@@ -95,6 +111,7 @@ uint32_t UdpReceiver::receive_batch() {
   // Nothing (timeout, EINTR), or the wake-up of the shutdown that stop requested, which reads as
   // an empty datagram: not a peer's, so not counted.
   if (received <= 0 || stop_.load(std::memory_order_relaxed)) return 0;
+  auth_.refresh();
   dispatch(static_cast<uint32_t>(received));
   if (!spin_ && static_cast<uint32_t>(received) < batch_size_ / 4) {
     // A thin batch costs a syscall for a handful of datagrams; let the socket fill a little.
@@ -107,8 +124,8 @@ uint32_t UdpReceiver::receive_batch() {
 
 void UdpReceiver::dispatch(uint32_t count) {
   const uint32_t workers = static_cast<uint32_t>(rings_.size());
-  uint64_t malformed = 0;
-  uint64_t auth_unsupported = 0;
+  uint64_t verdicts[static_cast<size_t>(AuthVerdict::kCount)] = {};
+  uint64_t not_allowed = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const msghdr& header = messages_[i].msg_hdr;
     for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr;
@@ -117,34 +134,30 @@ void UdpReceiver::dispatch(uint32_t count) {
         std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
       }
     }
+    if (!allow_.allows(sources_[i])) {
+      ++not_allowed;
+      continue;
+    }
     const uint8_t* data = datagrams_.get() + i * kMaxDatagramBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
     ParsedHeartbeat parsed{};
     const ParseStatus status =
         truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, messages_[i].msg_len, parsed);
+    const AuthVerdict verdict = auth_.check(status, parsed, data);
+    ++verdicts[static_cast<size_t>(verdict)];
+    if (!accepted(verdict)) continue;
 
     ShardMessage message{};
     to_peer_address(sources_[i], message.heartbeat.address);
     if (identity_ == IdentityMode::kId) {
-      if (status == ParseStatus::kMalformed) {
-        ++malformed;
-        continue;
-      }
-      if (status == ParseStatus::kAuthUnsupported) {
-        ++auth_unsupported;
-        continue;
-      }
       message.heartbeat.key = parsed.host_id;
     } else {
       // Any datagram is a heartbeat of its source; a valid v1 one also lends its fields.
-      if (status == ParseStatus::kAuthUnsupported) {
-        ++auth_unsupported;
-        continue;
-      }
       if (status != ParseStatus::kOk) parsed = ParsedHeartbeat{};
       message.heartbeat.key = identity_key(identity_, parsed.host_id,
                                            reinterpret_cast<const sockaddr*>(&sources_[i]));
     }
+    message.heartbeat.authenticated = verdict == AuthVerdict::kAuthenticated;
     message.heartbeat.seq = parsed.seq;
     message.heartbeat.incarnation = parsed.incarnation;
     message.heartbeat.interval_ms = parsed.interval_ms;
@@ -165,8 +178,7 @@ void UdpReceiver::dispatch(uint32_t count) {
 
   EngineStats::add(counters_, ReceiverCounter::kReceived, count);
   EngineStats::add(counters_, ReceiverCounter::kBatches, 1);
-  if (malformed) EngineStats::add(counters_, ReceiverCounter::kMalformed, malformed);
-  if (auth_unsupported) EngineStats::add(counters_, ReceiverCounter::kAuthUnsupported, auth_unsupported);
+  count_verdicts(verdicts, not_allowed);
   if (ring_drops) EngineStats::add(counters_, ReceiverCounter::kRingDrops, ring_drops);
   EngineStats::set(counters_, ReceiverCounter::kKernelDrops, last_kernel_drops_);
 }

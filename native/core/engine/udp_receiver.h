@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/auth_gate.h"
+#include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
 #include "core/engine/shard_message.h"
@@ -47,6 +49,9 @@ class UdpReceiver {
   // Runs on: JS thread.
   void request_stop() noexcept;
   void join();
+  // Replaces the key ring from the next batch on (see AuthGate for the ordering).
+  // Runs on: JS thread.
+  void set_keys(std::unique_ptr<KeyRing> ring) noexcept { auth_.offer(std::move(ring)); }
 
  private:
   // Runs on: receiver thread.
@@ -54,6 +59,9 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
+  // Adds one batch's drop counts (indexed by AuthVerdict) to this receiver's counters.
+  // Runs on: receiver thread.
+  void count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept;
 
   uint32_t index_;
   IdentityMode identity_;
@@ -63,6 +71,8 @@ class UdpReceiver {
   std::vector<SpscRing<ShardMessage>*> rings_;
   std::vector<WakeSignal*> wake_;
   CounterLine& counters_;
+  AuthGate auth_;
+  SourceAllowList allow_;
   int cpu_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

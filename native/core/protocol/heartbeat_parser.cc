@@ -70,14 +70,17 @@ ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbe
   out.interval_ms = load_be<uint32_t>(data + 20);
   out.payload_len = load_be<uint16_t>(data + 24);
   out.leave = (flags & kHeartbeatFlagLeave) != 0;
-  const bool auth = (flags & kHeartbeatFlagAuth) != 0;
-  const size_t expected =
-      kHeartbeatHeaderBytes + size_t{out.payload_len} + (auth ? kAuthTagBytes : 0);
+  out.auth = (flags & kHeartbeatFlagAuth) != 0;
+  const size_t unsigned_length = kHeartbeatHeaderBytes + size_t{out.payload_len};
+  const size_t expected = unsigned_length + (out.auth ? kAuthTagBytes : 0);
   // One combined test instead of a branch per rule: the rules fail together on garbage.
-  const bool valid = ((lead & kLeadWordMask) == kLeadWord) & (load_be<uint16_t>(data + 26) == 0) &
-                     (out.host_id != 0) & (length == expected);
-  if (!valid) return ParseStatus::kMalformed;
-  return auth ? ParseStatus::kAuthUnsupported : ParseStatus::kOk;
+  const bool header_valid = ((lead & kLeadWordMask) == kLeadWord) &
+                            (load_be<uint16_t>(data + 26) == 0) & (out.host_id != 0);
+  if (header_valid & (length == expected)) return ParseStatus::kOk;
+  if (header_valid & out.auth & (length >= unsigned_length) & (length < expected)) {
+    return ParseStatus::kTagTruncated;
+  }
+  return ParseStatus::kMalformed;
 }
 
 uint64_t identity_key(IdentityMode mode, uint64_t host_id, const sockaddr* source) noexcept {
