@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
+import { checkAuthKeys } from './auth/keys.js';
 import { HeartwatchError } from './errors.js';
 import { loadNative } from './native/binding.js';
 import { parseUdpAddress } from './sender/udp-address.js';
@@ -55,6 +56,12 @@ export interface SimulateFleetOptions {
   firstSeq?: number;
   /** Seed for the send order and incarnations, a u32; the same seed gives the same run. Default: random. */
   seed?: number;
+  /**
+   * Sign every heartbeat with this key (16 to 1024 bytes), with the simulator's own tag code.
+   * Incarnations then start at the current Unix second and go up by one per restart, as a server
+   * that checks tags requires. Default: unsigned.
+   */
+  key?: Uint8Array;
   kills?: readonly FleetKill[];
   restarts?: readonly FleetRestart[];
   /** Aborting it ends the run within about 10 ms; the promise still resolves with the report. */
@@ -97,6 +104,7 @@ interface NativeFleetConfig {
   cpu: number;
   firstSeq: number;
   seed: number;
+  key: Uint8Array | undefined;
   kills: { firstHost: number; hostCount: number; atMs: number; graceful: boolean }[];
   restarts: { firstHost: number; hostCount: number; atMs: number }[];
 }
@@ -134,6 +142,7 @@ const knownKeys = [
   'cpu',
   'firstSeq',
   'seed',
+  'key',
   'kills',
   'restarts',
   'signal',
@@ -272,6 +281,7 @@ function nativeConfig(input: unknown): NativeFleetConfig {
     cpu,
     firstSeq,
     seed,
+    key: options.key === undefined ? undefined : checkAuthKeys('key', [options.key]).keys[0],
     kills,
     restarts,
   };

@@ -16,6 +16,12 @@ export interface ReceiverStats {
   malformed: number;
   /** Valid v1 datagrams with the AUTH flag, dropped because this server has no key. */
   authUnsupported: number;
+  /** Datagrams dropped because their tag was wrong, truncated, or the datagram was altered. */
+  authFailed: number;
+  /** Datagrams without a tag while the server has keys: dropped when `auth.required`, else accepted. */
+  unauthenticated: number;
+  /** Datagrams dropped before parsing because their source is outside `allow`. */
+  notAllowed: number;
   /** Datagrams the kernel dropped because the socket buffer was full (0 when unknown). */
   kernelDrops: number;
   /** Heartbeats dropped because a receiver-to-worker ring was full. */
@@ -36,6 +42,8 @@ export interface WorkerStats {
   trackedHosts: number;
   /** Heartbeats from new hosts turned away because `maxHosts` were already tracked. */
   refused: number;
+  /** Authenticated heartbeats and leaves dropped as replays (an old seq or incarnation). */
+  replayed: number;
   /** Events produced but not yet handed to JavaScript. */
   eventsPending: number;
 }
@@ -46,6 +54,11 @@ export interface HeartwatchStats {
   received: number;
   malformed: number;
   authUnsupported: number;
+  authFailed: number;
+  unauthenticated: number;
+  notAllowed: number;
+  /** Summed over workers: replay state lives with each host, in the worker that owns it. */
+  replayed: number;
   kernelDrops: number;
   ringDrops: number;
   hostsUp: number;

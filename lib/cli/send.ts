@@ -10,6 +10,7 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
+import { readKeyFile } from './key-file.js';
 
 const spec = {
   to: { type: 'string' },
@@ -20,6 +21,7 @@ const spec = {
   payload: { type: 'string' },
   'no-announce': { type: 'boolean' },
   duration: { type: 'string' },
+  'auth-key-file': { type: 'string' },
 } as const;
 
 const flagOf: Record<string, string> = {
@@ -48,6 +50,8 @@ Flags:
   --payload TEXT     opaque status bytes (UTF-8) carried in each heartbeat
   --no-announce      send interval 0 ("unknown"): the server uses its own --timeout
   --duration D       stop (and send LEAVE) after D instead of waiting for a signal
+  --auth-key-file F  sign every heartbeat with the first key in F (one hex key per line,
+                     mode 0600); the incarnation is then the start time in Unix seconds
   -h, --help         show this help
 
 Give exactly one of --id and --name. Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
@@ -97,6 +101,9 @@ async function run(argv: string[]): Promise<number> {
   }
   if (values.payload !== undefined) options.payload = Buffer.from(values.payload, 'utf8');
   if (values['no-announce'] === true) options.announceInterval = false;
+  if (values['auth-key-file'] !== undefined) {
+    options.key = readKeyFile('send', values['auth-key-file']).keys[0] as Buffer;
+  }
   const duration =
     values.duration === undefined
       ? undefined
@@ -113,7 +120,7 @@ async function run(argv: string[]): Promise<number> {
   const stop = untilSignal();
   await sender.start();
   process.stderr.write(
-    `sending heartbeats to ${sender.server} as host ${sender.hostId} (incarnation ${sender.incarnation}) every ${formatDuration(sender.intervalMs)} ±${Math.round(sender.jitter * 100)}%${duration === undefined ? '; Ctrl-C sends LEAVE and stops' : ` for ${formatDuration(duration)}`}\n`,
+    `sending heartbeats to ${sender.server} as host ${sender.hostId} (incarnation ${sender.incarnation}${options.key === undefined ? '' : ', signed'}) every ${formatDuration(sender.intervalMs)} ±${Math.round(sender.jitter * 100)}%${duration === undefined ? '; Ctrl-C sends LEAVE and stops' : ` for ${formatDuration(duration)}`}\n`,
   );
 
   let timer: NodeJS.Timeout | undefined;

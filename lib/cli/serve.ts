@@ -16,6 +16,7 @@ import {
   untilSignal,
 } from './args.js';
 import { count, eventJson, eventText, statusLine } from './format.js';
+import { readKeyFile } from './key-file.js';
 
 const spec = {
   port: { type: 'string' },
@@ -29,6 +30,9 @@ const spec = {
   'max-hosts': { type: 'string' },
   engine: { type: 'string' },
   json: { type: 'boolean' },
+  'auth-key-file': { type: 'string' },
+  'auth-required': { type: 'boolean' },
+  allow: { type: 'string' },
 } as const;
 
 /** Library option -> CLI flag, to phrase option errors in the user's terms. */
@@ -43,6 +47,7 @@ const flagOf: Record<string, string> = {
   cpus: '--cpus',
   maxHosts: '--max-hosts',
   engine: '--engine',
+  allow: '--allow',
 };
 
 const help = `Usage: heartwatch serve [flags]
@@ -66,6 +71,11 @@ Flags:
   --engine E           auto, native or js; auto falls back to js with a warning
                                                                          (default auto)
   --json               one JSON object per event per line on stdout
+  --auth-key-file F    check heartbeat tags with the keys in F: one hex key per line, the
+                       first signs, all verify; F must be mode 0600 (not group/other readable)
+  --auth-required      drop heartbeats without a valid tag (needs --auth-key-file); without
+                       it both are accepted and unsigned ones counted
+  --allow LIST         accept datagrams only from these prefixes, e.g. 10.0.0.0/8,fd00::/8
   -h, --help           show this help
 
 Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
@@ -120,6 +130,15 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
   if (values['max-hosts'] !== undefined) {
     options.maxHosts = parseInteger('serve', '--max-hosts', values['max-hosts'], 1, 2 ** 31 - 1);
   }
+  if (values['auth-key-file'] !== undefined) {
+    options.auth = {
+      keys: readKeyFile('serve', values['auth-key-file']).keys,
+      required: values['auth-required'] === true,
+    };
+  } else if (values['auth-required'] === true) {
+    throw new UsageError('heartwatch serve: --auth-required needs --auth-key-file F');
+  }
+  if (values.allow !== undefined) options.allow = values.allow.split(',').map((p) => p.trim());
   if (values.engine !== undefined) {
     options.engine = parseChoice('serve', '--engine', values.engine, [
       'auto',

@@ -2,11 +2,14 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { allowsSource } from '../auth/allow-list.js';
+import type { AuthKeys } from '../auth/keys.js';
+import { ReplayWindow } from '../auth/replay-window.js';
 import { HeartwatchError } from '../errors.js';
 import type { HostEvent, HostSnapshot } from '../events.js';
 import type { ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
-import { decodeHeartbeat } from '../protocol/wire-v1.js';
+import { type DecodeResult, decodeHeartbeat, headerBytes } from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 
@@ -50,6 +53,14 @@ interface HostRecord {
   /** Key of the live heap entry, valid while heapGen != 0. */
   heapKey: number;
   removed: boolean;
+  /** Replay state, created when the host's first authenticated datagram arrives. */
+  replay: ReplayWindow | null;
+}
+
+/** What a datagram carries once the auth rules have let it through. */
+interface Signature {
+  incarnation: number;
+  seq: number;
 }
 
 /**
@@ -165,6 +176,12 @@ class JsEngine implements Engine {
   #received = 0;
   #malformed = 0;
   #authUnsupported = 0;
+  #authFailed = 0;
+  #unauthenticated = 0;
+  #notAllowed = 0;
+  #replayed = 0;
+  /** The key ring; null when the server has none. hw.setKeys() replaces it. */
+  #keys: AuthKeys | null;
   #processed = 0;
   #refused = 0;
   #hostsUp = 0;
@@ -175,6 +192,7 @@ class JsEngine implements Engine {
     this.#options = options;
     this.#sink = sink;
     this.#byId = options.identity === 'id' ? this.#byKey : new Map();
+    this.#keys = options.auth?.keys ?? null;
   }
 
   listen(): Promise<ListenInfo> {
@@ -227,6 +245,10 @@ class JsEngine implements Engine {
       received: this.#received,
       malformed: this.#malformed,
       authUnsupported: this.#authUnsupported,
+      authFailed: this.#authFailed,
+      unauthenticated: this.#unauthenticated,
+      notAllowed: this.#notAllowed,
+      replayed: this.#replayed,
       kernelDrops: 0,
       ringDrops: 0,
       hostsUp: this.#hostsUp,
@@ -242,6 +264,9 @@ class JsEngine implements Engine {
           received: this.#received,
           malformed: this.#malformed,
           authUnsupported: this.#authUnsupported,
+          authFailed: this.#authFailed,
+          unauthenticated: this.#unauthenticated,
+          notAllowed: this.#notAllowed,
           kernelDrops: 0,
           ringDrops: 0,
           recvBufferBytes: this.#recvBufferBytes,
@@ -256,6 +281,7 @@ class JsEngine implements Engine {
           hostsDown: this.#hostsDown,
           trackedHosts: tracked,
           refused: this.#refused,
+          replayed: this.#replayed,
           eventsPending: pending,
         },
       ],
@@ -320,20 +346,24 @@ class JsEngine implements Engine {
     return this.#closing;
   }
 
+  setKeys(keys: AuthKeys | null): void {
+    this.#keys = keys;
+  }
+
   #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.#closed) return;
     this.#received++;
-    const now = performance.now();
-    const decoded = decodeHeartbeat(msg);
-    if (decoded.status === 'authUnsupported') {
-      this.#authUnsupported++;
+    if (!allowsSource(this.#options.allow, rinfo.address)) {
+      this.#notAllowed++;
       return;
     }
+    const now = performance.now();
+    const decoded = decodeHeartbeat(msg);
+    const verdict = this.#judge(decoded, msg);
+    if (verdict === null) return;
+    const signature = verdict === 'authenticated' && decoded.status === 'ok' ? decoded : null;
     if (this.#options.identity === 'id') {
-      if (decoded.status !== 'ok') {
-        this.#malformed++;
-        return;
-      }
+      if (decoded.status !== 'ok') return;
       this.#apply(
         decoded.hostId.toString(),
         rinfo,
@@ -341,6 +371,7 @@ class JsEngine implements Engine {
         knownIncarnation(decoded.incarnation),
         decoded.intervalMs,
         decoded.leave,
+        signature,
       );
       return;
     }
@@ -354,10 +385,46 @@ class JsEngine implements Engine {
         knownIncarnation(decoded.incarnation),
         decoded.intervalMs,
         decoded.leave,
+        signature,
       );
     } else {
-      this.#apply(key, rinfo, now, null, 0, false);
+      this.#apply(key, rinfo, now, null, 0, false, null);
     }
+  }
+
+  /**
+   * The auth rules (AuthGate in native/core/auth/auth_gate.h): 'authenticated' when the tag
+   * matched a key, 'unsigned' when a datagram without a tag may pass, null when it is dropped
+   * (and counted here).
+   */
+  #judge(decoded: DecodeResult, msg: Buffer): 'authenticated' | 'unsigned' | null {
+    const keys = this.#keys;
+    if (decoded.status === 'tagTruncated' && keys !== null) {
+      this.#authFailed++;
+      return null;
+    }
+    if (decoded.status !== 'ok') {
+      if (this.#options.identity !== 'id') return this.#unsigned();
+      this.#malformed++;
+      return null;
+    }
+    if (!decoded.auth) return this.#unsigned();
+    if (keys === null) {
+      this.#authUnsupported++;
+      return null;
+    }
+    const signedLength = headerBytes + decoded.payloadLength;
+    if (!keys.verify(msg.subarray(0, signedLength), msg.subarray(signedLength))) {
+      this.#authFailed++;
+      return null;
+    }
+    return 'authenticated';
+  }
+
+  #unsigned(): 'unsigned' | null {
+    if (this.#keys === null) return 'unsigned';
+    this.#unauthenticated++;
+    return this.#options.auth?.required === true ? null : 'unsigned';
   }
 
   /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */
@@ -368,6 +435,7 @@ class JsEngine implements Engine {
     incarnation: number | null,
     intervalMs: number,
     leave: boolean,
+    signature: Signature | null,
   ): void {
     const { missedBeats, timeoutMs } = this.#options;
     const timeout = missedBeats > 0 && intervalMs > 0 ? intervalMs * missedBeats : timeoutMs;
@@ -397,6 +465,7 @@ class JsEngine implements Engine {
         heapGen: 0,
         heapKey: 0,
         removed: false,
+        replay: signature === null ? null : new ReplayWindow(signature.incarnation, signature.seq),
       };
       this.#byKey.set(key, rec);
       if (this.#byId !== this.#byKey) this.#byId.set(id, rec);
@@ -413,6 +482,7 @@ class JsEngine implements Engine {
       this.#index(rec);
       return;
     }
+    if (signature !== null && !this.#fresh(rec, signature)) return;
     if (leave && !rec.up) return;
     this.#processed++;
     if (rec.ip !== rinfo.address || rec.port !== rinfo.port) {
@@ -454,6 +524,17 @@ class JsEngine implements Engine {
       rec.incarnation = incarnation;
     }
     this.#index(rec);
+  }
+
+  /** The replay check of an authenticated datagram (docs/protocol.md, "Replay protection"). */
+  #fresh(rec: HostRecord, signature: Signature): boolean {
+    if (rec.replay === null) {
+      rec.replay = new ReplayWindow(signature.incarnation, signature.seq);
+      return true;
+    }
+    if (rec.replay.fresh(signature.incarnation, signature.seq)) return true;
+    this.#replayed++;
+    return false;
   }
 
   /** Files an up host under its new deadline and makes sure the timer fires by then. */

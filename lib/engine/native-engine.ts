@@ -1,3 +1,4 @@
+import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
@@ -20,6 +21,8 @@ export interface NativeEngineHandle {
   readSnapshot(worker: number, offset: number, into: Uint8Array): number;
   releaseSnapshot(worker: number): void;
   close(): void;
+  /** Replaces every receiver's key ring; datagrams sent after it returns see only these keys. */
+  setKeys(keys: Uint8Array[]): void;
 }
 
 /** The engine configuration native code takes: ResolvedOptions with enums as numbers. */
@@ -40,6 +43,10 @@ export interface NativeEngineConfig {
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
+  /** The key ring, signing key first; empty: no authentication. */
+  authKeys: Uint8Array[];
+  authRequired: boolean;
+  allow: Array<{ family: number; bits: number; address: Uint8Array }>;
 }
 
 export type NativeEngineConstructor = new (
@@ -50,15 +57,19 @@ export type NativeEngineConstructor = new (
 // Layouts shared with native/core/engine/{event_record.h,shard_message.h,engine_stats.h}.
 const EVENT_RECORD_BYTES = 64;
 const HOST_RECORD_BYTES = 48;
-const COUNTERS_PER_THREAD = 8;
-const RECEIVER_FIELDS = [
-  'received',
-  'malformed',
-  'authUnsupported',
-  'kernelDrops',
-  'ringDrops',
-  'recvBufferBytes',
-] as const;
+const COUNTERS_PER_THREAD = 16;
+/** Slot of each receiver counter in its line (ReceiverCounter in engine_stats.h). */
+const RECEIVER_FIELD = {
+  received: 0,
+  malformed: 1,
+  authUnsupported: 2,
+  kernelDrops: 3,
+  ringDrops: 4,
+  recvBufferBytes: 5,
+  authFailed: 8,
+  unauthenticated: 9,
+  notAllowed: 10,
+} as const;
 /** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
 const WORKER_FIELD = {
   processed: 0,
@@ -69,6 +80,7 @@ const WORKER_FIELD = {
   eventsTaken: 5,
   eventsPublished: 6,
   forgotten: 7,
+  replayed: 8,
 } as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
@@ -174,6 +186,8 @@ class NativeEngine implements Engine {
   readonly #eventBytes: Uint8Array;
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
+  /** The key ring to start with, and the one setKeys() last handed over. */
+  #keys: AuthKeys | null;
   #threadCpus: number[] = [];
   #delivered = 0;
   #nextRequest = 1;
@@ -190,6 +204,7 @@ class NativeEngine implements Engine {
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
+    this.#keys = options.auth?.keys ?? null;
     this.#sink = sink;
     this.#eventBytes = new Uint8Array(options.eventBatchSize * EVENT_RECORD_BYTES);
   }
@@ -223,6 +238,9 @@ class NativeEngine implements Engine {
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
+      authKeys: this.#keys?.keys ?? [],
+      authRequired: o.auth?.required === true,
+      allow: o.allow.map(({ family, bits, address }) => ({ family, bits, address })),
     };
     let handle: NativeEngineHandle;
     try {
@@ -308,13 +326,16 @@ class NativeEngine implements Engine {
         received: 0,
         malformed: 0,
         authUnsupported: 0,
+        authFailed: 0,
+        unauthenticated: 0,
+        notAllowed: 0,
         kernelDrops: 0,
         ringDrops: 0,
         recvBufferBytes: 0,
       };
-      RECEIVER_FIELDS.forEach((name, field) => {
-        entry[name] = read(r, field);
-      });
+      for (const [name, field] of Object.entries(RECEIVER_FIELD)) {
+        entry[name as keyof typeof RECEIVER_FIELD] = read(r, field);
+      }
       receivers.push(entry);
     }
     const workers: WorkerStats[] = [];
@@ -328,6 +349,7 @@ class NativeEngine implements Engine {
         hostsDown: read(t, WORKER_FIELD.hostsDown),
         trackedHosts: read(t, WORKER_FIELD.trackedHosts),
         refused: read(t, WORKER_FIELD.refused),
+        replayed: read(t, WORKER_FIELD.replayed),
         eventsPending: Math.max(
           0,
           read(t, WORKER_FIELD.eventsPublished) - read(t, WORKER_FIELD.eventsTaken),
@@ -341,6 +363,10 @@ class NativeEngine implements Engine {
       received: sum(receivers, (r) => r.received),
       malformed: sum(receivers, (r) => r.malformed),
       authUnsupported: sum(receivers, (r) => r.authUnsupported),
+      authFailed: sum(receivers, (r) => r.authFailed),
+      unauthenticated: sum(receivers, (r) => r.unauthenticated),
+      notAllowed: sum(receivers, (r) => r.notAllowed),
+      replayed: sum(workers, (w) => w.replayed),
       kernelDrops: sum(receivers, (r) => r.kernelDrops),
       ringDrops: sum(receivers, (r) => r.ringDrops),
       hostsUp: sum(workers, (w) => w.hostsUp),
@@ -370,6 +396,16 @@ class NativeEngine implements Engine {
       } finally {
         handle.releaseSnapshot(worker);
       }
+    }
+  }
+
+  setKeys(keys: AuthKeys | null): void {
+    this.#keys = keys;
+    if (this.#handle === undefined || this.#closed) return;
+    try {
+      this.#handle.setKeys(keys?.keys ?? []);
+    } catch (error) {
+      throw toHeartwatchError(error);
     }
   }
 

@@ -3,6 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
+import { checkAuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import { hostIdFromName } from '../protocol/host-id.js';
 import { encodeHeartbeat } from '../protocol/wire-v1.js';
@@ -27,6 +28,13 @@ export interface HeartbeatSenderOptions {
   payload?: Uint8Array;
   /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
   announceInterval?: boolean;
+  /**
+   * Sign every heartbeat with this key (16 to 1024 bytes, 32 recommended; the server's signing
+   * key). A signing sender's incarnation is its start time in Unix seconds (later senders in one
+   * process count on from the last), because a server checking tags only accepts incarnations
+   * that go up (docs/protocol.md, "Replay protection").
+   */
+  key?: Uint8Array;
 }
 
 /** Events a {@link HeartbeatSender} emits. */
@@ -48,6 +56,7 @@ const knownKeys = [
   'jitter',
   'payload',
   'announceInterval',
+  'key',
 ] as const;
 
 function describe(value: unknown): string {
@@ -68,6 +77,7 @@ interface ResolvedSenderOptions {
   jitter: number;
   payload: Uint8Array | undefined;
   announceInterval: boolean;
+  key: Buffer | undefined;
 }
 
 function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
@@ -145,7 +155,18 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   if (typeof announceInterval !== 'boolean') {
     throw invalid('announceInterval', 'a boolean', announceInterval);
   }
-  return { address, hostId, intervalMs, jitter, payload, announceInterval };
+  let key: Buffer | undefined;
+  if (options.key !== undefined) key = checkAuthKeys('key', [options.key]).keys[0];
+  return { address, hostId, intervalMs, jitter, payload, announceInterval, key };
+}
+
+/** The last incarnation a signing sender of this process took (see the `key` option). */
+let lastSignedIncarnation = 0;
+
+function signedIncarnation(): number {
+  const now = Math.floor(Date.now() / 1000) >>> 0;
+  lastSignedIncarnation = Math.max(now, lastSignedIncarnation + 1) >>> 0;
+  return lastSignedIncarnation;
 }
 
 function asHeartwatchError(err: unknown, syscall: string): Error {
@@ -206,10 +227,14 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     this.intervalMs = this.#options.intervalMs;
     this.jitter = this.#options.jitter;
     // 0 means "not known" on the wire, so it is never picked.
-    this.#incarnation = randomBytes(4).readUInt32BE(0) || 1;
+    this.#incarnation =
+      this.#options.key === undefined ? randomBytes(4).readUInt32BE(0) || 1 : signedIncarnation();
   }
 
-  /** Random u32 chosen at construction; the server reports a change as a restart. */
+  /**
+   * Chosen at construction: a random u32, or with `key` the start time in Unix seconds. The
+   * server reports a change as a restart.
+   */
   get incarnation(): number {
     return this.#incarnation;
   }
@@ -296,7 +321,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     const target = this.#target;
     if (socket === undefined || target === undefined) return Promise.resolve();
     this.#seq = (this.#seq + 1) >>> 0;
-    const { hostId, intervalMs, announceInterval, payload } = this.#options;
+    const { hostId, intervalMs, announceInterval, payload, key } = this.#options;
     const datagram = encodeHeartbeat({
       hostId,
       incarnation: this.#incarnation,
@@ -304,6 +329,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       intervalMs: announceInterval ? intervalMs : 0,
       ...(payload === undefined ? {} : { payload }),
       leave,
+      key,
     });
     return new Promise((resolve, reject) => {
       socket.send(datagram, target.port, target.host, (err) => {

@@ -15,13 +15,14 @@
 #include <string>
 
 #include "core/common/system_error.h"
+#include "sim/tag_signer.h"
 
 namespace heartwatch::sim {
 namespace {
 
 // Written from docs/protocol.md, not taken from the server (see the header comment).
 constexpr uint32_t kHeaderBytes = 28;
-constexpr uint8_t kMagic0 = 0x48, kMagic1 = 0x57, kVersion = 1, kFlagLeave = 0x01;
+constexpr uint8_t kMagic0 = 0x48, kMagic1 = 0x57, kVersion = 1, kFlagLeave = 0x01, kFlagAuth = 0x02;
 // The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP); IPv6 allows a little more.
 constexpr uint32_t kMaxDatagramBytes = 65507;
 constexpr uint32_t kMaxBatch = 1024;  // UIO_MAXIOV: the most sendmmsg takes per call.
@@ -170,7 +171,9 @@ FleetSimulator::FleetSimulator(Config config)
   });
 
   // The fixed parts of every packet are written once; encode() fills in the rest per packet.
-  packet_bytes_ = kHeaderBytes + config_.payload_bytes;
+  signed_bytes_ = kHeaderBytes + config_.payload_bytes;
+  if (!config_.key.empty()) signer_ = std::make_unique<TagSigner>(config_.key);
+  packet_bytes_ = signed_bytes_ + (signer_ ? TagSigner::kTagBytes : 0);
   packets_.assign(size_t{config_.batch} * packet_bytes_, 0);
   iovecs_.resize(config_.batch);
   messages_.assign(config_.batch, mmsghdr{});
@@ -360,13 +363,18 @@ void FleetSimulator::send_batch(uint32_t count, Report& report) {
 void FleetSimulator::encode(uint32_t message, uint32_t host, const HostState& state,
                             bool leave) noexcept {
   uint8_t* packet = packets_.data() + size_t{message} * packet_bytes_;
-  packet[3] = leave ? kFlagLeave : 0;
+  packet[3] = static_cast<uint8_t>((leave ? kFlagLeave : 0) | (signer_ ? kFlagAuth : 0));
   put_u64(packet + 4, config_.first_host_id + host);
   put_u32(packet + 12, state.incarnation);
   put_u32(packet + 16, state.seq);
+  if (signer_) signer_->sign(packet, signed_bytes_, packet + signed_bytes_);
 }
 
 uint32_t FleetSimulator::next_incarnation(uint32_t previous) noexcept {
+  if (!config_.key.empty()) {
+    if (previous != 0) return previous + 1;
+    return std::max<uint32_t>(1, static_cast<uint32_t>(::time(nullptr)));
+  }
   // 0 means "not known" on the wire, so it is never picked.
   uint32_t next = static_cast<uint32_t>(splitmix64(rng_state_));
   if (next == previous) ++next;

@@ -20,11 +20,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace heartwatch::sim {
+
+class TagSigner;
 
 class FleetSimulator {
  public:
@@ -58,6 +61,9 @@ class FleetSimulator {
     int cpu = -1;            // Pin run() to this CPU; -1: leave affinity alone.
     uint32_t first_seq = 0;  // Seq of each host's first packet (set near 2^32 to test wrap).
     uint64_t seed = 1;       // Shuffle order and incarnations; the same seed gives the same run.
+    // Sign every packet with this key (AUTH + tag). Incarnations then only go up, as a server
+    // that checks tags requires: the start time in Unix seconds, +1 per restart.
+    std::vector<uint8_t> key;
     std::vector<KillEvent> kills;
     std::vector<RestartEvent> restarts;
   };
@@ -148,6 +154,8 @@ class FleetSimulator {
   std::vector<uint8_t> batch_leave_;
   std::vector<uint64_t> errno_counts_;
   uint32_t packet_bytes_;
+  uint32_t signed_bytes_;  // what the tag covers: the packet without its tag
+  std::unique_ptr<TagSigner> signer_;  // null: unsigned packets
 };
 
 }  // namespace heartwatch::sim
