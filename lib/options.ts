@@ -75,9 +75,9 @@ export interface HeartwatchOptions {
    * 1024 bytes (32 recommended); every key verifies, the first is the one senders should sign
    * with; rotate them with `hw.setKeys()`. `required` (default false): drop datagrams without a
    * valid tag; false accepts both (a migration mode) and counts the unsigned ones as
-   * `unauthenticated`. Signed heartbeats are also checked for replay. Default: no keys.
+   * `unauthenticated`. Signed heartbeats are also checked for replay. Default (or null): no keys.
    */
-  auth?: { keys: readonly Uint8Array[]; required?: boolean | undefined } | undefined;
+  auth?: { keys: readonly Uint8Array[]; required?: boolean | undefined } | null | undefined;
   /**
    * Source prefixes datagrams are accepted from, e.g. `['10.0.0.0/8', 'fd00::/8']`, at most 256;
    * others are dropped before parsing and counted as `notAllowed`. IPv4-mapped sources on a
@@ -334,7 +334,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     );
   }
   const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
-  const auth = has('auth') ? resolveAuth(given.auth) : null;
+  const auth = has('auth') && given.auth !== null ? resolveAuth(given.auth) : null;
   const allow = has('allow') ? checkAllowList(given.allow) : Object.freeze([]);
 
   return Object.freeze({
