@@ -8,7 +8,7 @@
 // bench/README.md between its suite-results markers.
 //
 //   node bench/run.js [--quick] [--scenarios capacity,sustained,precision,mass-failure,churn]
-//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg] [--runs N]
+//        [--contenders heartwatch-native,heartwatch-native-auth,heartwatch-js,node-dgram,bare-recvmmsg] [--runs N]
 //        [--server-cpu N] [--sender-cpu N] [--out DIR]
 const fs = require('node:fs');
 const path = require('node:path');
@@ -18,7 +18,13 @@ const { markdown, scenarioTable, svg } = require('./lib/report.js');
 const { defaultCpus } = require('./lib/suite.js');
 
 const scenarioNames = ['capacity', 'sustained', 'precision', 'mass-failure', 'churn'];
-const allContenders = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'];
+const allContenders = [
+  'bare-recvmmsg',
+  'heartwatch-native',
+  'heartwatch-native-auth',
+  'heartwatch-js',
+  'node-dgram',
+];
 
 const { values } = parseArgs({
   options: {

@@ -2,7 +2,13 @@
 // Scenarios describe their own columns (bench/scenarios/*.js `columns`, `headline`).
 const { baseline } = require('./suite.js');
 
-const contenderOrder = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'];
+const contenderOrder = [
+  'bare-recvmmsg',
+  'heartwatch-native',
+  'heartwatch-native-auth',
+  'heartwatch-js',
+  'node-dgram',
+];
 const colors = {
   'bare-recvmmsg': '#6b6b6b',
   'heartwatch-native': '#1f6fb4',
