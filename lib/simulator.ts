@@ -234,7 +234,12 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   const payloadBytes =
     options.payloadBytes === undefined
       ? 0
-      : integer('payloadBytes', options.payloadBytes, 0, 65_479);
+      : integer(
+          'payloadBytes',
+          options.payloadBytes,
+          0,
+          options.key === undefined ? 65_479 : 65_463,
+        );
   const batch = options.batch === undefined ? 64 : integer('batch', options.batch, 1, 1024);
   let cpu = -1;
   if (options.cpu !== undefined && options.cpu !== null) {

@@ -157,6 +157,17 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   }
   let key: Buffer | undefined;
   if (options.key !== undefined) key = checkAuthKeys('key', [options.key]).keys[0];
+  if (
+    key !== undefined &&
+    payload !== undefined &&
+    (payload as Uint8Array).length > maxPayload - 16
+  ) {
+    throw invalid(
+      'payload',
+      `at most ${maxPayload - 16} bytes with a key (the tag takes 16)`,
+      payload,
+    );
+  }
   return { address, hostId, intervalMs, jitter, payload, announceInterval, key };
 }
 

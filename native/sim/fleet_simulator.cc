@@ -87,8 +87,9 @@ void validate(const FleetSimulator::Config& c) {
     throw std::invalid_argument("packets_per_second must be positive and finite");
   }
   if (c.batch == 0 || c.batch > kMaxBatch) throw std::invalid_argument("batch must be 1 to 1024");
-  if (kHeaderBytes + c.payload_bytes > kMaxDatagramBytes) {
-    throw std::invalid_argument("payload_bytes must leave the datagram within 65507 bytes");
+  const uint32_t tag_bytes = c.key.empty() ? 0 : TagSigner::kTagBytes;
+  if (kHeaderBytes + c.payload_bytes + tag_bytes > kMaxDatagramBytes) {
+    throw std::invalid_argument("payload_bytes must leave the datagram (tag included) within 65507 bytes");
   }
   if (c.cpu < -1 || c.cpu >= CPU_SETSIZE) throw std::invalid_argument("cpu out of range");
   if (c.port == 0) throw std::invalid_argument("port must be 1 to 65535");

@@ -14,6 +14,7 @@
 #include "core/auth/source_allow_list.h"
 #include "core/detector/detector.h"
 #include "core/protocol/heartbeat_parser.h"
+#include "sim/tag_signer.h"
 
 namespace heartwatch {
 namespace {
@@ -48,6 +49,25 @@ TEST(KeyRing, MatchesRfc4231Vectors) {
     EXPECT_EQ(std::memcmp(tag, want.data(), kAuthTagBytes), 0) << c.mac;
     EXPECT_TRUE(ring.verify(c.data.data(), c.data.size(), want.data()));
   }
+}
+
+// The signed example of docs/protocol.md, from the server's KeyRing and from the simulator's own
+// TagSigner (independent code, same spec).
+TEST(KeyRing, SignsTheSpecExampleLikeTheSimulator) {
+  const std::vector<uint8_t> datagram =
+      hex("485701020000000000001234db018fed00000029000000320007000068656172747761");
+  AuthKey key(32);
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i);
+  const std::vector<uint8_t> want = hex("6aec7edeeff664c3d3afe9ec54ac4125");
+  uint8_t server_tag[kAuthTagBytes], sim_tag[kAuthTagBytes];
+  KeyRing({key}).sign(datagram.data(), datagram.size(), server_tag);
+  sim::TagSigner(key).sign(datagram.data(), datagram.size(), sim_tag);
+  EXPECT_EQ(std::memcmp(server_tag, want.data(), kAuthTagBytes), 0);
+  EXPECT_EQ(std::memcmp(sim_tag, want.data(), kAuthTagBytes), 0);
+  const AuthKey long_key(200, 0x33);
+  KeyRing({long_key}).sign(datagram.data(), datagram.size(), server_tag);
+  sim::TagSigner(long_key).sign(datagram.data(), datagram.size(), sim_tag);
+  EXPECT_EQ(std::memcmp(server_tag, sim_tag, kAuthTagBytes), 0);
 }
 
 TEST(KeyRing, AnyKeyVerifiesAndTheFirstSigns) {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import type { HostEvent } from '../../lib/events.js';
 import { encodeHeartbeat, type HeartbeatFields } from '../../lib/protocol/wire-v1.js';
+import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
 import { Fixture, sleep, until } from './helpers/loopback.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
@@ -146,6 +147,32 @@ describe.each(engines)('%s engine: authentication', (engine) => {
     expect(hw.stats()).toMatchObject({ hostsUp: 1, hostsDown: 0 });
     const workers = hw.stats().workers.reduce((a, w) => a + w.replayed, 0);
     expect(workers).toBe(2);
+  });
+
+  it('a signing HeartbeatSender comes up, restarts and leaves; a second one in the process is a restart', async () => {
+    const { port, log } = await fixture.start({
+      engine,
+      ...threads,
+      timeoutMs: 60_000,
+      auth: { keys: [key], required: true },
+    });
+    const options = { server: `udp://127.0.0.1:${port}`, hostId: 77n, intervalMs: 20, key };
+    const first = new HeartbeatSender(options);
+    await first.start();
+    await log.waitFor(isUp(77n));
+    const second = new HeartbeatSender(options);
+    expect(second.incarnation).toBeGreaterThan(first.incarnation);
+    expect(first.incarnation).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 5);
+    await first.close();
+    await log.waitFor((e) => e.type === 'down' && e.id === '77' && e.reason === 'left');
+    await second.start();
+    await log.waitFor(
+      (e) => e.type === 'up' && e.id === '77' && e.incarnation === second.incarnation,
+    );
+    await second.close();
+    await log.waitFor(
+      (e) => log.events.filter((x) => x.type === 'down').length === 2 && e.type === 'down',
+    );
   });
 
   it('rotates keys with setKeys() and no restart', async () => {

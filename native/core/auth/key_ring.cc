@@ -27,16 +27,27 @@ struct KeyRing::Pads {
   SHA256_CTX outer;  // state after the block key ^ opad
 };
 
-KeyRing::KeyRing(const std::vector<AuthKey>& keys) : pads_(new Pads[keys.size()]), count_(keys.size()) {
+namespace {
+
+const std::vector<AuthKey>& validated(const std::vector<AuthKey>& keys) {
   if (keys.size() > kMaxAuthKeys) {
     throw std::invalid_argument("KeyRing: at most " + std::to_string(kMaxAuthKeys) + " keys");
   }
-  for (size_t k = 0; k < keys.size(); ++k) {
-    const AuthKey& key = keys[k];
+  for (const AuthKey& key : keys) {
     if (key.size() < kMinAuthKeyBytes || key.size() > kMaxAuthKeyBytes) {
       throw std::invalid_argument("KeyRing: a key must be " + std::to_string(kMinAuthKeyBytes) + " to " +
                                   std::to_string(kMaxAuthKeyBytes) + " bytes");
     }
+  }
+  return keys;
+}
+
+}  // namespace
+
+KeyRing::KeyRing(const std::vector<AuthKey>& keys)
+    : pads_(new Pads[validated(keys).size()]), count_(keys.size()) {
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const AuthKey& key = keys[k];
     // RFC 2104: a key longer than the block is replaced by its hash, then zero-padded.
     uint8_t block[kBlockBytes] = {};
     if (key.size() > kBlockBytes) {
