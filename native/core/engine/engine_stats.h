@@ -13,7 +13,7 @@
 
 namespace heartwatch {
 
-// Field order is a contract with lib/engine/native-engine.ts (RECEIVER_FIELDS).
+// Slots are a contract with lib/engine/native-engine.ts (RECEIVER_FIELD); 7 and 11-15 are free.
 enum class ReceiverCounter : uint32_t {
   kReceived = 0,         // datagrams taken from the socket
   kMalformed = 1,        // dropped: not a valid v1 heartbeat (identity mode "id")
@@ -28,7 +28,7 @@ enum class ReceiverCounter : uint32_t {
   kCount = 16,
 };
 
-// Field order is a contract with lib/engine/native-engine.ts (WORKER_FIELD).
+// Slots are a contract with lib/engine/native-engine.ts (WORKER_FIELD); 9-15 are free.
 enum class WorkerCounter : uint32_t {
   kProcessed = 0,      // heartbeats (and leaves) applied to the detector
   kHostsUp = 1,
