@@ -81,7 +81,8 @@ Flags:
 Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
 
 Output without --json: one line per event; on a terminal also a status line refreshed every
-second (hosts up/down/tracked, packets per second, malformed, kernel and ring drops).
+second (hosts up/down/tracked, packets per second, malformed, kernel and ring drops, and once
+any was rejected, the auth counters).
 
 --json lines (exactly these keys, in this order; times are ISO 8601 UTC):
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}

@@ -5,9 +5,11 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { statusLine } from '../../lib/cli/format.js';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { fleetSimulatorAvailable } from '../../lib/simulator.js';
+import type { HeartwatchStats } from '../../lib/stats.js';
 import { until } from './helpers/loopback.js';
 
 const root = path.join(__dirname, '..', '..');
@@ -57,6 +59,20 @@ afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('serve status line', () => {
+  it('shows the auth counters once something was rejected', async () => {
+    const hw = new Heartwatch({ engine: 'js', port: 0, host: '127.0.0.1' });
+    const quiet: HeartwatchStats = hw.stats();
+    expect(statusLine(quiet, 0)).not.toMatch(/auth failed/);
+    const line = statusLine(
+      { ...quiet, authFailed: 3, replayed: 2, unauthenticated: 1, notAllowed: 4 },
+      0,
+    );
+    expect(line).toMatch(/\| auth failed 3 replayed 2 unsigned 1 not allowed 4$/);
+    await hw.close();
+  });
+});
 
 describe('--auth-key-file', () => {
   it.each([
