@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { parseUdpAddress } from '../sender/udp-address.js';
 import {
   type FleetKill,
@@ -11,6 +10,7 @@ import {
   type Command,
   formatDuration,
   optionErrorAsUsage,
+  parseChoice,
   parseDuration,
   parseFlags,
   parseInteger,
@@ -35,6 +35,7 @@ const spec = {
   'payload-bytes': { type: 'string' },
   cpu: { type: 'string' },
   seed: { type: 'string' },
+  transport: { type: 'string' },
   json: { type: 'boolean' },
   'auth-key-file': { type: 'string' },
 } as const;
@@ -49,6 +50,7 @@ const flagOf: Record<string, string> = {
   payloadBytes: '--payload-bytes',
   cpu: '--cpu',
   seed: '--seed',
+  transport: '--transport',
 };
 
 const help = `Usage: heartwatch simulate --to IP:PORT [--hosts N] [--rate R] [flags]
@@ -75,7 +77,9 @@ Flags:
   --cpu N             pin the sending thread to CPU N                        (default: unpinned)
   --seed N            seed for the send order and incarnations, a u32        (default: random)
   --auth-key-file F   sign every heartbeat with the first key in F (one hex key per line,
-                      mode 0600); incarnations are then start time + restarts
+                      mode 0600); incarnations are then start time + restarts; UDP only
+  --transport T       udp, or tcp: one connection per host to a server run with
+                      --tcp-port (opened before sending starts)             (default udp)
   --json              print the final report as one JSON object on stdout
   -h, --help          show this help
 
@@ -228,6 +232,12 @@ async function run(argv: string[]): Promise<number> {
     restarts,
     signal: controller.signal,
   };
+  if (values.transport !== undefined) {
+    options.transport = parseChoice('simulate', '--transport', values.transport, [
+      'udp',
+      'tcp',
+    ] as const);
+  }
   if (announced !== undefined) options.intervalMs = announced;
   if (values['first-id'] !== undefined) {
     const text = values['first-id'];
@@ -249,7 +259,8 @@ async function run(argv: string[]): Promise<number> {
     );
   }
   if (values.cpu !== undefined) {
-    options.cpu = parseInteger('simulate', '--cpu', values.cpu, 0, availableParallelism() - 1);
+    // Which CPUs are allowed (the affinity mask) is checked with the simulator's options.
+    options.cpu = parseInteger('simulate', '--cpu', values.cpu, 0, 2 ** 31 - 1);
   }
   if (values.seed !== undefined)
     options.seed = parseInteger('simulate', '--seed', values.seed, 0, 0xffff_ffff);

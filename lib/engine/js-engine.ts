@@ -7,11 +7,17 @@ import type { AuthKeys } from '../auth/keys.js';
 import { ReplayWindow } from '../auth/replay-window.js';
 import { HeartwatchError } from '../errors.js';
 import type { HostEvent, HostSnapshot } from '../events.js';
-import type { ResolvedOptions } from '../options.js';
+import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
-import { type DecodeResult, decodeHeartbeat, headerBytes } from '../protocol/wire-v1.js';
+import {
+  type DecodedHeartbeat,
+  type DecodeResult,
+  decodeHeartbeat,
+  headerBytes,
+} from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
+import { JsTcpServer } from './js-tcp-server.js';
 
 /**
  * The pure-TS engine: one node:dgram socket on the JS thread, the same protocol, identity modes,
@@ -157,10 +163,14 @@ class JsEngine implements Engine {
   readonly #upFifo = new Map<string, HostRecord>();
   /** `wheel` expiry: per-host deadlines. */
   readonly #heap = new DeadlineHeap();
-  /** Down hosts in the order they went down, for forgetAfterMs (the same delay for all). */
+  /**
+   * Down hosts in the order they went down: forgotten from the front after forgetAfterMs (the
+   * same delay for all), and the front makes room for a new host when the table is full.
+   */
   readonly #downFifo = new Map<string, HostRecord>();
 
   #socket: Socket | undefined;
+  #tcp: JsTcpServer | undefined;
   #listening: Promise<ListenInfo> | undefined;
   #abortListen: ((error: HeartwatchError) => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -172,6 +182,10 @@ class JsEngine implements Engine {
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
+  /** pause(): events wait in #pending. */
+  #paused = false;
+  /** Paused with eventRingCapacity events waiting: expiry holds until resume(). */
+  #expiryHeld = false;
 
   #received = 0;
   #malformed = 0;
@@ -182,6 +196,7 @@ class JsEngine implements Engine {
   #replayed = 0;
   /** The key ring; null when the server has none. hw.setKeys() replaces it. */
   #keys: AuthKeys | null;
+  #receiveErrors = 0;
   #processed = 0;
   #refused = 0;
   #hostsUp = 0;
@@ -228,10 +243,23 @@ class JsEngine implements Engine {
         // close() won the race and has already rejected this promise.
         if (this.#closed) return;
         socket.off('error', onBindError);
-        socket.on('error', (err) => this.#sink.warning(`heartwatch: socket error: ${err.message}`));
+        socket.on('error', (err) => {
+          // After bind, node:dgram reports only failed reads here.
+          this.#receiveErrors++;
+          this.#sink.warning(`heartwatch: socket error: ${err.message}`);
+        });
         this.#abortListen = undefined;
         this.#recvBufferBytes = socket.getRecvBufferSize();
-        resolve({ port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes });
+        const info = { port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes };
+        const tcp = this.#options.tcp;
+        if (tcp === null) {
+          resolve({ ...info, tcpPort: null });
+          return;
+        }
+        this.#tcp = new JsTcpServer(tcp, (frame, address, port) =>
+          this.#onFrame(frame, address, port),
+        );
+        this.#tcp.listen().then((tcpPort) => resolve({ ...info, tcpPort }), reject);
       });
     });
     return this.#listening;
@@ -251,6 +279,7 @@ class JsEngine implements Engine {
       replayed: this.#replayed,
       kernelDrops: 0,
       ringDrops: 0,
+      receiveErrors: this.#receiveErrors,
       hostsUp: this.#hostsUp,
       hostsDown: this.#hostsDown,
       trackedHosts: tracked,
@@ -270,8 +299,10 @@ class JsEngine implements Engine {
           kernelDrops: 0,
           ringDrops: 0,
           recvBufferBytes: this.#recvBufferBytes,
+          receiveErrors: this.#receiveErrors,
         },
       ],
+      tcp: this.#tcp?.stats() ?? null,
       workers: [
         {
           thread: 'js',
@@ -324,6 +355,7 @@ class JsEngine implements Engine {
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#closed = true;
+      this.#paused = false;
       this.#abortListen?.(
         new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: closed while listening'),
       );
@@ -331,13 +363,17 @@ class JsEngine implements Engine {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#flush();
+      const tcpClosed = this.#tcp?.close();
       const socket = this.#socket;
       if (socket === undefined) {
         resolve();
         return;
       }
       try {
-        socket.close(() => resolve());
+        socket.close(() => {
+          if (tcpClosed === undefined) resolve();
+          else tcpClosed.then(() => resolve());
+        });
       } catch {
         // Already closed by a failed bind: nothing left to release.
         resolve();
@@ -427,10 +463,44 @@ class JsEngine implements Engine {
     return this.#options.auth?.required === true ? null : 'unsigned';
   }
 
+  /**
+   * A valid frame from a TCP connection: a heartbeat of the connection's peer, past the same
+   * `allow` list and `auth.required` rule as a datagram (an AUTH frame never gets here: TCP keeps
+   * no tag to check). Returns the TCP counter to add one to.
+   */
+  #onFrame(
+    frame: DecodedHeartbeat,
+    address: string,
+    port: number,
+  ): 'notAllowed' | 'unauthenticated' | null {
+    if (this.#closed) return null;
+    if (!allowsSource(this.#options.allow, address)) return 'notAllowed';
+    const unauthenticated = this.#keys !== null;
+    if (unauthenticated && this.#options.auth?.required === true) return 'unauthenticated';
+    const identity = this.#options.identity;
+    const key =
+      identity === 'id'
+        ? frame.hostId.toString()
+        : identity === 'ip'
+          ? address
+          : `${address}|${port}`;
+    const incarnation = knownIncarnation(frame.incarnation);
+    this.#apply(
+      key,
+      { address, port },
+      performance.now(),
+      incarnation,
+      frame.intervalMs,
+      frame.leave,
+      null,
+    );
+    return unauthenticated ? 'unauthenticated' : null;
+  }
+
   /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */
   #apply(
     key: string,
-    rinfo: RemoteInfo,
+    rinfo: Pick<RemoteInfo, 'address' | 'port'>,
     now: number,
     incarnation: number | null,
     intervalMs: number,
@@ -438,12 +508,16 @@ class JsEngine implements Engine {
     signature: Signature | null,
   ): void {
     const { missedBeats, timeoutMs } = this.#options;
-    const timeout = missedBeats > 0 && intervalMs > 0 ? intervalMs * missedBeats : timeoutMs;
+    // Announced timeouts are capped where the native detector caps them.
+    const timeout =
+      missedBeats > 0 && intervalMs > 0
+        ? Math.min(intervalMs * missedBeats, maxTimeoutMs)
+        : timeoutMs;
     let rec = this.#byKey.get(key);
     if (rec === undefined) {
       // A LEAVE from a host we do not track changes nothing.
       if (leave) return;
-      if (this.#byId.size >= this.#options.maxHosts) {
+      if (this.#byId.size >= this.#options.maxHosts && !this.#makeRoom()) {
         this.#refused++;
         return;
       }
@@ -564,11 +638,21 @@ class JsEngine implements Engine {
       reason,
     });
     const forgetAfterMs = this.#options.forgetAfterMs;
-    if (forgetAfterMs > 0) {
-      this.#downFifo.delete(rec.key);
-      this.#downFifo.set(rec.key, rec);
-      if (now + forgetAfterMs < this.#timerAt) this.#arm(now + forgetAfterMs);
-    }
+    this.#downFifo.delete(rec.key);
+    this.#downFifo.set(rec.key, rec);
+    if (forgetAfterMs > 0 && now + forgetAfterMs < this.#timerAt) this.#arm(now + forgetAfterMs);
+  }
+
+  /**
+   * A full table takes a new host in place of the host down longest, forgotten without an event,
+   * so hosts that stopped (a flood of made-up ids among them) cannot keep new hosts out; up
+   * hosts never lose their place. False when every tracked host is up.
+   */
+  #makeRoom(): boolean {
+    const oldest = this.#downFifo.values().next();
+    if (oldest.done === true) return false;
+    this.#forget(oldest.value);
+    return true;
   }
 
   #forget(rec: HostRecord): void {
@@ -586,7 +670,7 @@ class JsEngine implements Engine {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = at;
-    if (this.#closed || at === Number.POSITIVE_INFINITY) return;
+    if (this.#closed || this.#expiryHeld || at === Number.POSITIVE_INFINITY) return;
     // Node's timers can fire up to a millisecond before performance.now() reaches `at`; the
     // tick re-checks every deadline, so an early wake-up only re-arms.
     const delay = Math.max(1, Math.ceil(at - performance.now()));
@@ -600,7 +684,11 @@ class JsEngine implements Engine {
     this.#timerAt = Number.POSITIVE_INFINITY;
     if (this.#closed) return;
     const now = performance.now();
-    let budget = expireBudget;
+    const { eventRingCapacity } = this.#options;
+    // Paused: expire only while fewer than eventRingCapacity events wait, as a native worker does.
+    let budget = this.#paused
+      ? Math.max(0, Math.min(expireBudget, eventRingCapacity - this.#pending.length))
+      : expireBudget;
     if (this.#options.expiry === 'fifo') {
       for (const rec of this.#upFifo.values()) {
         if (rec.deadline > now || budget === 0) break;
@@ -622,11 +710,25 @@ class JsEngine implements Engine {
     }
     const forgetAfterMs = this.#options.forgetAfterMs;
     for (const rec of this.#downFifo.values()) {
-      if (rec.downAt + forgetAfterMs > now || budget === 0) break;
+      if (forgetAfterMs === 0 || rec.downAt + forgetAfterMs > now || budget === 0) break;
       this.#forget(rec);
       budget--;
     }
+    this.#expiryHeld = this.#paused && this.#pending.length >= eventRingCapacity;
     this.#arm(budget === 0 ? now : this.#nextDue());
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#expiryHeld = false;
+    if (this.#closed) return;
+    this.#scheduleFlush();
+    this.#arm(Math.min(this.#timerAt, this.#nextDue()));
   }
 
   #nextDue(): number {
@@ -634,13 +736,19 @@ class JsEngine implements Engine {
     const up = this.#upFifo.values().next();
     if (!up.done) next = Math.min(next, up.value.deadline);
     const down = this.#downFifo.values().next();
-    if (!down.done) next = Math.min(next, down.value.downAt + this.#options.forgetAfterMs);
+    if (!down.done && this.#options.forgetAfterMs > 0) {
+      next = Math.min(next, down.value.downAt + this.#options.forgetAfterMs);
+    }
     return next;
   }
 
   #emit(event: HostEvent): void {
     this.#pending.push(event);
-    if (this.#flushScheduled) return;
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#paused) return;
     this.#flushScheduled = true;
     // One flush per loop turn gathers every event the datagrams and timers of that turn made.
     setImmediate(() => {
@@ -655,14 +763,13 @@ class JsEngine implements Engine {
     this.#flushing = true;
     try {
       const size = this.#options.eventBatchSize;
-      while (this.#pending.length > 0) {
+      // A listener may pause() between batches: the rest stays pending, in order.
+      while (this.#pending.length > 0 && !this.#paused) {
         const all = this.#pending;
-        this.#pending = [];
-        for (let start = 0; start < all.length; start += size) {
-          const batch = all.length <= size ? all : all.slice(start, start + size);
-          this.#eventsDelivered += batch.length;
-          this.#sink.events(batch);
-        }
+        const batch = all.length <= size ? all : all.slice(0, size);
+        this.#pending = all.length <= size ? [] : all.slice(size);
+        this.#eventsDelivered += batch.length;
+        this.#sink.events(batch);
       }
     } finally {
       this.#flushing = false;

@@ -1,11 +1,14 @@
 // Authentication, replay protection and the source allow-list (docs/protocol.md), the same for
 // both engines: real loopback UDP, ephemeral ports.
+import { connect } from 'node:net';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import type { HostEvent } from '../../lib/events.js';
+import type { HeartwatchOptions } from '../../lib/options.js';
 import { encodeHeartbeat, type HeartbeatFields } from '../../lib/protocol/wire-v1.js';
 import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
+import type { TcpStats } from '../../lib/stats.js';
 import { Fixture, sleep, until } from './helpers/loopback.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
@@ -198,6 +201,78 @@ describe.each(engines)('%s engine: authentication', (engine) => {
     expect(await until(() => hw.stats().received === 6)).toBe(true);
     expect(await until(() => hw.stats().authFailed === 2)).toBe(true);
     expect(() => hw.setKeys([Buffer.alloc(4)])).toThrow(/setKeys\(keys\).*got 4 bytes at index 0/);
+  });
+});
+
+describe.each(engines)('%s engine: authentication over TCP', (engine) => {
+  const fixture = new Fixture();
+  afterEach(() => fixture.closeAll());
+
+  /** A server with TCP on; `frames` writes frames on one connection and waits until all are read. */
+  async function startTcp(options: HeartwatchOptions) {
+    const { hw, log } = await fixture.start({ engine, ...threads, tcp: { port: 0 }, ...options });
+    const tcpPort = (hw.stats().tcp as TcpStats).port;
+    const socket = connect({ port: tcpPort, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    fixture.track({ close: async () => void socket.destroy() });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const tcp = (): TcpStats => hw.stats().tcp as TcpStats;
+    const frames = async (...list: Buffer[]) => {
+      const before = tcp().frames;
+      socket.write(Buffer.concat(list));
+      expect(await until(() => tcp().frames === before + list.length)).toBe(true);
+    };
+    return { hw, log, tcp, frames };
+  }
+  const plain = (hostId: bigint) =>
+    encodeHeartbeat({ hostId, incarnation: 1, seq: 0, intervalMs: 0 });
+
+  it('required: true drops every TCP frame, unsigned (unauthenticated) or AUTH (authUnsupported)', async () => {
+    const { hw, log, tcp, frames } = await startTcp({ auth: { keys: [key], required: true } });
+    await frames(plain(7n), signed({ hostId: 8n }), plain(9n));
+    await sleep(100);
+    expect(tcp()).toMatchObject({ unauthenticated: 2, authUnsupported: 1, protocolErrors: 0 });
+    expect(hw.stats().trackedHosts).toBe(0);
+    expect(log.events).toHaveLength(0);
+  });
+
+  it('required: false applies unsigned TCP frames, counted unauthenticated', async () => {
+    const { hw, log, tcp, frames } = await startTcp({ auth: { keys: [key] } });
+    await frames(plain(7n));
+    await log.waitFor(isUp(7n));
+    expect(tcp()).toMatchObject({ unauthenticated: 1, authUnsupported: 0 });
+    expect(hw.stats().trackedHosts).toBe(1);
+  });
+
+  it('the allow list applies to TCP peers, counted notAllowed', async () => {
+    const { hw, log, tcp, frames } = await startTcp({ allow: ['10.0.0.0/8'] });
+    await frames(plain(7n), plain(8n));
+    await sleep(100);
+    expect(tcp()).toMatchObject({ notAllowed: 2, unauthenticated: 0 });
+    expect(hw.stats().trackedHosts).toBe(0);
+    expect(log.events).toHaveLength(0);
+  });
+});
+
+describe.each(engines)('%s engine: large signed datagrams', (engine) => {
+  const fixture = new Fixture();
+  afterEach(() => fixture.closeAll());
+
+  it('a burst of 16 signed 30 KB datagrams all verify (each keeps its own bytes past 2 KiB)', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      ...threads,
+      auth: { keys: [key], required: true },
+    });
+    const hosts = Array.from({ length: 16 }, (_, i) => BigInt(i + 1));
+    // Each payload differs, so a datagram checked against another's bytes fails its tag.
+    const burst = hosts.map((hostId) =>
+      signed({ hostId, payload: Buffer.alloc(30_000, Number(hostId)) }),
+    );
+    await Promise.all(burst.map((datagram) => client.send(datagram, port)));
+    expect(await until(() => hw.stats().received === hosts.length, 10_000)).toBe(true);
+    for (const id of hosts) await log.waitFor(isUp(id));
+    expect(hw.stats()).toMatchObject({ authFailed: 0, trackedHosts: hosts.length });
   });
 });
 

@@ -8,9 +8,22 @@
 #include "core/auth/key_ring.h"
 #include "core/auth/source_allow_list.h"
 #include "core/detector/detector.h"
+#include "core/net/tcp_listener.h"
 #include "core/protocol/heartbeat_parser.h"
 
 namespace heartwatch {
+
+// The TCP transport (docs/protocol.md, "Over TCP"); off unless `enabled`.
+struct TcpConfig {
+  bool enabled = false;
+  TcpSocketOptions socket;
+  uint32_t reactors = 1;
+  uint32_t max_connections = 10'000;
+  uint32_t max_connections_per_ip = 0;  // 0: no per-IP cap (a NAT may hide thousands of hosts)
+  uint32_t handshake_timeout_ms = 10'000;  // first complete frame due within this of accept
+  uint32_t idle_timeout_ms = 60'000;       // some frame due within this of the last one
+  uint32_t frame_timeout_ms = 10'000;      // a frame's last byte due within this of its first
+};
 
 struct EngineConfig {
   std::string host = "::";
@@ -30,6 +43,7 @@ struct EngineConfig {
   std::vector<AuthKey> auth_keys;     // the first signs, all verify; empty: no authentication
   bool auth_required = false;         // drop datagrams without a valid tag
   std::vector<AddressPrefix> allow;   // sources accepted; empty: all
+  TcpConfig tcp;                      // threads after the workers: accept, then reactors
 };
 
 }  // namespace heartwatch

@@ -3,37 +3,15 @@
 #include <netinet/in.h>
 #include <time.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
 #include "core/common/current_thread.h"
+#include "core/engine/heartbeat_intake.h"
 
 namespace heartwatch {
-namespace {
-
-// Fills `address` from a datagram's source, folding IPv4-mapped IPv6 (from a dual-stack socket)
-// back to IPv4 so one host has one address whichever socket family received it.
-void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexcept {
-  std::memset(&address, 0, sizeof(address));
-  if (source.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(source);
-    address.family = 4;
-    address.port = ntohs(v4.sin_port);
-    std::memcpy(address.ip, &v4.sin_addr, 4);
-  } else if (source.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(source);
-    address.port = ntohs(v6.sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
-      address.family = 4;
-      std::memcpy(address.ip, &v6.sin6_addr.s6_addr[12], 4);
-    } else {
-      address.family = 6;
-      std::memcpy(address.ip, &v6.sin6_addr, 16);
-    }
-  }
-}
-
-}  // namespace
 
 void UdpReceiver::count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept {
   auto add = [this](ReceiverCounter field, uint64_t n) {
@@ -64,9 +42,11 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       allow_(config.allow),
       cpu_(cpu),
       messages_(config.batch_size),
-      iovecs_(config.batch_size),
+      iovecs_(2 * static_cast<size_t>(config.batch_size)),
       sources_(config.batch_size),
-      datagrams_(new uint8_t[kMaxDatagramBytes * config.batch_size]),
+      datagrams_(new uint8_t[kReceiveSlotBytes * config.batch_size]),
+      spill_(new uint8_t[kReceiveSpillBytes * config.batch_size]),
+      joined_(new uint8_t[kReceiveSlotBytes + kReceiveSpillBytes]),
       control_stride_(CMSG_SPACE(sizeof(uint32_t))),
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
@@ -97,17 +77,26 @@ void UdpReceiver::run() {
 
 uint32_t UdpReceiver::receive_batch() {
   for (uint32_t i = 0; i < batch_size_; ++i) {
-    iovecs_[i] = {datagrams_.get() + i * kMaxDatagramBytes, kMaxDatagramBytes};
+    iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
+    iovecs_[2 * i + 1] = {spill_.get() + i * kReceiveSpillBytes, kReceiveSpillBytes};
     msghdr& header = messages_[i].msg_hdr;
     header = {};
     header.msg_name = &sources_[i];
     header.msg_namelen = sizeof(sockaddr_storage);
-    header.msg_iov = &iovecs_[i];
-    header.msg_iovlen = 1;
+    header.msg_iov = &iovecs_[2 * i];
+    header.msg_iovlen = 2;
     header.msg_control = control_.get() + i * control_stride_;
     header.msg_controllen = control_stride_;
   }
   const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
+  if (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    // Counted, and the thread goes on: the call that reports a pending socket error clears it.
+    // The pause keeps an error that persists (ENOMEM) from spinning this thread.
+    EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
+    const timespec pause{0, kCoalesceMicros * 1000};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+    return 0;
+  }
   // Nothing (timeout, EINTR), or the wake-up of the shutdown that stop requested, which reads as
   // an empty datagram: not a peer's, so not counted.
   if (received <= 0 || stop_.load(std::memory_order_relaxed)) return 0;
@@ -120,6 +109,18 @@ uint32_t UdpReceiver::receive_batch() {
     clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
   }
   return static_cast<uint32_t>(received);
+}
+
+// The datagram of slot i in one piece: in place when it fits its slot, else its slot and its
+// spill region copied into joined_ (only long datagrams pay the copy).
+const uint8_t* UdpReceiver::whole_datagram(uint32_t i) noexcept {
+  const uint8_t* slot = datagrams_.get() + size_t{i} * kReceiveSlotBytes;
+  const size_t length = messages_[i].msg_len;
+  if (length <= kReceiveSlotBytes) return slot;
+  std::memcpy(joined_.get(), slot, kReceiveSlotBytes);
+  std::memcpy(joined_.get() + kReceiveSlotBytes, spill_.get() + size_t{i} * kReceiveSpillBytes,
+              std::min(length, kReceiveSlotBytes + kReceiveSpillBytes) - kReceiveSlotBytes);
+  return joined_.get();
 }
 
 void UdpReceiver::dispatch(uint32_t count) {
@@ -138,30 +139,16 @@ void UdpReceiver::dispatch(uint32_t count) {
       ++not_allowed;
       continue;
     }
-    const uint8_t* data = datagrams_.get() + i * kMaxDatagramBytes;
+    const uint8_t* data = whole_datagram(i);
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
     ParsedHeartbeat parsed{};
+    ShardMessage message;
     const ParseStatus status =
         truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, messages_[i].msg_len, parsed);
     const AuthVerdict verdict = auth_.check(status, parsed, data);
     ++verdicts[static_cast<size_t>(verdict)];
     if (!accepted(verdict)) continue;
-
-    ShardMessage message{};
-    to_peer_address(sources_[i], message.heartbeat.address);
-    if (identity_ == IdentityMode::kId) {
-      message.heartbeat.key = parsed.host_id;
-    } else {
-      // Any datagram is a heartbeat of its source; a valid v1 one also lends its fields.
-      if (status != ParseStatus::kOk) parsed = ParsedHeartbeat{};
-      message.heartbeat.key = identity_key(identity_, parsed.host_id,
-                                           reinterpret_cast<const sockaddr*>(&sources_[i]));
-    }
-    message.heartbeat.authenticated = verdict == AuthVerdict::kAuthenticated;
-    message.heartbeat.seq = parsed.seq;
-    message.heartbeat.incarnation = parsed.incarnation;
-    message.heartbeat.interval_ms = parsed.interval_ms;
-    message.leave = parsed.leave;
+    to_shard_message(identity_, status, parsed, sources_[i], verdict == AuthVerdict::kAuthenticated, message);
     const uint32_t owner = shard_of(message.heartbeat.key, workers);
     staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
   }

@@ -1,5 +1,6 @@
-// A receiver thread: drains its SO_REUSEPORT socket with recvmmsg, parses each datagram, keys
-// it, and hands it to the worker that owns the key through that pair's SPSC ring.
+// A receiver thread: drains its socket (how several share one port: see Engine) with recvmmsg,
+// parses each datagram, keys it, and hands it to the worker that owns the key through that
+// pair's SPSC ring.
 #pragma once
 
 #include <sys/socket.h>
@@ -21,9 +22,18 @@
 
 namespace heartwatch {
 
-// Datagrams larger than this are truncated by the kernel and counted malformed (v1 payloads are
-// "a small status"; larger beats belong on TCP).
-inline constexpr size_t kMaxDatagramBytes = 2048;
+// Receive buffers. Each datagram of a batch lands in its own slot, which holds every common
+// heartbeat (28 header bytes plus a small payload); the rest of a longer one, up to the largest
+// UDP datagram, goes on into that slot's own spill region, as the second iovec. So small
+// datagrams stay packed in kReceiveSlotBytes each, and any valid v1 size (up to 65,479 payload
+// bytes) arrives whole: msg_len is its true length, never truncated, and every datagram of a
+// batch keeps all its bytes, which an AUTH tag over a long payload needs. The spill regions are
+// one allocation of batch_size x kReceiveSpillBytes that small datagrams never touch, so the
+// kernel backs only the pages long datagrams were written to: it costs virtual memory, not
+// resident memory, for a fleet of small heartbeats. A long datagram is joined into one scratch
+// buffer before its tag is checked.
+inline constexpr size_t kReceiveSlotBytes = 2048;
+inline constexpr size_t kReceiveSpillBytes = 65536 - kReceiveSlotBytes;
 // Pause after a batch under a quarter full, so batches grow with the load (at most this much
 // added latency per heartbeat).
 inline constexpr long kCoalesceMicros = 200;
@@ -53,12 +63,17 @@ class UdpReceiver {
   // Runs on: JS thread.
   void set_keys(std::unique_ptr<KeyRing> ring) noexcept { auth_.offer(std::move(ring)); }
 
+  // Closes the socket, so a stopped engine holds no port; only after join().
+  // Runs on: JS thread.
+  void close_socket() noexcept { socket_.close(); }
+
  private:
   // Runs on: receiver thread.
   void run();
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
+  const uint8_t* whole_datagram(uint32_t i) noexcept;
   // Adds one batch's drop counts (indexed by AuthVerdict) to this receiver's counters.
   // Runs on: receiver thread.
   void count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept;
@@ -81,7 +96,9 @@ class UdpReceiver {
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> sources_;
-  std::unique_ptr<uint8_t[]> datagrams_;
+  std::unique_ptr<uint8_t[]> datagrams_;  // batch_size_ slots of kReceiveSlotBytes
+  std::unique_ptr<uint8_t[]> spill_;      // batch_size_ spill regions of kReceiveSpillBytes
+  std::unique_ptr<uint8_t[]> joined_;     // one whole long datagram, for its tag check
   std::unique_ptr<uint8_t[]> control_;
   size_t control_stride_;
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)

@@ -60,8 +60,8 @@ bool is_v4_mapped(const sockaddr_in6& source) noexcept {
 
 }  // namespace
 
-ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept {
-  if (length < kHeartbeatHeaderBytes) return ParseStatus::kMalformed;
+ParseStatus parse_heartbeat_header_v1(const uint8_t* data, ParsedHeartbeat& out,
+                                      size_t& message_bytes) noexcept {
   const uint32_t lead = load_be<uint32_t>(data);
   const uint8_t flags = data[3];
   out.host_id = load_be<uint64_t>(data + 4);
@@ -71,16 +71,20 @@ ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbe
   out.payload_len = load_be<uint16_t>(data + 24);
   out.leave = (flags & kHeartbeatFlagLeave) != 0;
   out.auth = (flags & kHeartbeatFlagAuth) != 0;
-  const size_t unsigned_length = kHeartbeatHeaderBytes + size_t{out.payload_len};
-  const size_t expected = unsigned_length + (out.auth ? kAuthTagBytes : 0);
+  message_bytes = kHeartbeatHeaderBytes + size_t{out.payload_len} + (out.auth ? kAuthTagBytes : 0);
   // One combined test instead of a branch per rule: the rules fail together on garbage.
-  const bool header_valid = ((lead & kLeadWordMask) == kLeadWord) &
-                            (load_be<uint16_t>(data + 26) == 0) & (out.host_id != 0);
-  if (header_valid & (length == expected)) return ParseStatus::kOk;
-  if (header_valid & out.auth & (length >= unsigned_length) & (length < expected)) {
-    return ParseStatus::kTagTruncated;
-  }
-  return ParseStatus::kMalformed;
+  const bool valid = ((lead & kLeadWordMask) == kLeadWord) & (load_be<uint16_t>(data + 26) == 0) &
+                     (out.host_id != 0);
+  return valid ? ParseStatus::kOk : ParseStatus::kMalformed;
+}
+
+ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept {
+  if (length < kHeartbeatHeaderBytes) return ParseStatus::kMalformed;
+  size_t expected = 0;
+  if (parse_heartbeat_header_v1(data, out, expected) != ParseStatus::kOk) return ParseStatus::kMalformed;
+  if (length == expected) return ParseStatus::kOk;
+  const bool tag_short = out.auth && length >= expected - kAuthTagBytes && length < expected;
+  return tag_short ? ParseStatus::kTagTruncated : ParseStatus::kMalformed;
 }
 
 uint64_t identity_key(IdentityMode mode, uint64_t host_id, const sockaddr* source) noexcept {
