@@ -251,6 +251,11 @@ describe.each(engines)('%s engine: authentication over TCP', (engine) => {
     expect(tcp()).toMatchObject({ notAllowed: 2, unauthenticated: 0 });
     expect(hw.stats().trackedHosts).toBe(0);
     expect(log.events).toHaveLength(0);
+
+    const allowed = await startTcp({ allow: ['127.0.0.0/8'] });
+    await allowed.frames(plain(9n));
+    await allowed.log.waitFor(isUp(9n));
+    expect(allowed.tcp().notAllowed).toBe(0);
   });
 });
 
