@@ -112,7 +112,7 @@ uint32_t UdpReceiver::receive_batch() {
 }
 
 // The datagram of slot i in one piece: in place when it fits its slot, else its slot and its
-// spill region copied into joined_ (only long datagrams pay the copy).
+// spill region copied into joined_ (only long signed datagrams pay the copy).
 const uint8_t* UdpReceiver::whole_datagram(uint32_t i) noexcept {
   const uint8_t* slot = datagrams_.get() + size_t{i} * kReceiveSlotBytes;
   const size_t length = messages_[i].msg_len;
@@ -139,12 +139,15 @@ void UdpReceiver::dispatch(uint32_t count) {
       ++not_allowed;
       continue;
     }
-    const uint8_t* data = whole_datagram(i);
+    // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
+    const uint8_t* slot = datagrams_.get() + size_t{i} * kReceiveSlotBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
     ParsedHeartbeat parsed{};
     ShardMessage message;
     const ParseStatus status =
-        truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, messages_[i].msg_len, parsed);
+        truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(slot, messages_[i].msg_len, parsed);
+    // Only a tag check reads past the header, so only a signed long datagram is joined.
+    const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(i) : slot;
     const AuthVerdict verdict = auth_.check(status, parsed, data);
     ++verdicts[static_cast<size_t>(verdict)];
     if (!accepted(verdict)) continue;
