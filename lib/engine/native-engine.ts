@@ -1,3 +1,4 @@
+import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative, type NativeBinding } from '../native/binding.js';
@@ -31,6 +32,8 @@ export interface NativeEngineHandle {
   takeSnapshot(worker: number): ArrayBuffer;
   foreignSockets(): number;
   close(): void;
+  /** Replaces every receiver's key ring; datagrams sent after it returns see only these keys. */
+  setKeys(keys: Uint8Array[]): void;
 }
 
 /** The engine configuration native code takes: ResolvedOptions with enums as numbers. */
@@ -51,6 +54,10 @@ export interface NativeEngineConfig {
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
+  /** The key ring, signing key first; empty: no authentication. */
+  authKeys: Uint8Array[];
+  authRequired: boolean;
+  allow: Array<{ family: number; bits: number; address: Uint8Array }>;
   /** Absent: TCP off. */
   tcp?: ResolvedTcpOptions;
 }
@@ -65,7 +72,7 @@ const PORT_CHECK_MS = 1000;
 /** Hosts per chunk that hosts() yields. */
 const SNAPSHOT_CHUNK = 8192;
 
-/** The receiver and worker counters stats() shows per thread, as the contract names them. */
+/** The counters stats() shows per thread, as the contract names them. */
 const RECEIVER_SHOWN = [
   'received',
   'malformed',
@@ -74,8 +81,19 @@ const RECEIVER_SHOWN = [
   'ringDrops',
   'recvBufferBytes',
   'receiveErrors',
+  'authFailed',
+  'unauthenticated',
+  'notAllowed',
 ] as const satisfies readonly (keyof ReceiverStats &
   keyof NativeContract['counters']['receiver'])[];
+const WORKER_SHOWN = [
+  'processed',
+  'hostsUp',
+  'hostsDown',
+  'trackedHosts',
+  'refused',
+  'replayed',
+] as const satisfies readonly (keyof WorkerStats & keyof NativeContract['counters']['worker'])[];
 const TCP_ACCEPTOR_SHOWN = counterNames.tcpAcceptor satisfies readonly (keyof TcpStats)[];
 const TCP_REACTOR_SHOWN = counterNames.tcpReactor satisfies readonly (keyof TcpReactorStats)[];
 
@@ -199,6 +217,8 @@ class NativeEngine implements Engine {
   #eventBytes = new Uint8Array(0);
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
+  /** The key ring to start with, and the one setKeys() last handed over. */
+  #keys: AuthKeys | null;
   #threadCpus: number[] = [];
   #delivered = 0;
   #nextRequest = 1;
@@ -219,6 +239,7 @@ class NativeEngine implements Engine {
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
+    this.#keys = options.auth?.keys ?? null;
     this.#sink = sink;
   }
 
@@ -252,6 +273,9 @@ class NativeEngine implements Engine {
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
+      authKeys: this.#keys?.keys ?? [],
+      authRequired: o.auth?.required === true,
+      allow: o.allow.map(({ family, bits, address }) => ({ family, bits, address })),
       ...(o.tcp === null ? {} : { tcp: o.tcp }),
     };
     let handle: NativeEngineHandle;
@@ -395,16 +419,10 @@ class NativeEngine implements Engine {
       const wk = contract.counters.worker;
       for (let w = 0; w < workerCount; w++) {
         const t = receiverCount + w;
-        workers.push({
-          thread: `hw-wk-${w}`,
-          cpu: cpu(t),
-          processed: read(t, wk.processed),
-          hostsUp: read(t, wk.hostsUp),
-          hostsDown: read(t, wk.hostsDown),
-          trackedHosts: read(t, wk.trackedHosts),
-          refused: read(t, wk.refused),
-          eventsPending: Math.max(0, read(t, wk.eventsPublished) - read(t, wk.eventsTaken)),
-        });
+        const entry = { thread: `hw-wk-${w}`, cpu: cpu(t) } as WorkerStats;
+        for (const name of WORKER_SHOWN) entry[name] = read(t, wk[name]);
+        entry.eventsPending = Math.max(0, read(t, wk.eventsPublished) - read(t, wk.eventsTaken));
+        workers.push(entry);
       }
     }
     const sum = <T>(list: T[], pick: (item: T) => number): number =>
@@ -414,6 +432,10 @@ class NativeEngine implements Engine {
       received: sum(receivers, (r) => r.received),
       malformed: sum(receivers, (r) => r.malformed),
       authUnsupported: sum(receivers, (r) => r.authUnsupported),
+      authFailed: sum(receivers, (r) => r.authFailed),
+      unauthenticated: sum(receivers, (r) => r.unauthenticated),
+      notAllowed: sum(receivers, (r) => r.notAllowed),
+      replayed: sum(workers, (w) => w.replayed),
       kernelDrops: sum(receivers, (r) => r.kernelDrops),
       ringDrops: sum(receivers, (r) => r.ringDrops),
       receiveErrors: sum(receivers, (r) => r.receiveErrors),
@@ -469,6 +491,16 @@ class NativeEngine implements Engine {
         const chunk = bytes.subarray(offset, offset + chunkBytes);
         yield decodeHostSnapshots(contract, chunk, chunk.byteLength / recordBytes);
       }
+    }
+  }
+
+  setKeys(keys: AuthKeys | null): void {
+    this.#keys = keys;
+    if (this.#handle === undefined || this.#closed) return;
+    try {
+      this.#handle.setKeys(keys?.keys ?? []);
+    } catch (error) {
+      throw toHeartwatchError(error);
     }
   }
 

@@ -1,3 +1,5 @@
+import { maxAllowPrefixes } from '../auth/allow-list.js';
+import { maxAuthKeyBytes, maxAuthKeys, minAuthKeyBytes } from '../auth/keys.js';
 import { engineLimits } from '../engine/limits.js';
 import { HeartwatchError } from '../errors.js';
 import {
@@ -57,6 +59,7 @@ export const contractNames = {
     'maxBatchSize',
   ],
   protocol: ['headerBytes', 'authTagBytes', 'maxUdpPayloadBytes', 'flagLeave', 'flagAuth'],
+  auth: ['maxKeys', 'minKeyBytes', 'maxKeyBytes', 'maxAllowPrefixes'],
 } as const;
 
 /** Each counter lib/ reads, by thread kind, in the names native/addon/contract.cc gives them. */
@@ -70,6 +73,9 @@ export const counterNames = {
     'recvBufferBytes',
     'batches',
     'receiveErrors',
+    'authFailed',
+    'unauthenticated',
+    'notAllowed',
   ],
   worker: [
     'processed',
@@ -80,6 +86,7 @@ export const counterNames = {
     'eventsTaken',
     'eventsPublished',
     'forgotten',
+    'replayed',
   ],
   tcpAcceptor: [
     'accepted',
@@ -100,6 +107,8 @@ export const counterNames = {
     'idleTimeouts',
     'slowFrames',
     'closedByPeer',
+    'unauthenticated',
+    'notAllowed',
   ],
 } as const;
 
@@ -118,7 +127,13 @@ export type NativeContract = { readonly [table in keyof Names]: Table<Names[tabl
  * Numbers lib/ also needs without the addon (the pure-TS engine, option checks, the sender),
  * defined by docs/protocol.md and lib/engine/limits.ts: the addon must agree with each.
  */
-const sharedValues: { [table in 'protocol' | 'limits']?: Record<string, number> } = {
+const sharedValues: { [table in 'protocol' | 'limits' | 'auth']?: Record<string, number> } = {
+  auth: {
+    maxKeys: maxAuthKeys,
+    minKeyBytes: minAuthKeyBytes,
+    maxKeyBytes: maxAuthKeyBytes,
+    maxAllowPrefixes,
+  },
   protocol: { headerBytes, authTagBytes, maxUdpPayloadBytes, flagLeave, flagAuth },
   limits: {
     maxTimeoutMs: engineLimits.maxTimeoutMs,
@@ -170,7 +185,13 @@ export function checkContract(contract: unknown, file: string): NativeContract {
   }
   const c = contract as Record<string, unknown>;
   for (const table of Object.keys(contractNames) as (keyof Names)[]) {
-    checkTable(file, table, c[table], contractNames[table], sharedValues[table as 'protocol']);
+    checkTable(
+      file,
+      table,
+      c[table],
+      contractNames[table],
+      sharedValues[table as keyof typeof sharedValues],
+    );
   }
   const counters = c.counters as Record<string, unknown> | undefined;
   if (typeof counters !== 'object' || counters === null)

@@ -4,6 +4,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "core/auth/key_ring.h"
+#include "core/auth/source_allow_list.h"
 #include "core/detector/detector.h"
 #include "core/detector/host_event.h"
 #include "core/detector/peer_address.h"
@@ -45,6 +47,9 @@ constexpr std::pair<const char*, ReceiverCounter> kReceiverCounters[] = {
     {"recvBufferBytes", ReceiverCounter::kRecvBufferBytes},
     {"batches", ReceiverCounter::kBatches},
     {"receiveErrors", ReceiverCounter::kReceiveErrors},
+    {"authFailed", ReceiverCounter::kAuthFailed},
+    {"unauthenticated", ReceiverCounter::kUnauthenticated},
+    {"notAllowed", ReceiverCounter::kNotAllowed},
 };
 constexpr std::pair<const char*, WorkerCounter> kWorkerCounters[] = {
     {"processed", WorkerCounter::kProcessed},
@@ -55,6 +60,7 @@ constexpr std::pair<const char*, WorkerCounter> kWorkerCounters[] = {
     {"eventsTaken", WorkerCounter::kEventsTaken},
     {"eventsPublished", WorkerCounter::kEventsPublished},
     {"forgotten", WorkerCounter::kForgotten},
+    {"replayed", WorkerCounter::kReplayed},
 };
 constexpr std::pair<const char*, TcpAcceptorCounter> kTcpAcceptorCounters[] = {
     {"accepted", TcpAcceptorCounter::kAccepted},
@@ -75,6 +81,8 @@ constexpr std::pair<const char*, TcpReactorCounter> kTcpReactorCounters[] = {
     {"idleTimeouts", TcpReactorCounter::kIdleTimeouts},
     {"slowFrames", TcpReactorCounter::kSlowFrames},
     {"closedByPeer", TcpReactorCounter::kClosedByPeer},
+    {"unauthenticated", TcpReactorCounter::kUnauthenticated},
+    {"notAllowed", TcpReactorCounter::kNotAllowed},
 };
 
 constexpr size_t kSlotsPerLine = sizeof(CounterLine::values) / sizeof(CounterLine::values[0]);
@@ -167,6 +175,15 @@ Napi::Object Protocol(Napi::Env env) {
                     });
 }
 
+Napi::Object Auth(Napi::Env env) {
+  return Table(env, {
+                        {"maxKeys", kMaxAuthKeys},
+                        {"minKeyBytes", kMinAuthKeyBytes},
+                        {"maxKeyBytes", kMaxAuthKeyBytes},
+                        {"maxAllowPrefixes", kMaxAllowPrefixes},
+                    });
+}
+
 }  // namespace
 
 Napi::Object Contract(Napi::Env env) {
@@ -194,6 +211,7 @@ Napi::Object Contract(Napi::Env env) {
                                       {"snapshot", value_of(CommandKind::kSnapshot)}}));
   contract.Set("limits", Limits(env));
   contract.Set("protocol", Protocol(env));
+  contract.Set("auth", Auth(env));
   contract.Freeze();
   return contract;
 }

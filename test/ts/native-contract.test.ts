@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { maxAllowPrefixes } from '../../lib/auth/allow-list.js';
+import { maxAuthKeyBytes, maxAuthKeys, minAuthKeyBytes } from '../../lib/auth/keys.js';
 import { engineLimits } from '../../lib/engine/limits.js';
 import { loadNative } from '../../lib/native/binding.js';
 import {
@@ -101,6 +103,12 @@ describe('the native contract', () => {
     for (const [name, value] of Object.entries(engineLimits)) {
       expect(c.limits[name as keyof typeof engineLimits], name).toBe(value);
     }
+    expect(c.auth).toEqual({
+      maxKeys: maxAuthKeys,
+      minKeyBytes: minAuthKeyBytes,
+      maxKeyBytes: maxAuthKeyBytes,
+      maxAllowPrefixes,
+    });
   });
 
   it('refuses an addon whose contract differs, naming the field', () => {
@@ -132,8 +140,8 @@ describe('the native contract', () => {
       ],
       [
         'a counter past the line',
-        (c) => Object.assign(c.counters.receiver as object, { batches: 8 }),
-        /counters\.receiver\.batches is slot 8 of a 8-slot line/,
+        (c) => Object.assign(c.counters.receiver as object, { batches: c.counters.slotsPerLine }),
+        /counters\.receiver\.batches is slot (\d+) of a \1-slot line/,
       ],
       [
         'a table lib/ does not know',

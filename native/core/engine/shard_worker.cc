@@ -142,7 +142,7 @@ void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now
     }
     detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
     batch_.clear();
-    detector_.leave(messages[i].heartbeat.key, messages[i].heartbeat.address, now_ms, decided_);
+    detector_.leave(messages[i].heartbeat, now_ms, decided_);
   }
   detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
   EngineStats::add(counters_, WorkerCounter::kProcessed, count);
@@ -229,6 +229,7 @@ void ShardWorker::update_counters() {
   EngineStats::set(counters_, WorkerCounter::kHostsDown, stats.down);
   EngineStats::set(counters_, WorkerCounter::kTrackedHosts, stats.tracked);
   EngineStats::set(counters_, WorkerCounter::kRefused, stats.refused);
+  EngineStats::set(counters_, WorkerCounter::kReplayed, stats.replayed);
   EngineStats::set(counters_, WorkerCounter::kForgotten, stats.forgotten);
   EngineStats::set(counters_, WorkerCounter::kEventsPublished, published_);
 }
