@@ -31,6 +31,12 @@ export interface DownEvent {
   lastSeen: number;
   /** `timeout`: no heartbeat before the deadline; `left`: a heartbeat with the LEAVE flag. */
   reason: 'timeout' | 'left';
+  /**
+   * Present (true) when the host's deadline fell in a lossy window (the kernel or a full ring
+   * dropped datagrams around it), so it was given one more timeout and stayed silent through
+   * it: most likely down, but a heartbeat may have been lost. See README "What a down means".
+   */
+  uncertain?: true;
 }
 
 /** An up host's incarnation changed: it restarted between two heartbeats, without missing its deadline. */

@@ -1,9 +1,9 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { HeartwatchError } from '../errors.js';
-import type { HostEvent, HostSnapshot } from '../events.js';
+import type { DownEvent, HostEvent, HostSnapshot } from '../events.js';
 import type { ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
 import { decodeHeartbeat } from '../protocol/wire-v1.js';
@@ -16,9 +16,15 @@ import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js'
  *
  * What it does not do as well: every datagram costs a JS callback and a few allocations, so one
  * core handles a few hundred thousand heartbeats per second at best; it has no kernel-drop
- * counter (kernelDrops stays 0); and a JS thread blocked for longer than a host's timeout
- * expires hosts whose heartbeats are still queued in the socket (timers run before I/O when the
- * loop wakes), so a long stall can produce false downs that the native engine avoids.
+ * counter (kernelDrops stays 0), so after a stall of the event loop it cannot tell whether the
+ * socket overflowed and treats the stall as a lossy window (see #tick).
+ *
+ * Receive watermark, as far as Node allows: when the loop wakes, timers run before I/O, so a
+ * timer tick never expires anything itself. It notes the time T and lets one I/O poll run
+ * (setImmediate runs right after it); libuv reads a socket until it is empty or it has read
+ * `libuvReadsPerPoll` datagrams, so a poll that delivered fewer than that emptied the socket,
+ * and every datagram that arrived before T has been handled. Only then are deadlines up to T
+ * expired; while polls keep delivering full bursts (a backlog), expiry waits.
  */
 
 /** Incarnation 0 means "not known" on the wire (docs/protocol.md): like a plain datagram's. */
@@ -28,6 +34,18 @@ function knownIncarnation(incarnation: number): number | null {
 
 /** Expirations per timer tick at most, so a mass failure does not stall the event loop. */
 const expireBudget = 65_536;
+
+/**
+ * Datagrams libuv reads from a UDP socket per poll at most (`uv__udp_recvmsg`: 32 reads; more
+ * with recvmmsg). A poll that delivered fewer stopped because the socket was empty.
+ */
+const libuvReadsPerPoll = 32;
+
+/**
+ * A timer this late means the event loop stalled; the socket may have overflowed meanwhile,
+ * and Node reports no kernel drops, so deadlines in the stall get one more timeout.
+ */
+const stallMs = 50;
 
 interface HostRecord {
   readonly id: string;
@@ -50,6 +68,8 @@ interface HostRecord {
   /** Key of the live heap entry, valid while heapGen != 0. */
   heapKey: number;
   removed: boolean;
+  /** Its deadline fell in a lossy window and was moved one timeout on (cleared by a heartbeat). */
+  deferred: boolean;
 }
 
 /**
@@ -158,6 +178,19 @@ class JsEngine implements Engine {
 
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  /** Monotonic ms up to which every datagram that reached the socket has been handled. */
+  #watermark = 0;
+  /** While a tick waits for I/O polls to empty the socket: the time it noted; else Infinity. */
+  #drainingSince = Number.POSITIVE_INFINITY;
+  #stalled = false;
+  /** Deadlines in (from, until] may have lost their heartbeat. */
+  #lossyFrom = 0;
+  #lossyUntil = 0;
+  /** Event-loop delay since the last expiry: a stall that ended before any timer was due shows here. */
+  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  #expiryWaits = 0;
+  #lossyDeferred = 0;
+  #uncertainDowns = 0;
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
@@ -213,6 +246,7 @@ class JsEngine implements Engine {
         socket.on('error', (err) => this.#sink.warning(`heartwatch: socket error: ${err.message}`));
         this.#abortListen = undefined;
         this.#recvBufferBytes = socket.getRecvBufferSize();
+        this.#loopDelay.enable();
         resolve({ port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes });
       });
     });
@@ -235,6 +269,10 @@ class JsEngine implements Engine {
       refused: this.#refused,
       eventsPending: pending,
       eventsDelivered: this.#eventsDelivered,
+      watermarkLagMs: this.#watermarkLag(),
+      expiryWaits: this.#expiryWaits,
+      lossyDeferred: this.#lossyDeferred,
+      uncertainDowns: this.#uncertainDowns,
       receivers: [
         {
           thread: 'js',
@@ -245,6 +283,7 @@ class JsEngine implements Engine {
           kernelDrops: 0,
           ringDrops: 0,
           recvBufferBytes: this.#recvBufferBytes,
+          watermarkLagMs: this.#watermarkLag(),
         },
       ],
       workers: [
@@ -257,6 +296,9 @@ class JsEngine implements Engine {
           trackedHosts: tracked,
           refused: this.#refused,
           eventsPending: pending,
+          expiryWaits: this.#expiryWaits,
+          lossyDeferred: this.#lossyDeferred,
+          uncertainDowns: this.#uncertainDowns,
         },
       ],
     };
@@ -304,6 +346,7 @@ class JsEngine implements Engine {
       this.#abortListen = undefined;
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
+      this.#loopDelay.disable();
       this.#flush();
       const socket = this.#socket;
       if (socket === undefined) {
@@ -397,6 +440,7 @@ class JsEngine implements Engine {
         heapGen: 0,
         heapKey: 0,
         removed: false,
+        deferred: false,
       };
       this.#byKey.set(key, rec);
       if (this.#byId !== this.#byKey) this.#byId.set(id, rec);
@@ -428,6 +472,7 @@ class JsEngine implements Engine {
     }
     rec.timeoutMs = timeout;
     rec.deadline = now + timeout;
+    rec.deferred = false;
     if (!rec.up) {
       rec.up = true;
       this.#hostsUp++;
@@ -474,14 +519,20 @@ class JsEngine implements Engine {
     rec.downAt = now;
     this.#hostsUp--;
     this.#hostsDown++;
-    this.#emit({
+    const down: DownEvent = {
       type: 'down',
       id: rec.id,
       address: rec.address,
       at: toEpoch(now),
       lastSeen: toEpoch(rec.lastSeen),
       reason,
-    });
+    };
+    if (rec.deferred && reason === 'timeout') {
+      down.uncertain = true;
+      this.#uncertainDowns++;
+    }
+    rec.deferred = false;
+    this.#emit(down);
     const forgetAfterMs = this.#options.forgetAfterMs;
     if (forgetAfterMs > 0) {
       this.#downFifo.delete(rec.key);
@@ -514,25 +565,68 @@ class JsEngine implements Engine {
     this.#timer.unref();
   }
 
+  /**
+   * Timers run before I/O when the loop wakes: note the time and let the socket be read first.
+   * A late tick means the loop stalled, and the socket may have overflowed meanwhile.
+   */
   #tick(): void {
+    const at = this.#timerAt;
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    if (this.#closed) return;
+    if (this.#closed || this.#drainingSince !== Number.POSITIVE_INFINITY) return;
+    const now = performance.now();
+    this.#stalled = now - at > stallMs;
+    this.#awaitDrain(now);
+  }
+
+  /** Runs `#expire(since)` once an I/O poll after `since` has emptied the socket. */
+  #awaitDrain(since: number): void {
+    this.#drainingSince = since;
+    const received = this.#received;
+    setImmediate(() => {
+      if (this.#closed) return;
+      if (this.#received - received >= libuvReadsPerPoll) {
+        // A full burst: the socket may hold more that arrived before `since`. Read on.
+        this.#expiryWaits++;
+        this.#stalled = true;
+        this.#awaitDrain(performance.now());
+        return;
+      }
+      this.#drainingSince = Number.POSITIVE_INFINITY;
+      this.#expire(since);
+    });
+  }
+
+  #watermarkLag(): number {
+    return Math.max(0, performance.now() - this.#drainingSince);
+  }
+
+  /** Expires every deadline up to `horizon`, a time before which the socket has been read. */
+  #expire(horizon: number): void {
+    if (this.#loopDelay.max > stallMs * 1e6) this.#stalled = true;
+    this.#loopDelay.reset();
+    if (this.#stalled) {
+      // Deadlines between the last watermark and this one may have lost their heartbeat.
+      this.#lossyFrom = this.#lossyUntil > this.#watermark ? this.#lossyFrom : this.#watermark;
+      this.#lossyUntil = horizon;
+      this.#stalled = false;
+    }
+    this.#watermark = horizon;
     const now = performance.now();
     let budget = expireBudget;
     if (this.#options.expiry === 'fifo') {
       for (const rec of this.#upFifo.values()) {
-        if (rec.deadline > now || budget === 0) break;
+        if (rec.deadline > horizon || budget === 0) break;
         this.#upFifo.delete(rec.key);
-        this.#goDown(rec, 'timeout', now);
+        if (!this.#deferIfLossy(rec)) this.#goDown(rec, 'timeout', now);
         budget--;
       }
     } else {
-      while (budget > 0 && this.#heap.peekKey() <= now) {
+      while (budget > 0 && this.#heap.peekKey() <= horizon) {
         const rec = this.#heap.pop();
         if (rec === null || !rec.up) continue;
-        if (rec.deadline <= now) {
-          this.#goDown(rec, 'timeout', now);
+        if (rec.deadline <= horizon) {
+          if (!this.#deferIfLossy(rec)) this.#goDown(rec, 'timeout', now);
           budget--;
         } else {
           this.#heap.push(rec, rec.deadline);
@@ -546,6 +640,19 @@ class JsEngine implements Engine {
       budget--;
     }
     this.#arm(budget === 0 ? now : this.#nextDue());
+  }
+
+  /** Moves a deadline in the lossy window to one timeout after it (once); true when it did. */
+  #deferIfLossy(rec: HostRecord): boolean {
+    if (rec.deferred || rec.deadline <= this.#lossyFrom || rec.deadline > this.#lossyUntil) {
+      return false;
+    }
+    rec.deferred = true;
+    // One more timeout from the end of the window: a live host is heard again by then.
+    rec.deadline = Math.max(rec.deadline, this.#lossyUntil) + rec.timeoutMs;
+    this.#lossyDeferred++;
+    this.#index(rec);
+    return true;
   }
 
   #nextDue(): number {

@@ -50,7 +50,9 @@ export type NativeEngineConstructor = new (
 // Layouts shared with native/core/engine/{event_record.h,shard_message.h,engine_stats.h}.
 const EVENT_RECORD_BYTES = 64;
 const HOST_RECORD_BYTES = 48;
-const COUNTERS_PER_THREAD = 8;
+const COUNTERS_PER_THREAD = 16;
+/** Slot of the receiver's watermark, monotonic ms (ReceiverCounter::kWatermarkMs). */
+const RECEIVER_WATERMARK = 7;
 const RECEIVER_FIELDS = [
   'received',
   'malformed',
@@ -69,6 +71,9 @@ const WORKER_FIELD = {
   eventsTaken: 5,
   eventsPublished: 6,
   forgotten: 7,
+  expiryWaits: 8,
+  lossyDeferred: 9,
+  uncertainDowns: 10,
 } as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
@@ -121,6 +126,7 @@ export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[
         lastSeen: view.getFloat64(base + 16, true),
         reason: view.getUint8(base + 33) === 2 ? 'left' : 'timeout',
       };
+      if (view.getUint8(base + 38) === 1) down.uncertain = true;
       events[i] = down;
     } else {
       const restart: RestartEvent = {
@@ -300,6 +306,8 @@ class NativeEngine implements Engine {
       const value = this.#threadCpus[thread];
       return value === undefined || value < 0 ? null : value;
     };
+    // CLOCK_MONOTONIC, the clock the receivers stamp their watermarks with.
+    const nowMs = Number(process.hrtime.bigint() / 1_000_000n);
     const receivers: ReceiverStats[] = [];
     for (let r = 0; r < receiverCount; r++) {
       const entry: ReceiverStats = {
@@ -311,10 +319,13 @@ class NativeEngine implements Engine {
         kernelDrops: 0,
         ringDrops: 0,
         recvBufferBytes: 0,
+        watermarkLagMs: 0,
       };
       RECEIVER_FIELDS.forEach((name, field) => {
         entry[name] = read(r, field);
       });
+      const watermark = read(r, RECEIVER_WATERMARK);
+      entry.watermarkLagMs = watermark === 0 ? 0 : Math.max(0, nowMs - watermark);
       receivers.push(entry);
     }
     const workers: WorkerStats[] = [];
@@ -332,6 +343,9 @@ class NativeEngine implements Engine {
           0,
           read(t, WORKER_FIELD.eventsPublished) - read(t, WORKER_FIELD.eventsTaken),
         ),
+        expiryWaits: read(t, WORKER_FIELD.expiryWaits),
+        lossyDeferred: read(t, WORKER_FIELD.lossyDeferred),
+        uncertainDowns: read(t, WORKER_FIELD.uncertainDowns),
       });
     }
     const sum = <T>(list: T[], pick: (item: T) => number): number =>
@@ -349,6 +363,10 @@ class NativeEngine implements Engine {
       refused: sum(workers, (w) => w.refused),
       eventsPending: sum(workers, (w) => w.eventsPending),
       eventsDelivered: this.#delivered,
+      watermarkLagMs: receivers.reduce((most, r) => Math.max(most, r.watermarkLagMs), 0),
+      expiryWaits: sum(workers, (w) => w.expiryWaits),
+      lossyDeferred: sum(workers, (w) => w.lossyDeferred),
+      uncertainDowns: sum(workers, (w) => w.uncertainDowns),
       receivers,
       workers,
     };

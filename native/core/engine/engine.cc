@@ -63,6 +63,9 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
     receivers_.push_back(std::make_unique<UdpReceiver>(r, config, std::move(socket), std::move(rings),
                                                        std::move(wake), stats_->receiver(r), cpu_for(r)));
   }
+  std::vector<ReceiveWatermark*> watermarks;
+  for (auto& receiver : receivers_) watermarks.push_back(&receiver->watermark());
+  for (auto& worker : workers_) worker->watch(watermarks);
 }
 
 Engine::~Engine() { stop(); }

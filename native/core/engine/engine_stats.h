@@ -1,5 +1,5 @@
 // Counters that every engine thread writes for itself and that JS reads without a lock or a
-// native call: one 64-byte line of u64 counters per thread, receivers first, then workers.
+// native call: one 128-byte line of 16 u64 counters per thread, receivers first, then workers.
 // Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
 // thread counts as it takes events (pending = published - taken, exact from JS's view).
 // The addon exposes the whole block to JS as an ArrayBuffer; lib/engine/native-engine.ts reads
@@ -22,7 +22,8 @@ enum class ReceiverCounter : uint32_t {
   kRingDrops = 4,        // dropped: the worker's ring was full
   kRecvBufferBytes = 5,  // SO_RCVBUF as granted by the kernel
   kBatches = 6,          // recvmmsg calls that returned datagrams
-  kCount = 8,
+  kWatermarkMs = 7,      // monotonic ms: everything that reached the socket before it was read
+  kCount = 16,
 };
 
 // Field order is a contract with lib/engine/native-engine.ts (WORKER_FIELD).
@@ -35,13 +36,17 @@ enum class WorkerCounter : uint32_t {
   kEventsTaken = 5,      // events JS has taken from this worker (written by the JS thread)
   kEventsPublished = 6,  // events decided, in the ring or the overflow or taken
   kForgotten = 7,
-  kCount = 8,
+  kExpiryWaits = 8,     // expiry passes that held a due deadline back for the receive watermark
+  kLossyDeferred = 9,   // deadlines in a lossy window given one more timeout
+  kUncertainDowns = 10,  // downs after such a deferral (flagged uncertain)
+  kCount = 16,
 };
 
+inline constexpr uint32_t kCountersPerLine = 16;
 struct alignas(64) CounterLine {
-  std::atomic<uint64_t> values[8];
+  std::atomic<uint64_t> values[kCountersPerLine];
 };
-static_assert(sizeof(CounterLine) == 64);
+static_assert(sizeof(CounterLine) == 8 * kCountersPerLine);
 
 class EngineStats {
  public:

@@ -12,6 +12,7 @@
 
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
+#include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/udp_socket.h"
@@ -25,6 +26,9 @@ inline constexpr size_t kMaxDatagramBytes = 2048;
 // Pause after a batch under a quarter full, so batches grow with the load (at most this much
 // added latency per heartbeat).
 inline constexpr long kCoalesceMicros = 200;
+// Longest a receiver waits on an empty socket before it looks again (and re-publishes its
+// watermark); workers kick it sooner when they need a fresher one.
+inline constexpr int kParkMillis = 100;
 
 class UdpReceiver {
  public:
@@ -39,10 +43,13 @@ class UdpReceiver {
 
   // Runs on: JS thread.
   void start();
-  // One recvmmsg (blocking up to the socket's receive timeout) and the dispatch of what it got.
+  // One recvmmsg that does not wait, the dispatch of what it got, and the watermark it earned;
+  // on an empty socket, a wait (at most kParkMillis) for datagrams or a worker's kick.
   // Returns the number of datagrams taken. The thread loops on this; benchmarks call it inline.
   // Runs on: receiver thread.
   uint32_t receive_batch();
+  // What this receiver tells workers about its socket; workers watch it (ShardWorker::watch).
+  ReceiveWatermark& watermark() noexcept { return watermark_; }
   // Asks the thread to stop and wakes it from recvmmsg; join() waits for it.
   // Runs on: JS thread.
   void request_stop() noexcept;
@@ -54,6 +61,9 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
+  // Publishes that everything that reached the socket before `started_ms` is in the rings.
+  // Runs on: receiver thread.
+  void publish_watermark(uint64_t started_ms);
 
   uint32_t index_;
   IdentityMode identity_;
@@ -77,6 +87,8 @@ class UdpReceiver {
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;
+  ReceiveWatermark watermark_;
+  uint64_t published_ms_ = 0;
 };
 
 }  // namespace heartwatch
