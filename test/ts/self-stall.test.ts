@@ -91,9 +91,9 @@ async function stopHosts(fleet: JsonChild, from: number, to: number): Promise<nu
   }, 'the fleet to stop hosts');
 }
 
-const timeoutMs = 500;
-const intervalMs = 100;
-const beating = 200;
+const timeoutMs = 600;
+const intervalMs = 200;
+const beating = 1500;
 const stopping = 20;
 
 /**
@@ -138,8 +138,8 @@ function checkDowns(server: JsonChild, lastSent: number): DownEvent[] {
 
 describe.each(engines)('%s engine, stalled itself', (engine) => {
   it.each([
-    ['no kernel drops', 8 << 20],
-    ['kernel drops', 1 << 20],
+    ['no kernel drops', 32 << 20],
+    ['kernel drops', 4 << 20],
   ])(
     'SIGSTOP for 3 x timeout while hosts keep beating (%s): no down for them, stopped hosts reported after, never early',
     async (_label, recvBufferBytes) => {
@@ -164,7 +164,7 @@ describe.each(engines)('%s engine, stalled itself', (engine) => {
 
       const after = await stats(server);
       if (engine === 'native') {
-        if (recvBufferBytes > 1 << 20) expect(after.kernelDrops).toBe(0);
+        if (recvBufferBytes > 16 << 20) expect(after.kernelDrops).toBe(0);
         else expect(after.kernelDrops).toBeGreaterThan(0);
       }
     },
@@ -173,8 +173,8 @@ describe.each(engines)('%s engine, stalled itself', (engine) => {
 
   it('CPU hogs at a higher priority on every core: no down for hosts that keep beating', async () => {
     const { server, fleet } = await fleetUp(engine, 8 << 20);
-    // The fleet runs at nice -10, so it keeps beating; the server, at 0, is starved.
-    const hogs = os.cpus().map(() => new JsonChild('cpu-hog.cjs', ['4000'], -20));
+    // The fleet runs at nice -20, so it keeps beating; the server, at 0, is starved by hogs at -15.
+    const hogs = os.cpus().map(() => new JsonChild('cpu-hog.cjs', ['4000'], -15));
     await Promise.all(hogs.map((hog) => new Promise((resolve) => hog.child.once('exit', resolve))));
     await sleep(2 * timeoutMs);
     expect(checkDowns(server, 0)).toEqual([]);
