@@ -37,6 +37,8 @@ export interface DownEvent {
    * it: most likely down, but a heartbeat may have been lost. See README "What a down means".
    */
   uncertain?: true;
+  /** Present (true) when it went down during a mass-failure storm (see {@link StormEvent}). */
+  storm?: true;
 }
 
 /** An up host's incarnation changed: it restarted between two heartbeats, without missing its deadline. */
@@ -60,4 +62,23 @@ export interface HostSnapshot {
   incarnation: number;
   /** The timeout applied to this host: its announced interval times `missedBeats`, or `timeoutMs`. */
   timeoutMs: number;
+}
+
+/**
+ * A mass failure: more than `storm.fraction` of the up hosts went down by timeout within one
+ * window (a switch died, or heartwatch's own network did). `start` comes before the first down
+ * of the storm is delivered; `end` once a whole window passed without a timeout.
+ */
+export interface StormEvent {
+  phase: 'start' | 'end';
+  /** Epoch ms. */
+  at: number;
+  /** Downs by timeout: in the window that started it (start), during the whole storm (end). */
+  downs: number;
+  /** Hosts up when the window began: the base of the fraction. */
+  hosts: number;
+  /** End only, policy `hold`: downs held and delivered now. */
+  held?: number;
+  /** End only, policy `hold`: held hosts heard again, never reported down. */
+  recovered?: number;
 }

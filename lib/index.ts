@@ -1,11 +1,18 @@
 export type { EngineSink, ListenInfo } from './engine/engine.js';
 export { HeartwatchError } from './errors.js';
-export type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from './events.js';
+export type {
+  DownEvent,
+  HostEvent,
+  HostSnapshot,
+  RestartEvent,
+  StormEvent,
+  UpEvent,
+} from './events.js';
 export type { HeartwatchEvents } from './heartwatch.js';
 export { Heartwatch } from './heartwatch.js';
 export type { NativeInfo, NativeUnavailable } from './native/native-info.js';
 export { nativeInfo } from './native/native-info.js';
-export type { HeartwatchOptions, Identity, ResolvedOptions } from './options.js';
+export type { HeartwatchOptions, Identity, ResolvedOptions, StormOptions } from './options.js';
 export { resolveOptions } from './options.js';
 export { hostIdFromName, hostIdFromSource } from './protocol/host-id.js';
 export type { DecodedHeartbeat, DecodeResult, HeartbeatFields } from './protocol/wire-v1.js';

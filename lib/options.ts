@@ -7,6 +7,34 @@ import { HeartwatchError } from './errors.js';
 export type Identity = 'id' | 'address' | 'ip';
 
 /**
+ * The mass-failure guard: when more than `fraction` of the up hosts go down by timeout within
+ * `windowMs`, heartwatch emits `'storm'` (phase `start`, then `end` once a whole window passes
+ * without a timeout), and applies `policy` to the downs of the storm. See README "What a down means".
+ */
+export interface StormOptions {
+  /** Share of the up hosts whose downs within one window make a storm; above 0, at most 1. Default 0.4. */
+  fraction?: number | undefined;
+  /** The window, 1 to 16 777 214 ms. Default: `timeoutMs`. */
+  windowMs?: number | undefined;
+  /** Fewer downs than this in a window are never a storm, 1 to 2^31-1. Default 10. */
+  minDowns?: number | undefined;
+  /**
+   * `'flag'` (default): downs are delivered as they come, with `storm: true`. `'hold'`: they are
+   * held until the storm ends, then delivered flagged; a held host heard again meanwhile is never
+   * reported down (nor its recovery).
+   */
+  policy?: 'flag' | 'hold' | undefined;
+}
+
+/** {@link StormOptions} checked and defaulted. */
+export interface ResolvedStormOptions {
+  readonly fraction: number;
+  readonly windowMs: number;
+  readonly minDowns: number;
+  readonly policy: 'flag' | 'hold';
+}
+
+/**
  * Options for `new Heartwatch(options)`. Every option is optional; each is checked before
  * anything starts, and a bad or unknown one throws `HeartwatchError` with code
  * `ERR_HW_INVALID_OPTION`. Thread and CPU defaults come from `os.availableParallelism()` (n).
@@ -68,6 +96,8 @@ export interface HeartwatchOptions {
    * `'wheel'`: per-host timeouts. `'auto'` (default): fifo when missedBeats is 0, else wheel.
    */
   expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
+  /** The mass-failure guard ({@link StormOptions}); `false` turns it off. Default: on, policy `'flag'`. */
+  storm?: StormOptions | false | undefined;
 }
 
 /** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
@@ -90,6 +120,8 @@ export interface ResolvedOptions {
   readonly spin: boolean;
   readonly engine: 'auto' | 'native' | 'js';
   readonly expiry: 'fifo' | 'wheel';
+  /** `null` when the guard is off. */
+  readonly storm: ResolvedStormOptions | null;
 }
 
 const maxI32 = 2 ** 31 - 1;
@@ -169,6 +201,7 @@ const knownOptions = [
   'spin',
   'engine',
   'expiry',
+  'storm',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
 function editDistance(a: string, b: string): number {
@@ -307,6 +340,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     );
   }
   const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
+  const storm = stormOptions(given.storm, timeoutMs);
 
   return Object.freeze({
     port,
@@ -327,5 +361,42 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     spin,
     engine,
     expiry,
+    storm,
+  });
+}
+
+function stormOptions(value: unknown, timeoutMs: number): ResolvedStormOptions | null {
+  if (value === false) return null;
+  const given = (value ?? {}) as Record<string, unknown>;
+  if (typeof given !== 'object' || Array.isArray(given)) {
+    throw invalid('storm', 'false or an object such as { fraction: 0.5, policy: "hold" }', value);
+  }
+  const known = ['fraction', 'windowMs', 'minDowns', 'policy'];
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) {
+      throw invalid(
+        'storm',
+        `an object with only ${known.join(', ')}`,
+        value,
+        ` (unknown "${key}")`,
+      );
+    }
+  }
+  const fraction = given.fraction ?? 0.4;
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1)) {
+    throw invalid('storm.fraction', 'a number above 0, at most 1', fraction);
+  }
+  return Object.freeze({
+    fraction,
+    windowMs:
+      given.windowMs === undefined
+        ? timeoutMs
+        : integer('storm.windowMs', given.windowMs, 1, maxTimeoutMs, ' (milliseconds)'),
+    minDowns:
+      given.minDowns === undefined ? 10 : integer('storm.minDowns', given.minDowns, 1, maxI32),
+    policy:
+      given.policy === undefined
+        ? 'flag'
+        : oneOf('storm.policy', given.policy, ['flag', 'hold'] as const),
   });
 }

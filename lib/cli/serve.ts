@@ -15,7 +15,7 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
-import { count, eventJson, eventText, statusLine } from './format.js';
+import { count, eventJson, eventText, statusLine, stormJson, stormText } from './format.js';
 
 const spec = {
   port: { type: 'string' },
@@ -77,7 +77,10 @@ second (hosts up/down/tracked, packets per second, malformed, kernel and ring dr
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}
   {"event":"down","id":"42","address":"10.0.0.7:5000","time":"...","reason":"timeout","lastSeen":"..."}
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
-"reason" is "timeout" or "left" (the host sent LEAVE).
+  {"event":"storm","phase":"start","time":"...","downs":600,"hosts":1000}
+  {"event":"storm","phase":"end","time":"...","downs":1000,"hosts":1000}
+"reason" is "timeout" or "left" (the host sent LEAVE). A down may end with "uncertain":true
+(datagrams were lost around its deadline) and "storm":true (it came in a mass failure).
 
 Exit codes: 0 closed by a signal, 1 runtime error (e.g. EADDRINUSE), 2 usage error.
 
@@ -168,6 +171,11 @@ class EventPrinter {
     this.#write(text);
   }
 
+  /** One line that is not a host event (a storm). */
+  line(text: string): void {
+    this.#write(`${text}\n`);
+  }
+
   /** Draws the status line now and after every batch of events, from fresh counters. */
   status(line: () => string): void {
     this.#status = line;
@@ -197,6 +205,9 @@ async function run(argv: string[]): Promise<number> {
   const printer = new EventPrinter(values.json === true);
   const stop = untilSignal();
   hw.on('events', (batch) => printer.events(batch));
+  hw.on('storm', (storm) =>
+    printer.line(values.json === true ? stormJson(storm) : stormText(storm)),
+  );
   hw.on('warning', (warning) => {
     printer.finish();
     process.stderr.write(`heartwatch serve: warning: ${warning.message}\n`);

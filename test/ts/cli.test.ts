@@ -309,6 +309,46 @@ describe.each(engines)('heartwatch serve --engine %s', (engine) => {
     ]);
   });
 
+  it('prints the storm lines of a mass failure: start, the flagged downs, end', async () => {
+    const server = cli(
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--timeout',
+      '300ms',
+      '--missed-beats',
+      '0',
+      '--engine',
+      engine,
+      '--json',
+    );
+    const [, port] = await server.waitStderr(/listening on 127\.0\.0\.1:(\d+)/);
+    const fleet = 12;
+    for (let id = 1; id <= fleet; id++) await client.beat(Number(port), BigInt(id));
+    const start = await server.waitJson((o) => o.event === 'storm' && o.phase === 'start');
+    expect(Object.keys(start)).toEqual(['event', 'phase', 'time', 'downs', 'hosts']);
+    expect(start.time).toMatch(iso);
+    const end = await server.waitJson((o) => o.event === 'storm' && o.phase === 'end');
+    expect(end).toMatchObject({ event: 'storm', phase: 'end', downs: fleet });
+    expect(end.time).toMatch(iso);
+    const lines = server.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const startAt = lines.findIndex((o) => o.event === 'storm');
+    for (const down of lines.slice(startAt).filter((o) => o.event === 'down')) {
+      expect(Object.keys(down)).toEqual([
+        'event',
+        'id',
+        'address',
+        'time',
+        'reason',
+        'lastSeen',
+        'storm',
+      ]);
+      expect(down.storm).toBe(true);
+    }
+  });
+
   it('writes human-readable lines without --json and stops on SIGINT', async () => {
     const server = cli('serve', '--port', '0', '--host', '127.0.0.1', '--engine', engine);
     const [, port] = await server.waitStderr(/listening on 127\.0\.0\.1:(\d+)/);
