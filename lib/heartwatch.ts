@@ -25,7 +25,11 @@ export interface HeartwatchEvents {
   events: [batch: HostEvent[]];
   /** A mass failure began or ended (option `storm`); `start` comes before the storm's downs. */
   storm: [event: StormEvent];
-  /** A listener threw (or its promise rejected); the engine keeps running. */
+  /**
+   * A listener threw (or its promise rejected), or a receiver thread stopped for good
+   * (`ERR_HW_RECEIVER_FAILED`, expiry is then held: downs wait, see README "What a down means").
+   * The engine keeps running.
+   */
   error: [error: Error];
   /**
    * Something worth knowing that is not an error: code `ERR_HW_NATIVE_UNAVAILABLE` when
@@ -142,6 +146,7 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
     const sink: EngineSink = {
       events: (batch) => this.#deliver(this.#storm?.filter(batch) ?? batch),
       warning: (message) => this.#warn(new HeartwatchError('ERR_HW_ENGINE_WARNING', message)),
+      error: (error) => this.#listenerFailed(error),
     };
     const choice = this.#options.engine;
     if (choice === 'js') {

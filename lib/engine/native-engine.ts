@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
@@ -53,6 +54,8 @@ const HOST_RECORD_BYTES = 48;
 const COUNTERS_PER_THREAD = 16;
 /** Slot of the receiver's watermark, monotonic ms (ReceiverCounter::kWatermarkMs). */
 const RECEIVER_WATERMARK = 7;
+/** Slot of the errno that stopped a receiver, 0 while it runs (ReceiverCounter::kFailedErrno). */
+const RECEIVER_FAILED_ERRNO = 8;
 const RECEIVER_FIELDS = [
   'received',
   'malformed',
@@ -193,6 +196,8 @@ class NativeEngine implements Engine {
     }
   >();
   #closed = false;
+  /** Receivers whose failure was reported. */
+  readonly #failedReported = new Set<number>();
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
@@ -252,6 +257,7 @@ class NativeEngine implements Engine {
     const handle = this.#handle;
     if (handle === undefined) return;
     this.#drainEvents(handle);
+    this.#reportFailedReceivers(handle);
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
@@ -274,6 +280,26 @@ class NativeEngine implements Engine {
       this.#delivered += count;
       this.#sink.events(batch);
     } while (count === capacity);
+  }
+
+  /** A receiver that stopped for good wakes JS once; say so, once per receiver. */
+  #reportFailedReceivers(handle: NativeEngineHandle): void {
+    const counters = this.#counters;
+    if (counters === undefined) return;
+    for (let r = 0; r < handle.receiverCount; r++) {
+      const errno = Number(counters[r * COUNTERS_PER_THREAD + RECEIVER_FAILED_ERRNO]);
+      if (errno === 0 || this.#failedReported.has(r)) continue;
+      this.#failedReported.add(r);
+      const name = errnoName(errno);
+      this.#sink.error(
+        new HeartwatchError(
+          'ERR_HW_RECEIVER_FAILED',
+          `heartwatch: receiver hw-rx-${r} stopped: recvmmsg failed with ${name}; ` +
+            'expiry is held from now on (downs wait rather than be false): close and restart',
+          { syscall: 'recvmmsg' },
+        ),
+      );
+    }
   }
 
   /** Sends a command and resolves with every worker's answer. */
@@ -411,3 +437,9 @@ class NativeEngine implements Engine {
 
 /** Creates the native engine; listen() throws `ERR_HW_NATIVE_UNAVAILABLE` where it cannot run. */
 export const createNativeEngine: EngineFactory = (options, sink) => new NativeEngine(options, sink);
+
+/** `ENOTSOCK` for 88, or `errno 88` for a number this platform does not name. */
+function errnoName(errno: number): string {
+  const entry = Object.entries(osConstants.errno).find(([, value]) => value === errno);
+  return entry?.[0] ?? `errno ${errno}`;
+}

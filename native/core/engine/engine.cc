@@ -64,7 +64,10 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
                                                        std::move(wake), stats_->receiver(r), cpu_for(r)));
   }
   std::vector<ReceiveWatermark*> watermarks;
-  for (auto& receiver : receivers_) watermarks.push_back(&receiver->watermark());
+  for (auto& receiver : receivers_) {
+    watermarks.push_back(&receiver->watermark());
+    receiver->on_failure([this] { wake_js(); });
+  }
   for (auto& worker : workers_) worker->watch(watermarks);
 }
 

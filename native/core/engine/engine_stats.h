@@ -23,6 +23,7 @@ enum class ReceiverCounter : uint32_t {
   kRecvBufferBytes = 5,  // SO_RCVBUF as granted by the kernel
   kBatches = 6,          // recvmmsg calls that returned datagrams
   kWatermarkMs = 7,      // monotonic ms: everything that reached the socket before it was read
+  kFailedErrno = 8,      // 0 while running; the errno that stopped the thread for good
   kCount = 16,
 };
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "core/common/current_thread.h"
@@ -81,7 +82,17 @@ void UdpReceiver::join() {
 
 void UdpReceiver::run() {
   name_and_pin_current_thread("hw-rx-" + std::to_string(index_), cpu_);
-  while (!stop_.load(std::memory_order_relaxed)) receive_batch();
+  try {
+    while (!stop_.load(std::memory_order_relaxed) && !failed_) receive_batch();
+  } catch (const std::bad_alloc&) {
+    fail(ENOMEM);
+  }
+}
+
+void UdpReceiver::fail(int error) noexcept {
+  failed_ = true;
+  EngineStats::set(counters_, ReceiverCounter::kFailedErrno, static_cast<uint64_t>(error));
+  if (on_failure_) on_failure_();
 }
 
 uint32_t UdpReceiver::receive_batch() {
@@ -103,7 +114,13 @@ uint32_t UdpReceiver::receive_batch() {
   // so not counted.
   if (stop_.load(std::memory_order_relaxed)) return 0;
   if (received < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return 0;  // EINTR and the like: try again
+    const int error = errno;
+    if (error == EINTR || error == ENOMEM || error == ENOBUFS) return 0;  // passing: try again
+    if (error != EAGAIN && error != EWOULDBLOCK) {
+      // The socket itself is broken (EBADF, ENOTSOCK, EFAULT...): retrying would spin.
+      fail(error);
+      return 0;
+    }
     publish_watermark(started_ms);
     watermark_.park(socket_.fd(), kParkMillis);
     return 0;

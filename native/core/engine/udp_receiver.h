@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -50,6 +51,10 @@ class UdpReceiver {
   uint32_t receive_batch();
   // What this receiver tells workers about its socket; workers watch it (ShardWorker::watch).
   ReceiveWatermark& watermark() noexcept { return watermark_; }
+  // Called once, from the receiver thread, if it stops for good on an error (kFailedErrno says
+  // which). Its watermark stops there, so expiry is held: downs wait instead of being falsified.
+  // Runs on: JS thread, before start().
+  void on_failure(std::function<void()> callback) { on_failure_ = std::move(callback); }
   // Asks the thread to stop and wakes it from recvmmsg; join() waits for it.
   // Runs on: JS thread.
   void request_stop() noexcept;
@@ -64,6 +69,9 @@ class UdpReceiver {
   // Publishes that everything that reached the socket before `started_ms` is in the rings.
   // Runs on: receiver thread.
   void publish_watermark(uint64_t started_ms);
+  // Records `error`, stops the loop, and reports it.
+  // Runs on: receiver thread.
+  void fail(int error) noexcept;
 
   uint32_t index_;
   IdentityMode identity_;
@@ -89,6 +97,8 @@ class UdpReceiver {
   uint32_t last_kernel_drops_ = 0;
   ReceiveWatermark watermark_;
   uint64_t published_ms_ = 0;
+  std::function<void()> on_failure_;
+  bool failed_ = false;
 };
 
 }  // namespace heartwatch
