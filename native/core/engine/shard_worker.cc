@@ -111,15 +111,13 @@ bool ShardWorker::step() {
   run_commands();
   flush_overflow();
   size_t expired = 0;
-  awaiting_watermark_ = false;
   // Expiry pauses while JS is behind: its events would only pile up in the overflow.
   if (!js_behind()) {
     const uint64_t clock = monotonic_ms_floor();
     const ExpiryHorizon limit = horizon(clock);
     expired = detector_.expire(clock, expire_budget_, decided_, limit);
     if (expired < expire_budget_) expired_through_ms_ = std::min(clock, limit.until_ms);
-    const uint64_t next = detector_.next_deadline_ms();
-    if (next <= clock && next > limit.until_ms) await_watermark(next);
+    await_watermark(clock, limit.until_ms);
   }
   publish_events();
   update_counters();
@@ -172,11 +170,20 @@ ExpiryHorizon ShardWorker::horizon(uint64_t now_ms) const {
   return limit;
 }
 
-void ShardWorker::await_watermark(uint64_t due_ms) {
-  awaiting_watermark_ = true;
+void ShardWorker::await_watermark(uint64_t clock_ms, uint64_t until_ms) {
+  if (until_ms >= clock_ms) {
+    awaiting_watermark_ = false;
+    return;
+  }
+  // At most once per millisecond (the watermark's resolution), so a busy pass pays nothing.
+  if (clock_ms == watermark_checked_ms_) return;
+  watermark_checked_ms_ = clock_ms;
+  const uint64_t due = detector_.next_deadline_ms();
+  awaiting_watermark_ = due <= clock_ms && due > until_ms;
+  if (!awaiting_watermark_) return;
   ++expiry_waits_;
   for (ReceiveWatermark* receiver : watermarks_) {
-    if (receiver->drained_before_ms() < due_ms) receiver->kick();
+    if (receiver->drained_before_ms() < due) receiver->kick();
   }
 }
 

@@ -81,8 +81,9 @@ class ShardWorker {
   // lossy window if r lost datagrams since the last one.
   void observe(uint32_t receiver, uint64_t mark, uint64_t now_ms);
   ExpiryHorizon horizon(uint64_t now_ms) const;
-  // Kicks the receivers whose watermark is older than a deadline that is due.
-  void await_watermark(uint64_t due_ms);
+  // When a deadline is due but beyond the watermark `until_ms`, kicks the receivers whose
+  // watermark is older than it, and keeps the worker polling until it passes.
+  void await_watermark(uint64_t clock_ms, uint64_t until_ms);
   void apply(const ShardMessage* messages, size_t count, uint64_t now_ms);
   void run_commands();
   void publish_events();
@@ -121,7 +122,8 @@ class ShardWorker {
   uint64_t lossy_from_ms_ = 0;
   uint64_t lossy_until_ms_ = 0;
   uint64_t expired_through_ms_ = 0;  // every deadline up to here has been decided
-  bool awaiting_watermark_ = false;
+  bool awaiting_watermark_ = false;  // a due deadline waits for the receivers: poll, do not sleep
+  uint64_t watermark_checked_ms_ = 0;
   uint64_t expiry_waits_ = 0;
 
   WakeSignal wake_;
