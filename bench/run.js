@@ -7,7 +7,7 @@
 // Writes bench/results/latest.json, latest.md and latest.svg, and puts the tables into
 // bench/README.md between its suite-results markers.
 //
-//   node bench/run.js [--quick] [--scenarios capacity,sustained,precision,mass-failure,churn]
+//   node bench/run.js [--quick] [--scenarios capacity,sustained,precision,pause,mass-failure,churn]
 //        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg] [--runs N]
 //        [--server-cpu N] [--sender-cpu N] [--out DIR]
 const fs = require('node:fs');
@@ -17,7 +17,7 @@ const { ensurePackageBuilt, machine } = require('./lib/build.js');
 const { markdown, scenarioTable, svg } = require('./lib/report.js');
 const { defaultCpus } = require('./lib/suite.js');
 
-const scenarioNames = ['capacity', 'sustained', 'precision', 'mass-failure', 'churn'];
+const scenarioNames = ['capacity', 'sustained', 'precision', 'pause', 'mass-failure', 'churn'];
 const allContenders = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'];
 
 const { values } = parseArgs({

@@ -76,6 +76,8 @@ async function startServer({
   return {
     port,
     rssBaseBytes,
+    /** The server process (taskset execs it): the pause variant stops it with SIGSTOP. */
+    pid: child.pid,
     ask(command) {
       child.stdin.write(`${JSON.stringify(command)}\n`);
       return next();
