@@ -588,7 +588,6 @@ class JsEngine implements Engine {
       if (this.#received - received >= libuvReadsPerPoll) {
         // A full burst: the socket may hold more that arrived before `since`. Read on.
         this.#expiryWaits++;
-        this.#stalled = true;
         this.#awaitDrain(performance.now());
         return;
       }
