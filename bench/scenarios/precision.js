@@ -105,7 +105,9 @@ async function once({
     // Every host is up and beating (a few intervals) before the kill; the downs are collected
     // while the survivors still beat, well after the last deadline plus a baseline scan.
     const killAtMs = 4 * intervalMs + 400;
-    const observeMs = killAtMs + pauseMs + timeoutMs + intervalMs + scanIntervalMs + 400;
+    // Two timeouts after the kill (or the pause): a down whose deadline fell where heartbeats may
+    // have been lost comes one timeout late, flagged uncertain, and counts here with its lateness.
+    const observeMs = killAtMs + pauseMs + 2 * timeoutMs + intervalMs + scanIntervalMs + 400;
     // Stopped hosts are spread over the fleet's send order by taking the block at a run-dependent
     // offset; ids are firstHostId + index.
     const firstHost = (run * 7919) % (hosts - kill + 1);

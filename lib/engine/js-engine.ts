@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
-import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot } from '../events.js';
@@ -42,10 +42,18 @@ const expireBudget = 65_536;
 const libuvReadsPerPoll = 32;
 
 /**
- * A timer this late means the event loop stalled; the socket may have overflowed meanwhile,
- * and Node reports no kernel drops, so deadlines in the stall get one more timeout.
+ * Polls a tick waits for at most. A backlog that outlasts them (a saturated engine, or the
+ * backlog of a long stall) is not waited out: its window is treated as lossy instead, so its
+ * deadlines get one more timeout rather than a guess.
  */
-const stallMs = 50;
+const maxDrainPolls = 64;
+
+/**
+ * An upper bound on the buffer space one queued datagram of up to 2 KiB takes (its skb
+ * truesize). A drain that read fewer than `recvBufferBytes / maxDatagramCharge` datagrams
+ * found a socket that had room left: it cannot have dropped any.
+ */
+const maxDatagramCharge = 2048;
 
 interface HostRecord {
   readonly id: string;
@@ -182,12 +190,10 @@ class JsEngine implements Engine {
   #watermark = 0;
   /** While a tick waits for I/O polls to empty the socket: the time it noted; else Infinity. */
   #drainingSince = Number.POSITIVE_INFINITY;
-  #stalled = false;
+  #mayHaveLost = false;
   /** Deadlines in (from, until] may have lost their heartbeat. */
   #lossyFrom = 0;
   #lossyUntil = 0;
-  /** Event-loop delay since the last expiry: a stall that ended before any timer was due shows here. */
-  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   #expiryWaits = 0;
   #lossyDeferred = 0;
   #uncertainDowns = 0;
@@ -246,7 +252,6 @@ class JsEngine implements Engine {
         socket.on('error', (err) => this.#sink.warning(`heartwatch: socket error: ${err.message}`));
         this.#abortListen = undefined;
         this.#recvBufferBytes = socket.getRecvBufferSize();
-        this.#loopDelay.enable();
         resolve({ port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes });
       });
     });
@@ -346,7 +351,6 @@ class JsEngine implements Engine {
       this.#abortListen = undefined;
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#loopDelay.disable();
       this.#flush();
       const socket = this.#socket;
       if (socket === undefined) {
@@ -565,33 +569,35 @@ class JsEngine implements Engine {
     this.#timer.unref();
   }
 
-  /**
-   * Timers run before I/O when the loop wakes: note the time and let the socket be read first.
-   * A late tick means the loop stalled, and the socket may have overflowed meanwhile.
-   */
+  /** Timers run before I/O when the loop wakes: note the time and let the socket be read first. */
   #tick(): void {
-    const at = this.#timerAt;
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
     if (this.#closed || this.#drainingSince !== Number.POSITIVE_INFINITY) return;
-    const now = performance.now();
-    this.#stalled = now - at > stallMs;
-    this.#awaitDrain(now);
+    this.#awaitDrain(performance.now(), this.#received, 1);
   }
 
-  /** Runs `#expire(since)` once an I/O poll after `since` has emptied the socket. */
-  #awaitDrain(since: number): void {
+  /**
+   * Runs `#expire(since)` once an I/O poll after `since` has emptied the socket, or after
+   * `maxDrainPolls` polls, with the window treated as lossy when the socket may have been full.
+   */
+  #awaitDrain(since: number, receivedAtSince: number, poll: number): void {
     this.#drainingSince = since;
     const received = this.#received;
     setImmediate(() => {
       if (this.#closed) return;
-      if (this.#received - received >= libuvReadsPerPoll) {
+      const burst = this.#received - received >= libuvReadsPerPoll;
+      if (burst && poll < maxDrainPolls) {
         // A full burst: the socket may hold more that arrived before `since`. Read on.
         this.#expiryWaits++;
-        this.#awaitDrain(performance.now());
+        this.#awaitDrain(since, receivedAtSince, poll + 1);
         return;
       }
       this.#drainingSince = Number.POSITIVE_INFINITY;
+      // Node reports no kernel drops: a backlog not read to the end, or as large as the socket
+      // could hold, may have overflowed it.
+      const backlog = this.#received - receivedAtSince;
+      this.#mayHaveLost = burst || backlog >= this.#recvBufferBytes / maxDatagramCharge;
       this.#expire(since);
     });
   }
@@ -602,13 +608,11 @@ class JsEngine implements Engine {
 
   /** Expires every deadline up to `horizon`, a time before which the socket has been read. */
   #expire(horizon: number): void {
-    if (this.#loopDelay.max > stallMs * 1e6) this.#stalled = true;
-    this.#loopDelay.reset();
-    if (this.#stalled) {
+    if (this.#mayHaveLost) {
       // Deadlines between the last watermark and this one may have lost their heartbeat.
       this.#lossyFrom = this.#lossyUntil > this.#watermark ? this.#lossyFrom : this.#watermark;
       this.#lossyUntil = horizon;
-      this.#stalled = false;
+      this.#mayHaveLost = false;
     }
     this.#watermark = horizon;
     const now = performance.now();
