@@ -16,15 +16,16 @@ import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js'
  *
  * What it does not do as well: every datagram costs a JS callback and a few allocations, so one
  * core handles a few hundred thousand heartbeats per second at best; it has no kernel-drop
- * counter (kernelDrops stays 0), so after a stall of the event loop it cannot tell whether the
- * socket overflowed and treats the stall as a lossy window (see #tick).
+ * counter (kernelDrops stays 0), so it cannot tell whether its socket overflowed and treats a
+ * backlog it cannot read to the end as a lossy window (see #awaitDrain).
  *
  * Receive watermark, as far as Node allows: when the loop wakes, timers run before I/O, so a
  * timer tick never expires anything itself. It notes the time T and lets one I/O poll run
  * (setImmediate runs right after it); libuv reads a socket until it is empty or it has read
  * `libuvReadsPerPoll` datagrams, so a poll that delivered fewer than that emptied the socket,
  * and every datagram that arrived before T has been handled. Only then are deadlines up to T
- * expired; while polls keep delivering full bursts (a backlog), expiry waits.
+ * expired; while polls keep delivering full bursts (a backlog), expiry waits, up to
+ * `maxDrainPolls` polls.
  */
 
 /** Incarnation 0 means "not known" on the wire (docs/protocol.md): like a plain datagram's. */
