@@ -128,6 +128,7 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   #listening: Promise<ListenInfo> | undefined;
   #closing: Promise<void> | undefined;
   readonly #storm: StormGuard | undefined;
+  #paused = false;
 
   /** Validates every option before anything starts; throws `HeartwatchError` (`ERR_HW_INVALID_OPTION`). */
   constructor(options: HeartwatchOptions = {}) {
@@ -187,9 +188,16 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   /**
    * Binds the socket(s) and starts the threads; resolves when all run, with the bound port.
    * Rejects with a `HeartwatchError` whose code is the errno name (`EADDRINUSE`, ...).
-   * Calling it again returns the same promise.
+   * Calling it again returns the same promise. Once `close()` has been called, it rejects with
+   * `ERR_HW_CLOSED` and starts nothing, on every engine: a closed instance stays closed.
    */
   listen(): Promise<ListenInfo> {
+    // Decided here, above the engines, so that no engine can be started after its close().
+    if (this.#closing !== undefined) {
+      return Promise.reject(
+        new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: listen() after close()'),
+      );
+    }
     if (this.#listening === undefined) {
       const warning = this.#fallbackWarning;
       this.#fallbackWarning = undefined;
@@ -244,7 +252,40 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
     return this.#engine.remove(id);
   }
 
-  /** Stops receiving, delivers the events still pending, ends the iterators. Idempotent. */
+  /**
+   * Backpressure for a consumer that falls behind (a pipe, a socket, a queue): no event is
+   * delivered until {@link resume}. Nothing is lost and memory stays bounded: the engine holds
+   * the events in order, and once `eventRingCapacity` of them wait (per worker thread on the
+   * native engine) it stops declaring hosts down until resumed, as it does whenever JavaScript
+   * falls behind. Heartbeats are still received and applied meanwhile; events they cause (new
+   * hosts, recoveries, restarts, LEAVEs) are held too, so a sender that keeps changing its
+   * incarnation or alternates LEAVE and heartbeats adds one held event per datagram. A host that
+   * stops while expiry is held is reported down after `resume()`, with its real `lastSeen`.
+   *
+   * ```ts
+   * hw.on('events', (batch) => {
+   *   if (!out.write(batch.map((e) => JSON.stringify(e)).join('\n') + '\n')) hw.pause();
+   * });
+   * out.on('drain', () => hw.resume());
+   * ```
+   */
+  pause(): void {
+    this.#paused = true;
+    this.#engine.pause();
+  }
+
+  /** Delivers the held events again, in order, from the next turn of the event loop. */
+  resume(): void {
+    this.#paused = false;
+    this.#engine.resume();
+  }
+
+  /** Whether {@link pause} holds delivery. */
+  isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stops receiving, delivers the events still pending (also while paused), ends the iterators. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#engine.close().finally(() => {
       this.#storm?.close();

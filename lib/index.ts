@@ -10,6 +10,13 @@ export type {
 } from './events.js';
 export type { HeartwatchEvents } from './heartwatch.js';
 export { Heartwatch } from './heartwatch.js';
+export type { EventStreamOptions } from './http/event-stream.js';
+export type { HttpAddress, HttpApiOptions, HttpSummary } from './http/server.js';
+export { HttpApi } from './http/server.js';
+export type { LatenessHistogram, TransitionKind } from './metrics/event-tally.js';
+export { EventTally } from './metrics/event-tally.js';
+export type { HeartwatchMetrics, RegisterMetricsOptions } from './metrics/prometheus.js';
+export { registerMetrics } from './metrics/prometheus.js';
 export type { NativeInfo, NativeUnavailable } from './native/native-info.js';
 export { nativeInfo } from './native/native-info.js';
 export type { HeartwatchOptions, Identity, ResolvedOptions, StormOptions } from './options.js';

@@ -2,6 +2,13 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
 import { HeartwatchError } from './errors.js';
+import {
+  allowedCpus,
+  formatCpuList,
+  jsMaxHosts,
+  nativeMaxHostsPerShard,
+} from './native/platform.js';
+import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './tcp-options.js';
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
@@ -37,7 +44,8 @@ export interface ResolvedStormOptions {
 /**
  * Options for `new Heartwatch(options)`. Every option is optional; each is checked before
  * anything starts, and a bad or unknown one throws `HeartwatchError` with code
- * `ERR_HW_INVALID_OPTION`. Thread and CPU defaults come from `os.availableParallelism()` (n).
+ * `ERR_HW_INVALID_OPTION`. Thread and CPU defaults come from the CPUs this process may run on
+ * (its affinity mask, as `taskset` or a container's cpuset sets it): n is how many there are.
  */
 export interface HeartwatchOptions {
   /** UDP port to listen on, 0 to 65535; 0 picks a free port (read it from `listen()`). Default 7700. */
@@ -62,13 +70,22 @@ export interface HeartwatchOptions {
   /** Worker threads, each owning a shard of the hosts (native engine); like `receivers`. */
   workers?: number | undefined;
   /**
-   * CPU indices (each below n, no repeats) the native threads are pinned to, round-robin
-   * (receivers first, then workers); `null` leaves them unpinned. Default: every CPU, 0 to n-1.
+   * CPUs the native threads are pinned to, round-robin (receivers first, then workers): each
+   * one this process may run on (its affinity mask), no repeats; `null` leaves them unpinned.
+   * Default: every CPU of the affinity mask (under `taskset -c 2,3`: `[2, 3]`).
    */
   cpus?: readonly number[] | null | undefined;
-  /** Hosts tracked at most, 1 to 2^31-1; heartbeats from further new hosts are refused and counted. Default 4 194 304. */
+  /**
+   * Hosts tracked at most. At the cap a new host takes the place of a down host (forgotten
+   * without an event); when every tracked host is up it is refused and counted. Default
+   * 4 194 304. At most the engine's limit: the native engine's per-worker limit (exported by the
+   * addon, 16 million and a little more) times `workers`; the pure-TS engine 2^24 (V8's Map).
+   */
   maxHosts?: number | undefined;
-  /** Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it. Default 0. */
+  /**
+   * Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it until a
+   * new host needs its place. Default 3 600 000 (one hour).
+   */
   forgetAfterMs?: number | undefined;
   /** Datagrams per `recvmmsg` call (native engine), 1 to 1024. Default 64. */
   batchSize?: number | undefined;
@@ -98,6 +115,8 @@ export interface HeartwatchOptions {
   expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
   /** The mass-failure guard ({@link StormOptions}); `false` turns it off. Default: on, policy `'flag'`. */
   storm?: StormOptions | false | undefined;
+  /** The TCP transport, off by default: `{ port: 7700 }` turns it on (see {@link TcpOptions}). */
+  tcp?: TcpOptions | null | undefined;
 }
 
 /** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
@@ -122,6 +141,8 @@ export interface ResolvedOptions {
   readonly expiry: 'fifo' | 'wheel';
   /** `null` when the guard is off. */
   readonly storm: ResolvedStormOptions | null;
+  /** `null`: TCP off. */
+  readonly tcp: ResolvedTcpOptions | null;
 }
 
 const maxI32 = 2 ** 31 - 1;
@@ -137,19 +158,45 @@ export function maxThreads(cpuCount = availableParallelism()): number {
   return Math.min(256, Math.max(4, cpuCount * 4));
 }
 
+/** The most hosts the engine that will run can track, and the reason, for the error message. */
+function maxHostsLimit(engine: 'auto' | 'native' | 'js', workers: number) {
+  const perShard = engine === 'js' ? undefined : nativeMaxHostsPerShard();
+  if (perShard === undefined) {
+    return {
+      max: jsMaxHosts,
+      note: ' (the pure-TS engine: V8 holds at most 2^24 entries in a Map)',
+    };
+  }
+  return {
+    max: Math.min(maxI32, perShard * workers),
+    note: ` (the native engine tracks at most ${perShard} hosts per worker; workers: ${workers})`,
+  };
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   return inspect(value, { depth: 1, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 16 });
 }
 
-function invalid(option: string, expected: string, value: unknown, note = ''): HeartwatchError {
+export function invalid(
+  option: string,
+  expected: string,
+  value: unknown,
+  note = '',
+): HeartwatchError {
   return new HeartwatchError(
     'ERR_HW_INVALID_OPTION',
     `Invalid option "${option}": expected ${expected}, got ${describe(value)}${note}`,
   );
 }
 
-function integer(option: string, value: unknown, min: number, max: number, unit = ''): number {
+export function integer(
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  unit = '',
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalid(option, `an integer from ${min} to ${max}${unit}`, value);
   }
@@ -163,16 +210,16 @@ function oneOf<T extends string>(option: string, value: unknown, allowed: readon
   return value as T;
 }
 
-function cpuList(value: unknown, cpuCount: number): readonly number[] | null {
+function cpuList(value: unknown, allowed: readonly number[]): readonly number[] | null {
   if (value === null) return null;
-  const expected = `null or a non-empty array of distinct integer CPU indices from 0 to ${cpuCount - 1}`;
+  const expected = `null or a non-empty array of distinct CPUs this process may run on (${formatCpuList(allowed)})`;
   if (!Array.isArray(value) || value.length === 0) throw invalid('cpus', expected, value);
   const seen = new Set<number>();
   for (const cpu of value as unknown[]) {
-    if (typeof cpu !== 'number' || !Number.isInteger(cpu) || cpu < 0 || cpu >= cpuCount) {
+    if (typeof cpu !== 'number' || !Number.isInteger(cpu) || !allowed.includes(cpu)) {
       const note =
-        typeof cpu === 'number' && Number.isInteger(cpu) && cpu >= cpuCount
-          ? ` (CPU ${cpu} is out of range: this machine has ${cpuCount})`
+        typeof cpu === 'number' && Number.isInteger(cpu) && cpu >= 0
+          ? ` (CPU ${cpu} is not in this process's affinity mask: ${formatCpuList(allowed)})`
           : '';
       throw invalid('cpus', expected, value, note);
     }
@@ -202,6 +249,7 @@ const knownOptions = [
   'engine',
   'expiry',
   'storm',
+  'tcp',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
 function editDistance(a: string, b: string): number {
@@ -258,7 +306,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     );
   }
   const has = (key: (typeof knownOptions)[number]): boolean => given[key] !== undefined;
-  const cpuCount = availableParallelism();
+  const allowed = allowedCpus();
+  const cpuCount = allowed.length;
   const threads = maxThreads(cpuCount);
   const defaultThreads = Math.max(1, Math.floor(cpuCount / 2));
 
@@ -290,13 +339,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     ? integer('workers', given.workers, 1, threads, ` (this machine has ${cpuCount} CPUs)`)
     : defaultThreads;
   const cpus =
-    given.cpus === undefined
-      ? Object.freeze(Array.from({ length: cpuCount }, (_, i) => i))
-      : cpuList(given.cpus, cpuCount);
-  const maxHosts = has('maxHosts') ? integer('maxHosts', given.maxHosts, 1, maxI32) : 4_194_304;
+    given.cpus === undefined ? Object.freeze([...allowed]) : cpuList(given.cpus, allowed);
   const forgetAfterMs = has('forgetAfterMs')
     ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
-    : 0;
+    : 3_600_000;
   const batchSize = has('batchSize') ? integer('batchSize', given.batchSize, 1, 1024) : 64;
   const recvBufferBytes = has('recvBufferBytes')
     ? integer('recvBufferBytes', given.recvBufferBytes, 4096, maxI32, ' (bytes)')
@@ -341,6 +387,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
   const storm = stormOptions(given.storm, timeoutMs);
+  const hostLimit = maxHostsLimit(engine, workers);
+  const maxHosts = has('maxHosts')
+    ? integer('maxHosts', given.maxHosts, 1, hostLimit.max, hostLimit.note)
+    : Math.min(4_194_304, hostLimit.max);
 
   return Object.freeze({
     port,
@@ -362,6 +412,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     engine,
     expiry,
     storm,
+    tcp: resolveTcpOptions(given.tcp, host, threads),
   });
 }
 

@@ -3,9 +3,11 @@
 //   2. TypeScript build and the native addon build (incremental)
 //   3. lint and format check (Biome)
 //   4. vitest: the TypeScript API, both engines, the CLI, lifecycle tests
-//   5. the C++ core: ctest in release, ASan+UBSan and TSan builds; the fuzzers for a bounded time
+//   5. the C++ core: ctest in release, ASan+UBSan and TSan builds; the fuzzers for a bounded time;
+//      the addon compiled for arm64 with the cross compiler (compile only)
 //   6. the packaging proof (prebuilt binary installs and loads with no compiler and no network)
-// Ends with one line: "test: N passed, N failed".
+// Every test step runs even when an earlier one failed (a step that throws counts as 1 failed);
+// a per-step summary, then one closing line: "test: N passed, N failed", summed over all steps.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -16,7 +18,7 @@ const packageProof = require('./package-proof.js');
 
 function systemDepsMissing() {
   const missing = [];
-  for (const tool of ['cmake', 'ninja', 'clang++-14']) {
+  for (const tool of ['cmake', 'ninja', 'clang++-14', 'aarch64-linux-gnu-g++', 'chromium']) {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
   if (!fs.existsSync('/usr/include/gtest/gtest.h')) missing.push('GoogleTest headers');
@@ -43,7 +45,26 @@ function vitest() {
   }
 }
 
-function main() {
+/**
+ * Each test step returns {passed, failed}; one that throws counts as 1 failed. Every step runs
+ * even after another failed, so the closing line counts every suite that ran.
+ */
+function testSteps() {
+  return [
+    ['vitest', vitest],
+    ...nativeTests.suites.map((name) => [`native ${name}`, () => nativeTests.runSuite(name)]),
+    [
+      'package proof',
+      () => {
+        packageProof.main();
+        return { passed: 1, failed: 0 };
+      },
+    ],
+  ];
+}
+
+/** What the test steps need: system packages, the builds, lint. A failure here stops the run. */
+function prepare() {
   const missing = systemDepsMissing();
   if (missing.length > 0) {
     console.error(`heartwatch: missing ${missing.join(', ')}; installing the system packages`);
@@ -52,28 +73,33 @@ function main() {
   run('npm', ['run', 'build:ts']);
   buildAddon();
   run('npx', ['biome', 'check', '.']);
+  return { passed: 0, failed: 0 };
+}
 
+function main() {
   const totals = { passed: 0, failed: 0 };
-  const ts = vitest();
-  totals.passed += ts.passed;
-  totals.failed += ts.failed;
-  if (ts.failed > 0) return totals;
-
-  const native = nativeTests.main();
-  totals.passed += native.passed;
-
-  packageProof.main();
-  totals.passed += 1;
+  const lines = [];
+  const step = (name, fn) => {
+    let result;
+    try {
+      result = fn();
+    } catch (error) {
+      console.error(`\nnpm test: ${name} failed: ${error.message}`);
+      result = { passed: 0, failed: 1 };
+    }
+    totals.passed += result.passed;
+    totals.failed += result.failed;
+    lines.push(`${name}: ${result.passed} passed, ${result.failed} failed`);
+    return result;
+  };
+  if (step('build and lint', prepare).failed === 0) {
+    for (const [name, fn] of testSteps()) step(name, fn);
+  }
+  console.log('');
+  for (const line of lines) console.log(line);
   return totals;
 }
 
-let totals;
-try {
-  totals = main();
-} catch (error) {
-  console.error(`\nnpm test failed: ${error.message}`);
-  console.log('test: 0 passed, 1 failed');
-  process.exit(1);
-}
+const totals = main();
 console.log(`test: ${totals.passed} passed, ${totals.failed} failed`);
 process.exit(totals.failed > 0 ? 1 : 0);

@@ -20,7 +20,7 @@ function defaultCpus() {
 /**
  * Starts one server contender pinned to `cpu` (taskset); `recordDowns` keeps every down event for
  * `ask({ cmd: 'downs' })`. Resolves once it listens, with its port, its RSS before the server was
- * created, `ask(command)` (one JSON reply per command, in order) and `stop()` (SIGTERM; resolves
+ * created, its `pid`, `ask(command)` (one JSON reply per command, in order) and `stop()` (SIGTERM; resolves
  * with its final stats).
  */
 async function startServer({

@@ -130,7 +130,7 @@ struct RunResult {
 RunResult run_bare(const Options& o) {
   UdpSocket socket = backlog_socket();
   prefill(socket.bound_port(), o, o.packets);
-  std::vector<uint8_t> buffers(static_cast<size_t>(o.batch) * kMaxDatagramBytes);
+  std::vector<uint8_t> buffers(static_cast<size_t>(o.batch) * kReceiveSlotBytes);
   std::vector<iovec> iov(o.batch);
   std::vector<mmsghdr> messages(o.batch);
   std::vector<sockaddr_storage> sources(o.batch);
@@ -139,7 +139,7 @@ RunResult run_bare(const Options& o) {
   uint64_t last = start;
   while (true) {
     for (uint32_t i = 0; i < o.batch; ++i) {
-      iov[i] = {buffers.data() + i * kMaxDatagramBytes, kMaxDatagramBytes};
+      iov[i] = {buffers.data() + i * kReceiveSlotBytes, kReceiveSlotBytes};
       messages[i] = {};
       messages[i].msg_hdr.msg_name = &sources[i];
       messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);

@@ -3,7 +3,14 @@ import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
 import type { ResolvedOptions } from '../options.js';
-import type { HeartwatchStats, ReceiverStats, WorkerStats } from '../stats.js';
+import type {
+  HeartwatchStats,
+  ReceiverStats,
+  TcpReactorStats,
+  TcpStats,
+  WorkerStats,
+} from '../stats.js';
+import type { ResolvedTcpOptions } from '../tcp-options.js';
 import { formatAddress } from './address-format.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 
@@ -11,15 +18,18 @@ import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js'
 export interface NativeEngineHandle {
   start(): void;
   readonly port: number;
+  /** 0 with TCP off. */
+  readonly tcpPort: number;
+  readonly tcpReactorCount: number;
   readonly receiverCount: number;
   readonly workerCount: number;
   readonly cpus: number[];
   readonly statsBuffer: ArrayBuffer;
   drain(into: Uint8Array): number;
-  post(kind: number, key: bigint, requestId: number): boolean;
+  post(kind: number, key: bigint, requestId: number, worker: number): boolean;
   drainResults(): Array<[requestId: number, value: number, worker: number]>;
-  readSnapshot(worker: number, offset: number, into: Uint8Array): number;
-  releaseSnapshot(worker: number): void;
+  takeSnapshot(worker: number): ArrayBuffer;
+  foreignSockets(): number;
   close(): void;
 }
 
@@ -41,6 +51,8 @@ export interface NativeEngineConfig {
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
+  /** Absent: TCP off. */
+  tcp?: ResolvedTcpOptions;
 }
 
 export type NativeEngineConstructor = new (
@@ -64,6 +76,8 @@ const RECEIVER_FIELDS = [
   'ringDrops',
   'recvBufferBytes',
 ] as const;
+/** Slot of receiveErrors in a receiver's line (ReceiverCounter::kReceiveErrors; 6 is not shown). */
+const RECEIVER_RECEIVE_ERRORS = 9;
 /** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
 const WORKER_FIELD = {
   processed: 0,
@@ -78,9 +92,33 @@ const WORKER_FIELD = {
   lossyDeferred: 9,
   uncertainDowns: 10,
 } as const;
+/** TcpAcceptorCounter in engine_stats.h, in order. */
+const TCP_ACCEPTOR_FIELDS = [
+  'accepted',
+  'refusedMaxConnections',
+  'refusedPerIp',
+  'acceptPaused',
+  'handoffWaits',
+  'openConnections',
+  'descriptorLimit',
+  'acceptErrors',
+] as const;
+/** TcpReactorCounter in engine_stats.h, in order. */
+const TCP_REACTOR_FIELDS = [
+  'frames',
+  'protocolErrors',
+  'authUnsupported',
+  'ringDrops',
+  'handshakeTimeouts',
+  'idleTimeouts',
+  'slowFrames',
+  'closedByPeer',
+] as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
 const SNAPSHOT_CHUNK = 8192;
+/** How often a port shared by several receivers is checked for sockets not ours. */
+const PORT_CHECK_MS = 1000;
 const IDENTITY = { id: 0, address: 1, ip: 2 } as const;
 const EXPIRY = { fifo: 0, wheel: 1 } as const;
 
@@ -176,6 +214,13 @@ function toHeartwatchError(error: unknown): HeartwatchError {
   return new HeartwatchError(code, `heartwatch: ${String(native.message ?? error)}`, options);
 }
 
+/** A worker's answer to a command; a snapshot's carries its host records, already out of the worker. */
+interface Answer {
+  value: number;
+  worker: number;
+  records: ArrayBuffer | undefined;
+}
+
 class NativeEngine implements Engine {
   readonly kind = 'native' as const;
   readonly #options: ResolvedOptions;
@@ -186,18 +231,22 @@ class NativeEngine implements Engine {
   #threadCpus: number[] = [];
   #delivered = 0;
   #nextRequest = 1;
-  /** Open commands: how many workers will answer, the answers so far, and who waits. */
+  /** Open commands: their kind, how many workers will answer, the answers so far, who waits. */
   readonly #requests = new Map<
     number,
     {
+      kind: number;
       expected: number;
-      answers: Array<[value: number, worker: number]>;
-      resolve: (answers: Array<[number, number]>) => void;
+      answers: Answer[];
+      resolve: (answers: Answer[]) => void;
     }
   >();
   #closed = false;
   /** Receivers whose failure was reported. */
   readonly #failedReported = new Set<number>();
+  #portCheck: NodeJS.Timeout | undefined;
+  #foreignSockets = 0;
+  #paused = false;
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
@@ -234,6 +283,7 @@ class NativeEngine implements Engine {
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
+      ...(o.tcp === null ? {} : { tcp: o.tcp }),
     };
     let handle: NativeEngineHandle;
     try {
@@ -245,23 +295,48 @@ class NativeEngine implements Engine {
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
     this.#threadCpus = handle.cpus;
+    if (handle.receiverCount > 1) {
+      this.#portCheck = setInterval(() => this.#checkPort(handle), PORT_CHECK_MS);
+      this.#portCheck.unref();
+    }
     return {
       port: handle.port,
       host: o.host,
       recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
+      tcpPort: o.tcp === null ? null : handle.tcpPort,
     };
+  }
+
+  /**
+   * Several receivers share the port with SO_REUSEPORT, so a later socket of this user that sets
+   * it too can bind there (README "Ports"): say so each time more appear.
+   */
+  #checkPort(handle: NativeEngineHandle): void {
+    const foreign = handle.foreignSockets();
+    if (foreign > this.#foreignSockets) {
+      this.#sink.warning(
+        `heartwatch: ${foreign} UDP socket(s) of another owner joined port ${handle.port}, ` +
+          `which this engine's ${handle.receiverCount} receivers share with SO_REUSEPORT; one ` +
+          'bound to a narrower address takes the heartbeats sent to it (see README "Ports")',
+      );
+    }
+    this.#foreignSockets = foreign;
   }
 
   /** Runs on the JS thread when a worker published events or command results. */
   #onWake(): void {
     const handle = this.#handle;
     if (handle === undefined) return;
-    this.#drainEvents(handle);
+    // While paused the events stay in the workers' rings; a full ring pauses their expiry.
+    if (!this.#paused) this.#drainEvents(handle);
     this.#reportFailedReceivers(handle);
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
-      request.answers.push([value, worker]);
+      // A snapshot leaves the worker as soon as it is answered, so the worker can take the next
+      // one whether or not anyone reads this one.
+      const records = request.kind === COMMAND_SNAPSHOT ? handle.takeSnapshot(worker) : undefined;
+      request.answers.push({ value, worker, records });
       if (request.answers.length === request.expected) {
         this.#requests.delete(requestId);
         request.resolve(request.answers);
@@ -279,7 +354,7 @@ class NativeEngine implements Engine {
       const batch = decodeEventRecords(this.#eventBytes, count);
       this.#delivered += count;
       this.#sink.events(batch);
-    } while (count === capacity);
+    } while (count === capacity && !this.#paused);
   }
 
   /** A receiver that stopped for good wakes JS once; say so, once per receiver. */
@@ -302,20 +377,40 @@ class NativeEngine implements Engine {
     }
   }
 
-  /** Sends a command and resolves with every worker's answer. */
-  #request(kind: number, key: bigint, answers: number): Promise<Array<[number, number]>> {
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    // Not from inside the caller (often a listener or a 'drain' handler): on the next turn.
+    setImmediate(() => {
+      const handle = this.#handle;
+      if (handle !== undefined && !this.#paused && !this.#closed) this.#drainEvents(handle);
+    });
+  }
+
+  /**
+   * Sends a command to each of `workers` and resolves with their answers; a worker whose command
+   * ring is full is asked again later, and only it. A remove goes to the key's owner, whichever
+   * worker is named.
+   */
+  #request(kind: number, key: bigint, workers: number[]): Promise<Answer[]> {
     const handle = this.#handle;
     if (handle === undefined || this.#closed) return Promise.resolve([]);
     const requestId = this.#nextRequest++;
     return new Promise((resolve) => {
-      this.#requests.set(requestId, { expected: answers, answers: [], resolve });
+      this.#requests.set(requestId, { kind, expected: workers.length, answers: [], resolve });
+      let pending = workers;
       const attempt = (): void => {
         if (this.#closed) {
           this.#requests.delete(requestId);
           resolve([]);
-        } else if (!handle.post(kind, key, requestId)) {
-          setTimeout(attempt, 1);
+          return;
         }
+        pending = pending.filter((worker) => !handle.post(kind, key, requestId, worker));
+        if (pending.length > 0) setTimeout(attempt, 1);
       };
       attempt();
     });
@@ -346,6 +441,7 @@ class NativeEngine implements Engine {
         ringDrops: 0,
         recvBufferBytes: 0,
         watermarkLagMs: 0,
+        receiveErrors: read(r, RECEIVER_RECEIVE_ERRORS),
       };
       RECEIVER_FIELDS.forEach((name, field) => {
         entry[name] = read(r, field);
@@ -383,6 +479,7 @@ class NativeEngine implements Engine {
       authUnsupported: sum(receivers, (r) => r.authUnsupported),
       kernelDrops: sum(receivers, (r) => r.kernelDrops),
       ringDrops: sum(receivers, (r) => r.ringDrops),
+      receiveErrors: sum(receivers, (r) => r.receiveErrors),
       hostsUp: sum(workers, (w) => w.hostsUp),
       hostsDown: sum(workers, (w) => w.hostsDown),
       trackedHosts: sum(workers, (w) => w.trackedHosts),
@@ -395,36 +492,63 @@ class NativeEngine implements Engine {
       uncertainDowns: sum(workers, (w) => w.uncertainDowns),
       receivers,
       workers,
+      tcp: this.#tcpStats(read, cpu),
     };
+  }
+
+  /** The lines after the workers': the accept thread's, then one per reactor (engine_stats.h). */
+  #tcpStats(
+    read: (thread: number, field: number) => number,
+    cpu: (thread: number) => number | null,
+  ): TcpStats | null {
+    const handle = this.#handle;
+    if (handle === undefined || this.#options.tcp === null) return null;
+    const acceptor = handle.receiverCount + handle.workerCount;
+    const reactors: TcpReactorStats[] = [];
+    for (let k = 0; k < handle.tcpReactorCount; k++) {
+      const line = acceptor + 1 + k;
+      const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpReactorStats;
+      TCP_REACTOR_FIELDS.forEach((name, field) => {
+        reactor[name] = read(line, field);
+      });
+      reactors.push(reactor);
+    }
+    const stats = { port: handle.tcpPort, reactors } as TcpStats;
+    TCP_ACCEPTOR_FIELDS.forEach((name, field) => {
+      stats[name] = read(acceptor, field);
+    });
+    for (const name of TCP_REACTOR_FIELDS) {
+      stats[name] = reactors.reduce((total, reactor) => total + reactor[name], 0);
+    }
+    return stats;
   }
 
   async *hosts(): AsyncIterable<HostSnapshot[]> {
     const handle = this.#handle;
     if (handle === undefined) return;
-    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, handle.workerCount);
-    const bytes = new Uint8Array(SNAPSHOT_CHUNK * HOST_RECORD_BYTES);
-    for (const [total, worker] of answers) {
-      try {
-        for (let offset = 0; offset < total; ) {
-          const count = handle.readSnapshot(worker, offset, bytes);
-          if (count === 0) break;
-          offset += count;
-          yield decodeHostRecords(bytes, count);
-        }
-      } finally {
-        handle.releaseSnapshot(worker);
+    const workers = Array.from({ length: handle.workerCount }, (_, w) => w);
+    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, workers);
+    const chunkBytes = SNAPSHOT_CHUNK * HOST_RECORD_BYTES;
+    // JS owns these records: a consumer that reads slowly, or stops, holds up no worker.
+    for (const { records } of answers) {
+      const bytes = new Uint8Array(records ?? new ArrayBuffer(0));
+      for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
+        const chunk = bytes.subarray(offset, offset + chunkBytes);
+        yield decodeHostRecords(chunk, chunk.byteLength / HOST_RECORD_BYTES);
       }
     }
   }
 
   async remove(id: string): Promise<boolean> {
-    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), 1);
-    return answers[0]?.[0] === 1;
+    const answers = await this.#request(COMMAND_REMOVE, BigInt(id), [0]);
+    return answers[0]?.value === 1;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#portCheck);
+    this.#paused = false;
     const handle = this.#handle;
     if (handle === undefined) return;
     handle.close();

@@ -19,6 +19,10 @@ export interface CompiledInfo {
 /** The raw native module. Only lib/ talks to it; users see the typed classes. */
 export interface NativeBinding {
   nativeInfo(): CompiledInfo;
+  /** The CPUs this process may run on (its affinity mask), ascending. */
+  allowedCpus(): number[];
+  /** The native engine's limits, defined in native/core. */
+  readonly limits: { readonly maxHostsPerShard: number };
 }
 
 /** The result of loading the addon: the binding and where it came from, or why it failed. */

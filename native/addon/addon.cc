@@ -10,6 +10,8 @@ namespace heartwatch::addon {
 // Runs on: JS thread (once per environment: the main thread and each worker thread).
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nativeInfo", Napi::Function::New(env, NativeInfo, "nativeInfo"));
+  exports.Set("allowedCpus", Napi::Function::New(env, AllowedCpus, "allowedCpus"));
+  exports.Set("limits", Limits(env));
   EngineWrap::Register(env, exports);
   RegisterFleetSimulator(env, exports);
   return exports;

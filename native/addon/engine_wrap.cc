@@ -8,6 +8,25 @@
 namespace heartwatch::addon {
 namespace {
 
+// Runs on: JS thread.
+void ToTcpConfig(const Napi::Object& tcp, TcpConfig& out) {
+  out.enabled = true;
+  out.socket.host = tcp.Get("host").As<Napi::String>().Utf8Value();
+  out.socket.port = static_cast<uint16_t>(GetUint(tcp, "port"));
+  out.socket.backlog = GetUint(tcp, "backlog");
+  out.socket.defer_accept_s = GetUint(tcp, "deferAcceptS");
+  out.socket.recv_buffer_bytes = GetUint(tcp, "recvBufferBytes");
+  out.socket.keepalive_idle_s = GetUint(tcp, "keepAliveIdleS");
+  out.socket.keepalive_interval_s = GetUint(tcp, "keepAliveIntervalS");
+  out.socket.keepalive_count = GetUint(tcp, "keepAliveCount");
+  out.reactors = GetUint(tcp, "reactors");
+  out.max_connections = GetUint(tcp, "maxConnections");
+  out.max_connections_per_ip = GetUint(tcp, "maxConnectionsPerIp");
+  out.handshake_timeout_ms = GetUint(tcp, "handshakeTimeoutMs");
+  out.idle_timeout_ms = GetUint(tcp, "idleTimeoutMs");
+  out.frame_timeout_ms = GetUint(tcp, "frameTimeoutMs");
+}
+
 // Options arrive validated by lib/options.ts (as numbers for the enums).
 // Runs on: JS thread.
 EngineConfig ToEngineConfig(const Napi::Object& config) {
@@ -31,6 +50,8 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
   out.ring_capacity = GetUint(config, "ringCapacity");
   out.event_ring_capacity = GetUint(config, "eventRingCapacity");
   out.spin = config.Get("spin").As<Napi::Boolean>().Value();
+  const Napi::Value tcp = config.Get("tcp");
+  if (tcp.IsObject()) ToTcpConfig(tcp.As<Napi::Object>(), out.tcp);
   return out;
 }
 
@@ -61,10 +82,12 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&EngineWrap::Drain>("drain"),
           InstanceMethod<&EngineWrap::Post>("post"),
           InstanceMethod<&EngineWrap::DrainResults>("drainResults"),
-          InstanceMethod<&EngineWrap::ReadSnapshot>("readSnapshot"),
-          InstanceMethod<&EngineWrap::ReleaseSnapshot>("releaseSnapshot"),
+          InstanceMethod<&EngineWrap::TakeSnapshot>("takeSnapshot"),
           InstanceMethod<&EngineWrap::Close>("close"),
+          InstanceMethod<&EngineWrap::ForeignSockets>("foreignSockets"),
           InstanceAccessor<&EngineWrap::Port>("port"),
+          InstanceAccessor<&EngineWrap::TcpPort>("tcpPort"),
+          InstanceAccessor<&EngineWrap::TcpReactorCount>("tcpReactorCount"),
           InstanceAccessor<&EngineWrap::ReceiverCount>("receiverCount"),
           InstanceAccessor<&EngineWrap::WorkerCount>("workerCount"),
           InstanceAccessor<&EngineWrap::Cpus>("cpus"),
@@ -132,14 +155,12 @@ Napi::Value EngineWrap::Post(const Napi::CallbackInfo& info) {
   command.kind = static_cast<CommandKind>(info[0].As<Napi::Number>().Uint32Value());
   command.key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
   command.request_id = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-  if (command.kind == CommandKind::kRemove) {
-    return Napi::Boolean::New(env, engine_->post(engine_->owner_of(command.key), command));
-  }
-  // A snapshot asks every worker; the caller expects one result from each.
-  for (uint32_t w = 0; w < engine_->worker_count(); ++w) {
-    if (!engine_->post(w, command)) return Napi::Boolean::New(env, false);
-  }
-  return Napi::Boolean::New(env, true);
+  // A remove goes to the key's owner; a snapshot to the worker named, so that a caller asking
+  // every worker can retry just those whose command ring was full.
+  const uint32_t worker = command.kind == CommandKind::kRemove ? engine_->owner_of(command.key)
+                                                               : info[3].As<Napi::Number>().Uint32Value();
+  if (worker >= engine_->worker_count()) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, engine_->post(worker, command));
 }
 
 Napi::Value EngineWrap::DrainResults(const Napi::CallbackInfo& info) {
@@ -161,20 +182,17 @@ Napi::Value EngineWrap::DrainResults(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value EngineWrap::ReadSnapshot(const Napi::CallbackInfo& info) {
+Napi::Value EngineWrap::TakeSnapshot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const uint32_t worker = info[0].As<Napi::Number>().Uint32Value();
-  const size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
-  Napi::Uint8Array buffer = info[2].As<Napi::Uint8Array>();
-  const std::vector<HostRecord>& records = engine_->worker(worker).snapshot();
-  if (offset >= records.size()) return Napi::Number::New(env, 0);
-  const size_t count = std::min(records.size() - offset, buffer.ByteLength() / sizeof(HostRecord));
-  std::memcpy(buffer.Data(), records.data() + offset, count * sizeof(HostRecord));
-  return Napi::Number::New(env, static_cast<double>(count));
-}
-
-void EngineWrap::ReleaseSnapshot(const Napi::CallbackInfo& info) {
-  engine_->worker(info[0].As<Napi::Number>().Uint32Value()).release_snapshot();
+  auto records = std::make_unique<std::vector<HostRecord>>(
+      engine_->worker(info[0].As<Napi::Number>().Uint32Value()).take_snapshot());
+  if (records->empty()) return Napi::ArrayBuffer::New(env, 0);
+  // The records move into the buffer without a copy; the buffer's finalizer frees them.
+  void* data = records->data();
+  const size_t bytes = records->size() * sizeof(HostRecord);
+  return Napi::ArrayBuffer::New(
+      env, data, bytes, [](Napi::Env, void*, std::vector<HostRecord>* owner) { delete owner; },
+      records.release());
 }
 
 void EngineWrap::Close(const Napi::CallbackInfo&) {
@@ -185,8 +203,20 @@ void EngineWrap::Close(const Napi::CallbackInfo&) {
   Shutdown();
 }
 
+Napi::Value EngineWrap::ForeignSockets(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), stopped_ ? 0 : engine_->foreign_sockets());
+}
+
 Napi::Value EngineWrap::Port(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), engine_->port());
+}
+
+Napi::Value EngineWrap::TcpPort(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->tcp_port());
+}
+
+Napi::Value EngineWrap::TcpReactorCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->tcp_reactor_count());
 }
 
 Napi::Value EngineWrap::ReceiverCount(const Napi::CallbackInfo& info) {
@@ -203,6 +233,9 @@ Napi::Value EngineWrap::Cpus(const Napi::CallbackInfo& info) {
   uint32_t n = 0;
   for (uint32_t r = 0; r < engine_->receiver_count(); ++r) out.Set(n++, engine_->receiver_cpu(r));
   for (uint32_t w = 0; w < engine_->worker_count(); ++w) out.Set(n++, engine_->worker_cpu(w));
+  if (engine_->tcp_port() != 0) {
+    for (uint32_t t = 0; t <= engine_->tcp_reactor_count(); ++t) out.Set(n++, engine_->tcp_cpu(t));
+  }
   return out;
 }
 

@@ -6,9 +6,12 @@
 //   port, receiverCount, workerCount, cpus (number[], -1 = not pinned)
 //   statsBuffer                        ArrayBuffer over the live counters (engine_stats.h)
 //   drain(Uint8Array) -> records       copies 64-byte event records (event_record.h)
-//   post(kind, key: bigint, requestId) -> boolean   remove (1) or snapshot (2) command
+//   post(kind, key: bigint, requestId, worker) -> boolean   remove (1, to the key's owner) or
+//                                      snapshot (2, to `worker`) command; false: ring full, retry
 //   drainResults() -> [requestId, value, worker][]
-//   readSnapshot(worker, offset, Uint8Array) -> records; releaseSnapshot(worker)
+//   takeSnapshot(worker) -> ArrayBuffer   the 48-byte host records (shard_message.h) of the
+//                                      snapshot whose result was just drained; frees the worker
+//   foreignSockets() -> number         UDP sockets on the port that are not this engine's
 //   close()                            stops and joins every thread; idempotent. Events still
 //                                      queued stay readable with drain() afterwards.
 // onWake() runs on the JS thread after a worker published events or results; it is called once
@@ -41,10 +44,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Drain(const Napi::CallbackInfo& info);
   Napi::Value Post(const Napi::CallbackInfo& info);
   Napi::Value DrainResults(const Napi::CallbackInfo& info);
-  Napi::Value ReadSnapshot(const Napi::CallbackInfo& info);
-  void ReleaseSnapshot(const Napi::CallbackInfo& info);
+  Napi::Value TakeSnapshot(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
+  Napi::Value ForeignSockets(const Napi::CallbackInfo& info);
   Napi::Value Port(const Napi::CallbackInfo& info);
+  Napi::Value TcpPort(const Napi::CallbackInfo& info);
+  Napi::Value TcpReactorCount(const Napi::CallbackInfo& info);
   Napi::Value ReceiverCount(const Napi::CallbackInfo& info);
   Napi::Value WorkerCount(const Napi::CallbackInfo& info);
   Napi::Value Cpus(const Napi::CallbackInfo& info);

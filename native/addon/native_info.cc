@@ -1,6 +1,8 @@
 #include "addon/native_info.h"
 
 #include "core/common/chunk_allocator.h"
+#include "core/common/current_thread.h"
+#include "core/detector/detector.h"
 
 #ifndef HW_VERSION
 #error "HW_VERSION must be defined by the build (binding.gyp passes package.json's version)"
@@ -56,6 +58,21 @@ Napi::Object NativeInfo(const Napi::CallbackInfo& info) {
   result.Set("allocator", ChunkAllocator::backend_name());
   result.Set("buildFlags", BuildFlags(env));
   return result;
+}
+
+Napi::Value AllowedCpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<int> cpus = allowed_cpus();
+  Napi::Array out = Napi::Array::New(env, cpus.size());
+  for (uint32_t i = 0; i < cpus.size(); ++i) out.Set(i, cpus[i]);
+  return out;
+}
+
+Napi::Object Limits(Napi::Env env) {
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxHostsPerShard", static_cast<double>(kMaxHostsPerShard));
+  limits.Freeze();
+  return limits;
 }
 
 }  // namespace heartwatch::addon

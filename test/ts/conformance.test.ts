@@ -1,13 +1,16 @@
 // The behaviour both engines must share. Every available engine runs this file unchanged:
 // real loopback UDP, ephemeral ports, short timeouts.
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
+import type { HeartwatchError } from '../../lib/errors.js';
 import type { DownEvent, HostEvent, RestartEvent, UpEvent } from '../../lib/events.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { hostIdFromSource } from '../../lib/protocol/host-id.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
-import { Fixture, sleep, until } from './helpers/loopback.js';
+import { Fixture, ownSocketCount, ownUdpSocketsOnPort, sleep, until } from './helpers/loopback.js';
+import { PortThief } from './helpers/port-thief.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
 
@@ -146,6 +149,19 @@ describe.each(engines)('%s engine', (engine) => {
     expect(hosts.find((h) => h.id === '11')).toMatchObject({ state: 'up', timeoutMs: 10_000 });
   });
 
+  it('caps announced timeouts at the native 24-bit limit, 16 777 214 ms', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, missedBeats: 1000 });
+    // 2^32-1 ms * 1000 overflows no field: the cap applies, not a wrap-around.
+    await client.beat(port, 12n, { intervalMs: 60_000 });
+    await client.beat(port, 13n, { intervalMs: 2 ** 32 - 1 });
+    await client.beat(port, 14n, { intervalMs: 16_777 });
+    await log.waitFor(isUp(12n));
+    await log.waitFor(isUp(13n));
+    await log.waitFor(isUp(14n));
+    const timeouts = Object.fromEntries((await hw.hosts()).map((h) => [h.id, h.timeoutMs]));
+    expect(timeouts).toEqual({ '12': 16_777_214, '13': 16_777_214, '14': 16_777_000 });
+  });
+
   it('follows a host whose announced interval shrinks', async () => {
     const { port, log, client } = await fixture.start({
       engine,
@@ -240,6 +256,49 @@ describe.each(engines)('%s engine', (engine) => {
     expect(log.events.map((e) => e.id)).toEqual(['22']);
   });
 
+  it.each(['id', 'address', 'ip'] as const)(
+    'accepts valid heartbeats of every v1 payload size, fields and LEAVE included (identity %s)',
+    async (identity) => {
+      const { hw, port, log } = await fixture.start({ engine, timeoutMs: 5000, identity });
+      // Up to the largest that fits one IPv4 datagram: 65,507 - 28 header bytes.
+      const sizes = [0, 1472, 2021, 9000, 65_479];
+      const since = (seen: number, match: (e: HostEvent) => boolean) => (e: HostEvent) =>
+        log.events.indexOf(e) >= seen && match(e);
+      for (const [i, size] of sizes.entries()) {
+        const sender = await fixture.client();
+        const hostId = 500n + BigInt(i);
+        const id =
+          identity === 'id' ? hostId : hostIdFromSource('127.0.0.1', sender.port, identity);
+        const payload = Buffer.alloc(size, i + 1);
+        const fields = { hostId, incarnation: 10 + i, intervalMs: 0, payload };
+        let seen = log.events.length;
+        await sender.send(encodeHeartbeat({ ...fields, seq: 0 }), port);
+        const up = await log.waitFor<UpEvent>(since(seen, isUp(id)));
+        expect(up.incarnation).toBe(10 + i);
+        seen = log.events.length;
+        await sender.send(encodeHeartbeat({ ...fields, seq: 1, leave: true }), port);
+        await log.waitFor(since(seen, isDown(id, 'left')));
+      }
+      expect(hw.stats()).toMatchObject({ received: 2 * sizes.length, malformed: 0 });
+    },
+  );
+
+  it('takes a burst of large heartbeats, several to a receive batch, all whole', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const payload = Buffer.alloc(9000, 7);
+    const ids = Array.from({ length: 32 }, (_, i) => 600n + BigInt(i));
+    await Promise.all(
+      ids.map((hostId) =>
+        client.send(
+          encodeHeartbeat({ hostId, incarnation: 3, seq: 0, intervalMs: 0, payload }),
+          port,
+        ),
+      ),
+    );
+    for (const id of ids) expect((await log.waitFor<UpEvent>(isUp(id))).incarnation).toBe(3);
+    expect(hw.stats()).toMatchObject({ received: ids.length, malformed: 0 });
+  });
+
   it('counts AUTH heartbeats as authUnsupported and drops them', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const header = encodeHeartbeat({ hostId: 31n, incarnation: 1, seq: 0, intervalMs: 0 });
@@ -263,6 +322,44 @@ describe.each(engines)('%s engine', (engine) => {
     // A tracked host still beats fine at the cap.
     await client.beat(port, 1n, { incarnation: 2 });
     await log.waitFor((e) => e.type === 'restart' && e.id === '1');
+  });
+
+  it('a flood of random host ids cannot lock new hosts out (default admission policy)', async () => {
+    // One shard of 64 hosts, so the flood is quick; every other option is the default but the
+    // timeout, long enough that the whole flood arrives while its first ids are still up.
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 1000,
+      maxHosts: 64,
+      workers: 1,
+    });
+    const flood = Array.from({ length: 500 }, () => randomBytes(8).readBigUInt64BE() | 1n);
+    for (const id of flood) await client.beat(port, id);
+    expect(await until(() => hw.stats().received === flood.length)).toBe(true);
+    expect(hw.stats().trackedHosts).toBe(64);
+    expect(hw.stats().refused).toBeGreaterThan(0);
+    const firstUp = log.events[0]?.at ?? Number.NaN;
+    // The flood stops; a host first seen now beats as a sender does, until it is admitted.
+    const newcomer = 7n;
+    let admitted = false;
+    const beating = (async () => {
+      for (let seq = 0; !admitted && seq < 400; seq++) {
+        await client.beat(port, newcomer, { seq });
+        await sleep(25);
+      }
+    })();
+    let up: UpEvent;
+    try {
+      up = await log.waitFor<UpEvent>(isUp(newcomer), 10_000);
+    } finally {
+      admitted = true;
+      await beating;
+    }
+    expect(up.recovered).toBe(false);
+    // Room was made by a host gone down, never by one still up: not before the first timed out.
+    expect(up.at).toBeGreaterThanOrEqual(firstUp + 1000);
+    expect(hw.stats().trackedHosts).toBeLessThanOrEqual(64);
+    expect((await hw.hosts()).find((h) => h.id === '7')?.state).toBe('up');
   });
 
   it('forgets down hosts after forgetAfterMs, without an event', async () => {
@@ -312,6 +409,7 @@ describe.each(engines)('%s engine', (engine) => {
       malformed: 1,
       authUnsupported: 0,
       ringDrops: 0,
+      receiveErrors: 0,
       hostsUp: 1,
       hostsDown: 1,
       trackedHosts: 2,
@@ -328,6 +426,7 @@ describe.each(engines)('%s engine', (engine) => {
     expect(sum(s.receivers, (r) => r.authUnsupported)).toBe(s.authUnsupported);
     expect(sum(s.receivers, (r) => r.kernelDrops)).toBe(s.kernelDrops);
     expect(sum(s.receivers, (r) => r.ringDrops)).toBe(s.ringDrops);
+    expect(sum(s.receivers, (r) => r.receiveErrors)).toBe(s.receiveErrors);
     expect(sum(s.workers, (w) => w.hostsUp)).toBe(s.hostsUp);
     expect(sum(s.workers, (w) => w.hostsDown)).toBe(s.hostsDown);
     expect(sum(s.workers, (w) => w.trackedHosts)).toBe(s.trackedHosts);
@@ -375,6 +474,35 @@ describe.each(engines)('%s engine', (engine) => {
       streamed.push(...batch);
     }
     expect(streamed.map((h) => h.id).sort()).toEqual(['71', '72', '73']);
+  });
+
+  it('an abandoned or slow hostsIterator() holds up neither hosts(), remove() nor new ones', async () => {
+    const { hw, port, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      workers: 2,
+      eventBatchSize: 2,
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => 800n + BigInt(i));
+    for (const id of ids) await client.beat(port, id);
+    expect(await until(() => hw.stats().trackedHosts === ids.length)).toBe(true);
+    const bounded = <T>(promise: Promise<T>): Promise<T | 'stuck'> =>
+      Promise.race([promise, sleep(3000).then(() => 'stuck' as const)]);
+    // One batch taken, never finished: as a slow consumer looks until it reads on, and as an
+    // abandoned one looks for good.
+    const abandoned = hw.hostsIterator()[Symbol.asyncIterator]();
+    expect((await abandoned.next()).done).toBe(false);
+    expect(await bounded(hw.hosts().then((hosts) => hosts.length))).toBe(ids.length);
+    expect(await bounded(hw.remove('800'))).toBe(true);
+    const streamed: string[] = [];
+    const fresh = (async () => {
+      for await (const batch of hw.hostsIterator()) streamed.push(...batch.map((h) => h.id));
+      return streamed.length;
+    })();
+    expect(await bounded(fresh)).toBe(ids.length - 1);
+    // Many at once, more than a worker's command ring holds: each gets every host once.
+    const many = await bounded(Promise.all(Array.from({ length: 1100 }, () => hw.hosts())));
+    expect(many === 'stuck' ? many : many.every((h) => h.length === ids.length - 1)).toBe(true);
   });
 
   it('delivers each host its events in order', async () => {
@@ -433,6 +561,56 @@ describe.each(engines)('%s engine', (engine) => {
     expect(iterated).toHaveLength(4);
   });
 
+  it('pause() holds every event and, past eventRingCapacity held, expiry; resume() delivers them in order', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs,
+      eventRingCapacity: 1024,
+      receivers: 1,
+      workers: 1,
+    });
+    hw.pause();
+    expect(hw.isPaused()).toBe(true);
+    const hosts = 1500;
+    for (let id = 1; id <= hosts; id++) await client.beat(port, BigInt(id));
+    expect(await until(() => hw.stats().trackedHosts === hosts)).toBe(true);
+    // Every host is long past its timeout, but with more than eventRingCapacity events held the
+    // engine declares none down: memory stays bounded by what heartbeats cause.
+    await sleep(timeoutMs * 4);
+    expect(log.events).toHaveLength(0);
+    expect(hw.stats()).toMatchObject({ hostsUp: hosts, hostsDown: 0, eventsPending: hosts });
+
+    hw.resume();
+    expect(hw.isPaused()).toBe(false);
+    expect(await until(() => log.events.length === 2 * hosts, 5000)).toBe(true);
+    const ids = (type: string, from: number) =>
+      log.events.slice(from, from + hosts).map((e) => (e.type === type ? Number(e.id) : -1));
+    const inOrder = Array.from({ length: hosts }, (_, i) => i + 1);
+    expect(ids('up', 0)).toEqual(inOrder);
+    expect(ids('down', hosts).sort((a, b) => a - b)).toEqual(inOrder);
+    expect(hw.stats()).toMatchObject({ hostsDown: hosts, eventsPending: 0 });
+  });
+
+  it('a listener that pauses stops delivery after its batch; the rest follows on resume()', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      eventBatchSize: 10,
+    });
+    hw.once('events', () => hw.pause());
+    for (let id = 1; id <= 100; id++) await client.beat(port, BigInt(id));
+    expect(await until(() => hw.stats().trackedHosts === 100)).toBe(true);
+    await sleep(50);
+    expect(log.batches).toHaveLength(1);
+    const held = hw.stats().eventsPending;
+    expect(held + log.events.length).toBe(100);
+    hw.resume();
+    expect(await until(() => log.events.length === 100)).toBe(true);
+    expect(log.events.map((e) => Number(e.id))).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+  });
+
   it("turns a throwing listener into an 'error' event and keeps delivering", async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const errors: Error[] = [];
@@ -473,6 +651,70 @@ describe.each(engines)('%s engine', (engine) => {
     expect(String((error as Error).message)).toContain(String(blocker.address().port));
   });
 
+  // Pairs of (heartwatch's address, the newcomer's address) that overlap on one port.
+  const overlapping: [string, string][] = [
+    ['::', '::'],
+    ['::', '127.0.0.1'],
+    ['0.0.0.0', '127.0.0.1'],
+    ['127.0.0.1', '127.0.0.1'],
+    ['127.0.0.1', '0.0.0.0'],
+  ];
+
+  it.each([1, 2])(
+    'a second Heartwatch on a port one holds gets EADDRINUSE, either engine (receivers %i)',
+    async (receivers) => {
+      for (const [first, second] of overlapping) {
+        const { port } = await fixture.start({ engine, host: first, receivers });
+        for (const other of engines) {
+          const hw = fixture.track(
+            new Heartwatch({ engine: other, host: second, port, receivers }),
+          );
+          const error = await hw.listen().then(
+            () => `${other} on ${second} listened beside ${engine} on ${first}`,
+            (e: unknown) => e,
+          );
+          expect(error).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind' });
+        }
+        await fixture.closeAll();
+      }
+    },
+  );
+
+  it.each([1, 2])(
+    "a same-user SO_REUSEPORT socket gets none of heartwatch's traffic (receivers %i)",
+    async (receivers) => {
+      // One receiver (and the pure-TS engine) binds without SO_REUSEPORT: the kernel refuses
+      // the newcomer. Several receivers share the port in a reuseport group that steers every
+      // datagram to its own sockets, and a newcomer is reported (see README "Ports").
+      const shared = engine === 'native' && receivers > 1;
+      for (const [first, second] of overlapping) {
+        const { hw, port } = await fixture.start({ engine, host: first, receivers });
+        const warnings: HeartwatchError[] = [];
+        hw.on('warning', (w) => warnings.push(w));
+        const { thief, outcome } = await PortThief.start(second, port);
+        fixture.track(thief);
+        if (!shared) {
+          expect(`${first} then ${second}: ${outcome}`).toBe(
+            `${first} then ${second}: refused EADDRINUSE`,
+          );
+        } else {
+          expect(outcome).toBe('bound');
+          expect(await until(() => warnings.some((w) => w.message.includes(`${port}`)))).toBe(true);
+          expect(warnings[0]).toMatchObject({ code: 'ERR_HW_ENGINE_WARNING' });
+          if (first === second) {
+            const senders = await Promise.all(Array.from({ length: 32 }, () => fixture.client()));
+            await Promise.all(senders.map((c, i) => c.beat(port, 700n + BigInt(i))));
+            expect(await until(() => hw.stats().received === senders.length)).toBe(true);
+            expect(await thief.stop()).toBe(0);
+            // Steered by flow, not all to one receiver: 32 senders miss one of two by 2^-31.
+            expect(hw.stats().receivers.every((r) => r.received > 0)).toBe(true);
+          }
+        }
+        await fixture.closeAll();
+      }
+    },
+  );
+
   it('close() is idempotent, also before listen()', async () => {
     const idle = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
     await Promise.all([idle.close(), idle.close()]);
@@ -484,6 +726,34 @@ describe.each(engines)('%s engine', (engine) => {
     await client.beat(port, 112n);
     await sleep(50);
     expect(log.events.map((e) => e.id)).toEqual(['111']);
+  });
+
+  it('listen() after close() rejects with ERR_HW_CLOSED and starts nothing', async () => {
+    const sockets = ownSocketCount();
+    const early = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    await early.close();
+    await expect(early.listen()).rejects.toMatchObject({
+      name: 'HeartwatchError',
+      code: 'ERR_HW_CLOSED',
+    });
+    const late = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    await late.listen();
+    await late.close();
+    await expect(late.listen()).rejects.toMatchObject({ code: 'ERR_HW_CLOSED' });
+    expect(ownSocketCount()).toBe(sockets);
+    expect(early.stats().receivers.every((r) => r.received === 0)).toBe(true);
+  });
+
+  it('close() releases every socket before it resolves, cycle after cycle', async () => {
+    const before = ownSocketCount();
+    for (let cycle = 0; cycle < 20; cycle++) {
+      const hw = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+      const { port } = await hw.listen();
+      expect(ownUdpSocketsOnPort(port)).toBeGreaterThan(0);
+      await hw.close();
+      expect(ownUdpSocketsOnPort(port)).toBe(0);
+    }
+    expect(ownSocketCount()).toBeLessThanOrEqual(before);
   });
 
   it('listens dual-stack on "::" and shows IPv4 senders as plain IPv4', async () => {

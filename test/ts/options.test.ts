@@ -1,9 +1,11 @@
-import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { HeartwatchError } from '../../lib/errors.js';
+import { Heartwatch } from '../../lib/heartwatch.js';
+import { allowedCpus, jsMaxHosts, nativeMaxHostsPerShard } from '../../lib/native/platform.js';
 import { maxThreads, resolveOptions } from '../../lib/options.js';
 
-const cpuCount = availableParallelism();
+const allowed = allowedCpus();
+const cpuCount = allowed.length;
 
 function errorOf(input: unknown): HeartwatchError {
   try {
@@ -17,7 +19,7 @@ function errorOf(input: unknown): HeartwatchError {
 }
 
 describe('resolveOptions defaults', () => {
-  it('fills every option in, with threads and CPUs from availableParallelism()', () => {
+  it('fills every option in, with threads and CPUs from the affinity mask', () => {
     const half = Math.max(1, Math.floor(cpuCount / 2));
     expect(resolveOptions(undefined)).toEqual({
       port: 7700,
@@ -27,9 +29,9 @@ describe('resolveOptions defaults', () => {
       identity: 'id',
       receivers: half,
       workers: half,
-      cpus: Array.from({ length: cpuCount }, (_, i) => i),
+      cpus: allowed,
       maxHosts: 4_194_304,
-      forgetAfterMs: 0,
+      forgetAfterMs: 3_600_000,
       batchSize: 64,
       recvBufferBytes: 8 * 1024 * 1024,
       ringCapacity: 65_536,
@@ -39,6 +41,7 @@ describe('resolveOptions defaults', () => {
       engine: 'auto',
       expiry: 'wheel',
       storm: { fraction: 0.4, windowMs: 5000, minDowns: 10, policy: 'flag' },
+      tcp: null,
     });
   });
 
@@ -80,6 +83,7 @@ describe('resolveOptions defaults', () => {
       engine: 'js',
       expiry: 'fifo',
       storm: false,
+      tcp: null,
     } as const;
     expect(resolveOptions(low)).toEqual({ ...low, storm: null });
     expect(resolveOptions({ storm: { fraction: 0.001, windowMs: 1, minDowns: 1 } }).storm).toEqual({
@@ -96,8 +100,8 @@ describe('resolveOptions defaults', () => {
       identity: 'address',
       receivers: maxThreads(),
       workers: maxThreads(),
-      cpus: [cpuCount - 1],
-      maxHosts: 2 ** 31 - 1,
+      cpus: [allowed[cpuCount - 1]],
+      maxHosts: Math.min(2 ** 31 - 1, (nativeMaxHostsPerShard() ?? jsMaxHosts) * maxThreads()),
       forgetAfterMs: 2 ** 31 - 1,
       batchSize: 1024,
       recvBufferBytes: 2 ** 31 - 1,
@@ -108,6 +112,7 @@ describe('resolveOptions defaults', () => {
       engine: 'native',
       expiry: 'wheel',
       storm: { fraction: 1, windowMs: 16_777_214, minDowns: 2 ** 31 - 1, policy: 'hold' },
+      tcp: null,
     } as const;
     expect(resolveOptions(high)).toEqual(high);
   });
@@ -176,11 +181,29 @@ describe('resolveOptions errors', () => {
   it('checks cpus: non-empty, integers, in range, distinct', () => {
     expect(errorOf({ cpus: [] }).message).toContain('"cpus"');
     expect(errorOf({ cpus: [0, 0] }).message).toContain('CPU 0 is listed twice');
-    expect(errorOf({ cpus: [cpuCount] }).message).toContain(
-      `CPU ${cpuCount} is out of range: this machine has ${cpuCount}`,
+    const outside = (allowed[cpuCount - 1] as number) + 1;
+    expect(errorOf({ cpus: [outside] }).message).toContain(
+      `CPU ${outside} is not in this process's affinity mask`,
     );
-    expect(errorOf({ cpus: [-1] }).message).toContain(`from 0 to ${cpuCount - 1}`);
+    expect(errorOf({ cpus: [-1] }).message).toContain('CPUs this process may run on');
     expect(errorOf({ cpus: '0,1' }).message).toContain('got "0,1"');
+  });
+
+  it('checks maxHosts in new Heartwatch() against the engine that will run', () => {
+    const perShard = nativeMaxHostsPerShard();
+    const build = (options: object) => () => new Heartwatch(options);
+    expect(build({ engine: 'js', maxHosts: jsMaxHosts })).not.toThrow();
+    expect(build({ engine: 'js', maxHosts: jsMaxHosts + 1 })).toThrow(
+      /^Invalid option "maxHosts": expected an integer from 1 to 16777216 \(the pure-TS engine/,
+    );
+    if (perShard === undefined) return;
+    expect(perShard).toBeGreaterThan(16_000_000);
+    expect(perShard).toBeLessThan(2 ** 24);
+    expect(build({ engine: 'native', workers: 2, maxHosts: 2 * perShard })).not.toThrow();
+    expect(build({ engine: 'native', workers: 2, maxHosts: 2 * perShard + 1 })).toThrow(
+      `expected an integer from 1 to ${2 * perShard} (the native engine tracks at most ${perShard} hosts per worker; workers: 2), got ${2 * perShard + 1}`,
+    );
+    expect(build({ workers: 1, maxHosts: 2 ** 31 - 1 })).toThrow(/"maxHosts"/);
   });
 
   it('rejects unknown options, suggesting the closest name', () => {

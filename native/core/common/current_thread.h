@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <string>
+#include <vector>
 
 namespace heartwatch {
 
@@ -19,6 +20,20 @@ inline int name_and_pin_current_thread(const std::string& name, int cpu) noexcep
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+// The CPUs the calling thread may run on, ascending: the process's affinity mask (taskset, a
+// container's cpuset) unless this thread changed its own. Empty when the mask cannot be read.
+// Runs on: any thread.
+inline std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
 }
 
 }  // namespace heartwatch

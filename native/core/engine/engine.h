@@ -1,6 +1,7 @@
 // The native engine: R receiver threads and W worker threads around a detector sharded by key.
 //
 //   sockets --recvmmsg--> UdpReceiver r --SpscRing (r, w)--> ShardWorker w --SpscRing--> JS
+//   TCP --TcpAcceptor--> TcpReactor k --SpscRing (R + k, w)--^    (only with tcp.enabled)
 //
 // Construction binds every socket and checks every CPU, so a bad port, address or CPU fails
 // with its errno name before any thread exists. start() then launches the threads.
@@ -17,6 +18,8 @@
 #include "core/engine/event_record.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/shard_worker.h"
+#include "core/engine/tcp_acceptor.h"
+#include "core/engine/tcp_reactor.h"
 #include "core/engine/udp_receiver.h"
 
 namespace heartwatch {
@@ -34,15 +37,21 @@ class Engine {
 
   // Runs on: JS thread.
   void start();
-  // Stops and joins every thread; idempotent. Events not yet drained stay readable.
+  // Stops and joins every thread and closes every socket; idempotent. Events not yet drained
+  // stay readable.
   // Runs on: JS thread.
   void stop();
 
   uint16_t port() const noexcept { return port_; }
+  // The bound TCP port; 0 with TCP off.
+  uint16_t tcp_port() const noexcept { return tcp_port_; }
+  uint32_t tcp_reactor_count() const noexcept { return static_cast<uint32_t>(reactors_.size()); }
   uint32_t receiver_count() const noexcept { return static_cast<uint32_t>(receivers_.size()); }
   uint32_t worker_count() const noexcept { return static_cast<uint32_t>(workers_.size()); }
   int receiver_cpu(uint32_t index) const noexcept { return cpu_for(index); }
   int worker_cpu(uint32_t index) const noexcept { return cpu_for(receiver_count() + index); }
+  // TCP thread `index`: 0 the accept thread, 1 + k reactor k.
+  int tcp_cpu(uint32_t index) const noexcept { return cpu_for(receiver_count() + worker_count() + index); }
   EngineStats& stats() noexcept { return *stats_; }
   std::shared_ptr<EngineStats> shared_stats() const noexcept { return stats_; }
 
@@ -58,10 +67,17 @@ class Engine {
   // Runs on: JS thread.
   bool post(uint32_t worker, const WorkerCommand& command) noexcept { return workers_[worker]->post(command); }
   uint32_t owner_of(uint64_t key) const noexcept;
+  // How many UDP sockets not this engine's are bound to its port, in any process and on any
+  // address (/proc/net/udp{,6}). Only a socket that set SO_REUSEPORT can be one while several
+  // receivers share the port; with one receiver the kernel lets none bind.
+  // Runs on: JS thread.
+  uint32_t foreign_sockets() const;
   ShardWorker& worker(uint32_t index) noexcept { return *workers_[index]; }
 
  private:
   int cpu_for(uint32_t thread_index) const noexcept;
+  // Runs on: JS thread.
+  void create_tcp();
   // Runs on: worker thread.
   void wake_js() noexcept;
 
@@ -70,7 +86,11 @@ class Engine {
   std::shared_ptr<EngineStats> stats_;
   std::vector<std::unique_ptr<ShardWorker>> workers_;
   std::vector<std::unique_ptr<UdpReceiver>> receivers_;
+  std::vector<std::unique_ptr<TcpReactor>> reactors_;
+  std::unique_ptr<TcpAcceptor> acceptor_;
   uint16_t port_ = 0;
+  std::vector<uint64_t> socket_inodes_;  // of the receivers' sockets, for foreign_sockets()
+  uint16_t tcp_port_ = 0;
   bool started_ = false;
   bool stopped_ = false;
   uint32_t drain_cursor_ = 0;

@@ -11,6 +11,11 @@
 //   has applied every heartbeat pushed before the store, so it may expire deadlines up to T0.
 //   The minimum over all receivers bounds expiry: a receiver that is starved or stopped holds
 //   expiry back (downs come late), never lets it run ahead of unread heartbeats (false downs).
+// - A TCP reactor publishes the same promise for its connections: T0 read before an epoll_wait
+//   that reported fewer events than it can hold (level-triggered, so every connection with
+//   unread bytes at T0 is in the list), once each reported connection was read empty (a read
+//   shorter than the buffer) and the frames were pushed. Connections the accept thread has not
+//   handed over yet are not covered (docs/detector.md "What a down means").
 // - A receiver waiting on an empty socket parks in poll(); a worker that has a deadline due but
 //   an older watermark kicks it through an eventfd, so an idle socket costs no lateness.
 //
@@ -61,6 +66,12 @@ class ReceiveWatermark {
       [[maybe_unused]] const ssize_t read_bytes = read(kick_fd_, &kicks, sizeof(kicks));
     }
   }
+
+  // For a producer that waits in its own epoll (a TCP reactor) rather than in park(): it adds
+  // kick_fd() to its epoll set, marks the wait with set_parked(), and drains the fd when it fires.
+  // Runs on: the producer's thread.
+  int kick_fd() const noexcept { return kick_fd_; }
+  void set_parked(bool parked) noexcept { parked_.store(parked, std::memory_order_seq_cst); }
 
   // Asks a parked receiver for a fresh watermark. A kick that races with parking is lost; the
   // worker asks again on its next pass (it polls every millisecond while it waits).

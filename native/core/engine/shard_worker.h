@@ -40,7 +40,7 @@ class ShardWorker {
   ShardWorker(const ShardWorker&) = delete;
   ShardWorker& operator=(const ShardWorker&) = delete;
 
-  // The ring receiver r fills; created before start().
+  // The ring producer r fills (receivers first, then TCP reactors); created before start().
   SpscRing<ShardMessage>& input(uint32_t receiver) noexcept { return *inputs_[receiver]; }
   WakeSignal& wake() noexcept { return wake_; }
 
@@ -67,10 +67,18 @@ class ShardWorker {
   bool post(const WorkerCommand& command) noexcept;
   // Runs on: JS thread (the result ring's single consumer).
   size_t drain_results(CommandResult* out, size_t max) noexcept { return results_.pop_batch(out, max); }
-  // The records of the last snapshot command, valid from its result until release_snapshot().
+  // Hands over the records of the last snapshot command, once its result has been taken, and
+  // frees the worker for the next snapshot at once: a consumer that reads slowly, or never,
+  // holds only its own copy. Empty when no snapshot is waiting to be taken.
   // Runs on: JS thread.
-  const std::vector<HostRecord>& snapshot() const noexcept { return snapshot_; }
-  void release_snapshot() noexcept { snapshot_busy_.store(false, std::memory_order_release); }
+  std::vector<HostRecord> take_snapshot() noexcept {
+    // Busy means the worker has finished writing snapshot_ and will not touch it until cleared.
+    if (!snapshot_busy_.load(std::memory_order_acquire)) return {};
+    std::vector<HostRecord> records = std::move(snapshot_);
+    snapshot_ = {};
+    snapshot_busy_.store(false, std::memory_order_release);
+    return records;
+  }
 
  private:
   // Runs on: worker thread, for all the private functions below.

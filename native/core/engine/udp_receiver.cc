@@ -11,33 +11,9 @@
 
 #include "core/common/current_thread.h"
 #include "core/common/monotonic_clock.h"
+#include "core/engine/heartbeat_intake.h"
 
 namespace heartwatch {
-namespace {
-
-// Fills `address` from a datagram's source, folding IPv4-mapped IPv6 (from a dual-stack socket)
-// back to IPv4 so one host has one address whichever socket family received it.
-void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexcept {
-  std::memset(&address, 0, sizeof(address));
-  if (source.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(source);
-    address.family = 4;
-    address.port = ntohs(v4.sin_port);
-    std::memcpy(address.ip, &v4.sin_addr, 4);
-  } else if (source.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(source);
-    address.port = ntohs(v6.sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
-      address.family = 4;
-      std::memcpy(address.ip, &v6.sin6_addr.s6_addr[12], 4);
-    } else {
-      address.family = 6;
-      std::memcpy(address.ip, &v6.sin6_addr, 16);
-    }
-  }
-}
-
-}  // namespace
 
 UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
                          std::vector<SpscRing<ShardMessage>*> rings, std::vector<WakeSignal*> wake,
@@ -52,9 +28,10 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       counters_(counters),
       cpu_(cpu),
       messages_(config.batch_size),
-      iovecs_(config.batch_size),
+      iovecs_(2 * static_cast<size_t>(config.batch_size)),
       sources_(config.batch_size),
-      datagrams_(new uint8_t[kMaxDatagramBytes * config.batch_size]),
+      datagrams_(new uint8_t[kReceiveSlotBytes * config.batch_size]),
+      spill_(new uint8_t[kReceiveSpillBytes]),
       control_stride_(CMSG_SPACE(sizeof(uint32_t))),
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
@@ -94,15 +71,35 @@ void UdpReceiver::fail(int error) noexcept {
   if (on_failure_) on_failure_();
 }
 
+void UdpReceiver::receive_failed(int error, uint64_t started_ms) noexcept {
+  if (error == EINTR) return;
+  if (error == EAGAIN || error == EWOULDBLOCK) {
+    publish_watermark(started_ms);
+    watermark_.park(socket_.fd(), kParkMillis);
+    return;
+  }
+  if (error == EBADF || error == ENOTSOCK || error == EFAULT || error == EINVAL) {
+    // The socket itself is broken: retrying would spin, and expiry stays held.
+    fail(error);
+    return;
+  }
+  // Counted, and the thread goes on (ENOMEM, ENOBUFS, an error the kernel queued on the socket,
+  // which the call that reports it clears). The pause keeps one that persists from spinning.
+  EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
+  const timespec pause{0, kCoalesceMicros * 1000};
+  clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+}
+
 uint32_t UdpReceiver::receive_batch() {
   for (uint32_t i = 0; i < batch_size_; ++i) {
-    iovecs_[i] = {datagrams_.get() + i * kMaxDatagramBytes, kMaxDatagramBytes};
+    iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
+    iovecs_[2 * i + 1] = {spill_.get(), kReceiveSpillBytes};
     msghdr& header = messages_[i].msg_hdr;
     header = {};
     header.msg_name = &sources_[i];
     header.msg_namelen = sizeof(sockaddr_storage);
-    header.msg_iov = &iovecs_[i];
-    header.msg_iovlen = 1;
+    header.msg_iov = &iovecs_[2 * i];
+    header.msg_iovlen = 2;
     header.msg_control = control_.get() + i * control_stride_;
     header.msg_controllen = control_stride_;
   }
@@ -113,15 +110,7 @@ uint32_t UdpReceiver::receive_batch() {
   // so not counted.
   if (stop_.load(std::memory_order_relaxed)) return 0;
   if (received < 0) {
-    const int error = errno;
-    if (error == EINTR || error == ENOMEM || error == ENOBUFS) return 0;  // passing: try again
-    if (error != EAGAIN && error != EWOULDBLOCK) {
-      // The socket itself is broken (EBADF, ENOTSOCK, EFAULT...): retrying would spin.
-      fail(error);
-      return 0;
-    }
-    publish_watermark(started_ms);
-    watermark_.park(socket_.fd(), kParkMillis);
+    receive_failed(errno, started_ms);
     return 0;
   }
   if (received == 0) return 0;
@@ -148,38 +137,20 @@ void UdpReceiver::dispatch(uint32_t count) {
         std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
       }
     }
-    const uint8_t* data = datagrams_.get() + i * kMaxDatagramBytes;
+    // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
+    const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
-    ParsedHeartbeat parsed{};
+    ShardMessage message;
     const ParseStatus status =
-        truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, messages_[i].msg_len, parsed);
-
-    ShardMessage message{};
-    to_peer_address(sources_[i], message.heartbeat.address);
-    if (identity_ == IdentityMode::kId) {
-      if (status == ParseStatus::kMalformed) {
-        ++malformed;
-        continue;
-      }
-      if (status == ParseStatus::kAuthUnsupported) {
-        ++auth_unsupported;
-        continue;
-      }
-      message.heartbeat.key = parsed.host_id;
-    } else {
-      // Any datagram is a heartbeat of its source; a valid v1 one also lends its fields.
-      if (status == ParseStatus::kAuthUnsupported) {
-        ++auth_unsupported;
-        continue;
-      }
-      if (status != ParseStatus::kOk) parsed = ParsedHeartbeat{};
-      message.heartbeat.key = identity_key(identity_, parsed.host_id,
-                                           reinterpret_cast<const sockaddr*>(&sources_[i]));
+        to_shard_message(identity_, data, messages_[i].msg_len, truncated, sources_[i], message);
+    if (status == ParseStatus::kMalformed) {
+      ++malformed;
+      continue;
     }
-    message.heartbeat.seq = parsed.seq;
-    message.heartbeat.incarnation = parsed.incarnation;
-    message.heartbeat.interval_ms = parsed.interval_ms;
-    message.leave = parsed.leave;
+    if (status == ParseStatus::kAuthUnsupported) {
+      ++auth_unsupported;
+      continue;
+    }
     const uint32_t owner = shard_of(message.heartbeat.key, workers);
     staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
   }

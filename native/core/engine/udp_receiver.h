@@ -1,5 +1,6 @@
-// A receiver thread: drains its SO_REUSEPORT socket with recvmmsg, parses each datagram, keys
-// it, and hands it to the worker that owns the key through that pair's SPSC ring.
+// A receiver thread: drains its socket (how several share one port: see Engine) with recvmmsg,
+// parses each datagram, keys it, and hands it to the worker that owns the key through that
+// pair's SPSC ring.
 #pragma once
 
 #include <sys/socket.h>
@@ -21,9 +22,18 @@
 
 namespace heartwatch {
 
-// Datagrams larger than this are truncated by the kernel and counted malformed (v1 payloads are
-// "a small status"; larger beats belong on TCP).
-inline constexpr size_t kMaxDatagramBytes = 2048;
+// Receive buffers. Each datagram of a batch lands in its own slot, which holds every common
+// heartbeat (28 header bytes plus a small payload); the rest of a longer one, up to the largest
+// UDP datagram, goes on into one spill buffer that every slot of the batch shares, as the second
+// iovec. So small datagrams stay packed in kReceiveSlotBytes each and cost nothing more, and any
+// valid v1 size (up to 65,479 payload bytes) arrives whole in length and header: msg_len is its
+// true length, never truncated. When several datagrams of one batch spill, each overwrites the
+// spill of the one before, so only the batch's last spilled datagram keeps the bytes past its
+// slot; v1 reads nothing there (the payload is opaque and kept nowhere), so every one of them is
+// parsed exactly. A check that must read those bytes (an AUTH tag over a long payload) has them
+// only for that last one. Per receiver: batch_size x 2 KiB of slots plus one 64 KiB spill.
+inline constexpr size_t kReceiveSlotBytes = 2048;
+inline constexpr size_t kReceiveSpillBytes = 65536 - kReceiveSlotBytes;
 // Pause after a batch under a quarter full, so batches grow with the load (at most this much
 // added latency per heartbeat).
 inline constexpr long kCoalesceMicros = 200;
@@ -59,6 +69,9 @@ class UdpReceiver {
   // Runs on: JS thread.
   void request_stop() noexcept;
   void join();
+  // Closes the socket, so a stopped engine holds no port; only after join().
+  // Runs on: JS thread.
+  void close_socket() noexcept { socket_.close(); }
 
  private:
   // Runs on: receiver thread.
@@ -69,6 +82,10 @@ class UdpReceiver {
   // Publishes that everything that reached the socket before `started_ms` is in the rings.
   // Runs on: receiver thread.
   void publish_watermark(uint64_t started_ms);
+  // Handles a failed read: an empty socket publishes the watermark and parks; a broken socket
+  // fails the receiver; anything else is counted in kReceiveErrors and retried after a pause.
+  // Runs on: receiver thread.
+  void receive_failed(int error, uint64_t started_ms) noexcept;
   // Records `error`, stops the loop, and reports it.
   // Runs on: receiver thread.
   void fail(int error) noexcept;
@@ -89,7 +106,8 @@ class UdpReceiver {
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> sources_;
-  std::unique_ptr<uint8_t[]> datagrams_;
+  std::unique_ptr<uint8_t[]> datagrams_;  // batch_size_ slots of kReceiveSlotBytes
+  std::unique_ptr<uint8_t[]> spill_;      // kReceiveSpillBytes, the second iovec of every slot
   std::unique_ptr<uint8_t[]> control_;
   size_t control_stride_;
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)

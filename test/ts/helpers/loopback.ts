@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { HostEvent } from '../../../lib/events.js';
 import { Heartwatch } from '../../../lib/heartwatch.js';
 import type { HeartwatchOptions } from '../../../lib/options.js';
@@ -155,4 +156,51 @@ export class Fixture {
     const all = this.#open.splice(0);
     await Promise.all(all.map((thing) => thing.close()));
   }
+}
+
+/** The inodes of this process's sockets, from the /proc/self/fd links (`socket:[inode]`). */
+function ownSocketInodes(): Set<string> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed between the listing and the read
+    }
+    const match = /^socket:\[(\d+)\]$/.exec(target);
+    if (match?.[1] !== undefined) inodes.add(match[1]);
+  }
+  return inodes;
+}
+
+/**
+ * The inodes of every UDP socket bound to local `port`, any process, from /proc/net/udp and
+ * /proc/net/udp6 (columns: sl local_address rem_address st ... uid timeout inode).
+ */
+export function udpSocketsOnPort(port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      const inode = fields[9];
+      if (local === undefined || inode === undefined) continue;
+      if (Number.parseInt(local.slice(local.indexOf(':') + 1), 16) === port) inodes.add(inode);
+    }
+  }
+  return inodes;
+}
+
+/** How many UDP sockets of this process are bound to local `port`. */
+export function ownUdpSocketsOnPort(port: number): number {
+  const own = ownSocketInodes();
+  let count = 0;
+  for (const inode of udpSocketsOnPort(port)) if (own.has(inode)) count++;
+  return count;
+}
+
+/** How many sockets this process holds open, of any kind. */
+export function ownSocketCount(): number {
+  return ownSocketInodes().size;
 }
