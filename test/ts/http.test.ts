@@ -354,6 +354,27 @@ describe('GET /events (Server-Sent Events)', () => {
     expect(late.frames.slice(1).map((f) => f.event)).toEqual(['up', 'up', 'up', 'up']);
     late.close();
   });
+
+  it('sends a mass failure as storm frames without an id, and its downs flagged storm', async () => {
+    await start();
+    const sse = new SseClient(port);
+    await until(() => api.summary().eventStream.clients === 1, 2000);
+    // 12 hosts, all silent after one beat: every one goes down within one timeout, a storm.
+    for (let id = 1n; id <= 12n; id++) await client.beat(udpPort, id);
+    const ended = () => sse.frames.some((f) => f.event === 'storm' && f.data?.includes('"end"'));
+    expect(await until(ended, 10_000)).toBe(true);
+    const storms = sse.frames.filter((f) => f.event === 'storm');
+    expect(storms.map((f) => JSON.parse(f.data as string).phase)).toEqual(['start', 'end']);
+    expect(storms.every((f) => f.id === undefined)).toBe(true);
+    const downs = sse.frames.filter((f) => f.event === 'down');
+    expect(downs).toHaveLength(12);
+    // The downs from the start frame on carry storm:true, exactly as serve --json prints them.
+    const from = sse.frames.indexOf(storms[0] as never);
+    const flagged = sse.frames.slice(from).filter((f) => f.event === 'down');
+    expect(flagged.length).toBeGreaterThan(0);
+    for (const f of flagged) expect(JSON.parse(f.data as string).storm).toBe(true);
+    sse.close();
+  });
 });
 
 describe('GET /events limits', () => {
