@@ -6,6 +6,8 @@
  *   option, the value given and what is allowed.
  * - `ERR_HW_NATIVE_UNAVAILABLE`: the native addon could not be loaded (see `cause`), or it was
  *   built from other sources than lib/ (its exported layouts and limits differ).
+ * - `ERR_HW_RECEIVER_FAILED` (emitted as `'error'`): a native receiver thread stopped for good;
+ *   the message names the errno. Expiry is held from then on: restart the server.
  * - errno names (`EADDRINUSE`, `EACCES`, ...): a system call failed; `syscall` says which.
  */
 export class HeartwatchError extends Error {

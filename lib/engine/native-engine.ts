@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
@@ -93,6 +94,9 @@ const WORKER_SHOWN = [
   'trackedHosts',
   'refused',
   'replayed',
+  'expiryWaits',
+  'lossyDeferred',
+  'uncertainDowns',
 ] as const satisfies readonly (keyof WorkerStats & keyof NativeContract['counters']['worker'])[];
 const TCP_ACCEPTOR_SHOWN = counterNames.tcpAcceptor satisfies readonly (keyof TcpStats)[];
 const TCP_REACTOR_SHOWN = counterNames.tcpReactor satisfies readonly (keyof TcpReactorStats)[];
@@ -154,6 +158,7 @@ function decodeEventRecords(c: NativeContract, bytes: Uint8Array, count: number)
         lastSeen: view.getFloat64(base + r.lastSeen, true),
         reason: view.getUint8(base + r.reason) === c.downReason.left ? 'left' : 'timeout',
       };
+      if (view.getUint8(base + r.uncertain) === 1) down.uncertain = true;
       events[i] = down;
     } else {
       const restart: RestartEvent = {
@@ -233,6 +238,8 @@ class NativeEngine implements Engine {
     }
   >();
   #closed = false;
+  /** Receivers whose failure was reported. */
+  readonly #failedReported = new Set<number>();
   #portCheck: NodeJS.Timeout | undefined;
   #foreignSockets = 0;
   #paused = false;
@@ -324,6 +331,7 @@ class NativeEngine implements Engine {
     if (handle === undefined) return;
     // While paused the events stay in the workers' rings; a full ring pauses their expiry.
     if (!this.#paused) this.#drainEvents(handle);
+    this.#reportFailedReceivers(handle);
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
@@ -352,6 +360,28 @@ class NativeEngine implements Engine {
       this.#delivered += count;
       this.#sink.events(batch);
     } while (count === capacity && !this.#paused);
+  }
+
+  /** A receiver that stopped for good wakes JS once; say so, once per receiver. */
+  #reportFailedReceivers(handle: NativeEngineHandle): void {
+    const counters = this.#counters;
+    const contract = this.#contract;
+    if (counters === undefined || contract === undefined) return;
+    const { slotsPerLine, receiver } = contract.counters;
+    for (let r = 0; r < handle.receiverCount; r++) {
+      const errno = Number(counters[r * slotsPerLine + receiver.failedErrno]);
+      if (errno === 0 || this.#failedReported.has(r)) continue;
+      this.#failedReported.add(r);
+      const name = errnoName(errno);
+      this.#sink.error(
+        new HeartwatchError(
+          'ERR_HW_RECEIVER_FAILED',
+          `heartwatch: receiver hw-rx-${r} stopped: recvmmsg failed with ${name}; ` +
+            'expiry is held from now on (downs wait rather than be false): close and restart',
+          { syscall: 'recvmmsg' },
+        ),
+      );
+    }
   }
 
   pause(): void {
@@ -407,6 +437,8 @@ class NativeEngine implements Engine {
       const value = this.#threadCpus[thread];
       return value === undefined || value < 0 ? null : value;
     };
+    // CLOCK_MONOTONIC, the clock the receivers stamp their watermarks with.
+    const nowMs = Number(process.hrtime.bigint() / 1_000_000n);
     const receivers: ReceiverStats[] = [];
     const workers: WorkerStats[] = [];
     if (contract !== undefined) {
@@ -414,6 +446,8 @@ class NativeEngine implements Engine {
       for (let r = 0; r < receiverCount; r++) {
         const entry = { thread: `hw-rx-${r}`, cpu: cpu(r) } as ReceiverStats;
         for (const name of RECEIVER_SHOWN) entry[name] = read(r, rx[name]);
+        const watermark = read(r, rx.watermarkMs);
+        entry.watermarkLagMs = watermark === 0 ? 0 : Math.max(0, nowMs - watermark);
         receivers.push(entry);
       }
       const wk = contract.counters.worker;
@@ -445,6 +479,10 @@ class NativeEngine implements Engine {
       refused: sum(workers, (w) => w.refused),
       eventsPending: sum(workers, (w) => w.eventsPending),
       eventsDelivered: this.#delivered,
+      watermarkLagMs: receivers.reduce((most, r) => Math.max(most, r.watermarkLagMs), 0),
+      expiryWaits: sum(workers, (w) => w.expiryWaits),
+      lossyDeferred: sum(workers, (w) => w.lossyDeferred),
+      uncertainDowns: sum(workers, (w) => w.uncertainDowns),
       receivers,
       workers,
       tcp: this.#tcpStats(read, cpu),
@@ -528,3 +566,9 @@ class NativeEngine implements Engine {
 
 /** Creates the native engine; listen() throws `ERR_HW_NATIVE_UNAVAILABLE` where it cannot run. */
 export const createNativeEngine: EngineFactory = (options, sink) => new NativeEngine(options, sink);
+
+/** `ENOTSOCK` for 88, or `errno 88` for a number this platform does not name. */
+function errnoName(errno: number): string {
+  const entry = Object.entries(osConstants.errno).find(([, value]) => value === errno);
+  return entry?.[0] ?? `errno ${errno}`;
+}

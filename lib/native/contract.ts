@@ -29,6 +29,7 @@ export const contractNames = {
     'recovered',
     'family',
     'port',
+    'uncertain',
     'ip',
     'ipBytes',
   ],
@@ -76,6 +77,8 @@ export const counterNames = {
     'authFailed',
     'unauthenticated',
     'notAllowed',
+    'watermarkMs',
+    'failedErrno',
   ],
   worker: [
     'processed',
@@ -87,6 +90,9 @@ export const counterNames = {
     'eventsPublished',
     'forgotten',
     'replayed',
+    'expiryWaits',
+    'lossyDeferred',
+    'uncertainDowns',
   ],
   tcpAcceptor: [
     'accepted',

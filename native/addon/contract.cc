@@ -50,6 +50,8 @@ constexpr std::pair<const char*, ReceiverCounter> kReceiverCounters[] = {
     {"authFailed", ReceiverCounter::kAuthFailed},
     {"unauthenticated", ReceiverCounter::kUnauthenticated},
     {"notAllowed", ReceiverCounter::kNotAllowed},
+    {"watermarkMs", ReceiverCounter::kWatermarkMs},
+    {"failedErrno", ReceiverCounter::kFailedErrno},
 };
 constexpr std::pair<const char*, WorkerCounter> kWorkerCounters[] = {
     {"processed", WorkerCounter::kProcessed},
@@ -61,6 +63,9 @@ constexpr std::pair<const char*, WorkerCounter> kWorkerCounters[] = {
     {"eventsPublished", WorkerCounter::kEventsPublished},
     {"forgotten", WorkerCounter::kForgotten},
     {"replayed", WorkerCounter::kReplayed},
+    {"expiryWaits", WorkerCounter::kExpiryWaits},
+    {"lossyDeferred", WorkerCounter::kLossyDeferred},
+    {"uncertainDowns", WorkerCounter::kUncertainDowns},
 };
 constexpr std::pair<const char*, TcpAcceptorCounter> kTcpAcceptorCounters[] = {
     {"accepted", TcpAcceptorCounter::kAccepted},
@@ -134,6 +139,7 @@ Napi::Object EventRecordLayout(Napi::Env env) {
                         {"recovered", offsetof(R, recovered)},
                         {"family", offsetof(R, family)},
                         {"port", offsetof(R, port)},
+                        {"uncertain", offsetof(R, uncertain)},
                         {"ip", offsetof(R, ip)},
                         {"ipBytes", sizeof(R::ip)},
                     });

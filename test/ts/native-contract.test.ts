@@ -38,6 +38,7 @@ const eventWidths = {
   recovered: 1,
   family: 1,
   port: 2,
+  uncertain: 1,
 } as const;
 const hostWidths = {
   key: 8,
