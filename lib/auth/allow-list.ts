@@ -1,7 +1,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { HeartwatchError } from '../errors.js';
 
-/** Most prefixes in `allow` (kMaxAllowPrefixes in native/core/auth/source_allow_list.h). */
+/**
+ * Most prefixes in `allow`: kMaxAllowPrefixes in native/core/auth/source_allow_list.h, which the
+ * addon exports (`contract.auth`) and lib/native/contract.ts checks against this at load.
+ */
 export const maxAllowPrefixes = 256;
 
 /** One checked `allow` entry; the native engine takes it as is. */

@@ -6,7 +6,8 @@ import { HeartwatchError } from '../errors.js';
  * Heartbeat tags (docs/protocol.md, "Authentication"): the first 16 bytes of
  * HMAC-SHA256(key, header || payload). The limits are the native KeyRing's
  * (native/core/auth/key_ring.h); they are repeated here because the pure-TS engine and the
- * senders must work where the addon does not load.
+ * senders must work where the addon does not load, and the addon loads only where its exported
+ * `contract.auth` equals them (lib/native/contract.ts). The tag size is wire-v1's authTagBytes.
  */
 export const maxAuthKeys = 8;
 export const minAuthKeyBytes = 16;

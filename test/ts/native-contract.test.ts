@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { maxAllowPrefixes } from '../../lib/auth/allow-list.js';
-import { maxAuthKeyBytes, maxAuthKeys, minAuthKeyBytes } from '../../lib/auth/keys.js';
+import { maxAuthKeyBytes, maxAuthKeys, minAuthKeyBytes, tagBytes } from '../../lib/auth/keys.js';
 import { engineLimits } from '../../lib/engine/limits.js';
 import { loadNative } from '../../lib/native/binding.js';
 import {
@@ -100,6 +100,7 @@ describe('the native contract', () => {
     const c = contract();
     expect(c.protocol.headerBytes).toBe(headerBytes);
     expect(c.protocol.authTagBytes).toBe(authTagBytes);
+    expect(c.protocol.authTagBytes).toBe(tagBytes);
     expect(c.protocol.maxUdpPayloadBytes).toBe(maxUdpPayloadBytes);
     for (const [name, value] of Object.entries(engineLimits)) {
       expect(c.limits[name as keyof typeof engineLimits], name).toBe(value);
