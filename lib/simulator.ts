@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { inspect } from 'node:util';
 import { checkAuthKeys } from './auth/keys.js';
+import { simulatorLimits } from './engine/limits.js';
 import { HeartwatchError } from './errors.js';
 import { loadNative } from './native/binding.js';
 import { allowedCpus, formatCpuList } from './native/platform.js';
@@ -249,7 +250,8 @@ function nativeConfig(input: unknown): NativeFleetConfig {
           0,
           options.key === undefined ? maxUdpPayloadBytes : maxUdpPayloadBytes - authTagBytes,
         );
-  const batch = options.batch === undefined ? 64 : integer('batch', options.batch, 1, 1024);
+  const batch =
+    options.batch === undefined ? 64 : integer('batch', options.batch, 1, simulatorLimits.maxBatch);
   let cpu = -1;
   if (options.cpu !== undefined && options.cpu !== null) {
     const allowed = allowedCpus();

@@ -17,3 +17,12 @@ export const engineLimits = {
   /** Datagrams per `recvmmsg` call: the kernel takes at most 1024 (UIO_MAXIOV). */
   maxBatchSize: 1024,
 } as const;
+
+/**
+ * The native fleet simulator's limits (native/sim/fleet_simulator.h), checked against the addon's
+ * `contract.simulator` at load like the engine's: options are checked before the addon is needed.
+ */
+export const simulatorLimits = {
+  /** Datagrams per `sendmmsg` call: the kernel takes at most 1024 (UIO_MAXIOV). */
+  maxBatch: 1024,
+} as const;

@@ -1,6 +1,6 @@
 import { maxAllowPrefixes } from '../auth/allow-list.js';
 import { maxAuthKeyBytes, maxAuthKeys, minAuthKeyBytes } from '../auth/keys.js';
-import { engineLimits } from '../engine/limits.js';
+import { engineLimits, simulatorLimits } from '../engine/limits.js';
 import { HeartwatchError } from '../errors.js';
 import {
   authTagBytes,
@@ -61,6 +61,7 @@ export const contractNames = {
   ],
   protocol: ['headerBytes', 'authTagBytes', 'maxUdpPayloadBytes', 'flagLeave', 'flagAuth'],
   auth: ['maxKeys', 'minKeyBytes', 'maxKeyBytes', 'maxAllowPrefixes'],
+  simulator: ['maxBatch'],
 } as const;
 
 /** Each counter lib/ reads, by thread kind, in the names native/addon/contract.cc gives them. */
@@ -133,7 +134,10 @@ export type NativeContract = { readonly [table in keyof Names]: Table<Names[tabl
  * Numbers lib/ also needs without the addon (the pure-TS engine, option checks, the sender),
  * defined by docs/protocol.md and lib/engine/limits.ts: the addon must agree with each.
  */
-const sharedValues: { [table in 'protocol' | 'limits' | 'auth']?: Record<string, number> } = {
+const sharedValues: {
+  [table in 'protocol' | 'limits' | 'auth' | 'simulator']?: Record<string, number>;
+} = {
+  simulator: { maxBatch: simulatorLimits.maxBatch },
   auth: {
     maxKeys: maxAuthKeys,
     minKeyBytes: minAuthKeyBytes,

@@ -14,6 +14,7 @@
 #include "core/engine/event_record.h"
 #include "core/engine/shard_message.h"
 #include "core/protocol/heartbeat_parser.h"
+#include "sim/fleet_simulator.h"
 
 namespace heartwatch::addon {
 namespace {
@@ -218,6 +219,7 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("limits", Limits(env));
   contract.Set("protocol", Protocol(env));
   contract.Set("auth", Auth(env));
+  contract.Set("simulator", Table(env, {{"maxBatch", sim::kMaxSimulatorBatch}}));
   contract.Freeze();
   return contract;
 }

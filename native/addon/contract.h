@@ -11,6 +11,7 @@
 //   contract.limits        the engine's limits (engine_config.h, detector.h)
 //   contract.protocol      wire protocol v1 constants (core/protocol/heartbeat_parser.h)
 //   contract.auth          key ring and allow-list limits (core/auth/)
+//   contract.simulator     the fleet simulator's limits (sim/fleet_simulator.h)
 //
 // Adding a counter or a record field: its line in the core header, one line in contract.cc
 // (a static_assert there checks that counters keep distinct slots inside the line), and its

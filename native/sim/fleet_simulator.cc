@@ -26,8 +26,7 @@ constexpr uint32_t kHeaderBytes = 28;
 constexpr uint8_t kMagic0 = 0x48, kMagic1 = 0x57, kVersion = 1, kFlagLeave = 0x01, kFlagAuth = 0x02;
 // The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP); IPv6 allows a little more.
 constexpr uint32_t kMaxDatagramBytes = 65507;
-constexpr uint32_t kMaxBatch = 1024;
-constexpr uint32_t kTcpConnectTimeoutMs = 30'000;  // UIO_MAXIOV: the most sendmmsg takes per call.
+constexpr uint32_t kTcpConnectTimeoutMs = 30'000;
 constexpr int64_t kMaxSleepNs = 10'000'000;
 constexpr double kBurstSeconds = 0.020;
 constexpr char kPayloadPattern[] = "heartwatch-sim ";
@@ -88,7 +87,9 @@ void validate(const FleetSimulator::Config& c) {
   if (!(c.packets_per_second > 0) || !std::isfinite(c.packets_per_second)) {
     throw std::invalid_argument("packets_per_second must be positive and finite");
   }
-  if (c.batch == 0 || c.batch > kMaxBatch) throw std::invalid_argument("batch must be 1 to 1024");
+  if (c.batch == 0 || c.batch > kMaxSimulatorBatch) {
+    throw std::invalid_argument("batch must be 1 to " + std::to_string(kMaxSimulatorBatch));
+  }
   const uint32_t tag_bytes = c.key.empty() ? 0 : TagSigner::kTagBytes;
   if (kHeaderBytes + c.payload_bytes + tag_bytes > kMaxDatagramBytes) {
     throw std::invalid_argument("payload_bytes must leave the datagram (tag included) within 65507 bytes");

@@ -27,6 +27,10 @@
 
 namespace heartwatch::sim {
 
+// Datagrams per sendmmsg call at most: UIO_MAXIOV, the most the kernel takes per call. The addon
+// exports it (`contract.simulator.maxBatch`); lib/simulator.ts checks `batch` against it.
+inline constexpr uint32_t kMaxSimulatorBatch = 1024;
+
 class TagSigner;
 class TcpFleet;
 

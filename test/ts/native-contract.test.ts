@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { maxAllowPrefixes } from '../../lib/auth/allow-list.js';
 import { maxAuthKeyBytes, maxAuthKeys, minAuthKeyBytes, tagBytes } from '../../lib/auth/keys.js';
-import { engineLimits } from '../../lib/engine/limits.js';
+import { engineLimits, simulatorLimits } from '../../lib/engine/limits.js';
 import { loadNative } from '../../lib/native/binding.js';
 import {
   checkContract,
@@ -105,6 +105,7 @@ describe('the native contract', () => {
     for (const [name, value] of Object.entries(engineLimits)) {
       expect(c.limits[name as keyof typeof engineLimits], name).toBe(value);
     }
+    expect(c.simulator).toEqual(simulatorLimits);
     expect(c.auth).toEqual({
       maxKeys: maxAuthKeys,
       minKeyBytes: minAuthKeyBytes,
