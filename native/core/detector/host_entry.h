@@ -30,6 +30,7 @@ struct HostEntry {
     kLive = 1 << 3,    // a host (free records and list sentinels lack it)
     kFamilyV4 = 1 << 4,
     kFamilyV6 = 1 << 5,
+    kStatus = 1 << 6,  // has a status in the detector's StatusStore
   };
 
   uint64_t key;
