@@ -50,6 +50,8 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
   out.ring_capacity = GetUint(config, "ringCapacity");
   out.event_ring_capacity = GetUint(config, "eventRingCapacity");
   out.spin = config.Get("spin").As<Napi::Boolean>().Value();
+  out.detector.max_status_bytes = GetUint(config, "maxStatusBytes");
+  out.detector.status_budget_bytes = static_cast<uint64_t>(config.Get("statusBudgetBytes").As<Napi::Number>().Int64Value());
   const Napi::Value tcp = config.Get("tcp");
   if (tcp.IsObject()) ToTcpConfig(tcp.As<Napi::Object>(), out.tcp);
   return out;

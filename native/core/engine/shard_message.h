@@ -9,11 +9,23 @@
 
 namespace heartwatch {
 
+// The status (payload) of a heartbeat rides beside it: its bytes in the (producer, worker)
+// ByteRing, ending at status_end, and only their size here, so a beat without one costs nothing
+// more (StatusCarrier, status_carrier.h).
+enum ShardMessageStatus : uint8_t {
+  kStatusCarried = 1 << 0,  // status_size bytes end at status_end in the producer's ByteRing
+  kStatusLost = 1 << 1,     // the beat had a status the producer could not pass on (counted)
+};
+
 struct ShardMessage {
   Heartbeat heartbeat;
   bool leave;
+  uint8_t status_flags;  // ShardMessageStatus bits
+  uint16_t status_size;  // the payload's size; without kStatusCarried, larger than the limit
+  uint32_t status_end;
 };
 static_assert(std::is_trivially_copyable_v<ShardMessage>);
+static_assert(sizeof(ShardMessage) == 48, "statuses ride in the padding: a plain beat costs no more");
 
 // The worker that owns a key: multiply-shift maps the hash's high half onto [0, workers)
 // without a division.

@@ -15,6 +15,12 @@ namespace {
 
 constexpr size_t kDrainBatch = 256;
 constexpr size_t kCommandRingCapacity = 1024;
+// Status bytes per (producer, worker) ring: room for a ring's worth of small statuses, and for
+// several of the largest.
+constexpr size_t kStatusInputBytes = 1u << 20;
+// Status bytes of events towards JS, and most that may wait in the overflow.
+constexpr size_t kEventStatusBytes = 1u << 20;
+constexpr size_t kOverflowStatusBytes = 4u << 20;
 // How long after the last heartbeat a worker keeps polling instead of sleeping until woken.
 constexpr uint64_t kBusyWindowMs = 100;
 
@@ -49,6 +55,13 @@ ShardWorker::ShardWorker(uint32_t index, const EngineConfig& config, CounterLine
   for (uint32_t r = 0; r < producers; ++r) {
     inputs_.push_back(std::make_unique<SpscRing<ShardMessage>>(config.ring_capacity));
   }
+  if (config.detector.max_status_bytes > 0) {
+    const size_t largest = size_t{config.detector.max_status_bytes} * 2;
+    for (uint32_t r = 0; r < producers; ++r) {
+      status_inputs_.push_back(std::make_unique<ByteRing>(std::max(kStatusInputBytes, 4 * largest)));
+    }
+    event_bytes_ = std::make_shared<ByteRing>(std::max(kEventStatusBytes, 4 * largest));
+  }
   decided_.reserve(config.expire_budget + 2 * kDrainBatch);
   batch_.reserve(kDrainBatch);
   drained_.resize(kDrainBatch);
@@ -72,11 +85,29 @@ void ShardWorker::join() {
 }
 
 size_t ShardWorker::drain_events(EventRecord* out, size_t max) noexcept {
+  if (release_pending_) event_bytes_->release(release_end_);
+  release_pending_ = false;
   size_t count = events_.pop_batch(out, max);
-  // After join() this thread owns the overflow: hand over what the ring could not hold.
+  // After join() this thread owns the overflow: hand over what the ring could not hold, its
+  // status bytes through the byte ring (whose producer this thread now is).
   while (joined_ && count < max && !overflow_.empty()) {
-    out[count++] = overflow_.front();
+    EventRecord record = overflow_.front();
+    const size_t size = size_t{record.status_size} + record.previous_size;
+    if (size > 0) {
+      uint8_t* run = event_bytes_->reserve(size);
+      if (run == nullptr) break;  // the next drain frees what this one hands out
+      std::memcpy(run, overflow_bytes_.front().data(), size);
+      record.status_end = static_cast<uint32_t>(event_bytes_->end());
+      overflow_status_bytes_ -= size;
+      overflow_bytes_.pop_front();
+    }
+    out[count++] = record;
     overflow_.pop_front();
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (out[i].status_size == 0) continue;
+    release_end_ = out[i].status_end;
+    release_pending_ = true;
   }
   return count;
 }
@@ -116,14 +147,15 @@ bool ShardWorker::step() {
 
 size_t ShardWorker::drain_inputs(uint64_t now_ms) {
   size_t total = 0;
-  for (auto& ring : inputs_) {
+  for (uint32_t producer = 0; producer < inputs_.size(); ++producer) {
+    SpscRing<ShardMessage>* ring = inputs_[producer].get();
     // At most one ring's worth per step, so a receiver that keeps up with us cannot hold off
     // expiry, commands and publishing.
     size_t taken = 0;
     size_t got;
     do {
       got = ring->pop_batch(drained_.data(), kDrainBatch);
-      apply(drained_.data(), got, now_ms);
+      apply(drained_.data(), got, now_ms, producer);
       taken += got;
     } while (got == kDrainBatch && taken < ring->capacity());
     total += taken;
@@ -131,20 +163,47 @@ size_t ShardWorker::drain_inputs(uint64_t now_ms) {
   return total;
 }
 
+StatusView ShardWorker::status_view(const ShardMessage& message, ByteRing* bytes) {
+  if ((message.status_flags & kStatusLost) != 0) ++status_lost_;
+  StatusView view{nullptr, message.status_size};
+  // Without kStatusCarried only the size came (longer than the limit: the detector counts it).
+  if ((message.status_flags & kStatusCarried) != 0) view.data = bytes->run(message.status_end, message.status_size);
+  return view;
+}
+
 // Heartbeats go to the detector in batches (it prefetches the batch's slots); a leave flushes the
-// batch before it so one host's messages keep their order.
-void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now_ms) {
+// batch before it so one host's messages keep their order. Statuses ride in statuses_, which
+// stays empty while no message of the batch has one; their bytes are freed after the batch.
+void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now_ms, uint32_t producer) {
+  ByteRing* bytes = status_input(producer);
+  const uint32_t* release = nullptr;
+  auto flush = [&] {
+    if (!statuses_.empty()) statuses_.resize(batch_.size());
+    detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_,
+                              statuses_.empty() ? nullptr : statuses_.data());
+    batch_.clear();
+    statuses_.clear();
+  };
   batch_.clear();
+  statuses_.clear();
   for (size_t i = 0; i < count; ++i) {
-    if (!messages[i].leave) {
-      batch_.push_back(messages[i].heartbeat);
+    const ShardMessage& message = messages[i];
+    if (message.status_size != 0 || message.status_flags != 0) {
+      if ((message.status_flags & kStatusCarried) != 0) release = &message.status_end;
+      if (!message.leave) {
+        statuses_.resize(batch_.size() + 1);
+        statuses_.back() = status_view(message, bytes);
+      }
+    }
+    if (!message.leave) {
+      batch_.push_back(message.heartbeat);
       continue;
     }
-    detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
-    batch_.clear();
-    detector_.leave(messages[i].heartbeat.key, messages[i].heartbeat.address, now_ms, decided_);
+    flush();
+    detector_.leave(message.heartbeat.key, message.heartbeat.address, now_ms, decided_);
   }
-  detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
+  flush();
+  if (release != nullptr) bytes->release(*release);
   EngineStats::add(counters_, WorkerCounter::kProcessed, count);
   if (decided_.size() >= kDrainBatch) publish_events();
 }
@@ -201,22 +260,61 @@ void ShardWorker::publish_events() {
   published_ += decided_.size();
   update_counters();
   size_t pushed = 0;
+  const uint8_t* bytes = detector_.event_bytes().data();
   for (const HostEvent& event : decided_) {
-    const EventRecord record = EventRecord::from(event, epoch_offset_ms_);
+    EventRecord record = EventRecord::from(event, epoch_offset_ms_);
+    record.worker = static_cast<uint16_t>(index_);
+    const size_t size = size_t{event.status_size} + event.previous_size;
+    const uint8_t* run = size > 0 ? bytes + event.status_offset : nullptr;
     // Once anything waits in the overflow, everything after it must too, to keep the order.
-    if (overflow_.empty() && events_.try_push(record)) {
+    if (overflow_.empty() && push_record(record, run, size)) {
       ++pushed;
     } else {
-      overflow_.push_back(record);
+      queue_overflow(record, run, size);
     }
   }
   decided_.clear();
+  detector_.clear_event_bytes();
   if (pushed > 0) publish_();
+}
+
+bool ShardWorker::push_record(EventRecord record, const uint8_t* run, size_t size) noexcept {
+  if (size == 0) return events_.try_push(record);
+  const uint64_t before = event_bytes_->end();
+  uint8_t* into = event_bytes_->reserve(size);
+  if (into == nullptr) return false;
+  std::memcpy(into, run, size);
+  record.status_end = static_cast<uint32_t>(event_bytes_->end());
+  if (events_.try_push(record)) return true;
+  event_bytes_->rewind(before);
+  return false;
+}
+
+void ShardWorker::queue_overflow(const EventRecord& record, const uint8_t* run, size_t size) {
+  if (size > 0) {
+    if (record.type == static_cast<uint8_t>(HostEventType::kUpdate) &&
+        overflow_status_bytes_ + size > kOverflowStatusBytes) {
+      // Counted as published above; it never will be.
+      --published_;
+      ++events_dropped_;
+      return;
+    }
+    overflow_bytes_.emplace_back(run, run + size);
+    overflow_status_bytes_ += size;
+  }
+  overflow_.push_back(record);
 }
 
 void ShardWorker::flush_overflow() {
   size_t pushed = 0;
-  while (!overflow_.empty() && events_.try_push(overflow_.front())) {
+  while (!overflow_.empty()) {
+    const EventRecord& record = overflow_.front();
+    const size_t size = size_t{record.status_size} + record.previous_size;
+    if (!push_record(record, size > 0 ? overflow_bytes_.front().data() : nullptr, size)) break;
+    if (size > 0) {
+      overflow_status_bytes_ -= size;
+      overflow_bytes_.pop_front();
+    }
     overflow_.pop_front();
     ++pushed;
   }
@@ -231,6 +329,13 @@ void ShardWorker::update_counters() {
   EngineStats::set(counters_, WorkerCounter::kRefused, stats.refused);
   EngineStats::set(counters_, WorkerCounter::kForgotten, stats.forgotten);
   EngineStats::set(counters_, WorkerCounter::kEventsPublished, published_);
+  if (status_counters_ == nullptr) return;
+  EngineStats::set(*status_counters_, StatusCounter::kStatuses, stats.statuses);
+  EngineStats::set(*status_counters_, StatusCounter::kBytes, stats.status_bytes);
+  EngineStats::set(*status_counters_, StatusCounter::kOversize, stats.status_oversize);
+  EngineStats::set(*status_counters_, StatusCounter::kOverBudget, stats.status_over_budget);
+  EngineStats::set(*status_counters_, StatusCounter::kLost, status_lost_);
+  EngineStats::set(*status_counters_, StatusCounter::kEventsDropped, events_dropped_);
 }
 
 void ShardWorker::sleep_until_work(uint64_t now_ms, bool js_behind) {

@@ -92,8 +92,27 @@ uint32_t UdpReceiver::receive_batch() {
   return static_cast<uint32_t>(received);
 }
 
+void UdpReceiver::carry_status(uint32_t i, uint32_t owner, uint32_t last_spilled, ShardMessage& message) noexcept {
+  const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
+  const size_t length = messages_[i].msg_len;
+  if (length <= kHeartbeatHeaderBytes) return;
+  ParsedHeartbeat parsed;
+  size_t message_bytes = 0;
+  if (parse_heartbeat_header_v1(data, parsed, message_bytes) == ParseStatus::kMalformed || message_bytes != length) return;
+  // Only the batch's last spilled datagram still has its bytes past the slot in the spill.
+  const bool readable = length <= kReceiveSlotBytes || i == last_spilled;
+  statuses_.carry(owner, message, parsed.payload_len, data + kHeartbeatHeaderBytes,
+                  kReceiveSlotBytes - kHeartbeatHeaderBytes, spill_.get(), readable);
+}
+
 void UdpReceiver::dispatch(uint32_t count) {
   const uint32_t workers = static_cast<uint32_t>(rings_.size());
+  uint32_t last_spilled = count;
+  if (statuses_.enabled()) {
+    for (uint32_t i = 0; i < count; ++i) {
+      if (messages_[i].msg_len > kReceiveSlotBytes) last_spilled = i;
+    }
+  }
   uint64_t malformed = 0;
   uint64_t auth_unsupported = 0;
   for (uint32_t i = 0; i < count; ++i) {
@@ -119,6 +138,7 @@ void UdpReceiver::dispatch(uint32_t count) {
       continue;
     }
     const uint32_t owner = shard_of(message.heartbeat.key, workers);
+    if (statuses_.enabled()) carry_status(i, owner, last_spilled, message);
     staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
   }
 
@@ -128,6 +148,7 @@ void UdpReceiver::dispatch(uint32_t count) {
     if (staged == 0) continue;
     const size_t pushed = rings_[w]->push_batch(&staged_[static_cast<size_t>(w) * batch_size_], staged);
     ring_drops += staged - pushed;
+    if (pushed < staged) statuses_.unwind(w, &staged_[static_cast<size_t>(w) * batch_size_], staged, pushed);
     staged_counts_[w] = 0;
     if (pushed > 0) wake_[w]->notify();
   }

@@ -14,6 +14,7 @@
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
 #include "core/engine/shard_message.h"
+#include "core/engine/status_carrier.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/udp_socket.h"
 #include "core/ring/spsc_ring.h"
@@ -47,6 +48,13 @@ class UdpReceiver {
   UdpReceiver(const UdpReceiver&) = delete;
   UdpReceiver& operator=(const UdpReceiver&) = delete;
 
+  // Passes heartbeat statuses to the workers through `rings` (one per worker); before start().
+  // A status longer than the slot (kReceiveSlotBytes less the header) is read only when its
+  // datagram is the batch's last to spill; any other is lost and counted (see kReceiveSlotBytes).
+  // Runs on: JS thread.
+  void carry_statuses(std::vector<ByteRing*> rings, uint32_t max_status_bytes) {
+    statuses_.attach(std::move(rings), max_status_bytes);
+  }
   // Runs on: JS thread.
   void start();
   // One recvmmsg (blocking up to the socket's receive timeout) and the dispatch of what it got.
@@ -67,6 +75,9 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
+  // Adds datagram i's status, if it has one, to `message` bound for `owner`.
+  // Runs on: receiver thread.
+  void carry_status(uint32_t i, uint32_t owner, uint32_t last_spilled, ShardMessage& message) noexcept;
 
   uint32_t index_;
   IdentityMode identity_;
@@ -91,6 +102,7 @@ class UdpReceiver {
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;
+  StatusCarrier statuses_;
 };
 
 }  // namespace heartwatch

@@ -19,8 +19,16 @@ FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end,
         return Result::kViolation;
       }
       body_left_ = static_cast<uint32_t>(message_bytes - kHeartbeatHeaderBytes);
+      payload_size_ = frame.payload_len;
+      kept_ = 0;
+      keeping_ = keep_ != nullptr && payload_size_ <= keep_capacity_;
     } else {
       const size_t skip = std::min<size_t>(body_left_, end - data);
+      if (keeping_ && kept_ < payload_size_) {
+        const size_t take = std::min<size_t>(skip, payload_size_ - kept_);
+        std::memcpy(keep_ + kept_, data, take);
+        kept_ += static_cast<uint32_t>(take);
+      }
       body_left_ -= static_cast<uint32_t>(skip);
       data += skip;
     }
