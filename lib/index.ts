@@ -1,6 +1,14 @@
 export type { EngineSink, ListenInfo } from './engine/engine.js';
 export { HeartwatchError } from './errors.js';
-export type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from './events.js';
+export type {
+  DownEvent,
+  HostEvent,
+  HostSnapshot,
+  HostsQuery,
+  RestartEvent,
+  UpdateEvent,
+  UpEvent,
+} from './events.js';
 export type { HeartwatchEvents } from './heartwatch.js';
 export { Heartwatch } from './heartwatch.js';
 export type { EventStreamOptions } from './http/event-stream.js';
@@ -21,4 +29,4 @@ export type { HeartbeatSenderEvents, HeartbeatSenderOptions } from './sender/hea
 export { HeartbeatSender } from './sender/heartbeat-sender.js';
 export type { FleetKill, FleetReport, FleetRestart, SimulateFleetOptions } from './simulator.js';
 export { fleetSimulatorAvailable, simulateFleet } from './simulator.js';
-export type { HeartwatchStats, ReceiverStats, WorkerStats } from './stats.js';
+export type { HeartwatchStats, ReceiverStats, StatusStats, WorkerStats } from './stats.js';

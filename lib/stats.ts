@@ -65,6 +65,24 @@ export interface HeartwatchStats {
   workers: WorkerStats[];
   /** The TCP transport's counters; `null` when TCP is off. */
   tcp: TcpStats | null;
+  /** Host statuses (README "Statuses"). */
+  statuses: StatusStats;
+}
+
+/** Host statuses, summed over the workers. */
+export interface StatusStats {
+  /** Hosts that have a status. */
+  hosts: number;
+  /** Bytes of the blocks holding them (8-byte header and power-of-two rounding included). */
+  bytes: number;
+  /** Statuses refused: longer than `maxStatusBytes`. */
+  oversize: number;
+  /** Statuses refused: `statusBudgetBytes` reached. */
+  overBudget: number;
+  /** Statuses that could not be passed from a receiver to a worker (native engine: its status ring was full, or a UDP status past 2 020 bytes whose bytes a later datagram of the batch overwrote). */
+  lost: number;
+  /** Update events dropped because JavaScript fell too far behind (native engine; the statuses are still kept). */
+  eventsDropped: number;
 }
 
 /** One TCP reactor thread (for the pure-TS engine: its node:net server, named `js`). */

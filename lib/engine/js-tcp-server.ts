@@ -8,7 +8,13 @@ import type { TcpReactorStats, TcpStats } from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
 
 /** Receives each valid frame with its connection's peer, which is the frame's source. */
-export type TcpFrameHandler = (frame: DecodedHeartbeat, address: string, port: number) => void;
+/** `payload`: the frame's payload when it is at most the server's `keepPayloadBytes`. */
+export type TcpFrameHandler = (
+  frame: DecodedHeartbeat,
+  address: string,
+  port: number,
+  payload?: Uint8Array,
+) => void;
 
 interface Connection {
   readonly socket: Socket;
@@ -61,8 +67,12 @@ export class JsTcpServer {
   };
   #port = 0;
 
-  constructor(options: ResolvedTcpOptions, onFrame: TcpFrameHandler) {
+  readonly #keepPayloadBytes: number;
+
+  /** `keepPayloadBytes`: payloads up to this size reach `onFrame` (statuses); 0: none. */
+  constructor(options: ResolvedTcpOptions, onFrame: TcpFrameHandler, keepPayloadBytes = 0) {
     this.#options = options;
+    this.#keepPayloadBytes = keepPayloadBytes;
     this.#onFrame = onFrame;
     this.#server = createServer({
       keepAlive: options.keepAliveIdleS > 0,
@@ -145,7 +155,7 @@ export class JsTcpServer {
     const connection: Connection = {
       socket,
       ip,
-      reader: new FrameReader(),
+      reader: new FrameReader(this.#keepPayloadBytes),
       openedAt: now,
       lastFrameAt: 0,
       frameStartedAt: 0,
@@ -166,10 +176,10 @@ export class JsTcpServer {
     const wasMid = connection.reader.midFrame;
     const port = connection.socket.remotePort ?? 0;
     let complete = 0;
-    const ok = connection.reader.feed(chunk, (result) => {
+    const ok = connection.reader.feed(chunk, (result, payload) => {
       complete++;
       this.#counters.frames++;
-      if (result.status === 'ok') this.#onFrame(result, connection.ip, port);
+      if (result.status === 'ok') this.#onFrame(result, connection.ip, port, payload);
       else this.#counters.authUnsupported++;
     });
     if (!ok) {

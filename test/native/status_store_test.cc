@@ -158,7 +158,7 @@ TEST(DetectorStatus, OversizeAndBudgetAreRefusedCountedAndTheHostStaysTracked) {
   c.status_budget_bytes = 64;  // two 32-byte blocks
   Detector d(c);
   std::vector<HostEvent> out;
-  d.heartbeat(beat(1), kT0, out, view(std::string(65, 'x')));
+  d.heartbeat(beat(1), kT0, out, StatusView{nullptr, 65});  // a producer passes only the size
   d.heartbeat(beat(2), kT0, out, view("two"));
   d.heartbeat(beat(3), kT0, out, view("three"));
   d.heartbeat(beat(4), kT0, out, view("four"));

@@ -122,6 +122,11 @@ HostEvent Detector::event(const HostEntry& r, HostEventType type) const {
 
 void Detector::apply_status(uint32_t index, StatusView status, bool update, std::vector<HostEvent>& out) {
   if (status.size == 0 || config_.max_status_bytes == 0) return;
+  // Before hashing: an oversize status may have come as its size alone, without bytes.
+  if (status.size > config_.max_status_bytes) {
+    ++status_oversize_;
+    return;
+  }
   const uint32_t hash = status_hash(status.data, status.size);
   switch (statuses_.check(index, status, hash)) {
     case StatusChange::kUnchanged:

@@ -34,23 +34,28 @@ inline uint32_t shard_of(uint64_t key, uint32_t workers) noexcept {
 }
 
 // A request from the JS thread to one worker, and the worker's answer.
-enum class CommandKind : uint8_t { kRemove = 1, kSnapshot = 2 };
+// kSnapshot: every host of the worker; kHost: the host `key` alone, answered by its owner. Both
+// leave their records for take_snapshot(), with the hosts' statuses when `with_statuses`.
+enum class CommandKind : uint8_t { kRemove = 1, kSnapshot = 2, kHost = 3 };
 
 struct WorkerCommand {
   uint64_t request_id;
   uint64_t key;
   CommandKind kind;
+  bool with_statuses;
 };
 
 struct CommandResult {
   uint64_t request_id;
-  uint64_t value;  // remove: 1 if the host was tracked; snapshot: number of records
+  uint64_t value;  // remove, host: 1 if the host was tracked; snapshot: number of records
   uint32_t worker;
 };
 
 // One tracked host as hw.hosts() reports it; decoded by lib/engine/native-engine.ts.
 // | 0 key u64 | 8 last_seen f64 epoch ms | 16 incarnation u32 | 20 timeout_ms u32 |
-// | 24 state u8 (1 up, 2 down) | 25 family u8 | 26 port u16 | 28 ip[16] | 44 zero u32 |
+// | 24 state u8 (1 up, 2 down) | 25 family u8 | 26 port u16 | 28 ip[16] | 44 status_size u32 |
+// With statuses asked for, the records' status bytes follow one another, in record order, in
+// a second buffer (ShardWorker::take_snapshot_statuses); otherwise status_size is 0.
 struct HostRecord {
   uint64_t key;
   double last_seen_epoch_ms;
@@ -60,7 +65,7 @@ struct HostRecord {
   uint8_t family;
   uint16_t port;
   uint8_t ip[16];
-  uint32_t zero;
+  uint32_t status_size;
 };
 static_assert(sizeof(HostRecord) == 48);
 static_assert(std::is_trivially_copyable_v<HostRecord>);

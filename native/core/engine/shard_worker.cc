@@ -227,19 +227,7 @@ void ShardWorker::run_commands() {
       deferred_snapshot_ = command;
       continue;
     } else {
-      snapshot_.clear();
-      detector_.for_each_host([this](const HostSnapshot& host) {
-        HostRecord record{};
-        record.key = host.key;
-        record.last_seen_epoch_ms = static_cast<double>(host.last_seen_ms) + epoch_offset_ms_;
-        record.incarnation = host.incarnation;
-        record.timeout_ms = host.timeout_ms;
-        record.state = host.up ? 1 : 2;
-        record.family = host.address.family;
-        record.port = host.address.port;
-        std::memcpy(record.ip, host.address.ip, sizeof(record.ip));
-        snapshot_.push_back(record);
-      });
+      fill_snapshot(command);
       result.value = snapshot_.size();
       snapshot_busy_.store(true, std::memory_order_release);
     }
@@ -251,6 +239,32 @@ void ShardWorker::run_commands() {
     delivered = true;
   }
   if (delivered) publish_();
+}
+
+void ShardWorker::fill_snapshot(const WorkerCommand& command) {
+  snapshot_.clear();
+  snapshot_statuses_.clear();
+  auto add = [this, &command](const HostSnapshot& host) {
+    HostRecord record{};
+    record.key = host.key;
+    record.last_seen_epoch_ms = static_cast<double>(host.last_seen_ms) + epoch_offset_ms_;
+    record.incarnation = host.incarnation;
+    record.timeout_ms = host.timeout_ms;
+    record.state = host.up ? 1 : 2;
+    record.family = host.address.family;
+    record.port = host.address.port;
+    std::memcpy(record.ip, host.address.ip, sizeof(record.ip));
+    if (command.with_statuses) {
+      record.status_size = static_cast<uint32_t>(host.status.size());
+      snapshot_statuses_.insert(snapshot_statuses_.end(), host.status.begin(), host.status.end());
+    }
+    snapshot_.push_back(record);
+  };
+  if (command.kind == CommandKind::kSnapshot) {
+    detector_.for_each_host(add);
+  } else if (const std::optional<HostSnapshot> host = detector_.host(command.key)) {
+    add(*host);
+  }
 }
 
 void ShardWorker::publish_events() {

@@ -87,9 +87,14 @@ class ShardWorker {
     if (!snapshot_busy_.load(std::memory_order_acquire)) return {};
     std::vector<HostRecord> records = std::move(snapshot_);
     snapshot_ = {};
+    taken_statuses_ = std::move(snapshot_statuses_);
+    snapshot_statuses_ = {};
     snapshot_busy_.store(false, std::memory_order_release);
     return records;
   }
+  // The status bytes of the records take_snapshot() just returned (HostRecord).
+  // Runs on: JS thread.
+  std::vector<uint8_t> take_snapshot_statuses() noexcept { return std::move(taken_statuses_); }
 
  private:
   // Runs on: worker thread, for all the private functions below.
@@ -103,6 +108,7 @@ class ShardWorker {
   bool push_record(EventRecord record, const uint8_t* run, size_t size) noexcept;
   void queue_overflow(const EventRecord& record, const uint8_t* run, size_t size);
   void run_commands();
+  void fill_snapshot(const WorkerCommand& command);
   void publish_events();
   void flush_overflow();
   void update_counters();
@@ -138,6 +144,8 @@ class ShardWorker {
   std::vector<Heartbeat> batch_;
   std::vector<ShardMessage> drained_;
   std::vector<HostRecord> snapshot_;
+  std::vector<uint8_t> snapshot_statuses_;
+  std::vector<uint8_t> taken_statuses_;  // JS thread's
   std::atomic<bool> snapshot_busy_{false};
   std::optional<WorkerCommand> deferred_snapshot_;
   uint64_t published_ = 0;
