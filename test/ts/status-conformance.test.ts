@@ -1,11 +1,13 @@
 // Host statuses (issue 13), the same on both engines and both transports: real loopback UDP and
 // TCP, ephemeral ports. Part of the conformance suite: every available engine runs it unchanged.
+import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import type { HostEvent, UpdateEvent, UpEvent } from '../../lib/events.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
+import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
 import { Fixture, sleep, until } from './helpers/loopback.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
@@ -215,5 +217,90 @@ describe.each(engines)('%s engine: statuses', (engine) => {
     await expect(hw.hosts({ statuses: 'yes' as unknown as boolean })).rejects.toThrow(
       /"statuses" must be a boolean/,
     );
+  });
+});
+
+describe('HeartbeatSender#setStatus', () => {
+  const fixture = new Fixture();
+  afterEach(() => fixture.closeAll());
+
+  /** A UDP socket that records the datagrams it gets. */
+  async function wire(): Promise<{ port: number; datagrams: Buffer[] }> {
+    const socket = createSocket('udp4');
+    const datagrams: Buffer[] = [];
+    socket.on('message', (msg) => datagrams.push(msg));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+    fixture.track({ close: () => new Promise<void>((resolve) => socket.close(() => resolve())) });
+    return { port: socket.address().port, datagrams };
+  }
+
+  it('sends a new status at once and on the next beats, then plain 28-byte beats until a refresh', async () => {
+    const { port, datagrams } = await wire();
+    const sender = fixture.track(
+      new HeartbeatSender({
+        server: `udp://127.0.0.1:${port}`,
+        hostId: 9n,
+        intervalMs: 20,
+        jitter: 0,
+        statusRefreshMs: 400,
+      }),
+    );
+    sender.setStatus({ role: 'db', ready: true });
+    await sender.start();
+    await until(() => datagrams.length >= 8);
+    const sizes = datagrams.slice(0, 8).map((d) => d.length);
+    const json = Buffer.from('{"role":"db","ready":true}');
+    expect(sizes.slice(0, 3)).toEqual([28 + json.length, 28 + json.length, 28 + json.length]);
+    expect(sizes.slice(3)).toEqual([28, 28, 28, 28, 28]);
+    expect(datagrams[0]?.subarray(28)).toEqual(json);
+    // Setting the same bytes sends nothing more; a new status goes out at once.
+    const before = datagrams.length;
+    sender.setStatus({ role: 'db', ready: true });
+    sender.setStatus('draining');
+    await until(() => datagrams.length > before);
+    expect(datagrams[before]?.subarray(28).toString()).toBe('draining');
+    // The refresh: within statusRefreshMs a beat carries it again.
+    const afterChange = datagrams.length + 3;
+    await until(() => datagrams.slice(afterChange).some((d) => d.length > 28), 2000);
+    expect(datagrams.slice(afterChange).some((d) => d.subarray(28).toString() === 'draining')).toBe(
+      true,
+    );
+    await sender.close();
+    await until(() => datagrams.at(-1)?.[3] === 1); // the LEAVE flag
+    expect(datagrams.at(-1)?.length).toBe(28); // it carries no status
+  });
+
+  it('reaches the server as up with the status, then one update per change', async () => {
+    const { hw, port, log } = await fixture.start({ engine: engines.at(-1), timeoutMs: 5000 });
+    const sender = fixture.track(
+      new HeartbeatSender({ server: `udp://127.0.0.1:${port}`, hostId: 11n, intervalMs: 20 }),
+    );
+    sender.setStatus(Buffer.from([1, 2, 3]));
+    await sender.start();
+    const up = await log.waitFor<UpEvent>(ofHost(11n, 'up'));
+    expect(up.status).toEqual(Buffer.from([1, 2, 3]));
+    sender.setStatus({ phase: 2 });
+    const update = await log.waitFor<UpdateEvent>(ofHost(11n, 'update'));
+    expect(JSON.parse(update.status.toString())).toEqual({ phase: 2 });
+    expect(update.previous).toEqual(Buffer.from([1, 2, 3]));
+    await sleep(100);
+    expect(log.of(11n).map((e) => e.type)).toEqual(['up', 'update']);
+    expect((await hw.host('11'))?.status?.toString()).toBe('{"phase":2}');
+  });
+
+  it('rejects empty, oversize and unserializable statuses, and mixing with a fixed payload', () => {
+    const sender = new HeartbeatSender({ server: 'udp://127.0.0.1:9', hostId: 1n });
+    expect(() => sender.setStatus('')).toThrow(/1 to 65479 bytes, got 0/);
+    expect(() => sender.setStatus(Buffer.alloc(65480))).toThrow(/1 to 65479 bytes/);
+    expect(() => sender.setStatus(undefined as unknown as object)).toThrow(/JSON-serializable/);
+    const fixed = new HeartbeatSender({
+      server: 'udp://127.0.0.1:9',
+      hostId: 1n,
+      payload: Buffer.from('x'),
+    });
+    expect(() => fixed.setStatus('y')).toThrow(/fixed "payload"/);
+    expect(
+      () => new HeartbeatSender({ server: 'udp://127.0.0.1:9', hostId: 1n, statusRefreshMs: -1 }),
+    ).toThrow(/statusRefreshMs/);
   });
 });
