@@ -302,7 +302,8 @@ void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostE
 
 // Three passes over up to kBatchGroup heartbeats, so that the cache misses of one pass are in
 // flight together instead of one after another: hash and prefetch the home slots; find each
-// key's first fingerprint match and prefetch its record; then apply the heartbeats in order.
+// key's first fingerprint match and prefetch its record (and its status slot, for a beat with a
+// status, then that status's block); then apply the heartbeats in order.
 // (Prefetching the list neighbours a relink touches measured slower: those are stores, which
 // the store buffer already overlaps.)
 template <class Index>
@@ -315,9 +316,19 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
       hashes[j] = HostTable::hash(hbs[base + j].key);
       table_.prefetch(hashes[j]);
     }
+    uint32_t candidates[kBatchGroup];
     for (size_t j = 0; j < n; ++j) {
-      const uint32_t candidate = table_.candidate(hashes[j]);
-      if (candidate != kNoIndex) __builtin_prefetch(pool_.at(candidate), 1);
+      candidates[j] = table_.candidate(hashes[j]);
+      if (candidates[j] == kNoIndex) continue;
+      __builtin_prefetch(pool_.at(candidates[j]), 1);
+      if (statuses != nullptr && statuses[base + j].size != 0) statuses_.prefetch_slot(candidates[j]);
+    }
+    // A beat with a status also reads its host's status slot and block (change detection):
+    // issue those misses together too. Beats without one skip this pass.
+    if (statuses != nullptr && config_.max_status_bytes != 0) {
+      for (size_t j = 0; j < n; ++j) {
+        if (candidates[j] != kNoIndex && statuses[base + j].size != 0) statuses_.prefetch_block(candidates[j]);
+      }
     }
     for (size_t j = 0; j < n; ++j) {
       beat(index, hbs[base + j], hashes[j], out, statuses != nullptr ? statuses[base + j] : StatusView{});

@@ -51,6 +51,19 @@ class StatusStore {
   void put(uint32_t record, StatusView status, uint32_t hash);
   // The status of `record`, empty when it has none; valid until the next put() or erase().
   std::span<const uint8_t> get(uint32_t record) const noexcept;
+  // Prefetch hints for a batch: the table slot `record` would start its probe at, then (once
+  // that slot has arrived) the block of the status the slot holds, if it is `record`'s.
+  void prefetch_slot(uint32_t record) const noexcept {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(record)]);
+  }
+  void prefetch_block(uint32_t record) const noexcept {
+    if (slots_.empty()) return;
+    const Slot& slot = slots_[home(record)];
+    if (slot.record != record) return;
+    const uint8_t* b = block(slot.block);
+    __builtin_prefetch(b);
+    __builtin_prefetch(b + 64);
+  }
   // Frees the status of `record`; false when it had none.
   bool erase(uint32_t record) noexcept;
 
