@@ -18,9 +18,10 @@ constexpr size_t kCommandRingCapacity = 1024;
 // Status bytes per (producer, worker) ring: room for a ring's worth of small statuses, and for
 // several of the largest.
 constexpr size_t kStatusInputBytes = 1u << 20;
-// Status bytes of events towards JS, and most that may wait in the overflow.
-constexpr size_t kEventStatusBytes = 1u << 20;
-constexpr size_t kOverflowStatusBytes = 4u << 20;
+// Status bytes of events towards JS per event ring slot (room for a 64-byte status and its
+// previous one in every slot), and at least this much; as much again may wait in the overflow.
+constexpr size_t kEventStatusBytesPerSlot = 128;
+constexpr size_t kMinEventStatusBytes = 1u << 20;
 // How long after the last heartbeat a worker keeps polling instead of sleeping until woken.
 constexpr uint64_t kBusyWindowMs = 100;
 
@@ -60,7 +61,8 @@ ShardWorker::ShardWorker(uint32_t index, const EngineConfig& config, CounterLine
     for (uint32_t r = 0; r < producers; ++r) {
       status_inputs_.push_back(std::make_unique<ByteRing>(std::max(kStatusInputBytes, 4 * largest)));
     }
-    event_bytes_ = std::make_shared<ByteRing>(std::max(kEventStatusBytes, 4 * largest));
+    event_bytes_ = std::make_shared<ByteRing>(std::max(
+        {kMinEventStatusBytes, 4 * largest, size_t{config.event_ring_capacity} * kEventStatusBytesPerSlot}));
   }
   decided_.reserve(config.expire_budget + 2 * kDrainBatch);
   batch_.reserve(kDrainBatch);
@@ -307,7 +309,7 @@ bool ShardWorker::push_record(EventRecord record, const uint8_t* run, size_t siz
 void ShardWorker::queue_overflow(const EventRecord& record, const uint8_t* run, size_t size) {
   if (size > 0) {
     if (record.type == static_cast<uint8_t>(HostEventType::kUpdate) &&
-        overflow_status_bytes_ + size > kOverflowStatusBytes) {
+        overflow_status_bytes_ + size > event_bytes_->capacity()) {
       // Counted as published above; it never will be.
       --published_;
       ++events_dropped_;

@@ -12,8 +12,8 @@
 // ring and are released after the batch that applied them. Event status bytes go to JS through
 // one ByteRing (this worker the producer, the JS thread the consumer), named by the records;
 // drain_events() releases the bytes of the records the previous call handed out, which JS has
-// copied by then. Bytes of events in the overflow wait beside them; update events beyond
-// kOverflowStatusBytes of them are dropped and counted (the hosts' statuses are still kept).
+// copied by then. Bytes of events in the overflow wait beside them; update events beyond as
+// many bytes as the ring holds are dropped and counted (the hosts' statuses are still kept).
 #pragma once
 
 #include <atomic>
