@@ -14,6 +14,7 @@ import type {
   HeartwatchStats,
   ReceiverStats,
   StatusStats,
+  TcpReactorStats,
   TcpStats,
   WorkerStats,
 } from '../stats.js';
@@ -590,19 +591,21 @@ class NativeEngine implements Engine {
     const handle = this.#handle;
     if (handle === undefined || this.#options.tcp === null) return null;
     const acceptor = handle.receiverCount + handle.workerCount;
-    const stats = { port: handle.tcpPort, reactors: [] } as unknown as TcpStats;
+    const reactors: TcpReactorStats[] = [];
+    for (let k = 0; k < handle.tcpReactorCount; k++) {
+      const line = acceptor + 1 + k;
+      const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpReactorStats;
+      TCP_REACTOR_FIELDS.forEach((name, field) => {
+        reactor[name] = read(line, field);
+      });
+      reactors.push(reactor);
+    }
+    const stats = { port: handle.tcpPort, reactors } as TcpStats;
     TCP_ACCEPTOR_FIELDS.forEach((name, field) => {
       stats[name] = read(acceptor, field);
     });
-    for (const name of TCP_REACTOR_FIELDS) stats[name] = 0;
-    for (let k = 0; k < handle.tcpReactorCount; k++) {
-      const line = acceptor + 1 + k;
-      const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpStats['reactors'][number];
-      TCP_REACTOR_FIELDS.forEach((name, field) => {
-        reactor[name] = read(line, field);
-        stats[name] += reactor[name];
-      });
-      stats.reactors.push(reactor);
+    for (const name of TCP_REACTOR_FIELDS) {
+      stats[name] = reactors.reduce((total, reactor) => total + reactor[name], 0);
     }
     return stats;
   }

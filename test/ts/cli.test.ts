@@ -559,7 +559,10 @@ describe.each(engines)('heartwatch serve --json --engine %s into a reader that s
     child.stdout?.destroy();
     const code = await new Promise((resolve) => child.once('close', resolve));
     expect(code).toBe(0);
-    expect(stderr()).toMatch(/stdout closed \(EPIPE\), closing\n.*closed after [\d,]+ datagrams/);
+    // stderr is a pipe here, so serve logs JSON lines.
+    expect(stderr()).toMatch(
+      /"msg":"stdout closed \(EPIPE\), closing".*\n.*"msg":"closed after [\d,]+ datagrams/,
+    );
     expect(stderr()).not.toMatch(/Error|internal error/);
   }, 60_000);
 });
