@@ -138,7 +138,6 @@ void TcpReactor::adopt(uint64_t now_ms) {
     if (statuses_.enabled()) {
       if (status_buffers_.size() <= id) status_buffers_.resize(id + 1);
       if (!status_buffers_[id]) status_buffers_[id].reset(new uint8_t[max_status_bytes_]);
-      connection.reader.keep_payloads(status_buffers_[id].get(), max_status_bytes_);
     }
     epoll_event event{};
     event.events = EPOLLIN | EPOLLRDHUP;
@@ -175,7 +174,9 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   ParsedHeartbeat parsed;
   ParseStatus status;
   FrameReader::Result result;
-  while ((result = connection.reader.next(data, end, parsed, status)) == FrameReader::Result::kFrame) {
+  uint8_t* keep = statuses_.enabled() ? status_buffers_[id].get() : nullptr;
+  while ((result = connection.reader.next(data, end, parsed, status, keep, max_status_bytes_)) ==
+         FrameReader::Result::kFrame) {
     ++complete;
     ShardMessage message;
     if (to_shard_message(identity_, status, parsed, source, message) != ParseStatus::kOk) {
@@ -184,8 +185,8 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
     }
     if (statuses_.enabled() && parsed.payload_len > 0) {
       const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
-      const std::span<const uint8_t> kept = connection.reader.payload();
-      statuses_.carry(owner, message, parsed.payload_len, kept.data(), kept.size(), nullptr, !kept.empty());
+      const bool kept = parsed.payload_len <= max_status_bytes_;  // then all of it is in `keep`
+      statuses_.carry(owner, message, parsed.payload_len, keep, parsed.payload_len, nullptr, kept);
     }
     stage(message);
   }

@@ -5,8 +5,9 @@
 // whatever each read() returned, so a frame may be split at any byte and many frames may arrive
 // in one read. It holds only the 28-byte header of the frame in progress; the payload and the
 // tag are skipped, not kept, so a connection's memory does not depend on its frames' sizes;
-// except that, with keep_payloads(), a payload up to a fixed size (a host's status) is copied
-// into the one buffer the caller gives it.
+// except that a payload up to a fixed size (a host's status) is copied into a buffer the caller
+// gives with each call (the reader keeps no pointer to it: it works out where the bytes go from
+// the header and the bytes still to skip).
 //
 // A header that breaks a v1 rule (magic, version, flag bits, reserved field, host_id 0) is a
 // violation: the stream cannot be re-synchronised, so the caller closes the connection.
@@ -14,7 +15,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
 
 #include "core/protocol/heartbeat_parser.h"
 
@@ -26,21 +26,13 @@ class FrameReader {
 
   // Consumes bytes from [data, end), advancing `data`, until one frame completes (kFrame: `frame`
   // and `status`, kOk or kAuthUnsupported, describe it), the bytes run out (kNeedMore), or the
-  // stream breaks the protocol (kViolation; the reader must not be fed again).
+  // stream breaks the protocol (kViolation; the reader must not be fed again). With `keep`, a
+  // payload of at most `keep_capacity` bytes is copied there as it arrives: after kFrame,
+  // `keep` holds all frame.payload_len bytes when that is at most `keep_capacity`. Pass the same
+  // buffer for every call on one stream.
   // Runs on: the owning reactor thread.
-  Result next(const uint8_t*& data, const uint8_t* end, ParsedHeartbeat& frame,
-              ParseStatus& status) noexcept;
-
-  // Keeps each payload of at most `capacity` bytes in `buffer` (which outlives the reader) as it
-  // arrives; a longer one is skipped.
-  void keep_payloads(uint8_t* buffer, uint32_t capacity) noexcept {
-    keep_ = buffer;
-    keep_capacity_ = capacity;
-  }
-  // After kFrame, until the next call: the frame's payload if it was kept whole, else empty.
-  std::span<const uint8_t> payload() const noexcept {
-    return kept_ == payload_size_ && keeping_ ? std::span<const uint8_t>(keep_, kept_) : std::span<const uint8_t>();
-  }
+  Result next(const uint8_t*& data, const uint8_t* end, ParsedHeartbeat& frame, ParseStatus& status,
+              uint8_t* keep = nullptr, uint32_t keep_capacity = 0) noexcept;
 
   // Whether part of a frame has been received and the rest has not.
   bool mid_frame() const noexcept { return filled_ != 0; }
@@ -50,11 +42,6 @@ class FrameReader {
   // Header bytes held; kHeartbeatHeaderBytes while the body is being skipped.
   uint8_t filled_ = 0;
   uint32_t body_left_ = 0;  // payload and tag bytes still to skip
-  uint8_t* keep_ = nullptr;
-  uint32_t keep_capacity_ = 0;
-  uint32_t payload_size_ = 0;  // of the frame in progress
-  uint32_t kept_ = 0;          // payload bytes copied into keep_
-  bool keeping_ = false;       // the frame's payload fits keep_
 };
 
 }  // namespace heartwatch
