@@ -11,8 +11,9 @@
 //
 //   node bench/run.js [--quick]
 //        [--scenarios capacity,sustained,precision,mass-failure,churn,peers,peers-pause]
-//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg,redis-ttl,
-//                      redis-zset,etcd-lease] [--runs N] [--server-cpu N] [--sender-cpu N]
+//        [--contenders heartwatch-native,heartwatch-native-auth,heartwatch-js,node-dgram,
+//                      bare-recvmmsg,redis-ttl,redis-zset,etcd-lease] [--runs N]
+//        [--server-cpu N] [--sender-cpu N]
 //        [--out DIR] [--merge]
 //
 // --merge keeps, from the latest.json already in the output directory, the rows of the scenarios
@@ -36,6 +37,7 @@ const scenarioNames = [
 const allContenders = [
   'bare-recvmmsg',
   'heartwatch-native',
+  'heartwatch-native-auth',
   'heartwatch-js',
   'node-dgram',
   'redis-ttl',

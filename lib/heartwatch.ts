@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { checkAuthKeys } from './auth/keys.js';
 import type { Engine, EngineSink, ListenInfo } from './engine/engine.js';
 import { createJsEngine } from './engine/js-engine.js';
 import { createNativeEngine, nativeEngineAvailable } from './engine/native-engine.js';
@@ -251,6 +252,21 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
       );
     }
     return this.#engine.remove(id);
+  }
+
+  /**
+   * Replaces the authentication key ring without a restart (key rotation): 1 to 8 keys of 16 to
+   * 1024 bytes, the signing key first. Every datagram sent after this returns is checked with
+   * these keys only, so a rotation is: add the new key (`[newKey, oldKey]`), move senders to it,
+   * then drop the old one (`[newKey]`). Works whether or not the server started with `auth`;
+   * `auth.required` stays as it was. Throws `ERR_HW_INVALID_OPTION` for bad keys (the message
+   * never shows key bytes) and `ERR_HW_CLOSED` after `close()`.
+   */
+  setKeys(keys: readonly Uint8Array[]): void {
+    if (this.#closing !== undefined) {
+      throw new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: setKeys() after close()');
+    }
+    this.#engine.setKeys(checkAuthKeys('setKeys(keys)', keys));
   }
 
   /**

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
+import { type AddressPrefix, checkAllowList } from './auth/allow-list.js';
+import { type AuthKeys, checkAuthKeys } from './auth/keys.js';
 import { HeartwatchError } from './errors.js';
 import {
   allowedCpus,
@@ -62,9 +64,7 @@ export interface HeartwatchOptions {
   /**
    * The longest status (heartbeat payload) kept per host, 0 to 65 535 bytes; 0 ignores payloads.
    * A longer one is refused and counted (`stats().statuses.oversize`), and the host keeps its
-   * old status. Over UDP the native engine reads statuses up to 2 020 bytes in every datagram
-   * (longer ones only in the last long datagram of a receive batch): send larger ones over TCP.
-   * Default 1024.
+   * old status. Default 1024.
    */
   maxStatusBytes?: number | undefined;
   /**
@@ -99,8 +99,31 @@ export interface HeartwatchOptions {
    * `'wheel'`: per-host timeouts. `'auto'` (default): fifo when missedBeats is 0, else wheel.
    */
   expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
+  /**
+   * Heartbeat authentication (docs/protocol.md, "Authentication"). `keys`: 1 to 8 keys of 16 to
+   * 1024 bytes (32 recommended); every key verifies, the first is the one senders should sign
+   * with; rotate them with `hw.setKeys()`. `required` (default false): drop datagrams without a
+   * valid tag; false accepts both (a migration mode) and counts the unsigned ones as
+   * `unauthenticated`. Signed heartbeats are also checked for replay. Default (or null): no keys.
+   * TCP frames cannot be signed (a TCP server keeps no tag to check): AUTH frames are dropped
+   * (`tcp.authUnsupported`), and with `required` every TCP frame is dropped (`tcp.unauthenticated`).
+   */
+  auth?: { keys: readonly Uint8Array[]; required?: boolean | undefined } | null | undefined;
+  /**
+   * Source prefixes datagrams are accepted from, e.g. `['10.0.0.0/8', 'fd00::/8']`, at most 256;
+   * others are dropped before parsing and counted as `notAllowed`. IPv4-mapped sources on a
+   * dual-stack socket match IPv4 prefixes; TCP frames are checked by their peer's address.
+   * Default: every source.
+   */
+  allow?: readonly string[] | undefined;
   /** The TCP transport, off by default: `{ port: 7700 }` turns it on (see {@link TcpOptions}). */
   tcp?: TcpOptions | null | undefined;
+}
+
+/** The checked `auth` option; the keys print redacted. */
+export interface ResolvedAuth {
+  readonly keys: AuthKeys;
+  readonly required: boolean;
 }
 
 /** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
@@ -125,6 +148,9 @@ export interface ResolvedOptions {
   readonly spin: boolean;
   readonly engine: 'auto' | 'native' | 'js';
   readonly expiry: 'fifo' | 'wheel';
+  /** null: no keys. */
+  readonly auth: ResolvedAuth | null;
+  readonly allow: readonly AddressPrefix[];
   /** `null`: TCP off. */
   readonly tcp: ResolvedTcpOptions | null;
 }
@@ -237,6 +263,8 @@ const knownOptions = [
   'spin',
   'engine',
   'expiry',
+  'auth',
+  'allow',
   'tcp',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
@@ -386,6 +414,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     );
   }
   const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
+  const auth = has('auth') && given.auth !== null ? resolveAuth(given.auth) : null;
+  const allow = has('allow') ? checkAllowList(given.allow) : Object.freeze([]);
   const hostLimit = maxHostsLimit(engine, workers);
   const maxHosts = has('maxHosts')
     ? integer('maxHosts', given.maxHosts, 1, hostLimit.max, hostLimit.note)
@@ -412,6 +442,29 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     spin,
     engine,
     expiry,
+    auth,
+    allow,
     tcp: resolveTcpOptions(given.tcp, host, threads),
   });
+}
+
+function resolveAuth(value: unknown): ResolvedAuth {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `Invalid option "auth": expected an object { keys: [key, ...], required?: boolean }, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    );
+  }
+  const { keys, required, ...rest } = value as Record<string, unknown>;
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `Unknown option "auth.${unknown}": "auth" takes "keys" and "required"`,
+    );
+  }
+  if (required !== undefined && typeof required !== 'boolean') {
+    throw invalid('auth.required', 'a boolean', required);
+  }
+  return Object.freeze({ keys: checkAuthKeys('auth.keys', keys), required: required === true });
 }

@@ -16,6 +16,12 @@ export interface ReceiverStats {
   malformed: number;
   /** Valid v1 datagrams with the AUTH flag, dropped because this server has no key. */
   authUnsupported: number;
+  /** Datagrams dropped because their tag was wrong, truncated, or the datagram was altered. */
+  authFailed: number;
+  /** Datagrams without a tag while the server has keys: dropped when `auth.required`, else accepted. */
+  unauthenticated: number;
+  /** Datagrams dropped before parsing because their source is outside `allow`. */
+  notAllowed: number;
   /** Datagrams the kernel dropped because the socket buffer was full (0 when unknown). */
   kernelDrops: number;
   /** Heartbeats dropped because a receiver-to-worker ring was full. */
@@ -41,6 +47,8 @@ export interface WorkerStats {
   trackedHosts: number;
   /** Heartbeats from new hosts turned away because `maxHosts` were already tracked. */
   refused: number;
+  /** Authenticated heartbeats and leaves dropped as replays (an old seq or incarnation). */
+  replayed: number;
   /** Events produced but not yet handed to JavaScript. */
   eventsPending: number;
 }
@@ -51,6 +59,11 @@ export interface HeartwatchStats {
   received: number;
   malformed: number;
   authUnsupported: number;
+  authFailed: number;
+  unauthenticated: number;
+  notAllowed: number;
+  /** Summed over workers: replay state lives with each host, in the worker that owns it. */
+  replayed: number;
   kernelDrops: number;
   ringDrops: number;
   receiveErrors: number;
@@ -79,7 +92,7 @@ export interface StatusStats {
   oversize: number;
   /** Statuses refused: `statusBudgetBytes` reached. */
   overBudget: number;
-  /** Statuses that could not be passed from a receiver to a worker (native engine: its status ring was full, or a UDP status past 2 020 bytes whose bytes a later datagram of the batch overwrote). */
+  /** Statuses that could not be passed from a receiver to a worker (native engine: the status byte ring between them was full); the heartbeats still counted. */
   lost: number;
   /** Update events dropped because JavaScript fell too far behind (native engine; the statuses are still kept). */
   eventsDropped: number;
@@ -94,8 +107,15 @@ export interface TcpReactorStats {
   frames: number;
   /** Connections closed because a frame broke the v1 rules. */
   protocolErrors: number;
-  /** Frames with the AUTH flag, dropped because this server has no key. */
+  /**
+   * Frames with the AUTH flag, dropped: TCP keeps no tag to check (the frame reader skips it), so
+   * AUTH frames are refused over TCP whether or not the server has keys. Sign over UDP.
+   */
   authUnsupported: number;
+  /** Frames (never signed over TCP) while the server has keys: dropped when `auth.required`, else accepted. */
+  unauthenticated: number;
+  /** Frames dropped because the peer's address is outside `allow`. */
+  notAllowed: number;
   /** Frames dropped because a reactor-to-worker ring was full. */
   ringDrops: number;
   /** Connections closed: no complete first frame within `tcp.handshakeTimeoutMs`. */
@@ -131,6 +151,8 @@ export interface TcpStats {
   frames: number;
   protocolErrors: number;
   authUnsupported: number;
+  unauthenticated: number;
+  notAllowed: number;
   ringDrops: number;
   handshakeTimeouts: number;
   idleTimeouts: number;

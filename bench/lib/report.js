@@ -5,6 +5,7 @@ const { baseline } = require('./suite.js');
 const contenderOrder = [
   'bare-recvmmsg',
   'heartwatch-native',
+  'heartwatch-native-auth',
   'heartwatch-js',
   'node-dgram',
   'redis-ttl',

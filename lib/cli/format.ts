@@ -104,6 +104,12 @@ export function statusLine(stats: HeartwatchStats, packetsPerSecond: number): st
     `malformed ${count(stats.malformed)}`,
     `drops kernel ${count(stats.kernelDrops)} ring ${count(stats.ringDrops)}`,
     `refused ${count(stats.refused)}`,
+    // Only when something was rejected, so an unauthenticated setup keeps its short line.
+    ...(stats.authFailed + stats.replayed + stats.unauthenticated + stats.notAllowed > 0
+      ? [
+          `auth failed ${count(stats.authFailed)} replayed ${count(stats.replayed)} unsigned ${count(stats.unauthenticated)} not allowed ${count(stats.notAllowed)}`,
+        ]
+      : []),
   ].join(' | ');
 }
 

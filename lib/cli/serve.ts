@@ -16,6 +16,7 @@ import {
   untilSignal,
 } from './args.js';
 import { count, eventJson, eventTextBatch, fitWidth, statusLine } from './format.js';
+import { readKeyFile } from './key-file.js';
 import { Logger } from './log.js';
 import { mergeSources, namingSources } from './serve-config.js';
 import { parseOperations, startOperations } from './serve-ops.js';
@@ -39,6 +40,9 @@ const spec = {
   'tcp-max-connections': { type: 'string' },
   'tcp-idle-timeout': { type: 'string' },
   json: { type: 'boolean' },
+  'auth-key-file': { type: 'string' },
+  'auth-required': { type: 'boolean' },
+  allow: { type: 'string' },
   'forget-after': { type: 'string' },
   http: { type: 'string' },
   'stats-interval': { type: 'string' },
@@ -59,6 +63,7 @@ const flagOf: Record<string, string> = {
   maxStatusBytes: '--max-status-bytes',
   statusBudgetBytes: '--status-budget',
   engine: '--engine',
+  allow: '--allow',
   forgetAfterMs: '--forget-after',
 };
 
@@ -92,6 +97,13 @@ Flags:
   --forget-after D     forget a host D after it went down (no event); 0 keeps it until a
                        new host needs its place                          (default 1h)
   --json               one JSON object per event per line on stdout
+  --auth-key-file F    check heartbeat tags with the keys in F: one hex key per line, the
+                       first signs, all verify; F must be mode 0600 (not group/other readable)
+  --auth-required      drop heartbeats without a valid tag (needs --auth-key-file); without
+                       it both are accepted and unsigned ones counted
+  --allow LIST         accept heartbeats only from these prefixes, e.g. 10.0.0.0/8,fd00::/8
+                       (TCP: by the peer's address; TCP frames are never signed, so with
+                       --auth-required every TCP frame is dropped)
   --http [HOST:]PORT   serve /metrics (Prometheus), /healthz, /stats, /hosts, /hosts/<id>,
                        /events (SSE) and a live page at / over HTTP; HOST defaults to
                        127.0.0.1 (off by default)
@@ -112,7 +124,8 @@ Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
 
 Output without --json: one line per event (a burst: the first 10 of a batch, then one line
 counting the rest); on a terminal also a status line, cut to its width, refreshed every second
-(hosts up/down/tracked, packets per second, malformed, kernel and ring drops).
+(hosts up/down/tracked, packets per second, malformed, kernel and ring drops, and once any was
+rejected, the auth counters).
 
 --json lines (exactly these keys, in this order; times are ISO 8601 UTC):
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}
@@ -194,6 +207,15 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
       2 ** 40,
     );
   }
+  if (values['auth-key-file'] !== undefined) {
+    options.auth = {
+      keys: readKeyFile('serve', values['auth-key-file']).keys,
+      required: values['auth-required'] === true,
+    };
+  } else if (values['auth-required'] === true) {
+    throw new UsageError('heartwatch serve: --auth-required needs --auth-key-file F');
+  }
+  if (values.allow !== undefined) options.allow = values.allow.split(',').map((p) => p.trim());
   if (values.engine !== undefined) {
     options.engine = parseChoice('serve', '--engine', values.engine, [
       'auto',

@@ -1,3 +1,4 @@
+import type { AuthKeys } from '../auth/keys.js';
 import type { HostEvent, HostSnapshot, HostsQuery } from '../events.js';
 import type { ResolvedOptions } from '../options.js';
 import type { HeartwatchStats } from '../stats.js';
@@ -40,6 +41,11 @@ export interface Engine {
    * because the native engine's tables belong to worker threads, which take the request in turn.
    */
   remove(id: string): Promise<boolean>;
+  /**
+   * Replaces the key ring (null: no keys) without a restart; every datagram sent after this
+   * returns is checked with the new keys only. Already checked by the caller.
+   */
+  setKeys(keys: AuthKeys | null): void;
   /**
    * Backpressure: hands no more events to the sink until `resume()`. The engine holds them in
    * order and keeps expiring only while fewer than `eventRingCapacity` events wait (per worker for

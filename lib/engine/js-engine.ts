@@ -2,11 +2,19 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { allowsSource } from '../auth/allow-list.js';
+import type { AuthKeys } from '../auth/keys.js';
+import { ReplayWindow } from '../auth/replay-window.js';
 import { HeartwatchError } from '../errors.js';
 import type { HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
-import { type DecodedHeartbeat, decodeHeartbeat, headerBytes } from '../protocol/wire-v1.js';
+import {
+  type DecodedHeartbeat,
+  type DecodeResult,
+  decodeHeartbeat,
+  headerBytes,
+} from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 import { JsTcpServer } from './js-tcp-server.js';
@@ -53,6 +61,14 @@ interface HostRecord {
   removed: boolean;
   /** The latest status (a copy), absent when the host has none. */
   status: Buffer | undefined;
+  /** Replay state, created when the host's first authenticated datagram arrives. */
+  replay: ReplayWindow | null;
+}
+
+/** What a datagram carries once the auth rules have let it through. */
+interface Signature {
+  incarnation: number;
+  seq: number;
 }
 
 /**
@@ -206,6 +222,12 @@ class JsEngine implements Engine {
   #received = 0;
   #malformed = 0;
   #authUnsupported = 0;
+  #authFailed = 0;
+  #unauthenticated = 0;
+  #notAllowed = 0;
+  #replayed = 0;
+  /** The key ring; null when the server has none. hw.setKeys() replaces it. */
+  #keys: AuthKeys | null;
   #receiveErrors = 0;
   #processed = 0;
   #refused = 0;
@@ -221,6 +243,7 @@ class JsEngine implements Engine {
     this.#options = options;
     this.#sink = sink;
     this.#byId = options.identity === 'id' ? this.#byKey : new Map();
+    this.#keys = options.auth?.keys ?? null;
   }
 
   listen(): Promise<ListenInfo> {
@@ -288,6 +311,10 @@ class JsEngine implements Engine {
       received: this.#received,
       malformed: this.#malformed,
       authUnsupported: this.#authUnsupported,
+      authFailed: this.#authFailed,
+      unauthenticated: this.#unauthenticated,
+      notAllowed: this.#notAllowed,
+      replayed: this.#replayed,
       kernelDrops: 0,
       ringDrops: 0,
       receiveErrors: this.#receiveErrors,
@@ -304,6 +331,9 @@ class JsEngine implements Engine {
           received: this.#received,
           malformed: this.#malformed,
           authUnsupported: this.#authUnsupported,
+          authFailed: this.#authFailed,
+          unauthenticated: this.#unauthenticated,
+          notAllowed: this.#notAllowed,
           kernelDrops: 0,
           ringDrops: 0,
           recvBufferBytes: this.#recvBufferBytes,
@@ -328,6 +358,7 @@ class JsEngine implements Engine {
           hostsDown: this.#hostsDown,
           trackedHosts: tracked,
           refused: this.#refused,
+          replayed: this.#replayed,
           eventsPending: pending,
         },
       ],
@@ -395,20 +426,24 @@ class JsEngine implements Engine {
     return this.#closing;
   }
 
+  setKeys(keys: AuthKeys | null): void {
+    this.#keys = keys;
+  }
+
   #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.#closed) return;
     this.#received++;
-    const now = performance.now();
-    const decoded = decodeHeartbeat(msg);
-    if (decoded.status === 'authUnsupported') {
-      this.#authUnsupported++;
+    if (!allowsSource(this.#options.allow, rinfo.address)) {
+      this.#notAllowed++;
       return;
     }
+    const now = performance.now();
+    const decoded = decodeHeartbeat(msg);
+    const verdict = this.#judge(decoded, msg);
+    if (verdict === null) return;
+    const signature = verdict === 'authenticated' && decoded.status === 'ok' ? decoded : null;
     if (this.#options.identity === 'id') {
-      if (decoded.status !== 'ok') {
-        this.#malformed++;
-        return;
-      }
+      if (decoded.status !== 'ok') return;
       this.#apply(
         decoded.hostId.toString(),
         rinfo,
@@ -416,6 +451,7 @@ class JsEngine implements Engine {
         knownIncarnation(decoded.incarnation),
         decoded.intervalMs,
         decoded.leave,
+        signature,
         decoded.payloadLength,
         msg.subarray(headerBytes, headerBytes + decoded.payloadLength),
       );
@@ -431,17 +467,65 @@ class JsEngine implements Engine {
         knownIncarnation(decoded.incarnation),
         decoded.intervalMs,
         decoded.leave,
+        signature,
         decoded.payloadLength,
         msg.subarray(headerBytes, headerBytes + decoded.payloadLength),
       );
     } else {
-      this.#apply(key, rinfo, now, null, 0, false);
+      this.#apply(key, rinfo, now, null, 0, false, null);
     }
   }
 
-  /** A valid frame from a TCP connection: a heartbeat of the connection's peer. */
-  #onFrame(frame: DecodedHeartbeat, address: string, port: number, payload?: Uint8Array): void {
-    if (this.#closed) return;
+  /**
+   * The auth rules (AuthGate in native/core/auth/auth_gate.h): 'authenticated' when the tag
+   * matched a key, 'unsigned' when a datagram without a tag may pass, null when it is dropped
+   * (and counted here).
+   */
+  #judge(decoded: DecodeResult, msg: Buffer): 'authenticated' | 'unsigned' | null {
+    const keys = this.#keys;
+    if (decoded.status === 'tagTruncated' && keys !== null) {
+      this.#authFailed++;
+      return null;
+    }
+    if (decoded.status !== 'ok') {
+      if (this.#options.identity !== 'id') return this.#unsigned();
+      this.#malformed++;
+      return null;
+    }
+    if (!decoded.auth) return this.#unsigned();
+    if (keys === null) {
+      this.#authUnsupported++;
+      return null;
+    }
+    const signedLength = headerBytes + decoded.payloadLength;
+    if (!keys.verify(msg.subarray(0, signedLength), msg.subarray(signedLength))) {
+      this.#authFailed++;
+      return null;
+    }
+    return 'authenticated';
+  }
+
+  #unsigned(): 'unsigned' | null {
+    if (this.#keys === null) return 'unsigned';
+    this.#unauthenticated++;
+    return this.#options.auth?.required === true ? null : 'unsigned';
+  }
+
+  /**
+   * A valid frame from a TCP connection: a heartbeat of the connection's peer, past the same
+   * `allow` list and `auth.required` rule as a datagram (an AUTH frame never gets here: TCP keeps
+   * no tag to check). Returns the TCP counter to add one to.
+   */
+  #onFrame(
+    frame: DecodedHeartbeat,
+    address: string,
+    port: number,
+    payload?: Uint8Array,
+  ): 'notAllowed' | 'unauthenticated' | null {
+    if (this.#closed) return null;
+    if (!allowsSource(this.#options.allow, address)) return 'notAllowed';
+    const unauthenticated = this.#keys !== null;
+    if (unauthenticated && this.#options.auth?.required === true) return 'unauthenticated';
     const identity = this.#options.identity;
     const key =
       identity === 'id'
@@ -457,9 +541,11 @@ class JsEngine implements Engine {
       incarnation,
       frame.intervalMs,
       frame.leave,
+      null,
       frame.payloadLength,
       payload,
     );
+    return unauthenticated ? 'unauthenticated' : null;
   }
 
   /**
@@ -474,6 +560,7 @@ class JsEngine implements Engine {
     incarnation: number | null,
     intervalMs: number,
     leave: boolean,
+    signature: Signature | null,
     statusLength = 0,
     status?: Uint8Array,
   ): void {
@@ -510,6 +597,7 @@ class JsEngine implements Engine {
         heapKey: 0,
         removed: false,
         status: undefined,
+        replay: signature === null ? null : new ReplayWindow(signature.incarnation, signature.seq),
       };
       this.#byKey.set(key, rec);
       if (this.#byId !== this.#byKey) this.#byId.set(id, rec);
@@ -532,6 +620,7 @@ class JsEngine implements Engine {
       this.#index(rec);
       return;
     }
+    if (signature !== null && !this.#fresh(rec, signature)) return;
     if (leave && !rec.up) return;
     this.#processed++;
     if (rec.ip !== rinfo.address || rec.port !== rinfo.port) {
@@ -630,6 +719,17 @@ class JsEngine implements Engine {
     this.#statusBytes -= statusBlockBytes(rec.status.byteLength);
     this.#statusHosts--;
     rec.status = undefined;
+  }
+
+  /** The replay check of an authenticated datagram (docs/protocol.md, "Replay protection"). */
+  #fresh(rec: HostRecord, signature: Signature): boolean {
+    if (rec.replay === null) {
+      rec.replay = new ReplayWindow(signature.incarnation, signature.seq);
+      return true;
+    }
+    if (rec.replay.fresh(signature.incarnation, signature.seq)) return true;
+    this.#replayed++;
+    return false;
   }
 
   /** Files an up host under its new deadline and makes sure the timer fires by then. */

@@ -8,13 +8,18 @@ import type { TcpReactorStats, TcpStats } from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
 
 /** Receives each valid frame with its connection's peer, which is the frame's source. */
-/** `payload`: the frame's payload when it is at most the server's `keepPayloadBytes`. */
+/**
+ * Applies a complete frame, or drops it; returns the counter to add one to, if any:
+ * `notAllowed` (dropped) or `unauthenticated` (an unsigned frame while the server has keys:
+ * dropped under `auth.required`, applied otherwise).
+ * `payload`: the frame's payload when it is at most the server's `keepPayloadBytes`.
+ */
 export type TcpFrameHandler = (
   frame: DecodedHeartbeat,
   address: string,
   port: number,
   payload?: Uint8Array,
-) => void;
+) => 'notAllowed' | 'unauthenticated' | null;
 
 interface Connection {
   readonly socket: Socket;
@@ -59,6 +64,8 @@ export class JsTcpServer {
     frames: 0,
     protocolErrors: 0,
     authUnsupported: 0,
+    unauthenticated: 0,
+    notAllowed: 0,
     ringDrops: 0,
     handshakeTimeouts: 0,
     idleTimeouts: 0,
@@ -114,6 +121,8 @@ export class JsTcpServer {
       frames: c.frames,
       protocolErrors: c.protocolErrors,
       authUnsupported: c.authUnsupported,
+      unauthenticated: c.unauthenticated,
+      notAllowed: c.notAllowed,
       ringDrops: c.ringDrops,
       handshakeTimeouts: c.handshakeTimeouts,
       idleTimeouts: c.idleTimeouts,
@@ -179,8 +188,13 @@ export class JsTcpServer {
     const ok = connection.reader.feed(chunk, (result, payload) => {
       complete++;
       this.#counters.frames++;
-      if (result.status === 'ok') this.#onFrame(result, connection.ip, port, payload);
-      else this.#counters.authUnsupported++;
+      // TCP keeps no tag to check (the reader skips it): AUTH frames are refused over TCP.
+      if (result.auth) {
+        this.#counters.authUnsupported++;
+        return;
+      }
+      const counted = this.#onFrame(result, connection.ip, port, payload);
+      if (counted !== null) this.#counters[counted]++;
     });
     if (!ok) {
       this.#counters.protocolErrors++;

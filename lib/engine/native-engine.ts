@@ -1,3 +1,4 @@
+import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import type {
   DownEvent,
@@ -48,6 +49,8 @@ export interface NativeEngineHandle {
   statusBytes(worker: number): ArrayBuffer | undefined;
   foreignSockets(): number;
   close(): void;
+  /** Replaces every receiver's key ring; datagrams sent after it returns see only these keys. */
+  setKeys(keys: Uint8Array[]): void;
 }
 
 /** The engine configuration native code takes: ResolvedOptions with enums as numbers. */
@@ -70,6 +73,10 @@ export interface NativeEngineConfig {
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
+  /** The key ring, signing key first; empty: no authentication. */
+  authKeys: Uint8Array[];
+  authRequired: boolean;
+  allow: Array<{ family: number; bits: number; address: Uint8Array }>;
   /** Absent: TCP off. */
   tcp?: ResolvedTcpOptions;
 }
@@ -82,17 +89,20 @@ export type NativeEngineConstructor = new (
 // Layouts shared with native/core/engine/{event_record.h,shard_message.h,engine_stats.h}.
 const EVENT_RECORD_BYTES = 64;
 const HOST_RECORD_BYTES = 48;
-const COUNTERS_PER_THREAD = 8;
-const RECEIVER_FIELDS = [
-  'received',
-  'malformed',
-  'authUnsupported',
-  'kernelDrops',
-  'ringDrops',
-  'recvBufferBytes',
-] as const;
-/** Slot of receiveErrors in a receiver's line (ReceiverCounter::kReceiveErrors; 6 is not shown). */
-const RECEIVER_RECEIVE_ERRORS = 7;
+const COUNTERS_PER_THREAD = 16;
+/** Slot of each receiver counter in its line (ReceiverCounter in engine_stats.h; 6 is not shown). */
+const RECEIVER_FIELD = {
+  received: 0,
+  malformed: 1,
+  authUnsupported: 2,
+  kernelDrops: 3,
+  ringDrops: 4,
+  recvBufferBytes: 5,
+  receiveErrors: 7,
+  authFailed: 8,
+  unauthenticated: 9,
+  notAllowed: 10,
+} as const;
 /** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
 const WORKER_FIELD = {
   processed: 0,
@@ -103,6 +113,7 @@ const WORKER_FIELD = {
   eventsTaken: 5,
   eventsPublished: 6,
   forgotten: 7,
+  replayed: 8,
 } as const;
 /** TcpAcceptorCounter in engine_stats.h, in order. */
 const TCP_ACCEPTOR_FIELDS = [
@@ -125,6 +136,8 @@ const TCP_REACTOR_FIELDS = [
   'idleTimeouts',
   'slowFrames',
   'closedByPeer',
+  'unauthenticated',
+  'notAllowed',
 ] as const;
 /** StatusCounter in engine_stats.h, in order: one line per worker after every other line. */
 const STATUS_FIELDS = [
@@ -317,6 +330,8 @@ class NativeEngine implements Engine {
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
   #statusRings: (Uint8Array | undefined)[] = [];
+  /** The key ring to start with, and the one setKeys() last handed over. */
+  #keys: AuthKeys | null;
   #threadCpus: number[] = [];
   #delivered = 0;
   #nextRequest = 1;
@@ -337,6 +352,7 @@ class NativeEngine implements Engine {
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
+    this.#keys = options.auth?.keys ?? null;
     this.#sink = sink;
     this.#eventBytes = new Uint8Array(options.eventBatchSize * EVENT_RECORD_BYTES);
   }
@@ -372,6 +388,9 @@ class NativeEngine implements Engine {
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
+      authKeys: this.#keys?.keys ?? [],
+      authRequired: o.auth?.required === true,
+      allow: o.allow.map(({ family, bits, address }) => ({ family, bits, address })),
       ...(o.tcp === null ? {} : { tcp: o.tcp }),
     };
     let handle: NativeEngineHandle;
@@ -511,14 +530,17 @@ class NativeEngine implements Engine {
         received: 0,
         malformed: 0,
         authUnsupported: 0,
+        authFailed: 0,
+        unauthenticated: 0,
+        notAllowed: 0,
         kernelDrops: 0,
         ringDrops: 0,
         recvBufferBytes: 0,
-        receiveErrors: read(r, RECEIVER_RECEIVE_ERRORS),
+        receiveErrors: 0,
       };
-      RECEIVER_FIELDS.forEach((name, field) => {
-        entry[name] = read(r, field);
-      });
+      for (const [name, field] of Object.entries(RECEIVER_FIELD)) {
+        entry[name as keyof typeof RECEIVER_FIELD] = read(r, field);
+      }
       receivers.push(entry);
     }
     const workers: WorkerStats[] = [];
@@ -532,6 +554,7 @@ class NativeEngine implements Engine {
         hostsDown: read(t, WORKER_FIELD.hostsDown),
         trackedHosts: read(t, WORKER_FIELD.trackedHosts),
         refused: read(t, WORKER_FIELD.refused),
+        replayed: read(t, WORKER_FIELD.replayed),
         eventsPending: Math.max(
           0,
           read(t, WORKER_FIELD.eventsPublished) - read(t, WORKER_FIELD.eventsTaken),
@@ -545,6 +568,10 @@ class NativeEngine implements Engine {
       received: sum(receivers, (r) => r.received),
       malformed: sum(receivers, (r) => r.malformed),
       authUnsupported: sum(receivers, (r) => r.authUnsupported),
+      authFailed: sum(receivers, (r) => r.authFailed),
+      unauthenticated: sum(receivers, (r) => r.unauthenticated),
+      notAllowed: sum(receivers, (r) => r.notAllowed),
+      replayed: sum(workers, (w) => w.replayed),
       kernelDrops: sum(receivers, (r) => r.kernelDrops),
       ringDrops: sum(receivers, (r) => r.ringDrops),
       receiveErrors: sum(receivers, (r) => r.receiveErrors),
@@ -642,6 +669,16 @@ class NativeEngine implements Engine {
       return undefined;
     const statuses = new Uint8Array(answer.statuses ?? new ArrayBuffer(0));
     return decodeHostRecords(new Uint8Array(answer.records), 1, statuses, 0)[0][0];
+  }
+
+  setKeys(keys: AuthKeys | null): void {
+    this.#keys = keys;
+    if (this.#handle === undefined || this.#closed) return;
+    try {
+      this.#handle.setKeys(keys?.keys ?? []);
+    } catch (error) {
+      throw toHeartwatchError(error);
+    }
   }
 
   async remove(id: string): Promise<boolean> {

@@ -40,11 +40,14 @@ export const statsMetrics: readonly StatsMetric[] = [
   },
   {
     name: 'heartwatch_heartbeats_rejected_total',
-    help: 'Heartbeats dropped by reason: malformed (not wire v1), auth_unsupported (signed, but this server has no key), host_limit (a new host beyond maxHosts).',
+    help: 'Heartbeats dropped by reason: malformed (not wire v1), auth_unsupported (signed, but this server has no key), auth_failed (a wrong, cut or altered tag), not_allowed (a source outside allow), replayed (a signed heartbeat seen before), host_limit (a new host beyond maxHosts).',
     type: 'counter',
     samples: (s) => [
       one(s.malformed, { reason: 'malformed' }),
       one(s.authUnsupported, { reason: 'auth_unsupported' }),
+      one(s.authFailed, { reason: 'auth_failed' }),
+      one(s.notAllowed, { reason: 'not_allowed' }),
+      one(s.replayed, { reason: 'replayed' }),
       one(s.refused, { reason: 'host_limit' }),
     ],
   },

@@ -4,6 +4,7 @@ import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
+import { checkAuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import { hostIdFromName } from '../protocol/host-id.js';
 import { encodeHeartbeat } from '../protocol/wire-v1.js';
@@ -48,6 +49,14 @@ export interface HeartbeatSenderOptions {
   statusRefreshMs?: number;
   /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
   announceInterval?: boolean;
+  /**
+   * Sign every heartbeat with this key (16 to 1024 bytes, 32 recommended; the server's signing
+   * key). A signing sender's incarnation is its start time in Unix seconds (later senders in one
+   * process count on from the last), because a server checking tags only accepts incarnations
+   * that go up (docs/protocol.md, "Replay protection"). UDP only: with a key, `transport` must be
+   * `'udp'` (a TCP server keeps no tag to check and drops AUTH frames).
+   */
+  key?: Uint8Array;
 }
 
 /** Events a {@link HeartbeatSender} emits. */
@@ -72,6 +81,7 @@ const knownKeys = [
   'jitter',
   'payload',
   'announceInterval',
+  'key',
   'transport',
   'statusRefreshMs',
 ] as const;
@@ -124,6 +134,7 @@ interface ResolvedSenderOptions {
   payload: Uint8Array | undefined;
   announceInterval: boolean;
   statusRefreshMs: number;
+  key: Buffer | undefined;
 }
 
 function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
@@ -223,6 +234,23 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   ) {
     throw invalid('statusRefreshMs', `an integer from 0 to ${maxIntervalMs} (ms)`, statusRefreshMs);
   }
+  let key: Buffer | undefined;
+  if (options.key !== undefined) key = checkAuthKeys('key', [options.key]).keys[0];
+  if (key !== undefined && transport !== 'udp') {
+    // A TCP server keeps no tag to check, so it drops AUTH frames: signing works over UDP only.
+    throw invalid('transport', '"udp" with a key (signed heartbeats go over UDP only)', transport);
+  }
+  if (
+    key !== undefined &&
+    payload !== undefined &&
+    (payload as Uint8Array).length > maxPayload - 16
+  ) {
+    throw invalid(
+      'payload',
+      `at most ${maxPayload - 16} bytes with a key (the tag takes 16)`,
+      payload,
+    );
+  }
   return {
     address,
     transport,
@@ -232,7 +260,17 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
     payload,
     announceInterval,
     statusRefreshMs,
+    key,
   };
+}
+
+/** The last incarnation a signing sender of this process took (see the `key` option). */
+let lastSignedIncarnation = 0;
+
+function signedIncarnation(): number {
+  const now = Math.floor(Date.now() / 1000) >>> 0;
+  lastSignedIncarnation = Math.max(now, lastSignedIncarnation + 1) >>> 0;
+  return lastSignedIncarnation;
 }
 
 function asHeartwatchError(err: unknown, syscall: string): Error {
@@ -302,10 +340,14 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     this.intervalMs = this.#options.intervalMs;
     this.jitter = this.#options.jitter;
     // 0 means "not known" on the wire, so it is never picked.
-    this.#incarnation = randomBytes(4).readUInt32BE(0) || 1;
+    this.#incarnation =
+      this.#options.key === undefined ? randomBytes(4).readUInt32BE(0) || 1 : signedIncarnation();
   }
 
-  /** Random u32 chosen at construction; the server reports a change as a restart. */
+  /**
+   * Chosen at construction: a random u32, or with `key` the start time in Unix seconds. The
+   * server reports a change as a restart.
+   */
   get incarnation(): number {
     return this.#incarnation;
   }
@@ -382,10 +424,11 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       this.#status = undefined;
       return;
     }
-    const bytes = statusToBytes(
-      status,
-      this.#options.transport === 'udp' ? maxPayload : maxTcpPayload,
-    );
+    const { transport, key } = this.#options;
+    // The payload limits: a signed datagram leaves 16 bytes for its tag.
+    const limit =
+      transport !== 'udp' ? maxTcpPayload : key === undefined ? maxPayload : maxPayload - 16;
+    const bytes = statusToBytes(status, limit);
     if (this.#status?.equals(bytes) === true) return;
     this.#status = bytes;
     this.#statusBeatsLeft = statusRepeats;
@@ -480,7 +523,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
 
   #encode(leave: boolean): Buffer {
     this.#seq = (this.#seq + 1) >>> 0;
-    const { hostId, intervalMs, announceInterval } = this.#options;
+    const { hostId, intervalMs, announceInterval, key } = this.#options;
     // A LEAVE clears the status on the server: no need to carry it.
     const payload = this.#options.payload ?? (leave ? undefined : this.#statusForBeat());
     return encodeHeartbeat({
@@ -490,6 +533,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       intervalMs: announceInterval ? intervalMs : 0,
       ...(payload === undefined ? {} : { payload }),
       leave,
+      key,
     });
   }
 

@@ -42,6 +42,8 @@ describe('resolveOptions defaults', () => {
       spin: false,
       engine: 'auto',
       expiry: 'wheel',
+      auth: null,
+      allow: [],
       tcp: null,
     });
   });
@@ -85,6 +87,8 @@ describe('resolveOptions defaults', () => {
       spin: true,
       engine: 'js',
       expiry: 'fifo',
+      auth: null,
+      allow: [],
       tcp: null,
     } as const;
     expect(resolveOptions(low)).toEqual(low);
@@ -109,9 +113,81 @@ describe('resolveOptions defaults', () => {
       spin: false,
       engine: 'native',
       expiry: 'wheel',
+      auth: null,
+      allow: [],
       tcp: null,
     } as const;
     expect(resolveOptions(high)).toEqual(high);
+  });
+});
+
+describe('resolveOptions auth and allow', () => {
+  const key = (bytes: number) => Buffer.alloc(bytes, 0xab);
+
+  it('accepts 1 to 8 keys of 16 to 1024 bytes, and keeps them redacted', () => {
+    const one = resolveOptions({ auth: { keys: [key(16)] } }).auth;
+    expect(one?.required).toBe(false);
+    expect(one?.keys.size).toBe(1);
+    const eight = resolveOptions({
+      auth: { keys: Array.from({ length: 8 }, () => key(1024)), required: true },
+    });
+    expect(eight.auth?.required).toBe(true);
+    expect(eight.auth?.keys.keys[7]).toEqual(key(1024));
+    expect(JSON.stringify(eight)).not.toMatch(/abab|171/);
+    expect(String(eight.auth?.keys)).toBe('[8 heartwatch auth key(s), redacted]');
+  });
+
+  it.each([
+    [{ keys: [] }, /"auth\.keys".*got 0 keys/],
+    [{ keys: Array.from({ length: 9 }, () => Buffer.alloc(32)) }, /got 9 keys/],
+    [{ keys: [Buffer.alloc(15, 0xab)] }, /got 15 bytes at index 0/],
+    [{ keys: [Buffer.alloc(32), Buffer.alloc(1025)] }, /got 1025 bytes at index 1/],
+    [{ keys: ['00112233445566778899aabbccddeeff'] }, /got string at index 0/],
+    [{ keys: [Buffer.alloc(32)], required: 'yes' }, /"auth\.required": expected a boolean/],
+    [{ keys: [Buffer.alloc(32)], requird: true }, /Unknown option "auth\.requird"/],
+    [[Buffer.alloc(32)], /"auth": expected an object/],
+  ])('rejects auth %#', (auth, message) => {
+    const error = errorOf({ auth });
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toMatch(/ab{2}|00112233/);
+  });
+
+  it('parses prefixes, folding IPv4-mapped ones into IPv4', () => {
+    const { allow } = resolveOptions({
+      allow: ['10.0.0.0/8', 'fd00::/8', '192.0.2.7', '::ffff:10.1.0.0/112', '::/0'],
+    });
+    expect(
+      allow.map(({ family, bits, address }) => [family, bits, address.toString('hex')]),
+    ).toEqual([
+      [4, 8, '0a000000'],
+      [6, 8, `fd${'0'.repeat(30)}`],
+      [4, 32, 'c0000207'],
+      [4, 16, '0a010000'],
+      [6, 0, '0'.repeat(32)],
+    ]);
+    expect(
+      resolveOptions({ allow: Array.from({ length: 256 }, () => '10.0.0.0/8') }).allow,
+    ).toHaveLength(256);
+  });
+
+  it.each([
+    '10.0.0.0/33',
+    '::/129',
+    '10.0.0.0/',
+    '10.0.0.0/8/8',
+    'fe80::1%eth0/64',
+    'localhost',
+    '',
+    5,
+  ])('rejects the prefix %j naming the entry', (entry) => {
+    expect(errorOf({ allow: [entry] }).message).toMatch(/"allow\[0\]": expected an address prefix/);
+  });
+
+  it('rejects more than 256 prefixes and non-arrays', () => {
+    expect(errorOf({ allow: Array.from({ length: 257 }, () => '10.0.0.0/8') }).message).toMatch(
+      /257 entries/,
+    );
+    expect(errorOf({ allow: '10.0.0.0/8' }).message).toMatch(/"allow": expected an array/);
   });
 });
 

@@ -191,7 +191,32 @@ void Detector::drop(uint32_t index) {
     --down_;
   }
   r.flags = 0;  // no longer kLive: for_each_host skips it
+  if (index < replay_.size()) replay_[index].seen = 0;
   pool_.release(index);
+}
+
+// Incarnations only go up under authentication (senders that sign use their start time), so a
+// lower one is an earlier life of the host; within one, a seq must be new to the window.
+bool Detector::fresh(uint32_t index, const Heartbeat& hb) {
+  if (index >= replay_.size()) {
+    replay_.resize(std::max<size_t>({size_t{index} + 1, replay_.size() * 2, 1024}), ReplayWindow{});
+  }
+  ReplayWindow& w = replay_[index];
+  if (w.seen == 0 || hb.incarnation > w.incarnation) {
+    w = {hb.incarnation, hb.seq, 1};
+    return true;
+  }
+  if (hb.incarnation < w.incarnation) return false;
+  const int32_t ahead = static_cast<int32_t>(hb.seq - w.top);
+  if (ahead > 0) {
+    w.seen = ahead >= 64 ? 1 : (w.seen << ahead) | 1;
+    w.top = hb.seq;
+    return true;
+  }
+  const uint32_t behind = w.top - hb.seq;
+  if (behind >= 64 || (w.seen >> behind & 1) != 0) return false;
+  w.seen |= uint64_t{1} << behind;
+  return true;
 }
 
 // A full table takes a new host in place of a down one, so hosts that stopped (a flood of
@@ -245,6 +270,7 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
     throw;
   }
   index.insert(i, now_ + timeout, ExpiryLane::kAlive, now_);
+  if (hb.authenticated) fresh(i, hb);
   ++up_;
   HostEvent e = event(r, HostEventType::kUp);
   apply_status(i, status, false, out);
@@ -259,6 +285,10 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
   const uint32_t i = table_.find(hb.key, hash);
   if (i == kNoIndex) {
     admit(index, hb, hash, timeout, out, status);
+    return;
+  }
+  if (hb.authenticated && !fresh(i, hb)) {
+    ++replayed_;
     return;
   }
   HostEntry& r = pool_.get<HostEntry>(i);
@@ -368,6 +398,18 @@ void Detector::leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std
   with_index([&](auto& index) { depart(index, key, from, out); });
 }
 
+void Detector::leave(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out) {
+  if (hb.authenticated) {
+    const uint32_t i = table_.find(hb.key, HostTable::hash(hb.key));
+    if (i != kNoIndex && !fresh(i, hb)) {
+      advance(now_ms);
+      ++replayed_;
+      return;
+    }
+  }
+  leave(hb.key, hb.address, now_ms, out);
+}
+
 template <class Index>
 size_t Detector::sweep(Index& index, size_t budget, std::vector<HostEvent>& out) {
   auto deadline = [this](uint32_t i) { return deadline_of(i); };
@@ -418,7 +460,9 @@ DetectorStats Detector::stats() const {
   s.down = down_;
   s.refused = refused_;
   s.forgotten = forgotten_;
-  s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() + (v6_pool_ ? v6_pool_->bytes_allocated() : 0) +
+  s.replayed = replayed_;
+  s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() +
+                      (v6_pool_ ? v6_pool_->bytes_allocated() : 0) + replay_.capacity() * sizeof(ReplayWindow) +
                       statuses_.bytes_allocated();
   s.statuses = statuses_.count();
   s.status_bytes = statuses_.bytes_in_use();

@@ -64,7 +64,8 @@ struct DetectorConfig {
 
 struct DetectorStats {
   uint64_t tracked, up, down, refused, forgotten;
-  uint64_t bytes_allocated;  // every block the detector holds (pool, side pool, table, statuses)
+  uint64_t replayed;  // authenticated heartbeats and leaves dropped by the replay check
+  uint64_t bytes_allocated;  // every block the detector holds (pool, side pool, table, replay windows, statuses)
   uint64_t statuses;            // hosts with a status
   uint64_t status_bytes;        // bytes of the blocks holding them
   uint64_t status_oversize;     // statuses refused: longer than max_status_bytes
@@ -112,6 +113,9 @@ class Detector {
   // Graceful shutdown: an up host goes down (reason left) now; otherwise nothing happens.
   // Runs on: worker thread.
   void leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out);
+  // The same for a leave datagram; an authenticated one must pass the replay check first.
+  // Runs on: worker thread.
+  void leave(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out);
   // Marks down the hosts whose deadline has come and forgets hosts down for forget_after_ms,
   // in deadline order, doing at most `budget` units of work. Returns the work done; a return
   // equal to `budget` means there may be more.
@@ -167,6 +171,7 @@ class Detector {
   void store_address(HostEntry& r, const PeerAddress& address);
   PeerAddress load_address(const HostEntry& r) const;
   void drop(uint32_t index);
+  bool fresh(uint32_t index, const Heartbeat& hb);
   HostEvent event(const HostEntry& r, HostEventType type) const;
   HostSnapshot snapshot(uint32_t index) const;
   // Stores `status` for record `index` (when it differs); `update` asks for an update event
@@ -190,6 +195,21 @@ class Detector {
   uint64_t down_ = 0;
   uint64_t refused_ = 0;
   uint64_t forgotten_ = 0;
+  uint64_t replayed_ = 0;
+
+  // Replay state of authenticated hosts (docs/protocol.md, "Replay protection"): the highest
+  // authenticated incarnation, the highest seq seen in it, and a 64-bit bitmap of the seqs
+  // top, top-1, ..., top-63 already accepted (IPsec/WireGuard style), so reordering within 64
+  // heartbeats is accepted once and everything else is a replay. Indexed by record index and
+  // grown only when a host authenticates: 16 bytes per record up to the highest index an
+  // authenticated host holds, nothing for a fleet that does not authenticate. seen == 0 means
+  // no state (an accepted seq always sets bit 0).
+  struct ReplayWindow {
+    uint32_t incarnation;
+    uint32_t top;
+    uint64_t seen;
+  };
+  std::vector<ReplayWindow> replay_;
   uint32_t first_record_ = 0;  // the first pool index after the expiry index's sentinels
   uint32_t room_cursor_ = 0;   // where make_room() looks next
 };

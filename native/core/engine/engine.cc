@@ -199,6 +199,11 @@ size_t Engine::drain_results(CommandResult* out, size_t max) noexcept {
   return total;
 }
 
+void Engine::set_keys(const std::vector<AuthKey>& keys) {
+  for (auto& receiver : receivers_) receiver->set_keys(std::make_unique<KeyRing>(keys));
+  for (auto& reactor : reactors_) reactor->set_keyed(!keys.empty());
+}
+
 uint32_t Engine::foreign_sockets() const {
   uint32_t count = 0;
   for (uint64_t inode : udp_sockets_on_port(port_)) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/auth/key_ring.h"
+#include "core/auth/source_allow_list.h"
 #include "core/detector/detector.h"
 #include "core/net/tcp_listener.h"
 #include "core/protocol/heartbeat_parser.h"
@@ -38,6 +40,9 @@ struct EngineConfig {
   uint32_t expire_budget = 4096;      // detector work per expire() call
   uint32_t max_idle_sleep_ms = 50;    // longest a worker sleeps with nothing due
   bool spin = false;                  // workers busy-poll instead of sleeping
+  std::vector<AuthKey> auth_keys;     // the first signs, all verify; empty: no authentication
+  bool auth_required = false;         // drop datagrams without a valid tag
+  std::vector<AddressPrefix> allow;   // sources accepted; empty: all
   TcpConfig tcp;                      // threads after the workers: accept, then reactors
 };
 

@@ -25,7 +25,9 @@ struct ShardMessage {
   uint32_t status_end;
 };
 static_assert(std::is_trivially_copyable_v<ShardMessage>);
-static_assert(sizeof(ShardMessage) == 48, "statuses ride in the padding: a plain beat costs no more");
+// `leave` alone would round the message up to the same size: the status fields fill padding.
+static_assert(sizeof(ShardMessage) == sizeof(Heartbeat) + alignof(Heartbeat),
+              "statuses ride in the padding: a plain beat costs no more");
 
 // The worker that owns a key: multiply-shift maps the hash's high half onto [0, workers)
 // without a division.

@@ -202,7 +202,7 @@ void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now
       continue;
     }
     flush();
-    detector_.leave(message.heartbeat.key, message.heartbeat.address, now_ms, decided_);
+    detector_.leave(message.heartbeat, now_ms, decided_);
   }
   flush();
   if (release != nullptr) bytes->release(*release);
@@ -343,6 +343,7 @@ void ShardWorker::update_counters() {
   EngineStats::set(counters_, WorkerCounter::kHostsDown, stats.down);
   EngineStats::set(counters_, WorkerCounter::kTrackedHosts, stats.tracked);
   EngineStats::set(counters_, WorkerCounter::kRefused, stats.refused);
+  EngineStats::set(counters_, WorkerCounter::kReplayed, stats.replayed);
   EngineStats::set(counters_, WorkerCounter::kForgotten, stats.forgotten);
   EngineStats::set(counters_, WorkerCounter::kEventsPublished, published_);
   if (status_counters_ == nullptr) return;

@@ -34,6 +34,9 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
     : index_(index),
       identity_(config.identity),
       tcp_(config.tcp),
+      keyed_(!config.auth_keys.empty()),
+      auth_required_(config.auth_required),
+      allow_(config.allow),
       rings_(std::move(rings)),
       wake_(std::move(wake)),
       counters_(counters),
@@ -170,7 +173,9 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   const uint8_t* end = data + length;
   const bool was_mid_frame = connection.reader.mid_frame();
   uint64_t complete = 0;
-  uint64_t auth_unsupported = 0;
+  // Indexed by TcpReactorCounter: kAuthUnsupported, kUnauthenticated, kNotAllowed.
+  uint64_t dropped[static_cast<size_t>(TcpReactorCounter::kCount)] = {};
+  const bool allowed = allow_.allows(source);
   ParsedHeartbeat parsed;
   ParseStatus status;
   FrameReader::Result result;
@@ -178,11 +183,9 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   while ((result = connection.reader.next(data, end, parsed, status, keep, max_status_bytes_)) ==
          FrameReader::Result::kFrame) {
     ++complete;
+    if (!admit(allowed, parsed, dropped)) continue;
     ShardMessage message;
-    if (to_shard_message(identity_, status, parsed, source, message) != ParseStatus::kOk) {
-      ++auth_unsupported;
-      continue;
-    }
+    to_shard_message(identity_, status, parsed, source, false, message);
     if (statuses_.enabled() && parsed.payload_len > 0) {
       const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
       const bool kept = parsed.payload_len <= max_status_bytes_;  // then all of it is in `keep`
@@ -191,7 +194,11 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
     stage(message);
   }
   if (complete) EngineStats::add(counters_, TcpReactorCounter::kFrames, complete);
-  if (auth_unsupported) EngineStats::add(counters_, TcpReactorCounter::kAuthUnsupported, auth_unsupported);
+  for (TcpReactorCounter field : {TcpReactorCounter::kAuthUnsupported, TcpReactorCounter::kUnauthenticated,
+                                  TcpReactorCounter::kNotAllowed}) {
+    const uint64_t n = dropped[static_cast<size_t>(field)];
+    if (n != 0) EngineStats::add(counters_, field, n);
+  }
   if (result == FrameReader::Result::kViolation) {
     EngineStats::add(counters_, TcpReactorCounter::kProtocolErrors, 1);
     close_connection(id, true);
@@ -203,6 +210,19 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
     connection.frame_started_ms = now_ms;
   }
   wheel_.arm(id, deadline_of(connection));
+}
+
+// Whether a complete frame goes on to its worker; a dropped one is counted in `dropped`.
+bool TcpReactor::admit(bool allowed, const ParsedHeartbeat& parsed, uint64_t* dropped) const noexcept {
+  auto drop = [dropped](TcpReactorCounter field) {
+    ++dropped[static_cast<size_t>(field)];
+    return false;
+  };
+  if (!allowed) return drop(TcpReactorCounter::kNotAllowed);
+  if (parsed.auth) return drop(TcpReactorCounter::kAuthUnsupported);
+  if (!keyed_.load(std::memory_order_relaxed)) return true;
+  ++dropped[static_cast<size_t>(TcpReactorCounter::kUnauthenticated)];
+  return !auth_required_;
 }
 
 void TcpReactor::stage(const ShardMessage& message) {

@@ -3,7 +3,8 @@
 // the others); the bytes go through the connection's FrameReader, and every complete frame
 // becomes a ShardMessage (the same to_shard_message() the UDP receivers use) pushed into the
 // worker's ring for this reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's
-// DeadlineWheel.
+// DeadlineWheel. TCP frames pass the same source allow-list and `auth.required` rule as
+// datagrams (see keyed_ below).
 //
 // Memory per connection: a Connection record and a wheel node (~130 bytes) and no buffer: the
 // 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored.
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
 #include "core/engine/shard_message.h"
@@ -62,6 +64,10 @@ class TcpReactor {
   }
   void request_stop() noexcept;
   void join();
+  // Whether the server has keys (hw.setKeys() may add them): unsigned frames then count as
+  // unauthenticated. A relaxed load per frame: nothing else depends on its ordering.
+  // Runs on: JS thread.
+  void set_keyed(bool keyed) noexcept { keyed_.store(keyed, std::memory_order_relaxed); }
 
   // The accept thread's side: push a connection, then notify().
   // Runs on: accept thread.
@@ -87,6 +93,7 @@ class TcpReactor {
   void adopt(uint64_t now_ms);
   void read_ready(uint32_t id, uint64_t now_ms);
   void frames(uint32_t id, const uint8_t* data, size_t length, uint64_t now_ms);
+  bool admit(bool allowed, const ParsedHeartbeat& parsed, uint64_t* dropped) const noexcept;
   void stage(const ShardMessage& message);
   void flush(uint32_t worker);
   void expire(uint32_t id, uint64_t now_ms);
@@ -97,6 +104,13 @@ class TcpReactor {
   uint32_t index_;
   IdentityMode identity_;
   TcpConfig tcp_;
+  // Authentication over TCP: a frame's tag is skipped, never kept (see FrameReader), so no TCP
+  // frame can be verified. AUTH frames are dropped (kAuthUnsupported); with keys configured every
+  // other frame is unauthenticated, counted, and dropped when auth is required. The `allow` list
+  // applies to the peer's address like a datagram's source.
+  std::atomic<bool> keyed_;  // written by set_keyed() on the JS thread; relaxed suffices
+  bool auth_required_;
+  SourceAllowList allow_;
   std::vector<SpscRing<ShardMessage>*> rings_;
   std::vector<WakeSignal*> wake_;
   CounterLine& counters_;

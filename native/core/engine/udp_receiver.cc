@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -11,6 +12,19 @@
 #include "core/engine/heartbeat_intake.h"
 
 namespace heartwatch {
+
+void UdpReceiver::count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept {
+  auto add = [this](ReceiverCounter field, uint64_t n) {
+    if (n != 0) EngineStats::add(counters_, field, n);
+  };
+  auto of = [verdicts](AuthVerdict v) { return verdicts[static_cast<size_t>(v)]; };
+  add(ReceiverCounter::kMalformed, of(AuthVerdict::kMalformed));
+  add(ReceiverCounter::kAuthUnsupported, of(AuthVerdict::kAuthUnsupported));
+  add(ReceiverCounter::kAuthFailed, of(AuthVerdict::kAuthFailed));
+  add(ReceiverCounter::kUnauthenticated,
+      of(AuthVerdict::kUnauthenticated) + of(AuthVerdict::kRejectedUnauthenticated));
+  add(ReceiverCounter::kNotAllowed, not_allowed);
+}
 
 UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
                          std::vector<SpscRing<ShardMessage>*> rings, std::vector<WakeSignal*> wake,
@@ -23,12 +37,16 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       rings_(std::move(rings)),
       wake_(std::move(wake)),
       counters_(counters),
+      auth_(std::make_unique<KeyRing>(config.auth_keys), config.auth_required,
+            config.identity != IdentityMode::kId),
+      allow_(config.allow),
       cpu_(cpu),
       messages_(config.batch_size),
       iovecs_(2 * static_cast<size_t>(config.batch_size)),
       sources_(config.batch_size),
       datagrams_(new uint8_t[kReceiveSlotBytes * config.batch_size]),
-      spill_(new uint8_t[kReceiveSpillBytes]),
+      spill_(new uint8_t[kReceiveSpillBytes * config.batch_size]),
+      joined_(new uint8_t[kReceiveSlotBytes + kReceiveSpillBytes]),
       control_stride_(CMSG_SPACE(sizeof(uint32_t))),
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
@@ -60,7 +78,7 @@ void UdpReceiver::run() {
 uint32_t UdpReceiver::receive_batch() {
   for (uint32_t i = 0; i < batch_size_; ++i) {
     iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
-    iovecs_[2 * i + 1] = {spill_.get(), kReceiveSpillBytes};
+    iovecs_[2 * i + 1] = {spill_.get() + i * kReceiveSpillBytes, kReceiveSpillBytes};
     msghdr& header = messages_[i].msg_hdr;
     header = {};
     header.msg_name = &sources_[i];
@@ -82,6 +100,7 @@ uint32_t UdpReceiver::receive_batch() {
   // Nothing (timeout, EINTR), or the wake-up of the shutdown that stop requested, which reads as
   // an empty datagram: not a peer's, so not counted.
   if (received <= 0 || stop_.load(std::memory_order_relaxed)) return 0;
+  auth_.refresh();
   dispatch(static_cast<uint32_t>(received));
   if (!spin_ && static_cast<uint32_t>(received) < batch_size_ / 4) {
     // A thin batch costs a syscall for a handful of datagrams; let the socket fill a little.
@@ -92,29 +111,22 @@ uint32_t UdpReceiver::receive_batch() {
   return static_cast<uint32_t>(received);
 }
 
-void UdpReceiver::carry_status(uint32_t i, uint32_t owner, uint32_t last_spilled, ShardMessage& message) noexcept {
-  const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
+// The datagram of slot i in one piece: in place when it fits its slot, else its slot and its
+// spill region copied into joined_ (only long signed datagrams pay the copy).
+const uint8_t* UdpReceiver::whole_datagram(uint32_t i) noexcept {
+  const uint8_t* slot = datagrams_.get() + size_t{i} * kReceiveSlotBytes;
   const size_t length = messages_[i].msg_len;
-  if (length <= kHeartbeatHeaderBytes) return;
-  ParsedHeartbeat parsed;
-  size_t message_bytes = 0;
-  if (parse_heartbeat_header_v1(data, parsed, message_bytes) == ParseStatus::kMalformed || message_bytes != length) return;
-  // Only the batch's last spilled datagram still has its bytes past the slot in the spill.
-  const bool readable = length <= kReceiveSlotBytes || i == last_spilled;
-  statuses_.carry(owner, message, parsed.payload_len, data + kHeartbeatHeaderBytes,
-                  kReceiveSlotBytes - kHeartbeatHeaderBytes, spill_.get(), readable);
+  if (length <= kReceiveSlotBytes) return slot;
+  std::memcpy(joined_.get(), slot, kReceiveSlotBytes);
+  std::memcpy(joined_.get() + kReceiveSlotBytes, spill_.get() + size_t{i} * kReceiveSpillBytes,
+              std::min(length, kReceiveSlotBytes + kReceiveSpillBytes) - kReceiveSlotBytes);
+  return joined_.get();
 }
 
 void UdpReceiver::dispatch(uint32_t count) {
   const uint32_t workers = static_cast<uint32_t>(rings_.size());
-  uint32_t last_spilled = count;
-  if (statuses_.enabled()) {
-    for (uint32_t i = 0; i < count; ++i) {
-      if (messages_[i].msg_len > kReceiveSlotBytes) last_spilled = i;
-    }
-  }
-  uint64_t malformed = 0;
-  uint64_t auth_unsupported = 0;
+  uint64_t verdicts[static_cast<size_t>(AuthVerdict::kCount)] = {};
+  uint64_t not_allowed = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const msghdr& header = messages_[i].msg_hdr;
     for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr;
@@ -123,22 +135,30 @@ void UdpReceiver::dispatch(uint32_t count) {
         std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
       }
     }
+    if (!allow_.allows(sources_[i])) {
+      ++not_allowed;
+      continue;
+    }
     // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
-    const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
+    const uint8_t* slot = datagrams_.get() + size_t{i} * kReceiveSlotBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
+    ParsedHeartbeat parsed{};
     ShardMessage message;
     const ParseStatus status =
-        to_shard_message(identity_, data, messages_[i].msg_len, truncated, sources_[i], message);
-    if (status == ParseStatus::kMalformed) {
-      ++malformed;
-      continue;
-    }
-    if (status == ParseStatus::kAuthUnsupported) {
-      ++auth_unsupported;
-      continue;
-    }
+        truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(slot, messages_[i].msg_len, parsed);
+    // Only a tag check reads past the header, so only a signed long datagram is joined.
+    const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(i) : slot;
+    const AuthVerdict verdict = auth_.check(status, parsed, data);
+    ++verdicts[static_cast<size_t>(verdict)];
+    if (!accepted(verdict)) continue;
+    to_shard_message(identity_, status, parsed, sources_[i], verdict == AuthVerdict::kAuthenticated, message);
     const uint32_t owner = shard_of(message.heartbeat.key, workers);
-    if (statuses_.enabled()) carry_status(i, owner, last_spilled, message);
+    if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
+      // The payload starts in the slot and goes on in the slot's own spill region.
+      statuses_.carry(owner, message, parsed.payload_len, slot + kHeartbeatHeaderBytes,
+                      kReceiveSlotBytes - kHeartbeatHeaderBytes, spill_.get() + size_t{i} * kReceiveSpillBytes,
+                      true);
+    }
     staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
   }
 
@@ -155,8 +175,7 @@ void UdpReceiver::dispatch(uint32_t count) {
 
   EngineStats::add(counters_, ReceiverCounter::kReceived, count);
   EngineStats::add(counters_, ReceiverCounter::kBatches, 1);
-  if (malformed) EngineStats::add(counters_, ReceiverCounter::kMalformed, malformed);
-  if (auth_unsupported) EngineStats::add(counters_, ReceiverCounter::kAuthUnsupported, auth_unsupported);
+  count_verdicts(verdicts, not_allowed);
   if (ring_drops) EngineStats::add(counters_, ReceiverCounter::kRingDrops, ring_drops);
   EngineStats::set(counters_, ReceiverCounter::kKernelDrops, last_kernel_drops_);
 }

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/auth_gate.h"
+#include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
 #include "core/engine/shard_message.h"
@@ -23,14 +25,14 @@ namespace heartwatch {
 
 // Receive buffers. Each datagram of a batch lands in its own slot, which holds every common
 // heartbeat (28 header bytes plus a small payload); the rest of a longer one, up to the largest
-// UDP datagram, goes on into one spill buffer that every slot of the batch shares, as the second
-// iovec. So small datagrams stay packed in kReceiveSlotBytes each and cost nothing more, and any
-// valid v1 size (up to 65,479 payload bytes) arrives whole in length and header: msg_len is its
-// true length, never truncated. When several datagrams of one batch spill, each overwrites the
-// spill of the one before, so only the batch's last spilled datagram keeps the bytes past its
-// slot; v1 reads nothing there (the payload is opaque and kept nowhere), so every one of them is
-// parsed exactly. A check that must read those bytes (an AUTH tag over a long payload) has them
-// only for that last one. Per receiver: batch_size x 2 KiB of slots plus one 64 KiB spill.
+// UDP datagram, goes on into that slot's own spill region, as the second iovec. So small
+// datagrams stay packed in kReceiveSlotBytes each, and any valid v1 size (up to 65,479 payload
+// bytes) arrives whole: msg_len is its true length, never truncated, and every datagram of a
+// batch keeps all its bytes, which an AUTH tag over a long payload needs. The spill regions are
+// one allocation of batch_size x kReceiveSpillBytes that small datagrams never touch, so the
+// kernel backs only the pages long datagrams were written to: it costs virtual memory, not
+// resident memory, for a fleet of small heartbeats. A long datagram is joined into one scratch
+// buffer before its tag is checked.
 inline constexpr size_t kReceiveSlotBytes = 2048;
 inline constexpr size_t kReceiveSpillBytes = 65536 - kReceiveSlotBytes;
 // Pause after a batch under a quarter full, so batches grow with the load (at most this much
@@ -49,8 +51,6 @@ class UdpReceiver {
   UdpReceiver& operator=(const UdpReceiver&) = delete;
 
   // Passes heartbeat statuses to the workers through `rings` (one per worker); before start().
-  // A status longer than the slot (kReceiveSlotBytes less the header) is read only when its
-  // datagram is the batch's last to spill; any other is lost and counted (see kReceiveSlotBytes).
   // Runs on: JS thread.
   void carry_statuses(std::vector<ByteRing*> rings, uint32_t max_status_bytes) {
     statuses_.attach(std::move(rings), max_status_bytes);
@@ -65,6 +65,10 @@ class UdpReceiver {
   // Runs on: JS thread.
   void request_stop() noexcept;
   void join();
+  // Replaces the key ring from the next batch on (see AuthGate for the ordering).
+  // Runs on: JS thread.
+  void set_keys(std::unique_ptr<KeyRing> ring) noexcept { auth_.offer(std::move(ring)); }
+
   // Closes the socket, so a stopped engine holds no port; only after join().
   // Runs on: JS thread.
   void close_socket() noexcept { socket_.close(); }
@@ -75,9 +79,10 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
-  // Adds datagram i's status, if it has one, to `message` bound for `owner`.
+  const uint8_t* whole_datagram(uint32_t i) noexcept;
+  // Adds one batch's drop counts (indexed by AuthVerdict) to this receiver's counters.
   // Runs on: receiver thread.
-  void carry_status(uint32_t i, uint32_t owner, uint32_t last_spilled, ShardMessage& message) noexcept;
+  void count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept;
 
   uint32_t index_;
   IdentityMode identity_;
@@ -87,6 +92,8 @@ class UdpReceiver {
   std::vector<SpscRing<ShardMessage>*> rings_;
   std::vector<WakeSignal*> wake_;
   CounterLine& counters_;
+  AuthGate auth_;
+  SourceAllowList allow_;
   int cpu_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -96,7 +103,8 @@ class UdpReceiver {
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> sources_;
   std::unique_ptr<uint8_t[]> datagrams_;  // batch_size_ slots of kReceiveSlotBytes
-  std::unique_ptr<uint8_t[]> spill_;      // kReceiveSpillBytes, the second iovec of every slot
+  std::unique_ptr<uint8_t[]> spill_;      // batch_size_ spill regions of kReceiveSpillBytes
+  std::unique_ptr<uint8_t[]> joined_;     // one whole long datagram, for its tag check
   std::unique_ptr<uint8_t[]> control_;
   size_t control_stride_;
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)

@@ -25,11 +25,11 @@ class FrameReader {
   enum class Result : uint8_t { kNeedMore, kFrame, kViolation };
 
   // Consumes bytes from [data, end), advancing `data`, until one frame completes (kFrame: `frame`
-  // and `status`, kOk or kAuthUnsupported, describe it), the bytes run out (kNeedMore), or the
-  // stream breaks the protocol (kViolation; the reader must not be fed again). With `keep`, a
-  // payload of at most `keep_capacity` bytes is copied there as it arrives: after kFrame,
-  // `keep` holds all frame.payload_len bytes when that is at most `keep_capacity`. Pass the same
-  // buffer for every call on one stream.
+  // and `status`, kOk, describe it; frame.auth says a tag followed), the bytes run out (kNeedMore),
+  // or the stream breaks the protocol (kViolation; the reader must not be fed again). With
+  // `keep`, a payload of at most `keep_capacity` bytes is copied there as it arrives: after
+  // kFrame, `keep` holds all frame.payload_len bytes when that is at most `keep_capacity`. Pass
+  // the same buffer for every call on one stream.
   // Runs on: the owning reactor thread.
   Result next(const uint8_t*& data, const uint8_t* end, ParsedHeartbeat& frame, ParseStatus& status,
               uint8_t* keep = nullptr, uint32_t keep_capacity = 0) noexcept;
