@@ -10,7 +10,7 @@
 // bench/README.md between its suite-results markers.
 //
 //   node bench/run.js [--quick]
-//        [--scenarios capacity,sustained,precision,mass-failure,churn,peers,peers-pause]
+//        [--scenarios capacity,sustained,precision,pause,mass-failure,churn,peers,peers-pause]
 //        [--contenders heartwatch-native,heartwatch-native-auth,heartwatch-js,node-dgram,
 //                      bare-recvmmsg,redis-ttl,redis-zset,etcd-lease] [--runs N]
 //        [--server-cpu N] [--sender-cpu N]
@@ -29,6 +29,7 @@ const scenarioNames = [
   'capacity',
   'sustained',
   'precision',
+  'pause',
   'mass-failure',
   'churn',
   'peers',

@@ -10,12 +10,14 @@ import type {
   HostSnapshot,
   HostsQuery,
   RestartEvent,
+  StormEvent,
   UpdateEvent,
   UpEvent,
 } from './events.js';
 import { loadNative } from './native/binding.js';
 import { type HeartwatchOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { HeartwatchStats } from './stats.js';
+import { StormGuard } from './storm-guard.js';
 
 /** The events a {@link Heartwatch} emits, with their listener arguments. */
 export interface HeartwatchEvents {
@@ -26,7 +28,13 @@ export interface HeartwatchEvents {
   update: [event: UpdateEvent];
   /** Every event, as the batch the engine delivered; emitted before the per-type events. */
   events: [batch: HostEvent[]];
-  /** A listener threw (or its promise rejected); the engine keeps running. */
+  /** A mass failure began or ended (option `storm`); `start` comes before the storm's downs. */
+  storm: [event: StormEvent];
+  /**
+   * A listener threw (or its promise rejected), or a receiver thread stopped for good
+   * (`ERR_HW_RECEIVER_FAILED`, expiry is then held: downs wait, see README "What a down means").
+   * The engine keeps running.
+   */
   error: [error: Error];
   /**
    * Something worth knowing that is not an error: code `ERR_HW_NATIVE_UNAVAILABLE` when
@@ -124,15 +132,27 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   readonly #iterators = new Set<EventQueue>();
   #listening: Promise<ListenInfo> | undefined;
   #closing: Promise<void> | undefined;
+  readonly #storm: StormGuard | undefined;
   #paused = false;
 
   /** Validates every option before anything starts; throws `HeartwatchError` (`ERR_HW_INVALID_OPTION`). */
   constructor(options: HeartwatchOptions = {}) {
     super();
     this.#options = resolveOptions(options);
+    const storm = this.#options.storm;
+    this.#storm =
+      storm === null
+        ? undefined
+        : new StormGuard(
+            storm,
+            () => this.#engine.stats().hostsUp,
+            (event) => this.#call('storm', event),
+            (batch) => this.#deliver(batch),
+          );
     const sink: EngineSink = {
-      events: (batch) => this.#deliver(batch),
+      events: (batch) => this.#deliver(this.#storm?.filter(batch) ?? batch),
       warning: (message) => this.#warn(new HeartwatchError('ERR_HW_ENGINE_WARNING', message)),
+      error: (error) => this.#listenerFailed(error),
     };
     const choice = this.#options.engine;
     if (choice === 'js') {
@@ -305,6 +325,7 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   /** Stops receiving, delivers the events still pending (also while paused), ends the iterators. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#engine.close().finally(() => {
+      this.#storm?.close();
       for (const queue of this.#iterators) queue.end();
       this.#iterators.clear();
     });
@@ -312,6 +333,7 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   }
 
   #deliver(batch: HostEvent[]): void {
+    if (batch.length === 0) return;
     this.#call('events', batch);
     for (const event of batch) this.#call(event.type, event);
     for (const queue of this.#iterators) queue.push(batch);

@@ -8,6 +8,7 @@ export type {
   HostSnapshot,
   HostsQuery,
   RestartEvent,
+  StormEvent,
   UpdateEvent,
   UpEvent,
 } from './events.js';
@@ -22,7 +23,13 @@ export type { HeartwatchMetrics, RegisterMetricsOptions } from './metrics/promet
 export { registerMetrics } from './metrics/prometheus.js';
 export type { NativeInfo, NativeUnavailable } from './native/native-info.js';
 export { nativeInfo } from './native/native-info.js';
-export type { HeartwatchOptions, Identity, ResolvedAuth, ResolvedOptions } from './options.js';
+export type {
+  HeartwatchOptions,
+  Identity,
+  ResolvedAuth,
+  ResolvedOptions,
+  StormOptions,
+} from './options.js';
 export { resolveOptions } from './options.js';
 export { hostIdFromName, hostIdFromSource } from './protocol/host-id.js';
 export type { DecodedHeartbeat, DecodeResult, HeartbeatFields } from './protocol/wire-v1.js';

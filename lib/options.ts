@@ -16,6 +16,34 @@ import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './t
 export type Identity = 'id' | 'address' | 'ip';
 
 /**
+ * The mass-failure guard: when more than `fraction` of the up hosts go down by timeout within
+ * `windowMs`, heartwatch emits `'storm'` (phase `start`, then `end` once a whole window passes
+ * without a timeout), and applies `policy` to the downs of the storm. See README "What a down means".
+ */
+export interface StormOptions {
+  /** Share of the up hosts whose downs within one window make a storm; above 0, at most 1. Default 0.4. */
+  fraction?: number | undefined;
+  /** The window, 1 to 16 777 214 ms. Default: `timeoutMs`. */
+  windowMs?: number | undefined;
+  /** Fewer downs than this in a window are never a storm, 1 to 2^31-1. Default 10. */
+  minDowns?: number | undefined;
+  /**
+   * `'flag'` (default): downs are delivered as they come, with `storm: true`. `'hold'`: they are
+   * held until the storm ends, then delivered flagged; a held host heard again meanwhile is never
+   * reported down (nor its recovery).
+   */
+  policy?: 'flag' | 'hold' | undefined;
+}
+
+/** {@link StormOptions} checked and defaulted. */
+export interface ResolvedStormOptions {
+  readonly fraction: number;
+  readonly windowMs: number;
+  readonly minDowns: number;
+  readonly policy: 'flag' | 'hold';
+}
+
+/**
  * Options for `new Heartwatch(options)`. Every option is optional; each is checked before
  * anything starts, and a bad or unknown one throws `HeartwatchError` with code
  * `ERR_HW_INVALID_OPTION`. Thread and CPU defaults come from the CPUs this process may run on
@@ -116,6 +144,8 @@ export interface HeartwatchOptions {
    * Default: every source.
    */
   allow?: readonly string[] | undefined;
+  /** The mass-failure guard ({@link StormOptions}); `false` turns it off. Default: on, policy `'flag'`. */
+  storm?: StormOptions | false | undefined;
   /** The TCP transport, off by default: `{ port: 7700 }` turns it on (see {@link TcpOptions}). */
   tcp?: TcpOptions | null | undefined;
 }
@@ -151,6 +181,8 @@ export interface ResolvedOptions {
   /** null: no keys. */
   readonly auth: ResolvedAuth | null;
   readonly allow: readonly AddressPrefix[];
+  /** `null` when the guard is off. */
+  readonly storm: ResolvedStormOptions | null;
   /** `null`: TCP off. */
   readonly tcp: ResolvedTcpOptions | null;
 }
@@ -265,6 +297,7 @@ const knownOptions = [
   'expiry',
   'auth',
   'allow',
+  'storm',
   'tcp',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
@@ -416,6 +449,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
   const auth = has('auth') && given.auth !== null ? resolveAuth(given.auth) : null;
   const allow = has('allow') ? checkAllowList(given.allow) : Object.freeze([]);
+  const storm = stormOptions(given.storm, timeoutMs);
   const hostLimit = maxHostsLimit(engine, workers);
   const maxHosts = has('maxHosts')
     ? integer('maxHosts', given.maxHosts, 1, hostLimit.max, hostLimit.note)
@@ -444,6 +478,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     expiry,
     auth,
     allow,
+    storm,
     tcp: resolveTcpOptions(given.tcp, host, threads),
   });
 }
@@ -467,4 +502,40 @@ function resolveAuth(value: unknown): ResolvedAuth {
     throw invalid('auth.required', 'a boolean', required);
   }
   return Object.freeze({ keys: checkAuthKeys('auth.keys', keys), required: required === true });
+}
+
+function stormOptions(value: unknown, timeoutMs: number): ResolvedStormOptions | null {
+  if (value === false) return null;
+  const given = (value ?? {}) as Record<string, unknown>;
+  if (typeof given !== 'object' || Array.isArray(given)) {
+    throw invalid('storm', 'false or an object such as { fraction: 0.5, policy: "hold" }', value);
+  }
+  const known = ['fraction', 'windowMs', 'minDowns', 'policy'];
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) {
+      throw invalid(
+        'storm',
+        `an object with only ${known.join(', ')}`,
+        value,
+        ` (unknown "${key}")`,
+      );
+    }
+  }
+  const fraction = given.fraction ?? 0.4;
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1)) {
+    throw invalid('storm.fraction', 'a number above 0, at most 1', fraction);
+  }
+  return Object.freeze({
+    fraction,
+    windowMs:
+      given.windowMs === undefined
+        ? timeoutMs
+        : integer('storm.windowMs', given.windowMs, 1, maxTimeoutMs, ' (milliseconds)'),
+    minDowns:
+      given.minDowns === undefined ? 10 : integer('storm.minDowns', given.minDowns, 1, maxI32),
+    policy:
+      given.policy === undefined
+        ? 'flag'
+        : oneOf('storm.policy', given.policy, ['flag', 'hold'] as const),
+  });
 }

@@ -29,6 +29,13 @@ export interface ReceiverStats {
   /** Receive buffer size the kernel granted. */
   recvBufferBytes: number;
   /**
+   * Milliseconds between now and this receiver's watermark: every datagram that reached its
+   * socket before the watermark has been read. Expiry never passes the oldest watermark, so a
+   * receiver that falls behind delays downs instead of causing false ones. An idle socket is
+   * looked at every 100 ms or when a deadline is due, so up to about 100 is normal.
+   */
+  watermarkLagMs: number;
+  /**
    * Socket reads that failed with an error other than "nothing to read" (EAGAIN, EINTR), such as
    * ENOMEM or an error the kernel queued on the socket; the receiver goes on after each.
    */
@@ -51,6 +58,12 @@ export interface WorkerStats {
   replayed: number;
   /** Events produced but not yet handed to JavaScript. */
   eventsPending: number;
+  /** Times expiry found a deadline due and waited for the receive watermark to pass it. */
+  expiryWaits: number;
+  /** Deadlines that fell where datagrams were lost, and got one more timeout. */
+  lossyDeferred: number;
+  /** Downs after such a deferral: delivered with `uncertain: true`. */
+  uncertainDowns: number;
 }
 
 /** Totals over all threads, and the per-thread figures they sum. */
@@ -74,6 +87,11 @@ export interface HeartwatchStats {
   eventsPending: number;
   /** Events handed to JavaScript so far. */
   eventsDelivered: number;
+  /** The largest receiver `watermarkLagMs`: how far behind the clock expiry is held. */
+  watermarkLagMs: number;
+  expiryWaits: number;
+  lossyDeferred: number;
+  uncertainDowns: number;
   receivers: ReceiverStats[];
   workers: WorkerStats[];
   /** The TCP transport's counters; `null` when TCP is off. */

@@ -83,6 +83,17 @@ function targets(rows) {
       [`precision: zero false downs`, r.contender, `${r.falseDowns}`, r.falseDowns === 0],
     );
   }
+  for (const r of heartwatch('pause')) {
+    out.push(
+      [
+        `pause: zero false downs around a 2 s stop`,
+        r.contender,
+        `${r.falseDowns}`,
+        r.falseDowns === 0,
+      ],
+      [`pause: never early`, r.contender, `${r.earlyCount} early`, r.earlyCount === 0],
+    );
+  }
   for (const r of heartwatch('mass-failure')) {
     const drops = r.kernelDrops + r.ringDrops;
     out.push(

@@ -193,6 +193,7 @@ RunResult run_heartwatch(const Options& o, bool auth) {
   const uint16_t port = socket.bound_port();
   UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
                        stats.receiver(0), -1);
+  worker.watch({&receiver.watermark()});
   std::vector<EventRecord> events(4096);
   // Drains the backlog through receiver and worker, as their threads would, on this one core.
   // Like the bare loop, the clock stops after the last batch is fully processed, not after the

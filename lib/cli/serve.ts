@@ -15,7 +15,15 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
-import { count, eventJson, eventTextBatch, fitWidth, statusLine } from './format.js';
+import {
+  count,
+  eventJson,
+  eventTextBatch,
+  fitWidth,
+  statusLine,
+  stormJson,
+  stormText,
+} from './format.js';
 import { readKeyFile } from './key-file.js';
 import { Logger } from './log.js';
 import { mergeSources, namingSources } from './serve-config.js';
@@ -131,7 +139,10 @@ rejected, the auth counters).
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}
   {"event":"down","id":"42","address":"10.0.0.7:5000","time":"...","reason":"timeout","lastSeen":"..."}
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
-"reason" is "timeout" or "left" (the host sent LEAVE).
+  {"event":"storm","phase":"start","time":"...","downs":600,"hosts":1000}
+  {"event":"storm","phase":"end","time":"...","downs":1000,"hosts":1000}
+"reason" is "timeout" or "left" (the host sent LEAVE). A down may end with "uncertain":true
+(datagrams were lost around its deadline) and "storm":true (it came in a mass failure).
 
 Backpressure: while stdout is not being read (a slow or stopped reader), serve takes no more
 events from the engine. They wait there in order, and once a ring's worth waits the engine stops
@@ -301,6 +312,11 @@ class EventPrinter {
     return this.#write(text);
   }
 
+  /** One line that is not a host event (a storm). */
+  line(text: string): void {
+    this.#write(`${text}\n`);
+  }
+
   /** Draws the status line now and after every batch of events, from fresh counters. */
   status(line: () => string): void {
     this.#status = line;
@@ -362,6 +378,10 @@ async function run(argv: string[]): Promise<number> {
   const printer = new EventPrinter(values.json === true);
   const stop = untilSignal();
   const output = printEvents(hw, printer);
+  hw.on('storm', (storm) => {
+    if (!process.stdout.destroyed)
+      printer.line(values.json === true ? stormJson(storm) : stormText(storm));
+  });
   hw.on('warning', (warning) => {
     printer.finish();
     log.warn(

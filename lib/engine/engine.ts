@@ -9,6 +9,8 @@ export interface EngineSink {
   events(batch: HostEvent[]): void;
   /** Something the user should know that is not an error, e.g. a socket error after listen(). */
   warning(message: string): void;
+  /** The engine lost part of itself for good (a receiver thread stopped); it keeps running. */
+  error(error: Error): void;
 }
 
 /** What `listen()` resolves with. */

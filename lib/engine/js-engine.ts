@@ -6,7 +6,7 @@ import { allowsSource } from '../auth/allow-list.js';
 import type { AuthKeys } from '../auth/keys.js';
 import { ReplayWindow } from '../auth/replay-window.js';
 import { HeartwatchError } from '../errors.js';
-import type { HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
+import type { DownEvent, HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
 import {
@@ -25,9 +25,16 @@ import { JsTcpServer } from './js-tcp-server.js';
  *
  * What it does not do as well: every datagram costs a JS callback and a few allocations, so one
  * core handles a few hundred thousand heartbeats per second at best; it has no kernel-drop
- * counter (kernelDrops stays 0); and a JS thread blocked for longer than a host's timeout
- * expires hosts whose heartbeats are still queued in the socket (timers run before I/O when the
- * loop wakes), so a long stall can produce false downs that the native engine avoids.
+ * counter (kernelDrops stays 0), so it cannot tell whether its socket overflowed and treats a
+ * backlog it cannot read to the end as a lossy window (see #awaitDrain).
+ *
+ * Receive watermark, as far as Node allows: when the loop wakes, timers run before I/O, so a
+ * timer tick never expires anything itself. It notes the time T and lets one I/O poll run
+ * (setImmediate runs right after it); libuv reads a socket until it is empty or it has read
+ * `libuvReadsPerPoll` datagrams, so a poll that delivered fewer than that emptied the socket,
+ * and every datagram that arrived before T has been handled. Only then are deadlines up to T
+ * expired; while polls keep delivering full bursts (a backlog), expiry waits, up to
+ * `maxDrainPolls` polls.
  */
 
 /** Incarnation 0 means "not known" on the wire (docs/protocol.md): like a plain datagram's. */
@@ -37,6 +44,26 @@ function knownIncarnation(incarnation: number): number | null {
 
 /** Expirations per timer tick at most, so a mass failure does not stall the event loop. */
 const expireBudget = 65_536;
+
+/**
+ * Datagrams libuv reads from a UDP socket per poll at most (`uv__udp_recvmsg`: 32 reads; more
+ * with recvmmsg). A poll that delivered fewer stopped because the socket was empty.
+ */
+const libuvReadsPerPoll = 32;
+
+/**
+ * Polls a tick waits for at most. A backlog that outlasts them (a saturated engine, or the
+ * backlog of a long stall) is not waited out: its window is treated as lossy instead, so its
+ * deadlines get one more timeout rather than a guess.
+ */
+const maxDrainPolls = 64;
+
+/**
+ * An upper bound on the buffer space one queued datagram of up to 2 KiB takes (its skb
+ * truesize). A drain that read fewer than `recvBufferBytes / maxDatagramCharge` datagrams
+ * found a socket that had room left: it cannot have dropped any.
+ */
+const maxDatagramCharge = 2048;
 
 interface HostRecord {
   readonly id: string;
@@ -63,6 +90,8 @@ interface HostRecord {
   status: Buffer | undefined;
   /** Replay state, created when the host's first authenticated datagram arrives. */
   replay: ReplayWindow | null;
+  /** Its deadline fell in a lossy window and was moved one timeout on (cleared by a heartbeat). */
+  deferred: boolean;
 }
 
 /** What a datagram carries once the auth rules have let it through. */
@@ -211,6 +240,17 @@ class JsEngine implements Engine {
 
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  /** Monotonic ms up to which every datagram that reached the socket has been handled. */
+  #watermark = 0;
+  /** While a tick waits for I/O polls to empty the socket: the time it noted; else Infinity. */
+  #drainingSince = Number.POSITIVE_INFINITY;
+  #mayHaveLost = false;
+  /** Deadlines in (from, until] may have lost their heartbeat. */
+  #lossyFrom = 0;
+  #lossyUntil = 0;
+  #expiryWaits = 0;
+  #lossyDeferred = 0;
+  #uncertainDowns = 0;
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
@@ -324,6 +364,10 @@ class JsEngine implements Engine {
       refused: this.#refused,
       eventsPending: pending,
       eventsDelivered: this.#eventsDelivered,
+      watermarkLagMs: this.#watermarkLag(),
+      expiryWaits: this.#expiryWaits,
+      lossyDeferred: this.#lossyDeferred,
+      uncertainDowns: this.#uncertainDowns,
       receivers: [
         {
           thread: 'js',
@@ -337,6 +381,7 @@ class JsEngine implements Engine {
           kernelDrops: 0,
           ringDrops: 0,
           recvBufferBytes: this.#recvBufferBytes,
+          watermarkLagMs: this.#watermarkLag(),
           receiveErrors: this.#receiveErrors,
         },
       ],
@@ -360,6 +405,9 @@ class JsEngine implements Engine {
           refused: this.#refused,
           replayed: this.#replayed,
           eventsPending: pending,
+          expiryWaits: this.#expiryWaits,
+          lossyDeferred: this.#lossyDeferred,
+          uncertainDowns: this.#uncertainDowns,
         },
       ],
     };
@@ -598,6 +646,7 @@ class JsEngine implements Engine {
         removed: false,
         status: undefined,
         replay: signature === null ? null : new ReplayWindow(signature.incarnation, signature.seq),
+        deferred: false,
       };
       this.#byKey.set(key, rec);
       if (this.#byId !== this.#byKey) this.#byId.set(id, rec);
@@ -637,6 +686,7 @@ class JsEngine implements Engine {
     }
     rec.timeoutMs = timeout;
     rec.deadline = now + timeout;
+    rec.deferred = false;
     if (!rec.up) {
       rec.up = true;
       this.#hostsUp++;
@@ -750,14 +800,20 @@ class JsEngine implements Engine {
     rec.downAt = now;
     this.#hostsUp--;
     this.#hostsDown++;
-    this.#emit({
+    const down: DownEvent = {
       type: 'down',
       id: rec.id,
       address: rec.address,
       at: toEpoch(now),
       lastSeen: toEpoch(rec.lastSeen),
       reason,
-    });
+    };
+    if (rec.deferred && reason === 'timeout') {
+      down.uncertain = true;
+      this.#uncertainDowns++;
+    }
+    rec.deferred = false;
+    this.#emit(down);
     const forgetAfterMs = this.#options.forgetAfterMs;
     this.#downFifo.delete(rec.key);
     this.#downFifo.set(rec.key, rec);
@@ -801,10 +857,52 @@ class JsEngine implements Engine {
     this.#timer.unref();
   }
 
+  /** Timers run before I/O when the loop wakes: note the time and let the socket be read first. */
   #tick(): void {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    if (this.#closed) return;
+    if (this.#closed || this.#drainingSince !== Number.POSITIVE_INFINITY) return;
+    this.#awaitDrain(performance.now(), this.#received, 1);
+  }
+
+  /**
+   * Runs `#expire(since)` once an I/O poll after `since` has emptied the socket, or after
+   * `maxDrainPolls` polls, with the window treated as lossy when the socket may have been full.
+   */
+  #awaitDrain(since: number, receivedAtSince: number, poll: number): void {
+    this.#drainingSince = since;
+    const received = this.#received;
+    setImmediate(() => {
+      if (this.#closed) return;
+      const burst = this.#received - received >= libuvReadsPerPoll;
+      if (burst && poll < maxDrainPolls) {
+        // A full burst: the socket may hold more that arrived before `since`. Read on.
+        this.#expiryWaits++;
+        this.#awaitDrain(since, receivedAtSince, poll + 1);
+        return;
+      }
+      this.#drainingSince = Number.POSITIVE_INFINITY;
+      // Node reports no kernel drops: a backlog not read to the end, or as large as the socket
+      // could hold, may have overflowed it.
+      const backlog = this.#received - receivedAtSince;
+      this.#mayHaveLost = burst || backlog >= this.#recvBufferBytes / maxDatagramCharge;
+      this.#expire(since);
+    });
+  }
+
+  #watermarkLag(): number {
+    return Math.max(0, performance.now() - this.#drainingSince);
+  }
+
+  /** Expires every deadline up to `horizon`, a time before which the socket has been read. */
+  #expire(horizon: number): void {
+    if (this.#mayHaveLost) {
+      // Deadlines between the last watermark and this one may have lost their heartbeat.
+      this.#lossyFrom = this.#lossyUntil > this.#watermark ? this.#lossyFrom : this.#watermark;
+      this.#lossyUntil = horizon;
+      this.#mayHaveLost = false;
+    }
+    this.#watermark = horizon;
     const now = performance.now();
     const { eventRingCapacity } = this.#options;
     // Paused: expire only while fewer than eventRingCapacity events wait, as a native worker does.
@@ -813,17 +911,17 @@ class JsEngine implements Engine {
       : expireBudget;
     if (this.#options.expiry === 'fifo') {
       for (const rec of this.#upFifo.values()) {
-        if (rec.deadline > now || budget === 0) break;
+        if (rec.deadline > horizon || budget === 0) break;
         this.#upFifo.delete(rec.key);
-        this.#goDown(rec, 'timeout', now);
+        if (!this.#deferIfLossy(rec)) this.#goDown(rec, 'timeout', now);
         budget--;
       }
     } else {
-      while (budget > 0 && this.#heap.peekKey() <= now) {
+      while (budget > 0 && this.#heap.peekKey() <= horizon) {
         const rec = this.#heap.pop();
         if (rec === null || !rec.up) continue;
-        if (rec.deadline <= now) {
-          this.#goDown(rec, 'timeout', now);
+        if (rec.deadline <= horizon) {
+          if (!this.#deferIfLossy(rec)) this.#goDown(rec, 'timeout', now);
           budget--;
         } else {
           this.#heap.push(rec, rec.deadline);
@@ -838,6 +936,19 @@ class JsEngine implements Engine {
     }
     this.#expiryHeld = this.#paused && this.#pending.length >= eventRingCapacity;
     this.#arm(budget === 0 ? now : this.#nextDue());
+  }
+
+  /** Moves a deadline in the lossy window to one timeout after it (once); true when it did. */
+  #deferIfLossy(rec: HostRecord): boolean {
+    if (rec.deferred || rec.deadline <= this.#lossyFrom || rec.deadline > this.#lossyUntil) {
+      return false;
+    }
+    rec.deferred = true;
+    // One more timeout from the end of the window: a live host is heard again by then.
+    rec.deadline = Math.max(rec.deadline, this.#lossyUntil) + rec.timeoutMs;
+    this.#lossyDeferred++;
+    this.#index(rec);
+    return true;
   }
 
   pause(): void {

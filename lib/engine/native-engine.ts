@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import type {
@@ -103,6 +104,10 @@ const RECEIVER_FIELD = {
   unauthenticated: 9,
   notAllowed: 10,
 } as const;
+/** Slot of the receiver's watermark, monotonic ms (ReceiverCounter::kWatermarkMs). */
+const RECEIVER_WATERMARK = 11;
+/** Slot of the errno that stopped a receiver, 0 while it runs (ReceiverCounter::kFailedErrno). */
+const RECEIVER_FAILED_ERRNO = 12;
 /** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
 const WORKER_FIELD = {
   processed: 0,
@@ -114,6 +119,9 @@ const WORKER_FIELD = {
   eventsPublished: 6,
   forgotten: 7,
   replayed: 8,
+  expiryWaits: 9,
+  lossyDeferred: 10,
+  uncertainDowns: 11,
 } as const;
 /** TcpAcceptorCounter in engine_stats.h, in order. */
 const TCP_ACCEPTOR_FIELDS = [
@@ -217,7 +225,7 @@ export function decodeEventRecords(
         ? [undefined, undefined]
         : statusBytes(
             rings,
-            view.getUint16(base + 38, true),
+            view.getUint8(base + 39),
             view.getUint32(base + 56, true),
             statusSize,
             view.getUint16(base + 62, true),
@@ -252,6 +260,7 @@ export function decodeEventRecords(
         lastSeen: view.getFloat64(base + 16, true),
         reason: view.getUint8(base + 33) === 2 ? 'left' : 'timeout',
       };
+      if (view.getUint8(base + 38) === 1) down.uncertain = true;
       events[i] = down;
     } else {
       const restart: RestartEvent = {
@@ -346,6 +355,8 @@ class NativeEngine implements Engine {
     }
   >();
   #closed = false;
+  /** Receivers whose failure was reported. */
+  readonly #failedReported = new Set<number>();
   #portCheck: NodeJS.Timeout | undefined;
   #foreignSockets = 0;
   #paused = false;
@@ -441,6 +452,7 @@ class NativeEngine implements Engine {
     if (handle === undefined) return;
     // While paused the events stay in the workers' rings; a full ring pauses their expiry.
     if (!this.#paused) this.#drainEvents(handle);
+    this.#reportFailedReceivers(handle);
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
@@ -468,6 +480,26 @@ class NativeEngine implements Engine {
       this.#delivered += count;
       this.#sink.events(batch);
     } while (count === capacity && !this.#paused);
+  }
+
+  /** A receiver that stopped for good wakes JS once; say so, once per receiver. */
+  #reportFailedReceivers(handle: NativeEngineHandle): void {
+    const counters = this.#counters;
+    if (counters === undefined) return;
+    for (let r = 0; r < handle.receiverCount; r++) {
+      const errno = Number(counters[r * COUNTERS_PER_THREAD + RECEIVER_FAILED_ERRNO]);
+      if (errno === 0 || this.#failedReported.has(r)) continue;
+      this.#failedReported.add(r);
+      const name = errnoName(errno);
+      this.#sink.error(
+        new HeartwatchError(
+          'ERR_HW_RECEIVER_FAILED',
+          `heartwatch: receiver hw-rx-${r} stopped: recvmmsg failed with ${name}; ` +
+            'expiry is held from now on (downs wait rather than be false): close and restart',
+          { syscall: 'recvmmsg' },
+        ),
+      );
+    }
   }
 
   pause(): void {
@@ -522,6 +554,8 @@ class NativeEngine implements Engine {
       const value = this.#threadCpus[thread];
       return value === undefined || value < 0 ? null : value;
     };
+    // CLOCK_MONOTONIC, the clock the receivers stamp their watermarks with.
+    const nowMs = Number(process.hrtime.bigint() / 1_000_000n);
     const receivers: ReceiverStats[] = [];
     for (let r = 0; r < receiverCount; r++) {
       const entry: ReceiverStats = {
@@ -537,10 +571,13 @@ class NativeEngine implements Engine {
         ringDrops: 0,
         recvBufferBytes: 0,
         receiveErrors: 0,
+        watermarkLagMs: 0,
       };
       for (const [name, field] of Object.entries(RECEIVER_FIELD)) {
         entry[name as keyof typeof RECEIVER_FIELD] = read(r, field);
       }
+      const watermark = read(r, RECEIVER_WATERMARK);
+      entry.watermarkLagMs = watermark === 0 ? 0 : Math.max(0, nowMs - watermark);
       receivers.push(entry);
     }
     const workers: WorkerStats[] = [];
@@ -559,6 +596,9 @@ class NativeEngine implements Engine {
           0,
           read(t, WORKER_FIELD.eventsPublished) - read(t, WORKER_FIELD.eventsTaken),
         ),
+        expiryWaits: read(t, WORKER_FIELD.expiryWaits),
+        lossyDeferred: read(t, WORKER_FIELD.lossyDeferred),
+        uncertainDowns: read(t, WORKER_FIELD.uncertainDowns),
       });
     }
     const sum = <T>(list: T[], pick: (item: T) => number): number =>
@@ -581,6 +621,10 @@ class NativeEngine implements Engine {
       refused: sum(workers, (w) => w.refused),
       eventsPending: sum(workers, (w) => w.eventsPending),
       eventsDelivered: this.#delivered,
+      watermarkLagMs: receivers.reduce((most, r) => Math.max(most, r.watermarkLagMs), 0),
+      expiryWaits: sum(workers, (w) => w.expiryWaits),
+      lossyDeferred: sum(workers, (w) => w.lossyDeferred),
+      uncertainDowns: sum(workers, (w) => w.uncertainDowns),
       receivers,
       workers,
       tcp: this.#tcpStats(read, cpu),
@@ -703,3 +747,9 @@ class NativeEngine implements Engine {
 
 /** Creates the native engine; listen() throws `ERR_HW_NATIVE_UNAVAILABLE` where it cannot run. */
 export const createNativeEngine: EngineFactory = (options, sink) => new NativeEngine(options, sink);
+
+/** `ENOTSOCK` for 88, or `errno 88` for a number this platform does not name. */
+function errnoName(errno: number): string {
+  const entry = Object.entries(osConstants.errno).find(([, value]) => value === errno);
+  return entry?.[0] ?? `errno ${errno}`;
+}

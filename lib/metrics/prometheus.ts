@@ -69,6 +69,30 @@ export const statsMetrics: readonly StatsMetric[] = [
     type: 'counter',
     samples: (s) => [one(s.eventsDelivered)],
   },
+  {
+    name: 'heartwatch_watermark_lag_seconds',
+    help: 'How far behind the clock expiry is held: now minus the oldest receive watermark (every heartbeat that arrived before it has been read).',
+    type: 'gauge',
+    samples: (s) => [one(s.watermarkLagMs / 1000)],
+  },
+  {
+    name: 'heartwatch_expiry_waits_total',
+    help: 'Expiry passes that held a due deadline back until the receivers had read up to it.',
+    type: 'counter',
+    samples: (s) => [one(s.expiryWaits)],
+  },
+  {
+    name: 'heartwatch_lossy_deferred_total',
+    help: 'Deadlines that fell in a window where heartbeats were lost, given one more timeout.',
+    type: 'counter',
+    samples: (s) => [one(s.lossyDeferred)],
+  },
+  {
+    name: 'heartwatch_uncertain_downs_total',
+    help: 'Downs declared after such a deferral (flagged uncertain).',
+    type: 'counter',
+    samples: (s) => [one(s.uncertainDowns)],
+  },
 ];
 
 /** What {@link registerMetrics} returns. */

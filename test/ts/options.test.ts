@@ -44,6 +44,7 @@ describe('resolveOptions defaults', () => {
       expiry: 'wheel',
       auth: null,
       allow: [],
+      storm: { fraction: 0.4, windowMs: 5000, minDowns: 10, policy: 'flag' },
       tcp: null,
     });
   });
@@ -89,9 +90,16 @@ describe('resolveOptions defaults', () => {
       expiry: 'fifo',
       auth: null,
       allow: [],
+      storm: false,
       tcp: null,
     } as const;
-    expect(resolveOptions(low)).toEqual(low);
+    expect(resolveOptions(low)).toEqual({ ...low, storm: null });
+    expect(resolveOptions({ storm: { fraction: 0.001, windowMs: 1, minDowns: 1 } }).storm).toEqual({
+      fraction: 0.001,
+      windowMs: 1,
+      minDowns: 1,
+      policy: 'flag',
+    });
     const high = {
       port: 65535,
       host: '::1',
@@ -115,6 +123,7 @@ describe('resolveOptions defaults', () => {
       expiry: 'wheel',
       auth: null,
       allow: [],
+      storm: { fraction: 1, windowMs: 16_777_214, minDowns: 2 ** 31 - 1, policy: 'hold' },
       tcp: null,
     } as const;
     expect(resolveOptions(high)).toEqual(high);
@@ -201,6 +210,18 @@ describe('resolveOptions errors', () => {
     );
     expect(errorOf({ identity: 'name' }).message).toBe(
       'Invalid option "identity": expected one of "id", "address", "ip", got "name"',
+    );
+    expect(errorOf({ storm: { fraction: 0 } }).message).toBe(
+      'Invalid option "storm.fraction": expected a number above 0, at most 1, got 0',
+    );
+    expect(errorOf({ storm: { policy: 'drop' } }).message).toBe(
+      'Invalid option "storm.policy": expected one of "flag", "hold", got "drop"',
+    );
+    expect(errorOf({ storm: { window: 5 } }).message).toBe(
+      'Invalid option "storm": expected an object with only fraction, windowMs, minDowns, policy, got { window: 5 } (unknown "window")',
+    );
+    expect(errorOf({ storm: true }).message).toBe(
+      'Invalid option "storm": expected false or an object such as { fraction: 0.5, policy: "hold" }, got true',
     );
     expect(errorOf({ host: 'localhost' }).message).toBe(
       'Invalid option "host": expected an IP address literal such as "::", "0.0.0.0" or "127.0.0.1", got "localhost"',

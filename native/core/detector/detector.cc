@@ -294,6 +294,7 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
   HostEntry& r = pool_.get<HostEntry>(i);
   if (r.has(HostEntry::kUp)) {
     index.rearm(i, last_seen(r) + r.timeout_ms, now_ + timeout, now_);
+    r.clear(HostEntry::kDeferred);
     r.last_seen = static_cast<uint32_t>(now_);
     r.timeout_ms = timeout;
     store_address(r, hb.address);
@@ -411,30 +412,53 @@ void Detector::leave(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent
 }
 
 template <class Index>
-size_t Detector::sweep(Index& index, size_t budget, std::vector<HostEvent>& out) {
+size_t Detector::sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out) {
+  const uint64_t limit = std::min(now_, horizon.until_ms);
   auto deadline = [this](uint32_t i) { return deadline_of(i); };
-  auto due = [&](uint32_t i, uint64_t) {
+  auto due = [&](uint32_t i, uint64_t at) {
     HostEntry& r = pool_.get<HostEntry>(i);
     if (!r.has(HostEntry::kUp)) {
       drop(i);
       ++forgotten_;
       return;
     }
+    if (at > limit) {
+      // The wheel's clock can run ahead of a lagging horizon (it jumps when empty); never early.
+      index.insert(i, at, ExpiryLane::kAlive, now_);
+      return;
+    }
+    const bool lossy = at > horizon.lossy_from_ms && at <= horizon.lossy_until_ms;
+    if (lossy && !r.has(HostEntry::kDeferred)) {
+      // A heartbeat that would have kept it up may be among the datagrams lost around its
+      // deadline: give it one more timeout from the end of the loss before believing the
+      // silence. The stretch lives in timeout_ms until its next heartbeat sets it afresh.
+      const uint64_t extended = std::max(at, horizon.lossy_until_ms) + r.timeout_ms;
+      r.timeout_ms = static_cast<uint32_t>(std::min<uint64_t>(extended - last_seen(r), kMaxTimeoutMs));
+      r.set(HostEntry::kDeferred);
+      ++deferred_;
+      index.insert(i, deadline_of(i), ExpiryLane::kAlive, now_);
+      return;
+    }
+    const bool uncertain = r.has(HostEntry::kDeferred);
     r.clear(HostEntry::kUp);
+    r.clear(HostEntry::kDeferred);
     --up_;
     ++down_;
     if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownTimeout, now_);
     HostEvent e = event(r, HostEventType::kDown);
     e.reason = DownReason::kTimeout;
+    e.uncertain = uncertain;
+    if (uncertain) ++uncertain_;
     out.push_back(e);
   };
-  return index.poll(now_, budget, deadline, due);
+  return index.poll(limit, budget, deadline, due);
 }
 
-size_t Detector::expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out) {
+size_t Detector::expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out,
+                        const ExpiryHorizon& horizon) {
   advance(now_ms);
   table_.migrate(HostTable::kMigrateStep * 4);
-  return with_index([&](auto& index) { return sweep(index, budget, out); });
+  return with_index([&](auto& index) { return sweep(index, budget, horizon, out); });
 }
 
 bool Detector::remove(uint64_t key) {
@@ -461,6 +485,8 @@ DetectorStats Detector::stats() const {
   s.refused = refused_;
   s.forgotten = forgotten_;
   s.replayed = replayed_;
+  s.deferred = deferred_;
+  s.uncertain = uncertain_;
   s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() +
                       (v6_pool_ ? v6_pool_->bytes_allocated() : 0) + replay_.capacity() * sizeof(ReplayWindow) +
                       statuses_.bytes_allocated();

@@ -23,6 +23,8 @@ struct HostEvent {
   HostEventType type;
   DownReason reason;  // down only
   bool recovered;     // up only: a down host heard again
+  bool uncertain;     // down only: its deadline fell where datagrams were lost, and it stayed
+                      // silent one more timeout (ExpiryHorizon)
   // Status bytes (update, and up when the host has a status) at status_offset in the
   // detector's event_bytes(), followed by the previous status (update only; 0 bytes: none).
   uint32_t status_offset;

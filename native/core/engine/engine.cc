@@ -106,7 +106,13 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
                                                        std::move(wake), stats_->receiver(r), cpu_for(r)));
     receivers_.back()->carry_statuses(status_rings(r), config.detector.max_status_bytes);
   }
+  for (auto& receiver : receivers_) receiver->on_failure([this] { wake_js(); });
   if (config.tcp.enabled) create_tcp();
+  // In ring order: receiver r fills input(r), reactor k fills input(receivers + k).
+  std::vector<ReceiveWatermark*> watermarks;
+  for (auto& receiver : receivers_) watermarks.push_back(&receiver->watermark());
+  for (auto& reactor : reactors_) watermarks.push_back(&reactor->watermark());
+  for (auto& worker : workers_) worker->watch(watermarks);
 }
 
 void Engine::create_tcp() {

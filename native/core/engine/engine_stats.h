@@ -1,5 +1,5 @@
 // Counters that every engine thread writes for itself and that JS reads without a lock or a
-// native call: one 128-byte block of 16 u64 counters per thread, receivers first, then workers,
+// native call: one 128-byte line of 16 u64 counters per thread, receivers first, then workers,
 // then (with TCP on) the TCP accept thread and the TCP reactors, then a status line per worker
 // (StatusCounter, written by that worker).
 // Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
@@ -28,6 +28,8 @@ enum class ReceiverCounter : uint32_t {
   kAuthFailed = 8,       // dropped: AUTH tag wrong, truncated, or the datagram was altered
   kUnauthenticated = 9,  // no tag while the server has keys (dropped if auth.required)
   kNotAllowed = 10,      // dropped: source outside the `allow` list, before parsing
+  kWatermarkMs = 11,     // monotonic ms: everything that reached the socket before it was read
+  kFailedErrno = 12,     // 0 while running; the errno that stopped the thread for good
   kCount = 16,
 };
 
@@ -41,9 +43,14 @@ enum class WorkerCounter : uint32_t {
   kEventsTaken = 5,      // events JS has taken from this worker (written by the JS thread)
   kEventsPublished = 6,  // events decided, in the ring or the overflow or taken
   kForgotten = 7,
-  kReplayed = 8,       // authenticated datagrams dropped as replays (old seq or incarnation)
+  kReplayed = 8,         // authenticated datagrams dropped as replays (old seq or incarnation)
+  kExpiryWaits = 9,      // expiry passes that held a due deadline back for the receive watermark
+  kLossyDeferred = 10,   // deadlines in a lossy window given one more timeout
+  kUncertainDowns = 11,  // downs after such a deferral (flagged uncertain)
   kCount = 16,
 };
+
+inline constexpr uint32_t kCountersPerLine = 16;
 
 // Field order is a contract with lib/engine/native-engine.ts (TCP_ACCEPTOR_FIELDS).
 enum class TcpAcceptorCounter : uint32_t {
@@ -86,9 +93,9 @@ enum class StatusCounter : uint32_t {
 };
 
 struct alignas(64) CounterLine {
-  std::atomic<uint64_t> values[16];
+  std::atomic<uint64_t> values[kCountersPerLine];
 };
-static_assert(sizeof(CounterLine) == 128);
+static_assert(sizeof(CounterLine) == 8 * kCountersPerLine);
 
 class EngineStats {
  public:

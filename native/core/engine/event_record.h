@@ -13,7 +13,8 @@
 // | 34     | 1    | recovered (0/1)                                            |
 // | 35     | 1    | family: 0 unknown, 4, 6                                    |
 // | 36     | 2    | port (u16)                                                 |
-// | 38     | 2    | worker (u16): whose status byte ring holds the bytes       |
+// | 38     | 1    | uncertain (0/1, down only)                                 |
+// | 39     | 1    | worker (u8): whose status byte ring holds the status bytes  |
 // | 40     | 16   | ip (network order; IPv4 in the first 4 bytes)               |
 // | 56     | 4    | status_end (u32): where the status bytes end in that ring   |
 // | 60     | 2    | status_size (u16; 0: no status)                            |
@@ -43,7 +44,8 @@ struct EventRecord {
   uint8_t recovered;
   uint8_t family;
   uint16_t port;
-  uint16_t worker;
+  uint8_t uncertain;
+  uint8_t worker;
   uint8_t ip[16];
   uint32_t status_end;
   uint16_t status_size;
@@ -59,6 +61,7 @@ struct EventRecord {
     record.type = static_cast<uint8_t>(event.type);
     record.reason = static_cast<uint8_t>(event.reason);
     record.recovered = event.recovered ? 1 : 0;
+    record.uncertain = event.uncertain ? 1 : 0;
     record.family = event.address.family;
     record.port = event.address.port;
     std::memcpy(record.ip, event.address.ip, sizeof(record.ip));
@@ -70,7 +73,7 @@ struct EventRecord {
 static_assert(sizeof(EventRecord) == 64);
 static_assert(std::is_trivially_copyable_v<EventRecord>);
 static_assert(offsetof(EventRecord, type) == 32 && offsetof(EventRecord, ip) == 40);
-static_assert(offsetof(EventRecord, worker) == 38 && offsetof(EventRecord, status_end) == 56 &&
-              offsetof(EventRecord, previous_size) == 62);
+static_assert(offsetof(EventRecord, uncertain) == 38 && offsetof(EventRecord, worker) == 39 &&
+              offsetof(EventRecord, status_end) == 56 && offsetof(EventRecord, previous_size) == 62);
 
 }  // namespace heartwatch

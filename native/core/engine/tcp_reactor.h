@@ -21,6 +21,7 @@
 #include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
+#include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/status_carrier.h"
 #include "core/engine/wake_signal.h"
@@ -76,6 +77,8 @@ class TcpReactor {
   // The ip_key of each connection this reactor closed, for the accept thread's counts.
   // Runs on: accept thread.
   size_t take_closed(uint64_t* out, size_t max) noexcept { return closed_.pop_batch(out, max); }
+  // What this reactor promises the workers about its connections (receive_watermark.h).
+  ReceiveWatermark& watermark() noexcept { return watermark_; }
 
  private:
   struct Connection {
@@ -91,7 +94,8 @@ class TcpReactor {
   // Runs on: reactor thread, for all the private functions below.
   void run();
   void adopt(uint64_t now_ms);
-  void read_ready(uint32_t id, uint64_t now_ms);
+  // Returns whether the connection was read empty (or closed).
+  bool read_ready(uint32_t id, uint64_t now_ms);
   void frames(uint32_t id, const uint8_t* data, size_t length, uint64_t now_ms);
   bool admit(bool allowed, const ParsedHeartbeat& parsed, uint64_t* dropped) const noexcept;
   void stage(const ShardMessage& message);
@@ -117,6 +121,7 @@ class TcpReactor {
   int cpu_;
   int epoll_fd_ = -1;
   int event_fd_ = -1;
+  ReceiveWatermark watermark_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 

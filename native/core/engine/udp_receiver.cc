@@ -1,14 +1,17 @@
 #include "core/engine/udp_receiver.h"
 
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "core/common/current_thread.h"
+#include "core/common/monotonic_clock.h"
 #include "core/engine/heartbeat_intake.h"
 
 namespace heartwatch {
@@ -64,6 +67,7 @@ void UdpReceiver::start() { thread_ = std::thread([this] { run(); }); }
 void UdpReceiver::request_stop() noexcept {
   stop_.store(true, std::memory_order_relaxed);
   socket_.shutdown_reads();
+  watermark_.kick();
 }
 
 void UdpReceiver::join() {
@@ -72,7 +76,36 @@ void UdpReceiver::join() {
 
 void UdpReceiver::run() {
   name_and_pin_current_thread("hw-rx-" + std::to_string(index_), cpu_);
-  while (!stop_.load(std::memory_order_relaxed)) receive_batch();
+  try {
+    while (!stop_.load(std::memory_order_relaxed) && !failed_) receive_batch();
+  } catch (const std::bad_alloc&) {
+    fail(ENOMEM);
+  }
+}
+
+void UdpReceiver::fail(int error) noexcept {
+  failed_ = true;
+  EngineStats::set(counters_, ReceiverCounter::kFailedErrno, static_cast<uint64_t>(error));
+  if (on_failure_) on_failure_();
+}
+
+void UdpReceiver::receive_failed(int error, uint64_t started_ms) noexcept {
+  if (error == EINTR) return;
+  if (error == EAGAIN || error == EWOULDBLOCK) {
+    publish_watermark(started_ms);
+    watermark_.park(socket_.fd(), kParkMillis);
+    return;
+  }
+  if (error == EBADF || error == ENOTSOCK || error == EFAULT || error == EINVAL) {
+    // The socket itself is broken: retrying would spin, and expiry stays held.
+    fail(error);
+    return;
+  }
+  // Counted, and the thread goes on (ENOMEM, ENOBUFS, an error the kernel queued on the socket,
+  // which the call that reports it clears). The pause keeps one that persists from spinning.
+  EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
+  const timespec pause{0, kCoalesceMicros * 1000};
+  clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
 }
 
 uint32_t UdpReceiver::receive_batch() {
@@ -88,20 +121,20 @@ uint32_t UdpReceiver::receive_batch() {
     header.msg_control = control_.get() + i * control_stride_;
     header.msg_controllen = control_stride_;
   }
-  const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
-  if (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    // Counted, and the thread goes on: the call that reports a pending socket error clears it.
-    // The pause keeps an error that persists (ENOMEM) from spinning this thread.
-    EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
-    const timespec pause{0, kCoalesceMicros * 1000};
-    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+  // Read before the call: a short read below proves everything that arrived before it is read.
+  const uint64_t started_ms = monotonic_ms_floor();
+  const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_DONTWAIT, nullptr);
+  // The wake-up of the shutdown that stop requested reads as an empty datagram: not a peer's,
+  // so not counted.
+  if (stop_.load(std::memory_order_relaxed)) return 0;
+  if (received < 0) {
+    receive_failed(errno, started_ms);
     return 0;
   }
-  // Nothing (timeout, EINTR), or the wake-up of the shutdown that stop requested, which reads as
-  // an empty datagram: not a peer's, so not counted.
-  if (received <= 0 || stop_.load(std::memory_order_relaxed)) return 0;
+  if (received == 0) return 0;
   auth_.refresh();
   dispatch(static_cast<uint32_t>(received));
+  if (static_cast<uint32_t>(received) < batch_size_) publish_watermark(started_ms);
   if (!spin_ && static_cast<uint32_t>(received) < batch_size_ / 4) {
     // A thin batch costs a syscall for a handful of datagrams; let the socket fill a little.
     // The pause bounds the added latency, and the socket buffer absorbs it at any rate.
@@ -178,6 +211,24 @@ void UdpReceiver::dispatch(uint32_t count) {
   count_verdicts(verdicts, not_allowed);
   if (ring_drops) EngineStats::add(counters_, ReceiverCounter::kRingDrops, ring_drops);
   EngineStats::set(counters_, ReceiverCounter::kKernelDrops, last_kernel_drops_);
+}
+
+void UdpReceiver::publish_watermark(uint64_t started_ms) {
+  // At most once per millisecond, the watermark's resolution: the loss count costs a syscall.
+  if (started_ms == published_ms_) return;
+  published_ms_ = started_ms;
+  // The socket's own drop count, read now, covers every drop before started_ms (the count each
+  // datagram carries stops at the last one queued, and can miss drops after it).
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof(meminfo);
+  uint64_t kernel_drops = last_kernel_drops_;
+  if (getsockopt(socket_.fd(), SOL_SOCKET, SO_MEMINFO, meminfo, &length) == 0 &&
+      length > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+    kernel_drops = meminfo[SK_MEMINFO_DROPS];
+  }
+  const uint64_t ring_drops = EngineStats::get(counters_, static_cast<uint32_t>(ReceiverCounter::kRingDrops));
+  watermark_.publish(started_ms, kernel_drops + ring_drops);
+  EngineStats::set(counters_, ReceiverCounter::kWatermarkMs, started_ms);
 }
 
 }  // namespace heartwatch

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
+#include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/status_carrier.h"
 #include "core/engine/wake_signal.h"
@@ -38,6 +40,9 @@ inline constexpr size_t kReceiveSpillBytes = 65536 - kReceiveSlotBytes;
 // Pause after a batch under a quarter full, so batches grow with the load (at most this much
 // added latency per heartbeat).
 inline constexpr long kCoalesceMicros = 200;
+// Longest a receiver waits on an empty socket before it looks again (and re-publishes its
+// watermark); workers kick it sooner when they need a fresher one.
+inline constexpr int kParkMillis = 100;
 
 class UdpReceiver {
  public:
@@ -57,10 +62,17 @@ class UdpReceiver {
   }
   // Runs on: JS thread.
   void start();
-  // One recvmmsg (blocking up to the socket's receive timeout) and the dispatch of what it got.
+  // One recvmmsg that does not wait, the dispatch of what it got, and the watermark it earned;
+  // on an empty socket, a wait (at most kParkMillis) for datagrams or a worker's kick.
   // Returns the number of datagrams taken. The thread loops on this; benchmarks call it inline.
   // Runs on: receiver thread.
   uint32_t receive_batch();
+  // What this receiver tells workers about its socket; workers watch it (ShardWorker::watch).
+  ReceiveWatermark& watermark() noexcept { return watermark_; }
+  // Called once, from the receiver thread, if it stops for good on an error (kFailedErrno says
+  // which). Its watermark stops there, so expiry is held: downs wait instead of being falsified.
+  // Runs on: JS thread, before start().
+  void on_failure(std::function<void()> callback) { on_failure_ = std::move(callback); }
   // Asks the thread to stop and wakes it from recvmmsg; join() waits for it.
   // Runs on: JS thread.
   void request_stop() noexcept;
@@ -83,6 +95,16 @@ class UdpReceiver {
   // Adds one batch's drop counts (indexed by AuthVerdict) to this receiver's counters.
   // Runs on: receiver thread.
   void count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept;
+  // Publishes that everything that reached the socket before `started_ms` is in the rings.
+  // Runs on: receiver thread.
+  void publish_watermark(uint64_t started_ms);
+  // Handles a failed read: an empty socket publishes the watermark and parks; a broken socket
+  // fails the receiver; anything else is counted in kReceiveErrors and retried after a pause.
+  // Runs on: receiver thread.
+  void receive_failed(int error, uint64_t started_ms) noexcept;
+  // Records `error`, stops the loop, and reports it.
+  // Runs on: receiver thread.
+  void fail(int error) noexcept;
 
   uint32_t index_;
   IdentityMode identity_;
@@ -111,6 +133,10 @@ class UdpReceiver {
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;
   StatusCarrier statuses_;
+  ReceiveWatermark watermark_;
+  uint64_t published_ms_ = 0;
+  std::function<void()> on_failure_;
+  bool failed_ = false;
 };
 
 }  // namespace heartwatch
