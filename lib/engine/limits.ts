@@ -16,6 +16,8 @@ export const engineLimits = {
   maxRingCapacity: 2 ** 24,
   /** Datagrams per `recvmmsg` call: the kernel takes at most 1024 (UIO_MAXIOV). */
   maxBatchSize: 1024,
+  /** The longest status: a v1 payload's length is a u16 (status_store.h). */
+  maxStatusBytes: 65_535,
 } as const;
 
 /**

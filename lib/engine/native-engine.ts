@@ -1,13 +1,22 @@
 import { constants as osConstants } from 'node:os';
 import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
-import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
+import type {
+  DownEvent,
+  HostEvent,
+  HostSnapshot,
+  HostsQuery,
+  RestartEvent,
+  UpdateEvent,
+  UpEvent,
+} from '../events.js';
 import { loadNative, type NativeBinding } from '../native/binding.js';
 import { counterNames, type NativeContract } from '../native/contract.js';
 import type { ResolvedOptions } from '../options.js';
 import type {
   HeartwatchStats,
   ReceiverStats,
+  StatusStats,
   TcpReactorStats,
   TcpStats,
   WorkerStats,
@@ -28,9 +37,18 @@ export interface NativeEngineHandle {
   readonly cpus: number[];
   readonly statsBuffer: ArrayBuffer;
   drain(into: Uint8Array): number;
-  post(kind: number, key: bigint, requestId: number, worker: number): boolean;
+  post(
+    kind: number,
+    key: bigint,
+    requestId: number,
+    worker: number,
+    withStatuses?: boolean,
+  ): boolean;
   drainResults(): Array<[requestId: number, value: number, worker: number]>;
   takeSnapshot(worker: number): ArrayBuffer;
+  takeSnapshotStatuses(worker: number): ArrayBuffer;
+  /** The worker's event status ring; undefined with statuses off. */
+  statusBytes(worker: number): ArrayBuffer | undefined;
   foreignSockets(): number;
   close(): void;
   /** Replaces every receiver's key ring; datagrams sent after it returns see only these keys. */
@@ -49,6 +67,8 @@ export interface NativeEngineConfig {
   missedBeats: number;
   maxHosts: number;
   forgetAfterMs: number;
+  maxStatusBytes: number;
+  statusBudgetBytes: number;
   expiry: number;
   batchSize: number;
   recvBufferBytes: number;
@@ -100,6 +120,7 @@ const WORKER_SHOWN = [
 ] as const satisfies readonly (keyof WorkerStats & keyof NativeContract['counters']['worker'])[];
 const TCP_ACCEPTOR_SHOWN = counterNames.tcpAcceptor satisfies readonly (keyof TcpStats)[];
 const TCP_REACTOR_SHOWN = counterNames.tcpReactor satisfies readonly (keyof TcpReactorStats)[];
+const STATUS_SHOWN = counterNames.status satisfies readonly (keyof StatusStats)[];
 
 function loadedBinding(): NativeBinding | undefined {
   const load = loadNative();
@@ -124,8 +145,37 @@ function ipVersion(family: NativeContract['family'], value: number): 0 | 4 | 6 {
   return value === family.ipv6 ? 6 : 0;
 }
 
-/** Decodes `count` event records (native/core/engine/event_record.h) from `bytes`. */
-function decodeEventRecords(c: NativeContract, bytes: Uint8Array, count: number): HostEvent[] {
+/**
+ * Copies a record's status bytes (and the previous status's after them) out of its worker's
+ * status ring, where they end at `end` (event_record.h): copies, because the next drain frees them.
+ */
+function statusBytes(
+  rings: readonly (Uint8Array | undefined)[],
+  worker: number,
+  end: number,
+  size: number,
+  previousSize: number,
+): [Buffer, Buffer | undefined] {
+  const ring = rings[worker] as Uint8Array;
+  const start = (end - size - previousSize) & (ring.byteLength - 1);
+  const status = Buffer.from(ring.subarray(start, start + size));
+  const previous =
+    previousSize === 0
+      ? undefined
+      : Buffer.from(ring.subarray(start + size, start + size + previousSize));
+  return [status, previous];
+}
+
+/**
+ * Decodes `count` event records (native/core/engine/event_record.h) from `bytes`; `rings[w]` is
+ * worker w's status ring (statusBytes()).
+ */
+function decodeEventRecords(
+  c: NativeContract,
+  bytes: Uint8Array,
+  count: number,
+  rings: readonly (Uint8Array | undefined)[],
+): HostEvent[] {
   const r = c.eventRecord;
   const view = new DataView(bytes.buffer, bytes.byteOffset, count * r.bytes);
   const events: HostEvent[] = new Array(count);
@@ -139,6 +189,17 @@ function decodeEventRecords(c: NativeContract, bytes: Uint8Array, count: number)
       bytes.subarray(base + r.ip, base + r.ip + r.ipBytes),
       view.getUint16(base + r.port, true),
     );
+    const statusSize = view.getUint16(base + r.statusSize, true);
+    const [status, previous] =
+      statusSize === 0
+        ? [undefined, undefined]
+        : statusBytes(
+            rings,
+            view.getUint8(base + r.worker),
+            view.getUint32(base + r.statusEnd, true),
+            statusSize,
+            view.getUint16(base + r.previousSize, true),
+          );
     if (type === c.eventType.up) {
       const up: UpEvent = {
         type: 'up',
@@ -148,7 +209,18 @@ function decodeEventRecords(c: NativeContract, bytes: Uint8Array, count: number)
         recovered: view.getUint8(base + r.recovered) === 1,
         incarnation: view.getUint32(base + r.incarnation, true),
       };
+      if (status !== undefined) up.status = status;
       events[i] = up;
+    } else if (type === c.eventType.update) {
+      const update: UpdateEvent = {
+        type: 'update',
+        id,
+        address,
+        at,
+        status: status ?? Buffer.alloc(0),
+      };
+      if (previous !== undefined) update.previous = previous;
+      events[i] = update;
     } else if (type === c.eventType.down) {
       const down: DownEvent = {
         type: 'down',
@@ -175,14 +247,26 @@ function decodeEventRecords(c: NativeContract, bytes: Uint8Array, count: number)
   return events;
 }
 
-/** Decodes `count` host snapshot records (HostSnapshotRecord, native/core/engine/shard_message.h). */
-function decodeHostSnapshots(c: NativeContract, bytes: Uint8Array, count: number): HostSnapshot[] {
+/**
+ * Decodes `count` host snapshot records (HostSnapshotRecord, native/core/engine/shard_message.h);
+ * `statuses` holds their status bytes one after another from `statusOffset`. Returns the hosts and
+ * where the next record's status starts.
+ */
+function decodeHostSnapshots(
+  c: NativeContract,
+  bytes: Uint8Array,
+  count: number,
+  statuses: Uint8Array,
+  statusOffset: number,
+): [HostSnapshot[], number] {
   const r = c.hostSnapshotRecord;
   const view = new DataView(bytes.buffer, bytes.byteOffset, count * r.bytes);
   const hosts: HostSnapshot[] = new Array(count);
+  let offset = statusOffset;
   for (let i = 0; i < count; i++) {
     const base = i * r.bytes;
-    hosts[i] = {
+    const statusSize = view.getUint32(base + r.statusSize, true);
+    const host: HostSnapshot = {
       id: view.getBigUint64(base + r.key, true).toString(),
       address: formatAddressBytes(
         ipVersion(c.family, view.getUint8(base + r.family)),
@@ -194,8 +278,13 @@ function decodeHostSnapshots(c: NativeContract, bytes: Uint8Array, count: number
       incarnation: view.getUint32(base + r.incarnation, true),
       timeoutMs: view.getUint32(base + r.timeoutMs, true),
     };
+    if (statusSize > 0) {
+      host.status = Buffer.from(statuses.subarray(offset, offset + statusSize));
+      offset += statusSize;
+    }
+    hosts[i] = host;
   }
-  return hosts;
+  return [hosts, offset];
 }
 
 /** Maps a native error (Error with errno `code` and `syscall`) to a HeartwatchError. */
@@ -212,6 +301,7 @@ interface Answer {
   value: number;
   worker: number;
   records: ArrayBuffer | undefined;
+  statuses: ArrayBuffer | undefined;
 }
 
 class NativeEngine implements Engine {
@@ -222,6 +312,7 @@ class NativeEngine implements Engine {
   #eventBytes = new Uint8Array(0);
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
+  #statusRings: (Uint8Array | undefined)[] = [];
   /** The key ring to start with, and the one setKeys() last handed over. */
   #keys: AuthKeys | null;
   #threadCpus: number[] = [];
@@ -274,6 +365,8 @@ class NativeEngine implements Engine {
       missedBeats: o.missedBeats,
       maxHosts: o.maxHosts,
       forgetAfterMs: o.forgetAfterMs,
+      maxStatusBytes: o.maxStatusBytes,
+      statusBudgetBytes: o.statusBudgetBytes,
       expiry: contract.expiry[o.expiry],
       batchSize: o.batchSize,
       recvBufferBytes: o.recvBufferBytes,
@@ -296,6 +389,10 @@ class NativeEngine implements Engine {
     this.#eventBytes = new Uint8Array(o.eventBatchSize * contract.eventRecord.bytes);
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
+    this.#statusRings = Array.from({ length: handle.workerCount }, (_, w) => {
+      const ring = handle.statusBytes(w);
+      return ring === undefined ? undefined : new Uint8Array(ring);
+    });
     this.#threadCpus = handle.cpus;
     if (handle.receiverCount > 1) {
       this.#portCheck = setInterval(() => this.#checkPort(handle), PORT_CHECK_MS);
@@ -337,9 +434,11 @@ class NativeEngine implements Engine {
       if (request === undefined) continue;
       // A snapshot leaves the worker as soon as it is answered, so the worker can take the next
       // one whether or not anyone reads this one.
-      const records =
-        request.kind === this.#contract?.command.snapshot ? handle.takeSnapshot(worker) : undefined;
-      request.answers.push({ value, worker, records });
+      const { command } = this.#contract ?? { command: undefined };
+      const snapshot = request.kind === command?.snapshot || request.kind === command?.host;
+      const records = snapshot ? handle.takeSnapshot(worker) : undefined;
+      const statuses = snapshot ? handle.takeSnapshotStatuses(worker) : undefined;
+      request.answers.push({ value, worker, records, statuses });
       if (request.answers.length === request.expected) {
         this.#requests.delete(requestId);
         request.resolve(request.answers);
@@ -356,7 +455,7 @@ class NativeEngine implements Engine {
       count = handle.drain(this.#eventBytes);
       if (count === 0) break;
       // Decode before handing over: a listener may run this engine's drain again re-entrantly.
-      const batch = decodeEventRecords(contract, this.#eventBytes, count);
+      const batch = decodeEventRecords(contract, this.#eventBytes, count, this.#statusRings);
       this.#delivered += count;
       this.#sink.events(batch);
     } while (count === capacity && !this.#paused);
@@ -403,7 +502,7 @@ class NativeEngine implements Engine {
    * ring is full is asked again later, and only it. A remove goes to the key's owner, whichever
    * worker is named.
    */
-  #request(kind: number, key: bigint, workers: number[]): Promise<Answer[]> {
+  #request(kind: number, key: bigint, workers: number[], withStatuses = false): Promise<Answer[]> {
     const handle = this.#handle;
     if (handle === undefined || this.#closed) return Promise.resolve([]);
     const requestId = this.#nextRequest++;
@@ -416,7 +515,9 @@ class NativeEngine implements Engine {
           resolve([]);
           return;
         }
-        pending = pending.filter((worker) => !handle.post(kind, key, requestId, worker));
+        pending = pending.filter(
+          (worker) => !handle.post(kind, key, requestId, worker, withStatuses),
+        );
         if (pending.length > 0) setTimeout(attempt, 1);
       };
       attempt();
@@ -486,7 +587,30 @@ class NativeEngine implements Engine {
       receivers,
       workers,
       tcp: this.#tcpStats(read, cpu),
+      statuses: this.#statusStats(read),
     };
+  }
+
+  /** The workers' status lines, after every other line (engine_stats.h). */
+  #statusStats(read: (thread: number, field: number) => number): StatusStats {
+    const handle = this.#handle;
+    const stats: StatusStats = {
+      hosts: 0,
+      bytes: 0,
+      oversize: 0,
+      overBudget: 0,
+      lost: 0,
+      eventsDropped: 0,
+    };
+    const contract = this.#contract;
+    if (handle === undefined || contract === undefined) return stats;
+    const tcpLines = this.#options.tcp === null ? 0 : 1 + handle.tcpReactorCount;
+    const first = handle.receiverCount + handle.workerCount + tcpLines;
+    for (let w = 0; w < handle.workerCount; w++) {
+      for (const name of STATUS_SHOWN)
+        stats[name] += read(first + w, contract.counters.status[name]);
+    }
+    return stats;
   }
 
   /** The lines after the workers': the accept thread's, then one per reactor (engine_stats.h). */
@@ -514,22 +638,48 @@ class NativeEngine implements Engine {
     return stats;
   }
 
-  async *hosts(): AsyncIterable<HostSnapshot[]> {
+  async *hosts(query: HostsQuery = {}): AsyncIterable<HostSnapshot[]> {
     const handle = this.#handle;
     const contract = this.#contract;
     if (handle === undefined || contract === undefined) return;
     const workers = Array.from({ length: handle.workerCount }, (_, w) => w);
-    const answers = await this.#request(contract.command.snapshot, 0n, workers);
+    const answers = await this.#request(
+      contract.command.snapshot,
+      0n,
+      workers,
+      query.statuses === true,
+    );
     const recordBytes = contract.hostSnapshotRecord.bytes;
     const chunkBytes = SNAPSHOT_CHUNK * recordBytes;
     // JS owns these records: a consumer that reads slowly, or stops, holds up no worker.
-    for (const { records } of answers) {
+    for (const { records, statuses } of answers) {
       const bytes = new Uint8Array(records ?? new ArrayBuffer(0));
+      const statusBytes = new Uint8Array(statuses ?? new ArrayBuffer(0));
+      let statusOffset = 0;
       for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
         const chunk = bytes.subarray(offset, offset + chunkBytes);
-        yield decodeHostSnapshots(contract, chunk, chunk.byteLength / recordBytes);
+        const [hosts, next] = decodeHostSnapshots(
+          contract,
+          chunk,
+          chunk.byteLength / recordBytes,
+          statusBytes,
+          statusOffset,
+        );
+        statusOffset = next;
+        yield hosts;
       }
     }
+  }
+
+  async host(id: string): Promise<HostSnapshot | undefined> {
+    const contract = this.#contract;
+    if (contract === undefined) return undefined;
+    const answers = await this.#request(contract.command.host, BigInt(id), [0], true);
+    const answer = answers[0];
+    if (answer === undefined || answer.value !== 1 || answer.records === undefined)
+      return undefined;
+    const statuses = new Uint8Array(answer.statuses ?? new ArrayBuffer(0));
+    return decodeHostSnapshots(contract, new Uint8Array(answer.records), 1, statuses, 0)[0][0];
   }
 
   setKeys(keys: AuthKeys | null): void {

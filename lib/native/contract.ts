@@ -30,8 +30,12 @@ export const contractNames = {
     'family',
     'port',
     'uncertain',
+    'worker',
     'ip',
     'ipBytes',
+    'statusEnd',
+    'statusSize',
+    'previousSize',
   ],
   hostSnapshotRecord: [
     'bytes',
@@ -44,20 +48,22 @@ export const contractNames = {
     'port',
     'ip',
     'ipBytes',
+    'statusSize',
   ],
-  eventType: ['up', 'down', 'restart'],
+  eventType: ['up', 'down', 'restart', 'update'],
   downReason: ['none', 'timeout', 'left'],
   hostSnapshotState: ['up', 'down'],
   family: ['unknown', 'ipv4', 'ipv6'],
   identity: ['id', 'address', 'ip'],
   expiry: ['fifo', 'wheel'],
-  command: ['remove', 'snapshot'],
+  command: ['remove', 'snapshot', 'host'],
   limits: [
     'maxHostsPerShard',
     'maxTimeoutMs',
     'minRingCapacity',
     'maxRingCapacity',
     'maxBatchSize',
+    'maxStatusBytes',
   ],
   protocol: ['headerBytes', 'authTagBytes', 'maxUdpPayloadBytes', 'flagLeave', 'flagAuth'],
   auth: ['maxKeys', 'minKeyBytes', 'maxKeyBytes', 'maxAllowPrefixes'],
@@ -117,6 +123,7 @@ export const counterNames = {
     'unauthenticated',
     'notAllowed',
   ],
+  status: ['hosts', 'bytes', 'oversize', 'overBudget', 'lost', 'eventsDropped'],
 } as const;
 
 type Names = typeof contractNames;
@@ -150,6 +157,7 @@ const sharedValues: {
     minRingCapacity: engineLimits.minRingCapacity,
     maxRingCapacity: engineLimits.maxRingCapacity,
     maxBatchSize: engineLimits.maxBatchSize,
+    maxStatusBytes: engineLimits.maxStatusBytes,
   },
 };
 

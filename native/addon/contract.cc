@@ -9,6 +9,7 @@
 #include "core/detector/detector.h"
 #include "core/detector/host_event.h"
 #include "core/detector/peer_address.h"
+#include "core/detector/status_store.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
 #include "core/engine/event_record.h"
@@ -91,6 +92,15 @@ constexpr std::pair<const char*, TcpReactorCounter> kTcpReactorCounters[] = {
     {"notAllowed", TcpReactorCounter::kNotAllowed},
 };
 
+constexpr std::pair<const char*, StatusCounter> kStatusCounters[] = {
+    {"hosts", StatusCounter::kStatuses},
+    {"bytes", StatusCounter::kBytes},
+    {"oversize", StatusCounter::kOversize},
+    {"overBudget", StatusCounter::kOverBudget},
+    {"lost", StatusCounter::kLost},
+    {"eventsDropped", StatusCounter::kEventsDropped},
+};
+
 constexpr size_t kSlotsPerLine = sizeof(CounterLine::values) / sizeof(CounterLine::values[0]);
 
 // Whether every named counter has a slot of its own inside the line.
@@ -105,7 +115,8 @@ constexpr bool OwnSlotsInLine(const std::pair<const char*, E> (&names)[N]) {
   return true;
 }
 static_assert(OwnSlotsInLine(kReceiverCounters) && OwnSlotsInLine(kWorkerCounters) &&
-              OwnSlotsInLine(kTcpAcceptorCounters) && OwnSlotsInLine(kTcpReactorCounters));
+              OwnSlotsInLine(kTcpAcceptorCounters) && OwnSlotsInLine(kTcpReactorCounters) &&
+              OwnSlotsInLine(kStatusCounters));
 
 template <typename E, size_t N>
 Napi::Object CounterSlots(Napi::Env env, const std::pair<const char*, E> (&names)[N]) {
@@ -122,6 +133,7 @@ Napi::Object Counters(Napi::Env env) {
   counters.Set("worker", CounterSlots(env, kWorkerCounters));
   counters.Set("tcpAcceptor", CounterSlots(env, kTcpAcceptorCounters));
   counters.Set("tcpReactor", CounterSlots(env, kTcpReactorCounters));
+  counters.Set("status", CounterSlots(env, kStatusCounters));
   counters.Freeze();
   return counters;
 }
@@ -141,8 +153,12 @@ Napi::Object EventRecordLayout(Napi::Env env) {
                         {"family", offsetof(R, family)},
                         {"port", offsetof(R, port)},
                         {"uncertain", offsetof(R, uncertain)},
+                        {"worker", offsetof(R, worker)},
                         {"ip", offsetof(R, ip)},
                         {"ipBytes", sizeof(R::ip)},
+                        {"statusEnd", offsetof(R, status_end)},
+                        {"statusSize", offsetof(R, status_size)},
+                        {"previousSize", offsetof(R, previous_size)},
                     });
 }
 
@@ -159,6 +175,7 @@ Napi::Object HostSnapshotRecordLayout(Napi::Env env) {
                         {"port", offsetof(R, port)},
                         {"ip", offsetof(R, ip)},
                         {"ipBytes", sizeof(R::ip)},
+                        {"statusSize", offsetof(R, status_size)},
                     });
 }
 
@@ -169,6 +186,7 @@ Napi::Object Limits(Napi::Env env) {
                         {"minRingCapacity", kMinRingCapacity},
                         {"maxRingCapacity", kMaxRingCapacity},
                         {"maxBatchSize", kMaxBatchSize},
+                        {"maxStatusBytes", kMaxStatusBytes},
                     });
 }
 
@@ -200,7 +218,8 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("counters", Counters(env));
   contract.Set("eventType", Table(env, {{"up", value_of(HostEventType::kUp)},
                                         {"down", value_of(HostEventType::kDown)},
-                                        {"restart", value_of(HostEventType::kRestart)}}));
+                                        {"restart", value_of(HostEventType::kRestart)},
+                                        {"update", value_of(HostEventType::kUpdate)}}));
   contract.Set("downReason", Table(env, {{"none", value_of(DownReason::kNone)},
                                          {"timeout", value_of(DownReason::kTimeout)},
                                          {"left", value_of(DownReason::kLeft)}}));
@@ -215,7 +234,8 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("expiry", Table(env, {{"fifo", value_of(ExpiryIndexKind::kFifo)},
                                      {"wheel", value_of(ExpiryIndexKind::kWheel)}}));
   contract.Set("command", Table(env, {{"remove", value_of(CommandKind::kRemove)},
-                                      {"snapshot", value_of(CommandKind::kSnapshot)}}));
+                                      {"snapshot", value_of(CommandKind::kSnapshot)},
+                                      {"host", value_of(CommandKind::kHost)}}));
   contract.Set("limits", Limits(env));
   contract.Set("protocol", Protocol(env));
   contract.Set("auth", Auth(env));

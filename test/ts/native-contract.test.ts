@@ -39,6 +39,10 @@ const eventWidths = {
   family: 1,
   port: 2,
   uncertain: 1,
+  worker: 1,
+  statusEnd: 4,
+  statusSize: 2,
+  previousSize: 2,
 } as const;
 const hostWidths = {
   key: 8,
@@ -48,6 +52,7 @@ const hostWidths = {
   state: 1,
   family: 1,
   port: 2,
+  statusSize: 4,
 } as const;
 
 /** Fields as [offset, width, alignment], sorted; each must end before the next begins and inside the record. */
