@@ -12,21 +12,24 @@ import { formatUdpAddress, parseUdpAddress, type UdpAddress } from './udp-addres
 export interface HeartbeatSenderOptions {
   /** Where to send: `udp://host:port`; IPv6 in brackets (`udp://[::1]:7700`). Port defaults to 7700. */
   server: string;
-  /** The host's id on the wire, 1 to 2^64-1. */
-  hostId?: bigint;
+  /**
+   * The host's id on the wire, 1 to 2^64-1: a bigint (`42n`) or the decimal string events carry
+   * (`'42'`).
+   */
+  hostId?: bigint | string | undefined;
   /** Derive the id from a name with {@link hostIdFromName} (SHA-256, first 8 bytes). */
-  name?: string;
+  name?: string | undefined;
   /** Heartbeat period in milliseconds, 1 to 86 400 000. Default 1000. */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
   /**
    * Each period is drawn uniformly from `[intervalMs*(1-jitter), intervalMs*(1+jitter)]` so a
    * fleet started together does not beat in lock-step. 0 to 0.9; default 0.1.
    */
-  jitter?: number;
+  jitter?: number | undefined;
   /** Opaque bytes carried in every heartbeat (at most 65 479, so a datagram fits IPv4). */
-  payload?: Uint8Array;
+  payload?: Uint8Array | undefined;
   /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
-  announceInterval?: boolean;
+  announceInterval?: boolean | undefined;
 }
 
 /** Events a {@link HeartbeatSender} emits. */
@@ -107,9 +110,14 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
       'Invalid options "hostId" and "name": give one of them, not both',
     );
   } else if (options.hostId !== undefined) {
-    const id = options.hostId;
+    const given = options.hostId;
+    const id = typeof given === 'string' && /^[0-9]{1,20}$/.test(given) ? BigInt(given) : given;
     if (typeof id !== 'bigint' || id < 1n || id > maxHostId) {
-      throw invalid('hostId', `a bigint from 1n to ${maxHostId}n`, id);
+      throw invalid(
+        'hostId',
+        `a bigint from 1n to ${maxHostId}n, or the same as a decimal string`,
+        given,
+      );
     }
     hostId = id;
   } else if (options.name !== undefined) {
