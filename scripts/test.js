@@ -4,7 +4,8 @@
 //   3. lint and format check (Biome)
 //   4. vitest: the TypeScript API, both engines, the CLI, lifecycle tests
 //   5. the C++ core: ctest in release, ASan+UBSan and TSan builds; the fuzzers for a bounded time;
-//      the addon compiled for arm64 with the cross compiler (compile only)
+//      the addon compiled for arm64 with the cross compiler, the C++ tests built for arm64 and run
+//      under qemu-user
 //   6. the packaging proof (prebuilt binary installs and loads with no compiler and no network)
 // Every test step runs even when an earlier one failed (a step that throws counts as 1 failed);
 // a per-step summary, then one closing line: "test: N passed, N failed", summed over all steps.
@@ -18,7 +19,7 @@ const packageProof = require('./package-proof.js');
 
 function systemDepsMissing() {
   const missing = [];
-  for (const tool of ['cmake', 'ninja', 'clang++-14', 'aarch64-linux-gnu-g++']) {
+  for (const tool of ['cmake', 'ninja', 'clang++-14', 'aarch64-linux-gnu-g++', 'qemu-aarch64']) {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
   if (!fs.existsSync('/usr/include/gtest/gtest.h')) missing.push('GoogleTest headers');
