@@ -32,10 +32,10 @@ function configureAndBuild(name, flags) {
 }
 
 /** Runs ctest for one variant; returns {passed, failed}, or throws when ctest could not run. */
-function ctest(name) {
+function ctest(name, extra = []) {
   const { status, output } = tee(
     'ctest',
-    ['--test-dir', buildDir(name), '--output-on-failure', '-j', '2', '--timeout', '900'],
+    ['--test-dir', buildDir(name), '--output-on-failure', '-j', '2', '--timeout', '900', ...extra],
     { env: { ...process.env, ...sanitizerEnv } },
   );
   const summary = /(\d+)% tests passed, (\d+) tests? failed out of (\d+)/.exec(output);
@@ -89,6 +89,14 @@ const arm64Cmake = [
 ];
 
 /**
+ * Tests left out under qemu-user: qemu 7.2 does not emulate SO_ATTACH_REUSEPORT_CBPF (it answers
+ * ENOPROTOOPT), which an engine with more than one receiver attaches to its port group. These two
+ * run with several receivers; they run natively in the release, asan and tsan suites.
+ */
+const arm64Excluded =
+  '^Engine\\.(DeliversUpThenDownForEveryHostAcrossShards|StopsPromptlyWhileIdleAndUnderLoad)$';
+
+/**
  * The arm64 suite: every addon source compiled for arm64 (one test per source file, so code for
  * one CPU stays behind its architecture guard), then the C++ unit tests built for arm64 and run
  * under qemu-user.
@@ -96,7 +104,7 @@ const arm64Cmake = [
 function arm64() {
   const compiled = arm64Compile();
   configureAndBuild('arm64', arm64Cmake);
-  const tested = ctest('arm64');
+  const tested = ctest('arm64', ['-E', arm64Excluded]);
   return { passed: compiled.passed + tested.passed, failed: compiled.failed + tested.failed };
 }
 

@@ -16,7 +16,15 @@ function fail(message) {
 async function main() {
   const info = nativeInfo();
   if (!info.loaded || info.source !== 'prebuild') fail('the prebuilt binary did not load');
-  const hw = new Heartwatch({ host: '127.0.0.1', port: 0, timeoutMs: 1000, engine: 'native' });
+  // One receiver: qemu-user cannot emulate the cBPF program a group of several attaches.
+  const hw = new Heartwatch({
+    host: '127.0.0.1',
+    port: 0,
+    timeoutMs: 1000,
+    engine: 'native',
+    receivers: 1,
+    workers: 1,
+  });
   const up = new Promise((resolve) => hw.once('up', resolve));
   const down = new Promise((resolve) => hw.once('down', resolve));
   const { port } = await hw.listen();

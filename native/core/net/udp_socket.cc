@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 #include <linux/filter.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
