@@ -113,11 +113,11 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
     const given = options.hostId;
     const id = typeof given === 'string' && /^[0-9]{1,20}$/.test(given) ? BigInt(given) : given;
     if (typeof id !== 'bigint' || id < 1n || id > maxHostId) {
-      throw invalid(
-        'hostId',
-        `a bigint from 1n to ${maxHostId}n, or the same as a decimal string`,
-        given,
-      );
+      const allowed =
+        typeof given === 'string'
+          ? `a decimal string from '1' to '${maxHostId}'`
+          : `a bigint from 1n to ${maxHostId}n`;
+      throw invalid('hostId', allowed, given);
     }
     hostId = id;
   } else if (options.name !== undefined) {
