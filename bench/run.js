@@ -1,15 +1,22 @@
 // `npm run bench [-- --quick]`: the benchmark suite. Every scenario (bench/scenarios/*.js) runs
 // against every contender on the same work in one run: heartwatch's native engine, its pure-TS
-// engine, the node:dgram + Map baseline (bench/baselines/dgram-map.js) and, for receiver
-// capacity, a bare recvmmsg loop. Each figure is the median of several runs (3 quick, 5 full),
-// also quoted as a ratio to the baseline measured in the same run.
+// engine, the node:dgram + Map baseline (bench/baselines/dgram-map.js), for receiver capacity a
+// bare recvmmsg loop, and in the peer scenarios Redis (key expiry, a sorted-set poller) and etcd
+// leases, each a real server started for the run (bench/peers/). Each figure is the median of
+// several runs (3 quick, 5 full; the peer scenarios 1 quick, 3 full), also quoted as a ratio to
+// the baseline measured in the same run.
 //
 // Writes bench/results/latest.json, latest.md and latest.svg, and puts the tables into
 // bench/README.md between its suite-results markers.
 //
-//   node bench/run.js [--quick] [--scenarios capacity,sustained,precision,mass-failure,churn]
-//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg] [--runs N]
-//        [--server-cpu N] [--sender-cpu N] [--out DIR]
+//   node bench/run.js [--quick]
+//        [--scenarios capacity,sustained,precision,mass-failure,churn,peers,peers-pause]
+//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg,redis-ttl,
+//                      redis-zset,etcd-lease] [--runs N] [--server-cpu N] [--sender-cpu N]
+//        [--out DIR] [--merge]
+//
+// --merge keeps, from the latest.json already in the output directory, the rows of the scenarios
+// this run does not run (the results say which came from which command).
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -17,8 +24,24 @@ const { ensurePackageBuilt, machine } = require('./lib/build.js');
 const { markdown, scenarioTable, svg } = require('./lib/report.js');
 const { defaultCpus } = require('./lib/suite.js');
 
-const scenarioNames = ['capacity', 'sustained', 'precision', 'mass-failure', 'churn'];
-const allContenders = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'];
+const scenarioNames = [
+  'capacity',
+  'sustained',
+  'precision',
+  'mass-failure',
+  'churn',
+  'peers',
+  'peers-pause',
+];
+const allContenders = [
+  'bare-recvmmsg',
+  'heartwatch-native',
+  'heartwatch-js',
+  'node-dgram',
+  'redis-ttl',
+  'redis-zset',
+  'etcd-lease',
+];
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +52,7 @@ const { values } = parseArgs({
     'server-cpu': { type: 'string', default: String(defaultCpus().server) },
     'sender-cpu': { type: 'string', default: String(defaultCpus().sender) },
     out: { type: 'string', default: path.join(__dirname, 'results') },
+    merge: { type: 'boolean', default: false },
   },
 });
 
@@ -65,6 +89,20 @@ function updateReadme(tables) {
   fs.writeFileSync(readme, `${text.slice(0, from + begin.length)}\n${tables}\n${text.slice(to)}`);
 }
 
+/** --merge: the rows (and errors) of scenarios not in `ran` from the latest.json in --out. */
+function keptRows(ran) {
+  const file = path.join(values.out, 'latest.json');
+  if (!fs.existsSync(file)) return null;
+  const old = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const rows = old.rows.filter((r) => !ran.has(r.scenario));
+  const scenarios = [...new Set(rows.map((r) => r.scenario))];
+  return {
+    rows,
+    errors: old.errors.filter((e) => !ran.has(e.scenario)),
+    from: { scenarios, command: old.command, generatedAt: old.generatedAt, runs: old.runs },
+  };
+}
+
 async function main() {
   const scenarios = list('scenarios', scenarioNames).map((name) =>
     require(`./scenarios/${name}.js`),
@@ -90,6 +128,7 @@ async function main() {
     }
     log(`${meta.scenario}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
+  const kept = values.merge ? keptRows(new Set(scenarios.map((m) => m.scenario))) : null;
   const result = {
     machine: machine(),
     generatedAt: new Date().toISOString(),
@@ -98,14 +137,19 @@ async function main() {
     command: commandLine(),
     cpus,
     durationSeconds: Math.round((Date.now() - started) / 1000),
-    errors,
-    rows,
+    errors: [...(kept?.errors ?? []), ...errors],
+    rows: [...(kept?.rows ?? []), ...rows],
+    ...(kept ? { kept: kept.from } : {}),
   };
+  // Every scenario that has rows, in the suite's order.
+  const reported = scenarioNames
+    .map((name) => require(`./scenarios/${name}.js`))
+    .filter((meta) => result.rows.some((r) => r.scenario === meta.scenario));
   fs.mkdirSync(values.out, { recursive: true });
-  const md = markdown(result, scenarios);
+  const md = markdown(result, reported);
   fs.writeFileSync(path.join(values.out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   fs.writeFileSync(path.join(values.out, 'latest.md'), md);
-  fs.writeFileSync(path.join(values.out, 'latest.svg'), svg(result, scenarios));
+  fs.writeFileSync(path.join(values.out, 'latest.svg'), svg(result, reported));
   if (path.resolve(values.out) === path.join(__dirname, 'results')) {
     // The README shows the tables without the page title and with the chart's path from bench/.
     updateReadme(

@@ -113,6 +113,7 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   readonly #iterators = new Set<EventQueue>();
   #listening: Promise<ListenInfo> | undefined;
   #closing: Promise<void> | undefined;
+  #paused = false;
 
   /** Validates every option before anything starts; throws `HeartwatchError` (`ERR_HW_INVALID_OPTION`). */
   constructor(options: HeartwatchOptions = {}) {
@@ -230,7 +231,40 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
     return this.#engine.remove(id);
   }
 
-  /** Stops receiving, delivers the events still pending, ends the iterators. Idempotent. */
+  /**
+   * Backpressure for a consumer that falls behind (a pipe, a socket, a queue): no event is
+   * delivered until {@link resume}. Nothing is lost and memory stays bounded: the engine holds
+   * the events in order, and once `eventRingCapacity` of them wait (per worker thread on the
+   * native engine) it stops declaring hosts down until resumed, as it does whenever JavaScript
+   * falls behind. Heartbeats are still received and applied meanwhile; events they cause (new
+   * hosts, recoveries, restarts, LEAVEs) are held too, so a sender that keeps changing its
+   * incarnation or alternates LEAVE and heartbeats adds one held event per datagram. A host that
+   * stops while expiry is held is reported down after `resume()`, with its real `lastSeen`.
+   *
+   * ```ts
+   * hw.on('events', (batch) => {
+   *   if (!out.write(batch.map((e) => JSON.stringify(e)).join('\n') + '\n')) hw.pause();
+   * });
+   * out.on('drain', () => hw.resume());
+   * ```
+   */
+  pause(): void {
+    this.#paused = true;
+    this.#engine.pause();
+  }
+
+  /** Delivers the held events again, in order, from the next turn of the event loop. */
+  resume(): void {
+    this.#paused = false;
+    this.#engine.resume();
+  }
+
+  /** Whether {@link pause} holds delivery. */
+  isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stops receiving, delivers the events still pending (also while paused), ends the iterators. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#engine.close().finally(() => {
       for (const queue of this.#iterators) queue.end();

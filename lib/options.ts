@@ -8,6 +8,7 @@ import {
   jsMaxHosts,
   nativeMaxHostsPerShard,
 } from './native/platform.js';
+import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './tcp-options.js';
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
@@ -47,12 +48,16 @@ export interface HeartwatchOptions {
    */
   cpus?: readonly number[] | null | undefined;
   /**
-   * Hosts tracked at most; heartbeats from further new hosts are refused and counted. Default
+   * Hosts tracked at most. At the cap a new host takes the place of a down host (forgotten
+   * without an event); when every tracked host is up it is refused and counted. Default
    * 4 194 304. At most the engine's limit: the native engine's per-worker limit (exported by the
    * addon, 16 million and a little more) times `workers`; the pure-TS engine 2^24 (V8's Map).
    */
   maxHosts?: number | undefined;
-  /** Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it. Default 0. */
+  /**
+   * Forget a host this long after it went down (no event), 1 to 2^31-1 ms; 0 keeps it until a
+   * new host needs its place. Default 3 600 000 (one hour).
+   */
   forgetAfterMs?: number | undefined;
   /** Datagrams per `recvmmsg` call (native engine), 1 to 1024. Default 64. */
   batchSize?: number | undefined;
@@ -80,6 +85,8 @@ export interface HeartwatchOptions {
    * `'wheel'`: per-host timeouts. `'auto'` (default): fifo when missedBeats is 0, else wheel.
    */
   expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
+  /** The TCP transport, off by default: `{ port: 7700 }` turns it on (see {@link TcpOptions}). */
+  tcp?: TcpOptions | null | undefined;
 }
 
 /** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
@@ -102,6 +109,8 @@ export interface ResolvedOptions {
   readonly spin: boolean;
   readonly engine: 'auto' | 'native' | 'js';
   readonly expiry: 'fifo' | 'wheel';
+  /** `null`: TCP off. */
+  readonly tcp: ResolvedTcpOptions | null;
 }
 
 const maxI32 = 2 ** 31 - 1;
@@ -137,14 +146,25 @@ function describe(value: unknown): string {
   return inspect(value, { depth: 1, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 16 });
 }
 
-function invalid(option: string, expected: string, value: unknown, note = ''): HeartwatchError {
+export function invalid(
+  option: string,
+  expected: string,
+  value: unknown,
+  note = '',
+): HeartwatchError {
   return new HeartwatchError(
     'ERR_HW_INVALID_OPTION',
     `Invalid option "${option}": expected ${expected}, got ${describe(value)}${note}`,
   );
 }
 
-function integer(option: string, value: unknown, min: number, max: number, unit = ''): number {
+export function integer(
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  unit = '',
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalid(option, `an integer from ${min} to ${max}${unit}`, value);
   }
@@ -196,6 +216,7 @@ const knownOptions = [
   'spin',
   'engine',
   'expiry',
+  'tcp',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
 function editDistance(a: string, b: string): number {
@@ -288,7 +309,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     given.cpus === undefined ? Object.freeze([...allowed]) : cpuList(given.cpus, allowed);
   const forgetAfterMs = has('forgetAfterMs')
     ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
-    : 0;
+    : 3_600_000;
   const batchSize = has('batchSize') ? integer('batchSize', given.batchSize, 1, 1024) : 64;
   const recvBufferBytes = has('recvBufferBytes')
     ? integer('recvBufferBytes', given.recvBufferBytes, 4096, maxI32, ' (bytes)')
@@ -356,5 +377,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     spin,
     engine,
     expiry,
+    tcp: resolveTcpOptions(given.tcp, host, threads),
   });
 }

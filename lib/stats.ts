@@ -63,4 +63,60 @@ export interface HeartwatchStats {
   eventsDelivered: number;
   receivers: ReceiverStats[];
   workers: WorkerStats[];
+  /** The TCP transport's counters; `null` when TCP is off. */
+  tcp: TcpStats | null;
+}
+
+/** One TCP reactor thread (for the pure-TS engine: its node:net server, named `js`). */
+export interface TcpReactorStats {
+  /** Thread name, e.g. `hw-tcp-0`; `js` for the pure-TS engine. */
+  thread: string;
+  cpu: number | null;
+  /** Complete frames read. */
+  frames: number;
+  /** Connections closed because a frame broke the v1 rules. */
+  protocolErrors: number;
+  /** Frames with the AUTH flag, dropped because this server has no key. */
+  authUnsupported: number;
+  /** Frames dropped because a reactor-to-worker ring was full. */
+  ringDrops: number;
+  /** Connections closed: no complete first frame within `tcp.handshakeTimeoutMs`. */
+  handshakeTimeouts: number;
+  /** Connections closed: no frame within `tcp.idleTimeoutMs`. */
+  idleTimeouts: number;
+  /** Connections closed: a frame took longer than `tcp.frameTimeoutMs` to arrive. */
+  slowFrames: number;
+  /** Connections the peer closed or reset. */
+  closedByPeer: number;
+}
+
+/** The TCP transport: the accept thread's counters, then totals over the reactors. */
+export interface TcpStats {
+  /** The bound TCP port. */
+  port: number;
+  /** Connections accepted and admitted (past the caps), each handed to a reactor. */
+  accepted: number;
+  /** Connections closed at once because `tcp.maxConnections` were open. */
+  refusedMaxConnections: number;
+  /** Connections closed at once because `tcp.maxConnectionsPerIp` were open from that IP. */
+  refusedPerIp: number;
+  /** Times accept() found no file descriptor left and paused 100 ms (the backlog holds the rest). */
+  acceptPaused: number;
+  /** Times accept() waited 1 ms because a reactor's hand-off ring was full (the connection waited too; none is dropped). */
+  handoffWaits: number;
+  /** Connections open now (a gauge). */
+  openConnections: number;
+  /** The process's file-descriptor limit (soft RLIMIT_NOFILE, raised to the hard limit on listen); 0 in the pure-TS engine, which cannot read it. */
+  descriptorLimit: number;
+  /** Other accept() failures. */
+  acceptErrors: number;
+  frames: number;
+  protocolErrors: number;
+  authUnsupported: number;
+  ringDrops: number;
+  handshakeTimeouts: number;
+  idleTimeouts: number;
+  slowFrames: number;
+  closedByPeer: number;
+  reactors: TcpReactorStats[];
 }

@@ -19,7 +19,14 @@ const packageProof = require('./package-proof.js');
 
 function systemDepsMissing() {
   const missing = [];
-  for (const tool of ['cmake', 'ninja', 'clang++-14', 'aarch64-linux-gnu-g++', 'qemu-aarch64']) {
+  for (const tool of [
+    'cmake',
+    'ninja',
+    'clang++-14',
+    'aarch64-linux-gnu-g++',
+    'qemu-aarch64',
+    'chromium',
+  ]) {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
   if (!fs.existsSync('/usr/include/gtest/gtest.h')) missing.push('GoogleTest headers');
@@ -64,6 +71,22 @@ function testSteps() {
   ];
 }
 
+/**
+ * CI runs `npm install`, not `npm ci`: where the committed lockfile no longer matches package.json,
+ * npm install rewrites it instead of failing. Seeing it changed here gives what `npm ci` checks.
+ * Outside a git checkout (an unpacked tarball) there is nothing to compare with.
+ */
+function lockfileUnchanged() {
+  if (!fs.existsSync(path.join(root, '.git'))) return;
+  const diff = spawnSync('git', ['diff', '--quiet', '--', 'package-lock.json'], { cwd: root });
+  if (diff.status === 1) {
+    throw new Error(
+      'package-lock.json differs from the committed one (npm install rewrote it, or it was edited): ' +
+        'run `npm install --package-lock-only` and commit the lockfile',
+    );
+  }
+}
+
 /** What the test steps need: system packages, the builds, lint. A failure here stops the run. */
 function prepare() {
   const missing = systemDepsMissing();
@@ -73,6 +96,7 @@ function prepare() {
   }
   run('npm', ['run', 'build:ts']);
   buildAddon();
+  lockfileUnchanged();
   run('npx', ['biome', 'check', '.']);
   return { passed: 0, failed: 0 };
 }

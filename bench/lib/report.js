@@ -2,12 +2,23 @@
 // Scenarios describe their own columns (bench/scenarios/*.js `columns`, `headline`).
 const { baseline } = require('./suite.js');
 
-const contenderOrder = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'];
+const contenderOrder = [
+  'bare-recvmmsg',
+  'heartwatch-native',
+  'heartwatch-js',
+  'node-dgram',
+  'redis-ttl',
+  'redis-zset',
+  'etcd-lease',
+];
 const colors = {
   'bare-recvmmsg': '#6b6b6b',
   'heartwatch-native': '#1f6fb4',
   'heartwatch-js': '#5fb0e6',
   'node-dgram': '#e08a2c',
+  'redis-ttl': '#c0392b',
+  'redis-zset': '#e6776b',
+  'etcd-lease': '#3c9d5d',
 };
 
 /** Three significant digits, with k / M for large values; integers below 10 000 as they are. */
@@ -116,6 +127,13 @@ function markdown(result, scenarios) {
     `Each figure is the median of ${runs} runs (counts whose target is zero: the worst run); ` +
       `(×r) is the figure divided by the ${baseline} baseline's in the same run.`,
     '',
+    ...(result.kept
+      ? [
+          `Kept from an earlier run (\`${result.kept.command}\`, ${result.kept.generatedAt}, ` +
+            `median of ${result.kept.runs} runs): ${result.kept.scenarios.join(', ')}.`,
+          '',
+        ]
+      : []),
     '![heartwatch against the node:dgram + Map baseline](latest.svg)',
     '',
     '## Targets',
@@ -129,6 +147,8 @@ function markdown(result, scenarios) {
     const rows = result.rows.filter((r) => r.scenario === meta.scenario);
     if (rows.length === 0) continue;
     parts.push('', `## ${meta.title}`, '', scenarioTable(meta, rows));
+    const notes = meta.notes?.(rows) ?? [];
+    if (notes.length > 0) parts.push('', ...notes);
   }
   for (const error of result.errors) {
     parts.push('', `**${error.scenario} failed:** ${error.message}`);
@@ -144,6 +164,11 @@ const xmlText = (text) =>
  * figure below the headline's `floor` (the resolution of the clock behind it) counts as the floor.
  */
 function advantage(row, base, headline) {
+  // A contender that produced no figure (failed, skipped), or a group whose baseline did not,
+  // has no bar.
+  if (typeof row[headline.field] !== 'number' || typeof base[headline.field] !== 'number') {
+    return null;
+  }
   const floor = headline.floor ?? 0;
   const a = Math.max(row[headline.field], floor);
   const b = Math.max(base[headline.field], floor);
@@ -158,6 +183,7 @@ function advantage(row, base, headline) {
 function svg(result, scenarios) {
   const groups = [];
   for (const meta of scenarios) {
+    if (!meta.headline) continue;
     const rows = result.rows.filter((r) => r.scenario === meta.scenario);
     const keys = meta.keys ?? [];
     const seen = new Set();
@@ -189,11 +215,12 @@ function svg(result, scenarios) {
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">heartwatch against a node:dgram + Map detector (times better, log scale; up is better)</text>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">heartwatch and its peers against a node:dgram + Map detector (times better, log scale; up is better)</text>`,
     `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${xmlText(describeMachine(result.machine))}; ${xmlText(result.command)}</text>`,
   );
   let legendX = plot.left;
-  for (const contender of contenderOrder) {
+  const charted = new Set(groups.flatMap((g) => g.bars.map((b) => b.contender)));
+  for (const contender of contenderOrder.filter((c) => charted.has(c))) {
     out.push(
       `<rect x="${legendX}" y="54" width="12" height="12" fill="${colors[contender]}"/>`,
       `<text x="${legendX + 16}" y="64">${contender}</text>`,

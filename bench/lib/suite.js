@@ -20,7 +20,7 @@ function defaultCpus() {
 /**
  * Starts one server contender pinned to `cpu` (taskset); `recordDowns` keeps every down event for
  * `ask({ cmd: 'downs' })`. Resolves once it listens, with its port, its RSS before the server was
- * created, `ask(command)` (one JSON reply per command, in order) and `stop()` (SIGTERM; resolves
+ * created, its `pid`, `ask(command)` (one JSON reply per command, in order) and `stop()` (SIGTERM; resolves
  * with its final stats).
  */
 async function startServer({
@@ -76,6 +76,8 @@ async function startServer({
   return {
     port,
     rssBaseBytes,
+    // taskset execs node: this is the server process itself (the pause scenario stops it).
+    pid: child.pid,
     ask(command) {
       child.stdin.write(`${JSON.stringify(command)}\n`);
       return next();

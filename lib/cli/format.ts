@@ -80,3 +80,37 @@ export function statusLine(stats: HeartwatchStats, packetsPerSecond: number): st
     `refused ${count(stats.refused)}`,
   ].join(' | ');
 }
+
+/** Events of one batch printed one per line at most; a larger batch is summarized. */
+export const burstLines = 10;
+
+/**
+ * A batch of events for people: one line each, or, for a burst (a mass failure delivers
+ * thousands per batch), the first {@link burstLines} and one line counting the rest by kind, so
+ * a million downs print a few thousand lines rather than a million. `--json` never summarizes.
+ */
+export function eventTextBatch(batch: readonly HostEvent[]): string {
+  let text = '';
+  const shown = batch.length > burstLines + 1 ? burstLines : batch.length;
+  for (let i = 0; i < shown; i++) text += `${eventText(batch[i] as HostEvent)}\n`;
+  if (shown === batch.length) return text;
+  const rest = { up: 0, down: 0, left: 0, restart: 0 };
+  for (let i = shown; i < batch.length; i++) {
+    const event = batch[i] as HostEvent;
+    if (event.type === 'down' && event.reason === 'left') rest.left += 1;
+    else rest[event.type] += 1;
+  }
+  const kinds = [
+    rest.down > 0 ? `${count(rest.down)} down (timeout)` : '',
+    rest.left > 0 ? `${count(rest.left)} down (left)` : '',
+    rest.up > 0 ? `${count(rest.up)} up` : '',
+    rest.restart > 0 ? `${count(rest.restart)} restart` : '',
+  ].filter((k) => k !== '');
+  return `${text}... and ${count(batch.length - shown)} more in this burst: ${kinds.join(', ')}\n`;
+}
+
+/** `line` cut to fit a terminal `columns` wide (one column spare, so it never wraps). */
+export function fitWidth(line: string, columns: number | undefined): string {
+  if (columns === undefined || columns < 2 || line.length < columns) return line;
+  return `${line.slice(0, columns - 2)}>`;
+}

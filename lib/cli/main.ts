@@ -6,8 +6,9 @@ import { demo } from './demo.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
 import { simulate } from './simulate.js';
+import { status } from './status.js';
 
-const commands: readonly Command[] = [serve, send, simulate, demo];
+const commands: readonly Command[] = [serve, status, send, simulate, demo];
 
 function version(): string {
   const file = path.join(__dirname, '..', '..', 'package.json');
@@ -82,10 +83,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that goes away (`| head`) is a normal way to stop reading events.
+// A reader that goes away (`| head`) is a normal way to stop reading events. A command that
+// holds resources (serve) listens for it too and closes them first, then exits 0 itself.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
+  if (err.code !== 'EPIPE') throw err;
+  if (process.stdout.listenerCount('error') === 1) process.exit(0);
 });
 
 main(process.argv.slice(2)).then(

@@ -4,6 +4,7 @@ import {
   type Command,
   formatDuration,
   optionErrorAsUsage,
+  parseChoice,
   parseDuration,
   parseFlags,
   parseNumber,
@@ -20,6 +21,7 @@ const spec = {
   payload: { type: 'string' },
   'no-announce': { type: 'boolean' },
   duration: { type: 'string' },
+  transport: { type: 'string' },
 } as const;
 
 const flagOf: Record<string, string> = {
@@ -29,6 +31,7 @@ const flagOf: Record<string, string> = {
   intervalMs: '--interval',
   jitter: '--jitter',
   payload: '--payload',
+  transport: '--transport',
 };
 
 const help = `Usage: heartwatch send --to HOST:PORT (--id N | --name NAME) [flags]
@@ -48,6 +51,8 @@ Flags:
   --payload TEXT     opaque status bytes (UTF-8) carried in each heartbeat
   --no-announce      send interval 0 ("unknown"): the server uses its own --timeout
   --duration D       stop (and send LEAVE) after D instead of waiting for a signal
+  --transport T      udp, tcp (to a server run with --tcp-port) or auto: UDP up to
+                     1232 bytes, TCP above                           (default udp)
   -h, --help         show this help
 
 Give exactly one of --id and --name. Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
@@ -84,8 +89,13 @@ async function run(argv: string[]): Promise<number> {
   if ((values.id === undefined) === (values.name === undefined)) {
     throw new UsageError('heartwatch send: give exactly one of --id N and --name NAME');
   }
+  const transport =
+    values.transport === undefined
+      ? 'udp'
+      : parseChoice('send', '--transport', values.transport, ['udp', 'tcp', 'auto'] as const);
   const options: HeartbeatSenderOptions = {
     server: values.to.startsWith('udp://') ? values.to : `udp://${values.to}`,
+    transport,
   };
   if (values.id !== undefined) options.hostId = parseHostId(values.id);
   if (values.name !== undefined) options.name = values.name;

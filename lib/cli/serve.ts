@@ -4,6 +4,7 @@ import type { HostEvent } from '../events.js';
 import { Heartwatch } from '../heartwatch.js';
 import { type HeartwatchOptions, maxThreads, maxTimeoutMs } from '../options.js';
 import { formatUdpAddress } from '../sender/udp-address.js';
+import type { TcpOptions } from '../tcp-options.js';
 import {
   type Command,
   optionErrorAsUsage,
@@ -14,7 +15,10 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
-import { count, eventJson, eventText, statusLine } from './format.js';
+import { count, eventJson, eventTextBatch, fitWidth, statusLine } from './format.js';
+import { Logger } from './log.js';
+import { mergeSources, namingSources } from './serve-config.js';
+import { parseOperations, startOperations } from './serve-ops.js';
 
 const spec = {
   port: { type: 'string' },
@@ -27,7 +31,16 @@ const spec = {
   cpus: { type: 'string' },
   'max-hosts': { type: 'string' },
   engine: { type: 'string' },
+  'tcp-port': { type: 'string' },
+  'tcp-host': { type: 'string' },
+  'tcp-reactors': { type: 'string' },
+  'tcp-max-connections': { type: 'string' },
+  'tcp-idle-timeout': { type: 'string' },
   json: { type: 'boolean' },
+  'forget-after': { type: 'string' },
+  http: { type: 'string' },
+  'stats-interval': { type: 'string' },
+  config: { type: 'string' },
 } as const;
 
 /** Library option -> CLI flag, to phrase option errors in the user's terms. */
@@ -42,6 +55,7 @@ const flagOf: Record<string, string> = {
   cpus: '--cpus',
   maxHosts: '--max-hosts',
   engine: '--engine',
+  forgetAfterMs: '--forget-after',
 };
 
 const help = `Usage: heartwatch serve [flags]
@@ -64,13 +78,35 @@ Flags:
   --max-hosts N        most hosts tracked; more are refused and counted  (default 4194304)
   --engine E           auto, native or js; auto falls back to js with a warning
                                                                          (default auto)
+  --tcp-port N         also take heartbeat frames over TCP on this port (default off)
+  --tcp-host IP        bind address for TCP                              (default --host)
+  --tcp-reactors N     TCP reactor threads, one epoll loop each          (default 1)
+  --tcp-max-connections N  open TCP connections at most; more are reset (default 65536)
+  --tcp-idle-timeout D close a TCP connection with no frame for D       (default 60s)
+  --forget-after D     forget a host D after it went down (no event); 0 keeps it until a
+                       new host needs its place                          (default 1h)
   --json               one JSON object per event per line on stdout
+  --http [HOST:]PORT   serve /metrics (Prometheus), /healthz, /stats, /hosts, /hosts/<id>,
+                       /events (SSE) and a live page at / over HTTP; HOST defaults to
+                       127.0.0.1 (off by default)
+  --stats-interval D   a stats line on stderr every D when stderr is not a terminal;
+                       0: none                                           (default 60s)
+  --config FILE        a JSON object of flag values, keys without "--": {"port": 7700}
   -h, --help           show this help
+
+Every flag can also be set by an environment variable, HEARTWATCH_ and the flag name in capitals
+with _ for - (HEARTWATCH_PORT, HEARTWATCH_MAX_HOSTS, HEARTWATCH_JSON=1), or in --config.
+Precedence: flags, then the environment, then the file.
+
+When stderr is not a terminal (systemd, docker, a pipe), log lines are JSON objects with pino's
+fields: {"level":30,"time":1764547200000,"pid":1,"hostname":"h","msg":"listening on ..."}
+(level 30 info, 40 warning, 50 error). SIGHUP is logged and ignored.
 
 Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
 
-Output without --json: one line per event; on a terminal also a status line refreshed every
-second (hosts up/down/tracked, packets per second, malformed, kernel and ring drops).
+Output without --json: one line per event (a burst: the first 10 of a batch, then one line
+counting the rest); on a terminal also a status line, cut to its width, refreshed every second
+(hosts up/down/tracked, packets per second, malformed, kernel and ring drops).
 
 --json lines (exactly these keys, in this order; times are ISO 8601 UTC):
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}
@@ -78,7 +114,13 @@ second (hosts up/down/tracked, packets per second, malformed, kernel and ring dr
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
 "reason" is "timeout" or "left" (the host sent LEAVE).
 
-Exit codes: 0 closed by a signal, 1 runtime error (e.g. EADDRINUSE), 2 usage error.
+Backpressure: while stdout is not being read (a slow or stopped reader), serve takes no more
+events from the engine. They wait there in order, and once a ring's worth waits the engine stops
+declaring hosts down until the reader catches up: memory stays bounded and no event is lost;
+downs come late, never dropped. A reader that closes the pipe ends serve cleanly (exit 0).
+
+Exit codes: 0 closed by a signal or by the reader closing stdout, 1 runtime error (e.g. EADDRINUSE), 2 usage error (a bad
+flag, environment variable or --config file).
 
 Example:
   heartwatch serve --port 7700 --timeout 3s --json | jq .
@@ -116,6 +158,15 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
     options.workers = parseInteger('serve', '--workers', values.workers, 1, maxThreads());
   }
   if (values.cpus !== undefined) options.cpus = parseCpus(values.cpus);
+  if (values['forget-after'] !== undefined) {
+    options.forgetAfterMs = parseDuration(
+      'serve',
+      '--forget-after',
+      values['forget-after'],
+      0,
+      2 ** 31 - 1,
+    );
+  }
   if (values['max-hosts'] !== undefined) {
     options.maxHosts = parseInteger('serve', '--max-hosts', values['max-hosts'], 1, 2 ** 31 - 1);
   }
@@ -126,7 +177,44 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
       'js',
     ] as const);
   }
+  const tcp = tcpOptions(values);
+  if (tcp !== undefined) options.tcp = tcp;
   return options;
+}
+
+function tcpOptions(values: ReturnType<typeof parseFlags<typeof spec>>): TcpOptions | undefined {
+  const others = ['tcp-host', 'tcp-reactors', 'tcp-max-connections', 'tcp-idle-timeout'] as const;
+  if (values['tcp-port'] === undefined) {
+    const stray = others.find((flag) => values[flag] !== undefined);
+    if (stray !== undefined) {
+      throw new UsageError(`heartwatch serve: --${stray} needs --tcp-port (TCP is off without it)`);
+    }
+    return undefined;
+  }
+  const tcp: TcpOptions = {
+    port: parseInteger('serve', '--tcp-port', values['tcp-port'], 0, 65535),
+  };
+  const host = values['tcp-host'];
+  if (host !== undefined) {
+    if (isIP(host) === 0) {
+      throw new UsageError(
+        `heartwatch serve: --tcp-host must be an IP address such as ::, 0.0.0.0 or 127.0.0.1, got "${host}"`,
+      );
+    }
+    tcp.host = host;
+  }
+  if (values['tcp-reactors'] !== undefined) {
+    tcp.reactors = parseInteger('serve', '--tcp-reactors', values['tcp-reactors'], 1, maxThreads());
+  }
+  if (values['tcp-max-connections'] !== undefined) {
+    const text = values['tcp-max-connections'];
+    tcp.maxConnections = parseInteger('serve', '--tcp-max-connections', text, 1, 2 ** 24);
+  }
+  if (values['tcp-idle-timeout'] !== undefined) {
+    const text = values['tcp-idle-timeout'];
+    tcp.idleTimeoutMs = parseDuration('serve', '--tcp-idle-timeout', text, 1, maxTimeoutMs);
+  }
+  return tcp;
 }
 
 /** The list's syntax; which CPUs are allowed (the affinity mask) is checked with the options. */
@@ -159,11 +247,12 @@ class EventPrinter {
     return this.#live;
   }
 
-  events(batch: HostEvent[]): void {
-    const format = this.#json ? eventJson : eventText;
+  /** Returns false when stdout's buffer is full: the caller stops the events until 'drain'. */
+  events(batch: HostEvent[]): boolean {
     let text = '';
-    for (const event of batch) text += `${format(event)}\n`;
-    this.#write(text);
+    if (this.#json) for (const event of batch) text += `${eventJson(event)}\n`;
+    else text = eventTextBatch(batch);
+    return this.#write(text);
   }
 
   /** Draws the status line now and after every batch of events, from fresh counters. */
@@ -173,19 +262,51 @@ class EventPrinter {
   }
 
   finish(): void {
-    if (this.#live && this.#status !== undefined) process.stdout.write('\r\x1b[K');
+    if (this.#live && this.#status !== undefined && !process.stdout.destroyed) {
+      process.stdout.write('\r\x1b[K');
+    }
     this.#status = undefined;
   }
 
-  #write(text: string): void {
-    if (this.#live) process.stdout.write(`\r\x1b[K${text}${this.#status?.() ?? ''}`);
-    else if (text !== '') process.stdout.write(text);
+  #write(text: string): boolean {
+    if (this.#live) return process.stdout.write(`\r\x1b[K${text}${this.#status?.() ?? ''}`);
+    return text === '' || process.stdout.write(text);
   }
 }
 
+/**
+ * Prints hw's events with backpressure: when stdout's buffer is full (a reader that stops
+ * reading), hw is paused until stdout drains, so events wait in the engine, in order and bounded,
+ * instead of in an ever-growing buffer. `closed` resolves when the reader closes the pipe, which
+ * ends serve like a signal does. `detach()` stops following drain, and printing once stdout is gone.
+ */
+function printEvents(hw: Heartwatch, printer: EventPrinter) {
+  const onEvents = (batch: HostEvent[]): void => {
+    if (!process.stdout.destroyed && !printer.events(batch)) hw.pause();
+  };
+  const resume = (): void => hw.resume();
+  hw.on('events', onEvents);
+  process.stdout.on('drain', resume);
+  const closed = new Promise<string>((resolve) => {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') resolve('stdout closed (EPIPE)');
+    });
+  });
+  const detach = (): void => {
+    process.stdout.off('drain', resume);
+    if (process.stdout.destroyed) hw.off('events', onEvents);
+  };
+  return { closed, detach };
+}
+
 async function run(argv: string[]): Promise<number> {
-  const values = parseFlags('serve', argv, spec);
-  const options = serveOptions(values);
+  const log = new Logger();
+  const merged = mergeSources(spec, parseFlags('serve', argv, spec), process.env);
+  const values = merged.values as ReturnType<typeof parseFlags<typeof spec>>;
+  const options = namingSources(merged.sources, () => serveOptions(values));
+  const operations = namingSources(merged.sources, () => parseOperations(values));
+  for (const warning of merged.warnings)
+    log.warn(`heartwatch serve: warning: ${warning}`, {}, warning);
   let hw: Heartwatch;
   try {
     hw = new Heartwatch(options);
@@ -194,14 +315,18 @@ async function run(argv: string[]): Promise<number> {
   }
   const printer = new EventPrinter(values.json === true);
   const stop = untilSignal();
-  hw.on('events', (batch) => printer.events(batch));
+  const output = printEvents(hw, printer);
   hw.on('warning', (warning) => {
     printer.finish();
-    process.stderr.write(`heartwatch serve: warning: ${warning.message}\n`);
+    log.warn(
+      `heartwatch serve: warning: ${warning.message}`,
+      { code: warning.code },
+      warning.message,
+    );
   });
   hw.on('error', (err) => {
     printer.finish();
-    process.stderr.write(`heartwatch serve: error: ${err.message}\n`);
+    log.error(`heartwatch serve: error: ${err.message}`, {}, err.message);
   });
 
   let info: ListenInfo;
@@ -213,33 +338,54 @@ async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const stats = hw.stats();
-  process.stderr.write(
-    `listening on ${formatUdpAddress(info)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)\n`,
+  log.info(
+    `listening on ${formatUdpAddress(info)}${tcpListening(info, options)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)`,
+    { address: formatUdpAddress(info), engine: stats.engine },
+  );
+  const ops = await startOperations(hw, operations, log).catch(async (err: unknown) => {
+    await hw.close().catch(() => undefined);
+    throw err;
+  });
+  process.on('SIGHUP', () =>
+    log.info(
+      'heartwatch serve: SIGHUP ignored (restart to reload)',
+      {},
+      'SIGHUP ignored (restart to reload)',
+    ),
   );
 
   let timer: NodeJS.Timeout | undefined;
   if (printer.live) {
     let last = { at: performance.now(), received: stats.received };
     let perSecond = 0;
-    printer.status(() => statusLine(hw.stats(), perSecond));
+    printer.status(() => fitWidth(statusLine(hw.stats(), perSecond), process.stdout.columns));
     timer = setInterval(() => {
       const now = { at: performance.now(), received: hw.stats().received };
       perSecond = ((now.received - last.received) * 1000) / Math.max(1, now.at - last.at);
       last = now;
-      printer.status(() => statusLine(hw.stats(), perSecond));
+      printer.status(() => fitWidth(statusLine(hw.stats(), perSecond), process.stdout.columns));
     }, 1000);
   }
 
-  const signal = await stop;
+  const reason = await Promise.race([stop, output.closed]);
+  output.detach();
   if (timer !== undefined) clearInterval(timer);
   printer.finish();
-  process.stderr.write(`heartwatch serve: ${signal}, closing\n`);
+  log.info(`heartwatch serve: ${reason}, closing`, { reason }, `${reason}, closing`);
+  ops.stop('closing');
   await hw.close();
+  await ops.close();
   const final = hw.stats();
-  process.stderr.write(
-    `heartwatch serve: closed after ${count(final.received)} datagrams and ${count(final.eventsDelivered)} events\n`,
-  );
+  const closed = `closed after ${count(final.received)} datagrams and ${count(final.eventsDelivered)} events`;
+  log.info(`heartwatch serve: ${closed}`, {}, closed);
   return 0;
+}
+
+/** ", TCP IP:PORT" when TCP is on: the TCP host may differ from the UDP one (--tcp-host). */
+function tcpListening(info: ListenInfo, options: HeartwatchOptions): string {
+  if (info.tcpPort === null) return '';
+  const host = options.tcp?.host ?? info.host;
+  return `, TCP ${formatUdpAddress({ host, port: info.tcpPort })}`;
 }
 
 export const serve: Command = {

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { parseUdpAddress } from '../sender/udp-address.js';
 import {
   type FleetKill,
@@ -11,6 +10,7 @@ import {
   type Command,
   formatDuration,
   optionErrorAsUsage,
+  parseChoice,
   parseDuration,
   parseFlags,
   parseInteger,
@@ -34,6 +34,7 @@ const spec = {
   'payload-bytes': { type: 'string' },
   cpu: { type: 'string' },
   seed: { type: 'string' },
+  transport: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -47,6 +48,7 @@ const flagOf: Record<string, string> = {
   payloadBytes: '--payload-bytes',
   cpu: '--cpu',
   seed: '--seed',
+  transport: '--transport',
 };
 
 const help = `Usage: heartwatch simulate --to IP:PORT [--hosts N] [--rate R] [flags]
@@ -72,6 +74,8 @@ Flags:
   --payload-bytes N   payload size per heartbeat, 0 to 65479                 (default 0)
   --cpu N             pin the sending thread to CPU N                        (default: unpinned)
   --seed N            seed for the send order and incarnations, a u32        (default: random)
+  --transport T       udp, or tcp: one connection per host to a server run with
+                      --tcp-port (opened before sending starts)             (default udp)
   --json              print the final report as one JSON object on stdout
   -h, --help          show this help
 
@@ -240,6 +244,12 @@ async function run(argv: string[]): Promise<number> {
     restarts,
     signal: controller.signal,
   };
+  if (values.transport !== undefined) {
+    options.transport = parseChoice('simulate', '--transport', values.transport, [
+      'udp',
+      'tcp',
+    ] as const);
+  }
   if (announced !== undefined) options.intervalMs = announced;
   if (values['first-id'] !== undefined) {
     const text = values['first-id'];
@@ -261,7 +271,8 @@ async function run(argv: string[]): Promise<number> {
     );
   }
   if (values.cpu !== undefined) {
-    options.cpu = parseInteger('simulate', '--cpu', values.cpu, 0, availableParallelism() - 1);
+    // Which CPUs are allowed (the affinity mask) is checked with the simulator's options.
+    options.cpu = parseInteger('simulate', '--cpu', values.cpu, 0, 2 ** 31 - 1);
   }
   if (values.seed !== undefined)
     options.seed = parseInteger('simulate', '--seed', values.seed, 0, 0xffff_ffff);

@@ -17,6 +17,8 @@ export interface ListenInfo {
   host: string;
   /** Receive buffer the kernel granted (Linux reports twice the requested size, capped by rmem_max). */
   recvBufferBytes: number;
+  /** The bound TCP port, or `null` when TCP is off. */
+  tcpPort: number | null;
 }
 
 /** A detection engine: the C++ pipeline or the pure-TS fallback, with identical behaviour. */
@@ -36,7 +38,15 @@ export interface Engine {
    * because the native engine's tables belong to worker threads, which take the request in turn.
    */
   remove(id: string): Promise<boolean>;
-  /** Stops receiving and delivers what is pending; idempotent. */
+  /**
+   * Backpressure: hands no more events to the sink until `resume()`. The engine holds them in
+   * order and keeps expiring only while fewer than `eventRingCapacity` events wait (per worker for
+   * the native engine), so memory stays bounded and none is lost. Heartbeats are still applied.
+   */
+  pause(): void;
+  /** Hands the held events over again, from the next turn of the event loop. */
+  resume(): void;
+  /** Stops receiving and delivers what is pending, paused or not; idempotent. */
   close(): Promise<void>;
 }
 

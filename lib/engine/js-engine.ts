@@ -6,9 +6,10 @@ import { HeartwatchError } from '../errors.js';
 import type { HostEvent, HostSnapshot } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
-import { decodeHeartbeat } from '../protocol/wire-v1.js';
+import { type DecodedHeartbeat, decodeHeartbeat } from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
+import { JsTcpServer } from './js-tcp-server.js';
 
 /**
  * The pure-TS engine: one node:dgram socket on the JS thread, the same protocol, identity modes,
@@ -146,10 +147,14 @@ class JsEngine implements Engine {
   readonly #upFifo = new Map<string, HostRecord>();
   /** `wheel` expiry: per-host deadlines. */
   readonly #heap = new DeadlineHeap();
-  /** Down hosts in the order they went down, for forgetAfterMs (the same delay for all). */
+  /**
+   * Down hosts in the order they went down: forgotten from the front after forgetAfterMs (the
+   * same delay for all), and the front makes room for a new host when the table is full.
+   */
   readonly #downFifo = new Map<string, HostRecord>();
 
   #socket: Socket | undefined;
+  #tcp: JsTcpServer | undefined;
   #listening: Promise<ListenInfo> | undefined;
   #abortListen: ((error: HeartwatchError) => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -161,6 +166,10 @@ class JsEngine implements Engine {
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
+  /** pause(): events wait in #pending. */
+  #paused = false;
+  /** Paused with eventRingCapacity events waiting: expiry holds until resume(). */
+  #expiryHeld = false;
 
   #received = 0;
   #malformed = 0;
@@ -218,7 +227,16 @@ class JsEngine implements Engine {
         });
         this.#abortListen = undefined;
         this.#recvBufferBytes = socket.getRecvBufferSize();
-        resolve({ port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes });
+        const info = { port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes };
+        const tcp = this.#options.tcp;
+        if (tcp === null) {
+          resolve({ ...info, tcpPort: null });
+          return;
+        }
+        this.#tcp = new JsTcpServer(tcp, (frame, address, port) =>
+          this.#onFrame(frame, address, port),
+        );
+        this.#tcp.listen().then((tcpPort) => resolve({ ...info, tcpPort }), reject);
       });
     });
     return this.#listening;
@@ -254,6 +272,7 @@ class JsEngine implements Engine {
           receiveErrors: this.#receiveErrors,
         },
       ],
+      tcp: this.#tcp?.stats() ?? null,
       workers: [
         {
           thread: 'js',
@@ -305,6 +324,7 @@ class JsEngine implements Engine {
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#closed = true;
+      this.#paused = false;
       this.#abortListen?.(
         new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: closed while listening'),
       );
@@ -312,13 +332,17 @@ class JsEngine implements Engine {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#flush();
+      const tcpClosed = this.#tcp?.close();
       const socket = this.#socket;
       if (socket === undefined) {
         resolve();
         return;
       }
       try {
-        socket.close(() => resolve());
+        socket.close(() => {
+          if (tcpClosed === undefined) resolve();
+          else tcpClosed.then(() => resolve());
+        });
       } catch {
         // Already closed by a failed bind: nothing left to release.
         resolve();
@@ -367,10 +391,31 @@ class JsEngine implements Engine {
     }
   }
 
+  /** A valid frame from a TCP connection: a heartbeat of the connection's peer. */
+  #onFrame(frame: DecodedHeartbeat, address: string, port: number): void {
+    if (this.#closed) return;
+    const identity = this.#options.identity;
+    const key =
+      identity === 'id'
+        ? frame.hostId.toString()
+        : identity === 'ip'
+          ? address
+          : `${address}|${port}`;
+    const incarnation = knownIncarnation(frame.incarnation);
+    this.#apply(
+      key,
+      { address, port },
+      performance.now(),
+      incarnation,
+      frame.intervalMs,
+      frame.leave,
+    );
+  }
+
   /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */
   #apply(
     key: string,
-    rinfo: RemoteInfo,
+    rinfo: Pick<RemoteInfo, 'address' | 'port'>,
     now: number,
     incarnation: number | null,
     intervalMs: number,
@@ -386,7 +431,7 @@ class JsEngine implements Engine {
     if (rec === undefined) {
       // A LEAVE from a host we do not track changes nothing.
       if (leave) return;
-      if (this.#byId.size >= this.#options.maxHosts) {
+      if (this.#byId.size >= this.#options.maxHosts && !this.#makeRoom()) {
         this.#refused++;
         return;
       }
@@ -494,11 +539,21 @@ class JsEngine implements Engine {
       reason,
     });
     const forgetAfterMs = this.#options.forgetAfterMs;
-    if (forgetAfterMs > 0) {
-      this.#downFifo.delete(rec.key);
-      this.#downFifo.set(rec.key, rec);
-      if (now + forgetAfterMs < this.#timerAt) this.#arm(now + forgetAfterMs);
-    }
+    this.#downFifo.delete(rec.key);
+    this.#downFifo.set(rec.key, rec);
+    if (forgetAfterMs > 0 && now + forgetAfterMs < this.#timerAt) this.#arm(now + forgetAfterMs);
+  }
+
+  /**
+   * A full table takes a new host in place of the host down longest, forgotten without an event,
+   * so hosts that stopped (a flood of made-up ids among them) cannot keep new hosts out; up
+   * hosts never lose their place. False when every tracked host is up.
+   */
+  #makeRoom(): boolean {
+    const oldest = this.#downFifo.values().next();
+    if (oldest.done === true) return false;
+    this.#forget(oldest.value);
+    return true;
   }
 
   #forget(rec: HostRecord): void {
@@ -516,7 +571,7 @@ class JsEngine implements Engine {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = at;
-    if (this.#closed || at === Number.POSITIVE_INFINITY) return;
+    if (this.#closed || this.#expiryHeld || at === Number.POSITIVE_INFINITY) return;
     // Node's timers can fire up to a millisecond before performance.now() reaches `at`; the
     // tick re-checks every deadline, so an early wake-up only re-arms.
     const delay = Math.max(1, Math.ceil(at - performance.now()));
@@ -530,7 +585,11 @@ class JsEngine implements Engine {
     this.#timerAt = Number.POSITIVE_INFINITY;
     if (this.#closed) return;
     const now = performance.now();
-    let budget = expireBudget;
+    const { eventRingCapacity } = this.#options;
+    // Paused: expire only while fewer than eventRingCapacity events wait, as a native worker does.
+    let budget = this.#paused
+      ? Math.max(0, Math.min(expireBudget, eventRingCapacity - this.#pending.length))
+      : expireBudget;
     if (this.#options.expiry === 'fifo') {
       for (const rec of this.#upFifo.values()) {
         if (rec.deadline > now || budget === 0) break;
@@ -552,11 +611,25 @@ class JsEngine implements Engine {
     }
     const forgetAfterMs = this.#options.forgetAfterMs;
     for (const rec of this.#downFifo.values()) {
-      if (rec.downAt + forgetAfterMs > now || budget === 0) break;
+      if (forgetAfterMs === 0 || rec.downAt + forgetAfterMs > now || budget === 0) break;
       this.#forget(rec);
       budget--;
     }
+    this.#expiryHeld = this.#paused && this.#pending.length >= eventRingCapacity;
     this.#arm(budget === 0 ? now : this.#nextDue());
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#expiryHeld = false;
+    if (this.#closed) return;
+    this.#scheduleFlush();
+    this.#arm(Math.min(this.#timerAt, this.#nextDue()));
   }
 
   #nextDue(): number {
@@ -564,13 +637,19 @@ class JsEngine implements Engine {
     const up = this.#upFifo.values().next();
     if (!up.done) next = Math.min(next, up.value.deadline);
     const down = this.#downFifo.values().next();
-    if (!down.done) next = Math.min(next, down.value.downAt + this.#options.forgetAfterMs);
+    if (!down.done && this.#options.forgetAfterMs > 0) {
+      next = Math.min(next, down.value.downAt + this.#options.forgetAfterMs);
+    }
     return next;
   }
 
   #emit(event: HostEvent): void {
     this.#pending.push(event);
-    if (this.#flushScheduled) return;
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#paused) return;
     this.#flushScheduled = true;
     // One flush per loop turn gathers every event the datagrams and timers of that turn made.
     setImmediate(() => {
@@ -585,14 +664,13 @@ class JsEngine implements Engine {
     this.#flushing = true;
     try {
       const size = this.#options.eventBatchSize;
-      while (this.#pending.length > 0) {
+      // A listener may pause() between batches: the rest stays pending, in order.
+      while (this.#pending.length > 0 && !this.#paused) {
         const all = this.#pending;
-        this.#pending = [];
-        for (let start = 0; start < all.length; start += size) {
-          const batch = all.length <= size ? all : all.slice(start, start + size);
-          this.#eventsDelivered += batch.length;
-          this.#sink.events(batch);
-        }
+        const batch = all.length <= size ? all : all.slice(0, size);
+        this.#pending = all.length <= size ? [] : all.slice(size);
+        this.#eventsDelivered += batch.length;
+        this.#sink.events(batch);
       }
     } finally {
       this.#flushing = false;

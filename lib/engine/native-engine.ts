@@ -2,7 +2,14 @@ import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
 import type { ResolvedOptions } from '../options.js';
-import type { HeartwatchStats, ReceiverStats, WorkerStats } from '../stats.js';
+import type {
+  HeartwatchStats,
+  ReceiverStats,
+  TcpReactorStats,
+  TcpStats,
+  WorkerStats,
+} from '../stats.js';
+import type { ResolvedTcpOptions } from '../tcp-options.js';
 import { formatAddress } from './address-format.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 
@@ -10,6 +17,9 @@ import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js'
 export interface NativeEngineHandle {
   start(): void;
   readonly port: number;
+  /** 0 with TCP off. */
+  readonly tcpPort: number;
+  readonly tcpReactorCount: number;
   readonly receiverCount: number;
   readonly workerCount: number;
   readonly cpus: number[];
@@ -40,6 +50,8 @@ export interface NativeEngineConfig {
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
+  /** Absent: TCP off. */
+  tcp?: ResolvedTcpOptions;
 }
 
 export type NativeEngineConstructor = new (
@@ -72,6 +84,28 @@ const WORKER_FIELD = {
   eventsPublished: 6,
   forgotten: 7,
 } as const;
+/** TcpAcceptorCounter in engine_stats.h, in order. */
+const TCP_ACCEPTOR_FIELDS = [
+  'accepted',
+  'refusedMaxConnections',
+  'refusedPerIp',
+  'acceptPaused',
+  'handoffWaits',
+  'openConnections',
+  'descriptorLimit',
+  'acceptErrors',
+] as const;
+/** TcpReactorCounter in engine_stats.h, in order. */
+const TCP_REACTOR_FIELDS = [
+  'frames',
+  'protocolErrors',
+  'authUnsupported',
+  'ringDrops',
+  'handshakeTimeouts',
+  'idleTimeouts',
+  'slowFrames',
+  'closedByPeer',
+] as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
 const SNAPSHOT_CHUNK = 8192;
@@ -201,6 +235,7 @@ class NativeEngine implements Engine {
   #closed = false;
   #portCheck: NodeJS.Timeout | undefined;
   #foreignSockets = 0;
+  #paused = false;
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
@@ -237,6 +272,7 @@ class NativeEngine implements Engine {
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
+      ...(o.tcp === null ? {} : { tcp: o.tcp }),
     };
     let handle: NativeEngineHandle;
     try {
@@ -256,6 +292,7 @@ class NativeEngine implements Engine {
       port: handle.port,
       host: o.host,
       recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
+      tcpPort: o.tcp === null ? null : handle.tcpPort,
     };
   }
 
@@ -279,7 +316,8 @@ class NativeEngine implements Engine {
   #onWake(): void {
     const handle = this.#handle;
     if (handle === undefined) return;
-    this.#drainEvents(handle);
+    // While paused the events stay in the workers' rings; a full ring pauses their expiry.
+    if (!this.#paused) this.#drainEvents(handle);
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
@@ -304,7 +342,21 @@ class NativeEngine implements Engine {
       const batch = decodeEventRecords(this.#eventBytes, count);
       this.#delivered += count;
       this.#sink.events(batch);
-    } while (count === capacity);
+    } while (count === capacity && !this.#paused);
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    // Not from inside the caller (often a listener or a 'drain' handler): on the next turn.
+    setImmediate(() => {
+      const handle = this.#handle;
+      if (handle !== undefined && !this.#paused && !this.#closed) this.#drainEvents(handle);
+    });
   }
 
   /**
@@ -396,7 +448,35 @@ class NativeEngine implements Engine {
       eventsDelivered: this.#delivered,
       receivers,
       workers,
+      tcp: this.#tcpStats(read, cpu),
     };
+  }
+
+  /** The lines after the workers': the accept thread's, then one per reactor (engine_stats.h). */
+  #tcpStats(
+    read: (thread: number, field: number) => number,
+    cpu: (thread: number) => number | null,
+  ): TcpStats | null {
+    const handle = this.#handle;
+    if (handle === undefined || this.#options.tcp === null) return null;
+    const acceptor = handle.receiverCount + handle.workerCount;
+    const reactors: TcpReactorStats[] = [];
+    for (let k = 0; k < handle.tcpReactorCount; k++) {
+      const line = acceptor + 1 + k;
+      const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpReactorStats;
+      TCP_REACTOR_FIELDS.forEach((name, field) => {
+        reactor[name] = read(line, field);
+      });
+      reactors.push(reactor);
+    }
+    const stats = { port: handle.tcpPort, reactors } as TcpStats;
+    TCP_ACCEPTOR_FIELDS.forEach((name, field) => {
+      stats[name] = read(acceptor, field);
+    });
+    for (const name of TCP_REACTOR_FIELDS) {
+      stats[name] = reactors.reduce((total, reactor) => total + reactor[name], 0);
+    }
+    return stats;
   }
 
   async *hosts(): AsyncIterable<HostSnapshot[]> {
@@ -424,6 +504,7 @@ class NativeEngine implements Engine {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#portCheck);
+    this.#paused = false;
     const handle = this.#handle;
     if (handle === undefined) return;
     handle.close();

@@ -112,29 +112,51 @@ const malformed = Object.freeze({ status: 'malformed' } as const);
 const authUnsupported = Object.freeze({ status: 'authUnsupported' } as const);
 
 /**
- * Parses one datagram. Checks run in the order the spec lists them; a datagram is `ok` (or
- * `authUnsupported`) only if its length is exactly `28 + payload_len` (`+ 16` with AUTH).
+ * Checks a v1 header alone (every rule except the length one) and says how many bytes the whole
+ * message takes: 28 + payload_len, + 16 with AUTH. A TCP stream is cut into frames by this
+ * length (docs/protocol.md, "Over TCP"); `header` must hold at least 28 bytes.
+ */
+export function decodeHeartbeatHeader(header: Uint8Array): {
+  result: DecodeResult;
+  messageBytes: number;
+} {
+  const view = new DataView(header.buffer, header.byteOffset, headerBytes);
+  const flags = header[3] as number;
+  const auth = (flags & flagAuth) !== 0;
+  const payloadLength = view.getUint16(24);
+  const messageBytes = headerBytes + payloadLength + (auth ? authTagBytes : 0);
+  const hostId = view.getBigUint64(4);
+  if (
+    header[0] !== magic0 ||
+    header[1] !== magic1 ||
+    header[2] !== protocolVersion ||
+    (flags & ~knownFlags) !== 0 ||
+    view.getUint16(26) !== 0 ||
+    hostId === 0n
+  ) {
+    return { result: malformed, messageBytes };
+  }
+  if (auth) return { result: authUnsupported, messageBytes };
+  return {
+    result: {
+      status: 'ok',
+      hostId,
+      incarnation: view.getUint32(12),
+      seq: view.getUint32(16),
+      intervalMs: view.getUint32(20),
+      payloadLength,
+      leave: (flags & flagLeave) !== 0,
+    },
+    messageBytes,
+  };
+}
+
+/**
+ * Parses one datagram: a valid header ({@link decodeHeartbeatHeader}) whose message length is
+ * exactly the datagram's, `28 + payload_len` (`+ 16` with AUTH).
  */
 export function decodeHeartbeat(buf: Uint8Array): DecodeResult {
   if (buf.byteLength < headerBytes) return malformed;
-  if (buf[0] !== magic0 || buf[1] !== magic1 || buf[2] !== protocolVersion) return malformed;
-  const flags = buf[3] as number;
-  if ((flags & ~knownFlags) !== 0) return malformed;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const payloadLength = view.getUint16(24);
-  if (view.getUint16(26) !== 0) return malformed;
-  const auth = (flags & flagAuth) !== 0;
-  if (buf.byteLength !== headerBytes + payloadLength + (auth ? authTagBytes : 0)) return malformed;
-  const hostId = view.getBigUint64(4);
-  if (hostId === 0n) return malformed;
-  if (auth) return authUnsupported;
-  return {
-    status: 'ok',
-    hostId,
-    incarnation: view.getUint32(12),
-    seq: view.getUint32(16),
-    intervalMs: view.getUint32(20),
-    payloadLength,
-    leave: (flags & flagLeave) !== 0,
-  };
+  const { result, messageBytes } = decodeHeartbeatHeader(buf);
+  return buf.byteLength === messageBytes ? result : malformed;
 }

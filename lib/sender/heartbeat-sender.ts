@@ -6,12 +6,22 @@ import { inspect } from 'node:util';
 import { HeartwatchError } from '../errors.js';
 import { hostIdFromName } from '../protocol/host-id.js';
 import { encodeHeartbeat } from '../protocol/wire-v1.js';
+import { TcpLink } from './tcp-link.js';
 import { formatUdpAddress, parseUdpAddress, type UdpAddress } from './udp-address.js';
 
 /** Options for {@link HeartbeatSender}. Give exactly one of `hostId` and `name`. */
 export interface HeartbeatSenderOptions {
-  /** Where to send: `udp://host:port`; IPv6 in brackets (`udp://[::1]:7700`). Port defaults to 7700. */
+  /**
+   * Where to send: `udp://host:port` or `tcp://host:port` (a server started with `tcp`); IPv6 in
+   * brackets (`udp://[::1]:7700`). Port defaults to 7700.
+   */
   server: string;
+  /**
+   * `'udp'` (the default for `udp://`) or `'tcp'` (the default for `tcp://`): every heartbeat
+   * goes that way. `'auto'`: UDP while the datagram fits a conservative MTU (1232 bytes, what
+   * IPv6's 1280 leaves after its headers), TCP to the same host and port above it.
+   */
+  transport?: 'udp' | 'tcp' | 'auto' | undefined;
   /**
    * The host's id on the wire, 1 to 2^64-1: a bigint (`42n`) or the decimal string events carry
    * (`'42'`).
@@ -26,7 +36,7 @@ export interface HeartbeatSenderOptions {
    * fleet started together does not beat in lock-step. 0 to 0.9; default 0.1.
    */
   jitter?: number | undefined;
-  /** Opaque bytes carried in every heartbeat (at most 65 479, so a datagram fits IPv4). */
+  /** Opaque bytes carried in every heartbeat: at most 65 479 over UDP (a datagram fits IPv4), 65 535 over TCP. */
   payload?: Uint8Array | undefined;
   /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
   announceInterval?: boolean | undefined;
@@ -41,6 +51,9 @@ export interface HeartbeatSenderEvents {
 const maxIntervalMs = 86_400_000;
 const maxJitter = 0.9;
 const maxPayload = 65_507 - 28;
+const maxTcpPayload = 65_535;
+/** The largest datagram `transport: 'auto'` sends over UDP: IPv6's minimum MTU less its headers. */
+export const autoMtuBytes = 1280 - 40 - 8;
 const maxHostId = (1n << 64n) - 1n;
 const defaultPort = 7700;
 const knownKeys = [
@@ -51,6 +64,7 @@ const knownKeys = [
   'jitter',
   'payload',
   'announceInterval',
+  'transport',
 ] as const;
 
 function describe(value: unknown): string {
@@ -66,6 +80,7 @@ function invalid(option: string, expected: string, value: unknown): HeartwatchEr
 
 interface ResolvedSenderOptions {
   address: UdpAddress;
+  transport: 'udp' | 'tcp' | 'auto';
   hostId: bigint;
   intervalMs: number;
   jitter: number;
@@ -95,12 +110,17 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   if (typeof server !== 'string') {
     throw invalid('server', "a string like 'udp://127.0.0.1:7700'", server);
   }
-  if (server.includes('://') && !server.startsWith('udp://')) {
-    throw invalid('server', "a udp:// address like 'udp://127.0.0.1:7700'", server);
+  if (server.includes('://') && !server.startsWith('udp://') && !server.startsWith('tcp://')) {
+    throw invalid('server', "a udp:// or tcp:// address like 'udp://127.0.0.1:7700'", server);
   }
-  const address = parseUdpAddress(server, defaultPort);
+  const scheme = server.startsWith('tcp://') ? 'tcp' : 'udp';
+  const address = parseUdpAddress(server.replace(/^tcp:\/\//, ''), defaultPort);
   if ('error' in address) {
-    throw invalid('server', `'udp://host:port' (${address.error})`, server);
+    throw invalid('server', `'${scheme}://host:port' (${address.error})`, server);
+  }
+  const transport = options.transport ?? scheme;
+  if (transport !== 'udp' && transport !== 'tcp' && transport !== 'auto') {
+    throw invalid('transport', '"udp", "tcp" or "auto"', transport);
   }
 
   let hostId: bigint;
@@ -146,14 +166,22 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
     throw invalid('jitter', `a fraction from 0 to ${maxJitter}`, jitter);
   }
   const { payload } = options;
-  if (payload !== undefined && (!(payload instanceof Uint8Array) || payload.length > maxPayload)) {
-    throw invalid('payload', `a Uint8Array of at most ${maxPayload} bytes`, payload);
+  const payloadLimit = transport === 'udp' ? maxPayload : maxTcpPayload;
+  if (
+    payload !== undefined &&
+    (!(payload instanceof Uint8Array) || payload.length > payloadLimit)
+  ) {
+    throw invalid(
+      'payload',
+      `a Uint8Array of at most ${payloadLimit} bytes over ${transport}`,
+      payload,
+    );
   }
   const announceInterval = options.announceInterval ?? true;
   if (typeof announceInterval !== 'boolean') {
     throw invalid('announceInterval', 'a boolean', announceInterval);
   }
-  return { address, hostId, intervalMs, jitter, payload, announceInterval };
+  return { address, transport, hostId, intervalMs, jitter, payload, announceInterval };
 }
 
 function asHeartwatchError(err: unknown, syscall: string): Error {
@@ -172,7 +200,10 @@ function asHeartwatchError(err: unknown, syscall: string): Error {
 }
 
 /**
- * Sends wire-protocol v1 heartbeats for one host over UDP (node:dgram).
+ * Sends wire-protocol v1 heartbeats for one host over UDP (node:dgram) or TCP (node:net; see
+ * `transport`). Over TCP the connection is kept up in the background: `start()` resolves after
+ * the first attempt whether it connected or not, and a heartbeat sent while the connection is
+ * down is dropped and counted in `dropped` rather than queued or awaited.
  *
  * Each sender picks a random 32-bit incarnation when it is constructed, so a restarted process
  * is recognised as a restart. `seq` increases by one per datagram and wraps at 2^32. `close()`
@@ -200,6 +231,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
   #seq = 0;
   #sent = 0;
   #socket: Socket | undefined;
+  #link: TcpLink | undefined;
   #target: { host: string; port: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #starting: Promise<void> | undefined;
@@ -210,7 +242,8 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     super();
     this.#options = resolveSenderOptions(options);
     this.hostId = this.#options.hostId;
-    this.server = `udp://${formatUdpAddress(this.#options.address)}`;
+    const scheme = this.#options.transport === 'tcp' ? 'tcp' : 'udp';
+    this.server = `${scheme}://${formatUdpAddress(this.#options.address)}`;
     this.intervalMs = this.#options.intervalMs;
     this.jitter = this.#options.jitter;
     // 0 means "not known" on the wire, so it is never picked.
@@ -227,9 +260,17 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     return this.#seq;
   }
 
-  /** How many datagrams the socket accepted, LEAVE included. */
+  /** How many heartbeats the socket accepted, LEAVE included. */
   get sent(): number {
     return this.#sent;
+  }
+
+  /**
+   * Heartbeats not sent because the TCP connection was down (it reconnects with backoff) or its
+   * buffer full; 0 over UDP.
+   */
+  get dropped(): number {
+    return this.#link?.dropped ?? 0;
   }
 
   /**
@@ -277,10 +318,18 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     if (this.#closing !== undefined) {
       throw new HeartwatchError('ERR_HW_CLOSED', 'HeartbeatSender: closed while starting');
     }
-    const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
-    socket.on('error', (err) => this.emit('error', asHeartwatchError(err, 'send')));
-    this.#socket = socket;
-    this.#target = { host, port: this.#options.address.port };
+    const { transport, address } = this.#options;
+    if (transport !== 'udp') {
+      // Never blocks on a dead server: the first attempt settles, later ones run in the background.
+      this.#link = new TcpLink(host, address.port);
+      await this.#link.open();
+    }
+    if (transport !== 'tcp') {
+      const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+      socket.on('error', (err) => this.emit('error', asHeartwatchError(err, 'send')));
+      this.#socket = socket;
+    }
+    this.#target = { host, port: address.port };
     await this.#send(false);
     if (this.#closing === undefined) this.#schedule();
   }
@@ -300,19 +349,15 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
   }
 
   #send(leave: boolean): Promise<void> {
+    const datagram = this.#encode(leave);
+    const link = this.#link;
+    if (link !== undefined && (this.#socket === undefined || datagram.length > autoMtuBytes)) {
+      if (link.send(datagram)) this.#sent += 1;
+      return Promise.resolve();
+    }
     const socket = this.#socket;
     const target = this.#target;
     if (socket === undefined || target === undefined) return Promise.resolve();
-    this.#seq = (this.#seq + 1) >>> 0;
-    const { hostId, intervalMs, announceInterval, payload } = this.#options;
-    const datagram = encodeHeartbeat({
-      hostId,
-      incarnation: this.#incarnation,
-      seq: this.#seq,
-      intervalMs: announceInterval ? intervalMs : 0,
-      ...(payload === undefined ? {} : { payload }),
-      leave,
-    });
     return new Promise((resolve, reject) => {
       socket.send(datagram, target.port, target.host, (err) => {
         if (err) {
@@ -325,6 +370,19 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     });
   }
 
+  #encode(leave: boolean): Buffer {
+    this.#seq = (this.#seq + 1) >>> 0;
+    const { hostId, intervalMs, announceInterval, payload } = this.#options;
+    return encodeHeartbeat({
+      hostId,
+      incarnation: this.#incarnation,
+      seq: this.#seq,
+      intervalMs: announceInterval ? intervalMs : 0,
+      ...(payload === undefined ? {} : { payload }),
+      leave,
+    });
+  }
+
   async #shutdown(leave: boolean): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -333,12 +391,16 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       await this.#starting.catch(() => undefined);
     }
     const socket = this.#socket;
-    if (socket === undefined) return;
+    const link = this.#link;
+    if (socket === undefined && link === undefined) return;
     try {
       if (leave) await this.#send(true);
     } finally {
       this.#socket = undefined;
-      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      this.#link = undefined;
+      // A LEAVE written to the link goes out before its FIN.
+      await link?.close();
+      if (socket !== undefined) await new Promise<void>((resolve) => socket.close(() => resolve()));
     }
   }
 }

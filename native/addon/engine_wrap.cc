@@ -8,6 +8,25 @@
 namespace heartwatch::addon {
 namespace {
 
+// Runs on: JS thread.
+void ToTcpConfig(const Napi::Object& tcp, TcpConfig& out) {
+  out.enabled = true;
+  out.socket.host = tcp.Get("host").As<Napi::String>().Utf8Value();
+  out.socket.port = static_cast<uint16_t>(GetUint(tcp, "port"));
+  out.socket.backlog = GetUint(tcp, "backlog");
+  out.socket.defer_accept_s = GetUint(tcp, "deferAcceptS");
+  out.socket.recv_buffer_bytes = GetUint(tcp, "recvBufferBytes");
+  out.socket.keepalive_idle_s = GetUint(tcp, "keepAliveIdleS");
+  out.socket.keepalive_interval_s = GetUint(tcp, "keepAliveIntervalS");
+  out.socket.keepalive_count = GetUint(tcp, "keepAliveCount");
+  out.reactors = GetUint(tcp, "reactors");
+  out.max_connections = GetUint(tcp, "maxConnections");
+  out.max_connections_per_ip = GetUint(tcp, "maxConnectionsPerIp");
+  out.handshake_timeout_ms = GetUint(tcp, "handshakeTimeoutMs");
+  out.idle_timeout_ms = GetUint(tcp, "idleTimeoutMs");
+  out.frame_timeout_ms = GetUint(tcp, "frameTimeoutMs");
+}
+
 // Options arrive validated by lib/options.ts (as numbers for the enums).
 // Runs on: JS thread.
 EngineConfig ToEngineConfig(const Napi::Object& config) {
@@ -31,6 +50,8 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
   out.ring_capacity = GetUint(config, "ringCapacity");
   out.event_ring_capacity = GetUint(config, "eventRingCapacity");
   out.spin = config.Get("spin").As<Napi::Boolean>().Value();
+  const Napi::Value tcp = config.Get("tcp");
+  if (tcp.IsObject()) ToTcpConfig(tcp.As<Napi::Object>(), out.tcp);
   return out;
 }
 
@@ -65,6 +86,8 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&EngineWrap::Close>("close"),
           InstanceMethod<&EngineWrap::ForeignSockets>("foreignSockets"),
           InstanceAccessor<&EngineWrap::Port>("port"),
+          InstanceAccessor<&EngineWrap::TcpPort>("tcpPort"),
+          InstanceAccessor<&EngineWrap::TcpReactorCount>("tcpReactorCount"),
           InstanceAccessor<&EngineWrap::ReceiverCount>("receiverCount"),
           InstanceAccessor<&EngineWrap::WorkerCount>("workerCount"),
           InstanceAccessor<&EngineWrap::Cpus>("cpus"),
@@ -188,6 +211,14 @@ Napi::Value EngineWrap::Port(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), engine_->port());
 }
 
+Napi::Value EngineWrap::TcpPort(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->tcp_port());
+}
+
+Napi::Value EngineWrap::TcpReactorCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_->tcp_reactor_count());
+}
+
 Napi::Value EngineWrap::ReceiverCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), engine_->receiver_count());
 }
@@ -202,6 +233,9 @@ Napi::Value EngineWrap::Cpus(const Napi::CallbackInfo& info) {
   uint32_t n = 0;
   for (uint32_t r = 0; r < engine_->receiver_count(); ++r) out.Set(n++, engine_->receiver_cpu(r));
   for (uint32_t w = 0; w < engine_->worker_count(); ++w) out.Set(n++, engine_->worker_cpu(w));
+  if (engine_->tcp_port() != 0) {
+    for (uint32_t t = 0; t <= engine_->tcp_reactor_count(); ++t) out.Set(n++, engine_->tcp_cpu(t));
+  }
   return out;
 }
 

@@ -48,6 +48,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   void Close(const Napi::CallbackInfo& info);
   Napi::Value ForeignSockets(const Napi::CallbackInfo& info);
   Napi::Value Port(const Napi::CallbackInfo& info);
+  Napi::Value TcpPort(const Napi::CallbackInfo& info);
+  Napi::Value TcpReactorCount(const Napi::CallbackInfo& info);
   Napi::Value ReceiverCount(const Napi::CallbackInfo& info);
   Napi::Value WorkerCount(const Napi::CallbackInfo& info);
   Napi::Value Cpus(const Napi::CallbackInfo& info);

@@ -72,6 +72,7 @@ FleetSimulator::Config ToConfig(const Napi::Object& js) {
     config.restarts.push_back(
         {GetUint(restart, "firstHost"), GetUint(restart, "hostCount"), GetUint(restart, "atMs")});
   }
+  config.tcp = js.Get("tcp").As<Napi::Boolean>().Value();
   return config;
 }
 

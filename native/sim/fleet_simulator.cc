@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/common/system_error.h"
+#include "sim/tcp_fleet.h"
 
 namespace heartwatch::sim {
 namespace {
@@ -24,7 +25,8 @@ constexpr uint32_t kHeaderBytes = 28;
 constexpr uint8_t kMagic0 = 0x48, kMagic1 = 0x57, kVersion = 1, kFlagLeave = 0x01;
 // The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP); IPv6 allows a little more.
 constexpr uint32_t kMaxDatagramBytes = 65507;
-constexpr uint32_t kMaxBatch = 1024;  // UIO_MAXIOV: the most sendmmsg takes per call.
+constexpr uint32_t kMaxBatch = 1024;
+constexpr uint32_t kTcpConnectTimeoutMs = 30'000;  // UIO_MAXIOV: the most sendmmsg takes per call.
 constexpr int64_t kMaxSleepNs = 10'000'000;
 constexpr double kBurstSeconds = 0.020;
 constexpr char kPayloadPattern[] = "heartwatch-sim ";
@@ -193,6 +195,10 @@ FleetSimulator::FleetSimulator(Config config)
     messages_[m].msg_hdr.msg_iovlen = 1;
   }
 
+  if (config_.tcp) {
+    tcp_ = std::make_unique<TcpFleet>(target, target_length, config_.hosts, kTcpConnectTimeoutMs);
+    return;
+  }
   socket_ = ::socket(target.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (socket_ < 0) throw SystemError(errno, "socket", "for the fleet simulator");
   // Connected, so each send skips the route lookup and needs no per-message address.
@@ -330,6 +336,10 @@ uint32_t FleetSimulator::fill_batch(uint64_t slots_due) {
 }
 
 void FleetSimulator::send_batch(uint32_t count, Report& report) {
+  if (tcp_) {
+    send_batch_tcp(count, report);
+    return;
+  }
   uint32_t done = 0;
   while (done < count) {
     const int sent = ::sendmmsg(socket_, &messages_[done], count - done, 0);
@@ -342,19 +352,36 @@ void FleetSimulator::send_batch(uint32_t count, Report& report) {
       continue;
     }
     const int64_t sent_ns = monotonic_ns();
-    for (uint32_t m = done; m < done + static_cast<uint32_t>(sent); ++m) {
-      const uint32_t host = batch_hosts_[m];
-      hosts_[host].last_send_ns = sent_ns;
-      if (batch_leave_[m]) {
-        const uint32_t event = hosts_[host].leave_event;
-        const uint32_t index = host - config_.kills[event].first_host;
-        report.kills[event].last_send_ms[index] = ns_to_ms(sent_ns);
-        ++report.leaves_sent;
-      }
-    }
-    report.packets_sent += static_cast<uint32_t>(sent);
+    for (uint32_t m = done; m < done + static_cast<uint32_t>(sent); ++m) note_sent(m, sent_ns, report);
     done += static_cast<uint32_t>(sent);
   }
+}
+
+// Each heartbeat is one frame on its host's connection; a frame that cannot be written is
+// dropped and counted by errno, as a datagram would be.
+void FleetSimulator::send_batch_tcp(uint32_t count, Report& report) {
+  for (uint32_t m = 0; m < count; ++m) {
+    const int error = tcp_->send(batch_hosts_[m], packets_.data() + size_t{m} * packet_bytes_,
+                                 packet_bytes_);
+    if (error != 0) {
+      ++errno_counts_[std::min<size_t>(static_cast<size_t>(error), errno_counts_.size() - 1)];
+      ++report.send_errors;
+      continue;
+    }
+    note_sent(m, monotonic_ns(), report);
+  }
+}
+
+void FleetSimulator::note_sent(uint32_t message, int64_t sent_ns, Report& report) {
+  const uint32_t host = batch_hosts_[message];
+  hosts_[host].last_send_ns = sent_ns;
+  if (batch_leave_[message]) {
+    const uint32_t event = hosts_[host].leave_event;
+    const uint32_t index = host - config_.kills[event].first_host;
+    report.kills[event].last_send_ms[index] = ns_to_ms(sent_ns);
+    ++report.leaves_sent;
+  }
+  ++report.packets_sent;
 }
 
 void FleetSimulator::encode(uint32_t message, uint32_t host, const HostState& state,

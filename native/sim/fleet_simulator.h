@@ -1,5 +1,5 @@
-// A fleet of simulated hosts sending wire-protocol v1 heartbeats over UDP, for tests, benchmarks
-// and the demo.
+// A fleet of simulated hosts sending wire-protocol v1 heartbeats over UDP (or, with
+// Config::tcp, one TCP connection per host), for tests, benchmarks and the demo.
 //
 // It is a separate protocol peer: it encodes packets from the spec (docs/protocol.md) itself and
 // shares no code or structs with the server's parser, so if either side drifts from the spec the
@@ -20,11 +20,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace heartwatch::sim {
+
+class TcpFleet;
 
 class FleetSimulator {
  public:
@@ -60,6 +63,9 @@ class FleetSimulator {
     uint64_t seed = 1;       // Shuffle order and incarnations; the same seed gives the same run.
     std::vector<KillEvent> kills;
     std::vector<RestartEvent> restarts;
+    // Over TCP: one connection per host to a server run with `tcp` (see sim/tcp_fleet.h), each
+    // heartbeat one frame on its host's connection; the constructor opens them all.
+    bool tcp = false;
   };
 
   struct KillRecord {
@@ -124,11 +130,14 @@ class FleetSimulator {
   void apply_event(const TimedEvent& event, int64_t now_ns, Report& report);
   uint32_t fill_batch(uint64_t slots_due);
   void send_batch(uint32_t count, Report& report);
+  void send_batch_tcp(uint32_t count, Report& report);
+  void note_sent(uint32_t message, int64_t sent_ns, Report& report);
   void encode(uint32_t message, uint32_t host, const HostState& state, bool leave) noexcept;
   uint32_t next_incarnation(uint32_t previous) noexcept;
 
   Config config_;
   int socket_ = -1;
+  std::unique_ptr<TcpFleet> tcp_;
   std::atomic<bool> stop_requested_{false};
   bool ran_ = false;
   uint64_t rng_state_;

@@ -373,6 +373,9 @@ DetectorConfig config(ExpiryIndexKind index, uint32_t missed, uint32_t max_hosts
   c.index = index;
   c.initial_capacity = 16;  // growth and incremental rehash happen during the run
   c.lazy_rearm = lazy;
+  // The reference refuses every new host at the cap; which down host make_room() picks depends
+  // on record placement, so Detector.AFullTableTakesANewHostInTheOldestDownHostsPlace checks it.
+  c.reclaim_down = false;
   return c;
 }
 

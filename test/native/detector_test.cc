@@ -226,6 +226,54 @@ TEST(Detector, RefusesNewHostsPastTheCap) {
   EXPECT_TRUE(d.host(4).has_value());
 }
 
+TEST(Detector, AFullTableTakesANewHostInTheOldestDownHostsPlace) {
+  for (ExpiryIndexKind kind : {ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel}) {
+    for (uint32_t forget : {0u, 600'000u}) {
+      DetectorConfig c = wheel_config();
+      c.index = kind;
+      c.missed_beats = 0;
+      c.forget_after_ms = forget;
+      c.max_hosts = 64;
+      Detector d(c);
+      std::vector<HostEvent> out;
+      // A flood of made-up ids fills the table, then stops; host 1000 + 1 is heard from first.
+      for (uint64_t key = 1; key <= 64; ++key) d.heartbeat(beat(1000 + key), kT0 + key, out);
+      d.heartbeat(beat(5000), kT0 + 100, out);
+      EXPECT_EQ(d.stats().refused, 1u);
+      drain(d, kT0 + 2000, out);
+      ASSERT_EQ(d.stats().down, 64u);
+      out.clear();
+      d.heartbeat(beat(7), kT0 + 2000, out);
+      ASSERT_EQ(out.size(), 1u);
+      EXPECT_EQ(out[0].type, HostEventType::kUp);  // no event for the host it replaced
+      EXPECT_TRUE(d.host(7).has_value());
+      EXPECT_FALSE(d.host(1001).has_value());
+      EXPECT_TRUE(d.host(1002).has_value());
+      EXPECT_EQ(d.stats().tracked, 64u);
+      EXPECT_EQ(d.stats().forgotten, 1u);
+      // Its deadline stays armed, and the one it replaced left none behind.
+      drain(d, kT0 + 3000, out);
+      EXPECT_FALSE(d.host(7)->up);
+      EXPECT_EQ(d.stats().down, 64u);
+    }
+  }
+}
+
+TEST(Detector, AFullTableOfUpHostsStillRefusesNewOnes) {
+  DetectorConfig c = wheel_config();
+  c.max_hosts = 4;
+  Detector d(c);
+  std::vector<HostEvent> out;
+  for (uint64_t key = 1; key <= 4; ++key) d.heartbeat(beat(key), kT0, out);
+  d.leave(2, v4(2), kT0 + 10, out);
+  d.heartbeat(beat(9), kT0 + 20, out);  // takes the place of host 2, the only one down
+  EXPECT_FALSE(d.host(2).has_value());
+  d.heartbeat(beat(10), kT0 + 30, out);  // every tracked host is up: refused
+  EXPECT_FALSE(d.host(10).has_value());
+  EXPECT_EQ(d.stats().refused, 1u);
+  EXPECT_EQ(d.stats().up, 4u);
+}
+
 TEST(Detector, RemoveIsSilentAndCancelsTheDeadline) {
   Detector d(wheel_config());
   std::vector<HostEvent> out;

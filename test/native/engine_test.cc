@@ -201,11 +201,34 @@ TEST(Engine, RemoveAndSnapshotCommandsAreAnsweredByTheOwningWorker) {
   EXPECT_EQ(snapshot_total, 49u);
 }
 
+TEST(Engine, OwnsItsPortUntilStopReleasesIt) {
+  for (uint32_t receivers : {1u, 3u}) {
+    Engine first(config(receivers, 1), [] {});
+    first.start();
+    EXPECT_EQ(first.foreign_sockets(), 0u);
+    for (uint32_t others : {1u, 2u}) {
+      EngineConfig same = config(others, 1);
+      same.port = first.port();
+      try {
+        Engine second(same, [] {});
+        FAIL() << "a second engine shared the port of one with " << receivers << " receivers";
+      } catch (const SystemError& error) {
+        EXPECT_STREQ(error.code(), "EADDRINUSE");
+      }
+    }
+    first.stop();
+    EngineConfig again = config(receivers, 1);
+    again.port = first.port();
+    Engine next(again, [] {});  // stop() closed every socket: the port is free at once
+    EXPECT_EQ(next.port(), first.port());
+  }
+}
+
 TEST(Engine, RefusesAPortInUseAndACpuItMayNotUse) {
   Engine first(config(1, 1), [] {});
   EngineConfig taken = config(1, 1);
   taken.port = first.port();
-  // SO_REUSEPORT lets the same user share a port; a socket without it still conflicts.
+  // A socket of another owner (here a plain one) holds the port.
   const int plain = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;

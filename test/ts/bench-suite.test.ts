@@ -163,3 +163,186 @@ describe.runIf(fleetSimulatorAvailable())('bench suite scenario, tiny', () => {
     expect(baseline?.vsBaseline?.p99Ms).toBe(1);
   }, 20_000);
 });
+
+// The peer contenders (bench/peers/): Redis and etcd started for real on loopback. `npm test`
+// needs neither; where one is missing its smoke test is skipped and says how to install it.
+type PeerResult = {
+  status: 'ok' | 'failed' | 'skipped';
+  reason?: string;
+  peer: { version: string; args: string[]; dataDir: string; pid: number } | null;
+  steadyAt: number;
+  downs: [string, number][];
+  load: { killed: [string, number][]; errors: number; beatsPerSecond: number };
+  cpuMicros: number;
+  rssBytes: number;
+  beats: number;
+};
+const { runPeer } = require('../../bench/peers/run-peer.js') as {
+  runPeer(options: Record<string, unknown>): Promise<PeerResult>;
+};
+const servers = require('../../bench/peers/servers.js') as { versionOf(s: string): string | null };
+const peersScenario = require('../../bench/scenarios/peers.js') as ScenarioModule & {
+  figures(
+    result: Pick<PeerResult, 'downs' | 'steadyAt' | 'load' | 'cpuMicros' | 'rssBytes' | 'beats'>,
+    work: { timeoutMs: number; intervalMs: number; hosts: number },
+  ): Record<string, number | boolean | null>;
+  notes(rows: Row[]): string[];
+};
+
+describe('bench peers: figures and report', () => {
+  it('figures: lateness from the last beat sent, downs before the steady state kept apart', () => {
+    const t = 1_000_000;
+    const result = {
+      steadyAt: t,
+      downs: [
+        ['7', t - 500], // a host lost while the peer was being set up
+        ['1', t + 5000 + 3000 + 40],
+        ['2', t + 5000 + 3000 + 250],
+        ['9', t + 6000], // kept beating: a false down
+        ['3', t + 4000], // a stopped host down before its last beat: false, and still missed
+      ] as [string, number][],
+      load: {
+        killed: [
+          ['1', t + 5000],
+          ['2', t + 5000],
+          ['3', t + 5000], // never reported: missed
+        ] as [string, number][],
+        errors: 0,
+        beatsPerSecond: 1000,
+      },
+      cpuMicros: 2000,
+      rssBytes: 1 << 20,
+      beats: 4000,
+    };
+    expect(
+      peersScenario.figures(result, { timeoutMs: 3000, intervalMs: 1000, hosts: 1000 }),
+    ).toEqual({
+      p50Ms: 40,
+      p99Ms: 250,
+      maxMs: 250,
+      eventsLost: 1,
+      falseDowns: 2,
+      beatsPerSecond: 1000,
+      senderLagMaxMs: undefined,
+      cpuNsPerHeartbeat: 500,
+      rssBytes: 1 << 20,
+      warmupDowns: 1,
+      clientErrors: 0,
+      senderShort: false,
+    });
+  });
+
+  it('report: a contender that could not take a size is a row with its reason, and no bar', () => {
+    const row = (contender: string, p99Ms: number | null, extra: Record<string, unknown> = {}) => ({
+      bench: 'detection',
+      scenario: 'peers',
+      contender,
+      config: 'defaults',
+      hosts: 100_000,
+      status: p99Ms === null ? 'failed' : 'ok',
+      p50Ms: p99Ms,
+      p99Ms,
+      maxMs: p99Ms,
+      ...extra,
+    });
+    const rows = suite.addRatios(
+      [
+        row('heartwatch-native', 2),
+        row('node-dgram', 100),
+        row('etcd-lease', null, { reason: 'set up 41000 of 100000 hosts in 180000 ms' }),
+        // A size the baseline did not run: no ratio, no bar.
+        row('heartwatch-native', 904, { hosts: 1_000_000 }),
+        row('node-dgram', null, { hosts: 1_000_000, status: 'skipped' }),
+      ],
+      { keys: ['hosts'], metrics: ['p99Ms'] },
+    );
+    const result = {
+      machine: { cpuModel: 'test cpu', cpus: 2, memoryGiB: 1, kernel: '6', node: 'v20' },
+      generatedAt: '2026-01-01T00:00:00.000Z',
+      quick: false,
+      runs: 3,
+      command: 'npm run bench',
+      cpus: { server: 1, sender: 0 },
+      errors: [],
+      rows,
+    };
+    const md = report.markdown(result, [peersScenario]);
+    expect(md).toMatch(/^\| etcd-lease +\| 100k +\| defaults +\| failed +\| – +\| – +\|/m);
+    expect(md).toContain(
+      '- etcd-lease (defaults), 100000 hosts: failed: set up 41000 of 100000 hosts in 180000 ms.',
+    );
+    const svg = report.svg(result, [peersScenario]);
+    expect(svg).toContain('<title>heartwatch-native: 50×</title>');
+    expect(svg).not.toContain('<title>etcd-lease');
+    expect(svg.match(/<title>heartwatch-native: /g)).toHaveLength(1);
+  });
+
+  it('a peer whose server is not installed is reported skipped, with how to install it', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const result = await runPeer({
+        contender: 'redis-ttl',
+        config: 'defaults',
+        hosts: 10,
+        intervalMs: 500,
+        timeoutMs: 2000,
+        observeMs: 1000,
+        setupBudgetMs: 1000,
+        cpus: suite.defaultCpus(),
+      });
+      expect(result.status).toBe('skipped');
+      expect(result.reason).toBe(
+        'redis-server is not installed (bash scripts/system-deps.sh installs redis-server and etcd-server)',
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
+
+const peerServers = { 'redis-ttl': 'redis', 'redis-zset': 'redis', 'etcd-lease': 'etcd' } as const;
+const binaries = { redis: 'redis-server', etcd: 'etcd' } as const;
+for (const [contender, server] of Object.entries(peerServers)) {
+  const installed = servers.versionOf(server) !== null;
+  const name = installed
+    ? `${contender}: a real ${binaries[server]} on loopback; 5 of 50 hosts stop, each reported once, none falsely, then the server is gone`
+    : `${contender}: skipped, ${binaries[server]} is not installed (bash scripts/system-deps.sh installs it)`;
+  it.skipIf(!installed)(
+    name,
+    async () => {
+      const result = await runPeer({
+        contender,
+        config: 'defaults',
+        hosts: 50,
+        intervalMs: 500,
+        timeoutMs: 2000,
+        kill: 5,
+        firstKill: 10,
+        observeMs: 4000,
+        setupBudgetMs: 20_000,
+        cpus: suite.defaultCpus(),
+      });
+      expect(result.status, result.reason).toBe('ok');
+      expect(result.peer?.version).toBeTruthy();
+      const killed = new Map(result.load.killed);
+      expect([...killed.keys()]).toEqual(['11', '12', '13', '14', '15']);
+      const steadyDowns = result.downs.filter(([, at]) => at >= result.steadyAt);
+      expect(steadyDowns.map(([id]) => id).sort()).toEqual(['11', '12', '13', '14', '15']);
+      for (const [id, at] of steadyDowns) {
+        // Never before the deadline (the zset poller compares on the sender's clock, same host).
+        expect(at).toBeGreaterThanOrEqual((killed.get(id) ?? 0) + 2000 - 1);
+      }
+      expect(result.load.errors).toBe(0);
+      expect(result.beats).toBeGreaterThan(0);
+      expect(result.cpuMicros).toBeGreaterThan(0);
+      expect(result.rssBytes).toBeGreaterThan(0);
+      // Stopped, and its data directory (on tmpfs) removed with it.
+      const fs = await import('node:fs');
+      expect(result.peer?.dataDir).toMatch(/^\/dev\/shm\/heartwatch-bench-/);
+      expect(fs.existsSync(result.peer?.dataDir ?? '')).toBe(false);
+      expect(() => process.kill(result.peer?.pid ?? 0, 0)).toThrow(/ESRCH/);
+    },
+    40_000,
+  );
+}

@@ -1,5 +1,6 @@
 // The behaviour both engines must share. Every available engine runs this file unchanged:
 // real loopback UDP, ephemeral ports, short timeouts.
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
@@ -323,6 +324,44 @@ describe.each(engines)('%s engine', (engine) => {
     await log.waitFor((e) => e.type === 'restart' && e.id === '1');
   });
 
+  it('a flood of random host ids cannot lock new hosts out (default admission policy)', async () => {
+    // One shard of 64 hosts, so the flood is quick; every other option is the default but the
+    // timeout, long enough that the whole flood arrives while its first ids are still up.
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 1000,
+      maxHosts: 64,
+      workers: 1,
+    });
+    const flood = Array.from({ length: 500 }, () => randomBytes(8).readBigUInt64BE() | 1n);
+    for (const id of flood) await client.beat(port, id);
+    expect(await until(() => hw.stats().received === flood.length)).toBe(true);
+    expect(hw.stats().trackedHosts).toBe(64);
+    expect(hw.stats().refused).toBeGreaterThan(0);
+    const firstUp = log.events[0]?.at ?? Number.NaN;
+    // The flood stops; a host first seen now beats as a sender does, until it is admitted.
+    const newcomer = 7n;
+    let admitted = false;
+    const beating = (async () => {
+      for (let seq = 0; !admitted && seq < 400; seq++) {
+        await client.beat(port, newcomer, { seq });
+        await sleep(25);
+      }
+    })();
+    let up: UpEvent;
+    try {
+      up = await log.waitFor<UpEvent>(isUp(newcomer), 10_000);
+    } finally {
+      admitted = true;
+      await beating;
+    }
+    expect(up.recovered).toBe(false);
+    // Room was made by a host gone down, never by one still up: not before the first timed out.
+    expect(up.at).toBeGreaterThanOrEqual(firstUp + 1000);
+    expect(hw.stats().trackedHosts).toBeLessThanOrEqual(64);
+    expect((await hw.hosts()).find((h) => h.id === '7')?.state).toBe('up');
+  });
+
   it('forgets down hosts after forgetAfterMs, without an event', async () => {
     const { hw, port, log, client } = await fixture.start({
       engine,
@@ -520,6 +559,56 @@ describe.each(engines)('%s engine', (engine) => {
     await consumed;
     expect(iterated).toEqual(log.events);
     expect(iterated).toHaveLength(4);
+  });
+
+  it('pause() holds every event and, past eventRingCapacity held, expiry; resume() delivers them in order', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs,
+      eventRingCapacity: 1024,
+      receivers: 1,
+      workers: 1,
+    });
+    hw.pause();
+    expect(hw.isPaused()).toBe(true);
+    const hosts = 1500;
+    for (let id = 1; id <= hosts; id++) await client.beat(port, BigInt(id));
+    expect(await until(() => hw.stats().trackedHosts === hosts)).toBe(true);
+    // Every host is long past its timeout, but with more than eventRingCapacity events held the
+    // engine declares none down: memory stays bounded by what heartbeats cause.
+    await sleep(timeoutMs * 4);
+    expect(log.events).toHaveLength(0);
+    expect(hw.stats()).toMatchObject({ hostsUp: hosts, hostsDown: 0, eventsPending: hosts });
+
+    hw.resume();
+    expect(hw.isPaused()).toBe(false);
+    expect(await until(() => log.events.length === 2 * hosts, 5000)).toBe(true);
+    const ids = (type: string, from: number) =>
+      log.events.slice(from, from + hosts).map((e) => (e.type === type ? Number(e.id) : -1));
+    const inOrder = Array.from({ length: hosts }, (_, i) => i + 1);
+    expect(ids('up', 0)).toEqual(inOrder);
+    expect(ids('down', hosts).sort((a, b) => a - b)).toEqual(inOrder);
+    expect(hw.stats()).toMatchObject({ hostsDown: hosts, eventsPending: 0 });
+  });
+
+  it('a listener that pauses stops delivery after its batch; the rest follows on resume()', async () => {
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      eventBatchSize: 10,
+    });
+    hw.once('events', () => hw.pause());
+    for (let id = 1; id <= 100; id++) await client.beat(port, BigInt(id));
+    expect(await until(() => hw.stats().trackedHosts === 100)).toBe(true);
+    await sleep(50);
+    expect(log.batches).toHaveLength(1);
+    const held = hw.stats().eventsPending;
+    expect(held + log.events.length).toBe(100);
+    hw.resume();
+    expect(await until(() => log.events.length === 100)).toBe(true);
+    expect(log.events.map((e) => Number(e.id))).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
   });
 
   it("turns a throwing listener into an 'error' event and keeps delivering", async () => {

@@ -31,7 +31,7 @@ describe('resolveOptions defaults', () => {
       workers: half,
       cpus: allowed,
       maxHosts: 4_194_304,
-      forgetAfterMs: 0,
+      forgetAfterMs: 3_600_000,
       batchSize: 64,
       recvBufferBytes: 8 * 1024 * 1024,
       ringCapacity: 65_536,
@@ -40,6 +40,7 @@ describe('resolveOptions defaults', () => {
       spin: false,
       engine: 'auto',
       expiry: 'wheel',
+      tcp: null,
     });
   });
 
@@ -80,6 +81,7 @@ describe('resolveOptions defaults', () => {
       spin: true,
       engine: 'js',
       expiry: 'fifo',
+      tcp: null,
     } as const;
     expect(resolveOptions(low)).toEqual(low);
     const high = {
@@ -101,6 +103,7 @@ describe('resolveOptions defaults', () => {
       spin: false,
       engine: 'native',
       expiry: 'wheel',
+      tcp: null,
     } as const;
     expect(resolveOptions(high)).toEqual(high);
   });

@@ -225,8 +225,8 @@ describe('HeartbeatSender', () => {
     ['server missing', { hostId: 1n }, /"server".*got undefined/],
     [
       'server scheme',
-      { server: 'tcp://127.0.0.1:7700', hostId: 1n },
-      /"server".*udp:\/\/.*'tcp:\/\/127\.0\.0\.1:7700'/,
+      { server: 'http://127.0.0.1:7700', hostId: 1n },
+      /"server".*udp:\/\/ or tcp:\/\/.*'http:\/\/127\.0\.0\.1:7700'/,
     ],
     [
       'server port',

@@ -11,6 +11,8 @@ namespace {
 constexpr uint32_t kMaxForgetAfterMs = 1u << 31;
 constexpr uint32_t kSentinels = std::max(ExpiryFifo::kSentinels, TimingWheel::kSentinels);
 constexpr size_t kBatchGroup = 64;
+// Records make_room() looks at per new host when the table is full.
+constexpr uint32_t kRoomScan = 64;
 
 const DetectorConfig& validated(const DetectorConfig& c) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("DetectorConfig: " + what); };
@@ -39,7 +41,9 @@ Detector::Detector(const DetectorConfig& config)
       pool_(sizeof(HostEntry), config_.max_hosts + kSentinels + 1,
             std::min(config_.initial_capacity, config_.max_hosts) + kSentinels),
       table_(pool_, std::min(config_.initial_capacity, config_.max_hosts), config_.max_hosts),
-      index_(make_index(config_, pool_)) {}
+      index_(make_index(config_, pool_)),
+      first_record_(pool_.end()),
+      room_cursor_(first_record_) {}
 
 Detector::~Detector() = default;
 
@@ -127,10 +131,38 @@ void Detector::drop(uint32_t index) {
   pool_.release(index);
 }
 
+// A full table takes a new host in place of a down one, so hosts that stopped (a flood of
+// made-up ids among them) cannot keep new hosts out until restart; up hosts never lose their
+// place. It looks at the next kRoomScan records from a cursor that moves on each time (so
+// repeated tries cover the whole table) and forgets, without an event, the down host among them
+// heard from longest ago. Bounded work per refused heartbeat: kRoomScan sequential 32-byte reads.
+template <class Index>
+bool Detector::make_room(Index& index) {
+  const uint32_t end = pool_.end();
+  if (end <= first_record_) return false;
+  uint32_t victim = kNoIndex;
+  uint32_t victim_age = 0;
+  for (uint32_t n = 0; n < kRoomScan; ++n) {
+    if (++room_cursor_ >= end) room_cursor_ = first_record_;
+    const HostEntry& r = pool_.get<HostEntry>(room_cursor_);
+    if (!r.has(HostEntry::kLive) || r.has(HostEntry::kUp)) continue;
+    const uint32_t age = static_cast<uint32_t>(now_) - r.last_seen;
+    if (victim == kNoIndex || age > victim_age) {
+      victim = room_cursor_;
+      victim_age = age;
+    }
+  }
+  if (victim == kNoIndex) return false;
+  if (pool_.get<HostEntry>(victim).has(HostEntry::kLinked)) index.remove(victim);
+  drop(victim);
+  ++forgotten_;
+  return true;
+}
+
 template <class Index>
 void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout,
                      std::vector<HostEvent>& out) {
-  if (table_.size() >= config_.max_hosts) {
+  if (table_.size() >= config_.max_hosts && !(config_.reclaim_down && make_room(index))) {
     ++refused_;
     return;
   }

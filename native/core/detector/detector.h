@@ -44,7 +44,8 @@ inline constexpr uint32_t kMaxHostsPerShard =
 struct DetectorConfig {
   uint32_t timeout_ms = 5000;      // timeout when a host announces no interval; 1..kMaxTimeoutMs
   uint32_t missed_beats = 3;       // timeout = interval_ms * missed_beats when announced; 0 = ignore announced intervals
-  uint32_t max_hosts = 1u << 20;   // hard cap; past it new hosts are refused and counted
+  uint32_t max_hosts = 1u << 20;   // hard cap; past it new hosts are refused and counted, unless:
+  bool reclaim_down = true;        // at the cap a new host takes a down host's place (make_room())
   uint32_t forget_after_ms = 0;    // forget hosts down this long; 0 = never; at most 2^31
   ExpiryIndexKind index = ExpiryIndexKind::kWheel;  // kFifo needs missed_beats == 0
   uint32_t initial_capacity = 1024;  // hosts the table and pool are sized for up front
@@ -119,6 +120,8 @@ class Detector {
   template <class Index>
   void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out);
   template <class Index>
+  bool make_room(Index& index);
+  template <class Index>
   void batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out);
   template <class Index>
   void depart(Index& index, uint64_t key, const PeerAddress& from, std::vector<HostEvent>& out);
@@ -153,6 +156,8 @@ class Detector {
   uint64_t down_ = 0;
   uint64_t refused_ = 0;
   uint64_t forgotten_ = 0;
+  uint32_t first_record_ = 0;  // the first pool index after the expiry index's sentinels
+  uint32_t room_cursor_ = 0;   // where make_room() looks next
 };
 
 }  // namespace heartwatch

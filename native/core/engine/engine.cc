@@ -59,7 +59,8 @@ std::vector<uint64_t> udp_sockets_on_port(uint16_t port) {
 Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callback)
     : config_(config),
       wake_js_callback_(std::move(wake_js_callback)),
-      stats_(std::make_shared<EngineStats>(config.receivers, config.workers)) {
+      stats_(std::make_shared<EngineStats>(config.receivers, config.workers,
+                                           config.tcp.enabled ? config.tcp.reactors : 0)) {
   if (config.receivers == 0 || config.workers == 0) {
     throw std::invalid_argument("the engine needs at least one receiver and one worker");
   }
@@ -102,6 +103,31 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
     receivers_.push_back(std::make_unique<UdpReceiver>(r, config, std::move(socket), std::move(rings),
                                                        std::move(wake), stats_->receiver(r), cpu_for(r)));
   }
+  if (config.tcp.enabled) create_tcp();
+}
+
+void Engine::create_tcp() {
+  const TcpConfig& tcp = config_.tcp;
+  if (tcp.reactors == 0) throw std::invalid_argument("the TCP transport needs at least one reactor");
+  // Each connection is a descriptor: take all the process may have, and report the figure.
+  EngineStats::set(stats_->tcp_acceptor(), TcpAcceptorCounter::kDescriptorLimit, raise_descriptor_limit());
+  auto listener = std::make_unique<TcpListener>(tcp.socket);
+  tcp_port_ = listener->bound_port();
+  const uint32_t first_thread = config_.receivers + config_.workers;
+  std::vector<TcpReactor*> reactors;
+  for (uint32_t k = 0; k < tcp.reactors; ++k) {
+    std::vector<SpscRing<ShardMessage>*> rings;
+    std::vector<WakeSignal*> wake;
+    for (auto& worker : workers_) {
+      rings.push_back(&worker->input(config_.receivers + k));
+      wake.push_back(&worker->wake());
+    }
+    reactors_.push_back(std::make_unique<TcpReactor>(k, config_, std::move(rings), std::move(wake),
+                                                     stats_->tcp_reactor(k), cpu_for(first_thread + 1 + k)));
+    reactors.push_back(reactors_.back().get());
+  }
+  acceptor_ = std::make_unique<TcpAcceptor>(tcp, std::move(listener), std::move(reactors),
+                                            stats_->tcp_acceptor(), cpu_for(first_thread));
 }
 
 Engine::~Engine() { stop(); }
@@ -111,11 +137,19 @@ void Engine::start() {
   started_ = true;
   for (auto& worker : workers_) worker->start();
   for (auto& receiver : receivers_) receiver->start();
+  for (auto& reactor : reactors_) reactor->start();
+  if (acceptor_) acceptor_->start();
 }
 
 void Engine::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (acceptor_) {
+    acceptor_->request_stop();
+    acceptor_->join();
+  }
+  for (auto& reactor : reactors_) reactor->request_stop();
+  for (auto& reactor : reactors_) reactor->join();
   for (auto& receiver : receivers_) receiver->request_stop();
   for (auto& receiver : receivers_) receiver->join();
   // The port is free once stop() returns, not when the engine object is collected.

@@ -1,6 +1,7 @@
 // The native engine: R receiver threads and W worker threads around a detector sharded by key.
 //
 //   sockets --recvmmsg--> UdpReceiver r --SpscRing (r, w)--> ShardWorker w --SpscRing--> JS
+//   TCP --TcpAcceptor--> TcpReactor k --SpscRing (R + k, w)--^    (only with tcp.enabled)
 //
 // Construction binds every socket and checks every CPU, so a bad port, address or CPU fails
 // with its errno name before any thread exists. start() then launches the threads.
@@ -17,6 +18,8 @@
 #include "core/engine/event_record.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/shard_worker.h"
+#include "core/engine/tcp_acceptor.h"
+#include "core/engine/tcp_reactor.h"
 #include "core/engine/udp_receiver.h"
 
 namespace heartwatch {
@@ -40,10 +43,15 @@ class Engine {
   void stop();
 
   uint16_t port() const noexcept { return port_; }
+  // The bound TCP port; 0 with TCP off.
+  uint16_t tcp_port() const noexcept { return tcp_port_; }
+  uint32_t tcp_reactor_count() const noexcept { return static_cast<uint32_t>(reactors_.size()); }
   uint32_t receiver_count() const noexcept { return static_cast<uint32_t>(receivers_.size()); }
   uint32_t worker_count() const noexcept { return static_cast<uint32_t>(workers_.size()); }
   int receiver_cpu(uint32_t index) const noexcept { return cpu_for(index); }
   int worker_cpu(uint32_t index) const noexcept { return cpu_for(receiver_count() + index); }
+  // TCP thread `index`: 0 the accept thread, 1 + k reactor k.
+  int tcp_cpu(uint32_t index) const noexcept { return cpu_for(receiver_count() + worker_count() + index); }
   EngineStats& stats() noexcept { return *stats_; }
   std::shared_ptr<EngineStats> shared_stats() const noexcept { return stats_; }
 
@@ -68,6 +76,8 @@ class Engine {
 
  private:
   int cpu_for(uint32_t thread_index) const noexcept;
+  // Runs on: JS thread.
+  void create_tcp();
   // Runs on: worker thread.
   void wake_js() noexcept;
 
@@ -76,8 +86,11 @@ class Engine {
   std::shared_ptr<EngineStats> stats_;
   std::vector<std::unique_ptr<ShardWorker>> workers_;
   std::vector<std::unique_ptr<UdpReceiver>> receivers_;
+  std::vector<std::unique_ptr<TcpReactor>> reactors_;
+  std::unique_ptr<TcpAcceptor> acceptor_;
   uint16_t port_ = 0;
   std::vector<uint64_t> socket_inodes_;  // of the receivers' sockets, for foreign_sockets()
+  uint16_t tcp_port_ = 0;
   bool started_ = false;
   bool stopped_ = false;
   uint32_t drain_cursor_ = 0;

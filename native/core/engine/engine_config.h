@@ -6,9 +6,22 @@
 #include <vector>
 
 #include "core/detector/detector.h"
+#include "core/net/tcp_listener.h"
 #include "core/protocol/heartbeat_parser.h"
 
 namespace heartwatch {
+
+// The TCP transport (docs/protocol.md, "Over TCP"); off unless `enabled`.
+struct TcpConfig {
+  bool enabled = false;
+  TcpSocketOptions socket;
+  uint32_t reactors = 1;
+  uint32_t max_connections = 10'000;
+  uint32_t max_connections_per_ip = 0;  // 0: no per-IP cap (a NAT may hide thousands of hosts)
+  uint32_t handshake_timeout_ms = 10'000;  // first complete frame due within this of accept
+  uint32_t idle_timeout_ms = 60'000;       // some frame due within this of the last one
+  uint32_t frame_timeout_ms = 10'000;      // a frame's last byte due within this of its first
+};
 
 struct EngineConfig {
   std::string host = "::";
@@ -25,6 +38,7 @@ struct EngineConfig {
   uint32_t expire_budget = 4096;      // detector work per expire() call
   uint32_t max_idle_sleep_ms = 50;    // longest a worker sleeps with nothing due
   bool spin = false;                  // workers busy-poll instead of sleeping
+  TcpConfig tcp;                      // threads after the workers: accept, then reactors
 };
 
 }  // namespace heartwatch

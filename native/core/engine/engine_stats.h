@@ -1,5 +1,6 @@
 // Counters that every engine thread writes for itself and that JS reads without a lock or a
-// native call: one 64-byte line of u64 counters per thread, receivers first, then workers.
+// native call: one 64-byte line of u64 counters per thread, receivers first, then workers, then
+// (with TCP on) the TCP accept thread and the TCP reactors.
 // Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
 // thread counts as it takes events (pending = published - taken, exact from JS's view).
 // The addon exposes the whole block to JS as an ArrayBuffer; lib/engine/native-engine.ts reads
@@ -39,6 +40,32 @@ enum class WorkerCounter : uint32_t {
   kCount = 8,
 };
 
+// Field order is a contract with lib/engine/native-engine.ts (TCP_ACCEPTOR_FIELDS).
+enum class TcpAcceptorCounter : uint32_t {
+  kAccepted = 0,            // connections handed to a reactor
+  kRefusedMaxConnections = 1,  // closed at once: tcp.maxConnections reached
+  kRefusedPerIp = 2,        // closed at once: tcp.maxConnectionsPerIp reached
+  kAcceptPaused = 3,        // accept() found no descriptor left (EMFILE/ENFILE) and paused
+  kHandoffWaits = 4,        // accept waited: a reactor's hand-off ring was full (none dropped)
+  kOpen = 5,                // connections open, as the accept thread last counted them
+  kDescriptorLimit = 6,     // RLIMIT_NOFILE soft limit after raising it to the hard limit
+  kAcceptErrors = 7,        // other accept() failures
+  kCount = 8,
+};
+
+// Field order is a contract with lib/engine/native-engine.ts (TCP_REACTOR_FIELDS).
+enum class TcpReactorCounter : uint32_t {
+  kFrames = 0,             // complete frames read
+  kProtocolErrors = 1,     // connections closed: a frame broke the v1 rules
+  kAuthUnsupported = 2,    // frames dropped: AUTH set, and this server has no key
+  kRingDrops = 3,          // frames dropped: the worker's ring was full
+  kHandshakeTimeouts = 4,  // connections closed: no complete first frame in time
+  kIdleTimeouts = 5,       // connections closed: no frame in tcp.idleTimeoutMs
+  kSlowFrames = 6,         // connections closed: a frame took longer than tcp.frameTimeoutMs
+  kClosedByPeer = 7,       // connections the peer closed or reset
+  kCount = 8,
+};
+
 struct alignas(64) CounterLine {
   std::atomic<uint64_t> values[8];
 };
@@ -46,16 +73,19 @@ static_assert(sizeof(CounterLine) == 64);
 
 class EngineStats {
  public:
-  EngineStats(uint32_t receivers, uint32_t workers);
+  // `tcp_reactors` > 0 adds the accept thread's line and one line per reactor.
+  EngineStats(uint32_t receivers, uint32_t workers, uint32_t tcp_reactors = 0);
   ~EngineStats();
   EngineStats(const EngineStats&) = delete;
   EngineStats& operator=(const EngineStats&) = delete;
 
   CounterLine& receiver(uint32_t index) noexcept { return lines_[index]; }
   CounterLine& worker(uint32_t index) noexcept { return lines_[receivers_ + index]; }
+  CounterLine& tcp_acceptor() noexcept { return lines_[receivers_ + workers_]; }
+  CounterLine& tcp_reactor(uint32_t index) noexcept { return lines_[receivers_ + workers_ + 1 + index]; }
 
   void* data() noexcept { return lines_; }
-  size_t byte_length() const noexcept { return sizeof(CounterLine) * (receivers_ + workers_); }
+  size_t byte_length() const noexcept { return sizeof(CounterLine) * line_count(); }
 
   // Runs on: the line's owning thread.
   static void add(CounterLine& line, ReceiverCounter field, uint64_t delta) noexcept {
@@ -70,6 +100,15 @@ class EngineStats {
   static void set(CounterLine& line, WorkerCounter field, uint64_t value) noexcept {
     line.values[static_cast<uint32_t>(field)].store(value, std::memory_order_relaxed);
   }
+  static void add(CounterLine& line, TcpAcceptorCounter field, uint64_t delta) noexcept {
+    bump(line, static_cast<uint32_t>(field), delta);
+  }
+  static void set(CounterLine& line, TcpAcceptorCounter field, uint64_t value) noexcept {
+    line.values[static_cast<uint32_t>(field)].store(value, std::memory_order_relaxed);
+  }
+  static void add(CounterLine& line, TcpReactorCounter field, uint64_t delta) noexcept {
+    bump(line, static_cast<uint32_t>(field), delta);
+  }
   static uint64_t get(const CounterLine& line, uint32_t field) noexcept {
     return line.values[field].load(std::memory_order_relaxed);
   }
@@ -81,8 +120,13 @@ class EngineStats {
     value.store(value.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
   }
 
+  uint32_t line_count() const noexcept {
+    return receivers_ + workers_ + (tcp_reactors_ > 0 ? 1 + tcp_reactors_ : 0);
+  }
+
   uint32_t receivers_;
   uint32_t workers_;
+  uint32_t tcp_reactors_;
   CounterLine* lines_;
 };
 

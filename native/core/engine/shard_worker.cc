@@ -43,8 +43,10 @@ ShardWorker::ShardWorker(uint32_t index, const EngineConfig& config, CounterLine
       events_(config.event_ring_capacity),
       commands_(kCommandRingCapacity),
       results_(kCommandRingCapacity) {
-  inputs_.reserve(config.receivers);
-  for (uint32_t r = 0; r < config.receivers; ++r) {
+  // One ring per producer: the UDP receivers, then the TCP reactors.
+  const uint32_t producers = config.receivers + (config.tcp.enabled ? config.tcp.reactors : 0);
+  inputs_.reserve(producers);
+  for (uint32_t r = 0; r < producers; ++r) {
     inputs_.push_back(std::make_unique<SpscRing<ShardMessage>>(config.ring_capacity));
   }
   decided_.reserve(config.expire_budget + 2 * kDrainBatch);

@@ -39,7 +39,7 @@ class ShardWorker {
   ShardWorker(const ShardWorker&) = delete;
   ShardWorker& operator=(const ShardWorker&) = delete;
 
-  // The ring receiver r fills; created before start().
+  // The ring producer r fills (receivers first, then TCP reactors); created before start().
   SpscRing<ShardMessage>& input(uint32_t receiver) noexcept { return *inputs_[receiver]; }
   WakeSignal& wake() noexcept { return wake_; }
 

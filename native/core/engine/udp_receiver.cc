@@ -8,33 +8,9 @@
 #include <string>
 
 #include "core/common/current_thread.h"
+#include "core/engine/heartbeat_intake.h"
 
 namespace heartwatch {
-namespace {
-
-// Fills `address` from a datagram's source, folding IPv4-mapped IPv6 (from a dual-stack socket)
-// back to IPv4 so one host has one address whichever socket family received it.
-void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexcept {
-  std::memset(&address, 0, sizeof(address));
-  if (source.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(source);
-    address.family = 4;
-    address.port = ntohs(v4.sin_port);
-    std::memcpy(address.ip, &v4.sin_addr, 4);
-  } else if (source.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(source);
-    address.port = ntohs(v6.sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
-      address.family = 4;
-      std::memcpy(address.ip, &v6.sin6_addr.s6_addr[12], 4);
-    } else {
-      address.family = 6;
-      std::memcpy(address.ip, &v6.sin6_addr, 16);
-    }
-  }
-}
-
-}  // namespace
 
 UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
                          std::vector<SpscRing<ShardMessage>*> rings, std::vector<WakeSignal*> wake,
@@ -131,36 +107,17 @@ void UdpReceiver::dispatch(uint32_t count) {
     // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
     const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
-    ParsedHeartbeat parsed{};
+    ShardMessage message;
     const ParseStatus status =
-        truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, messages_[i].msg_len, parsed);
-
-    ShardMessage message{};
-    to_peer_address(sources_[i], message.heartbeat.address);
-    if (identity_ == IdentityMode::kId) {
-      if (status == ParseStatus::kMalformed) {
-        ++malformed;
-        continue;
-      }
-      if (status == ParseStatus::kAuthUnsupported) {
-        ++auth_unsupported;
-        continue;
-      }
-      message.heartbeat.key = parsed.host_id;
-    } else {
-      // Any datagram is a heartbeat of its source; a valid v1 one also lends its fields.
-      if (status == ParseStatus::kAuthUnsupported) {
-        ++auth_unsupported;
-        continue;
-      }
-      if (status != ParseStatus::kOk) parsed = ParsedHeartbeat{};
-      message.heartbeat.key = identity_key(identity_, parsed.host_id,
-                                           reinterpret_cast<const sockaddr*>(&sources_[i]));
+        to_shard_message(identity_, data, messages_[i].msg_len, truncated, sources_[i], message);
+    if (status == ParseStatus::kMalformed) {
+      ++malformed;
+      continue;
     }
-    message.heartbeat.seq = parsed.seq;
-    message.heartbeat.incarnation = parsed.incarnation;
-    message.heartbeat.interval_ms = parsed.interval_ms;
-    message.leave = parsed.leave;
+    if (status == ParseStatus::kAuthUnsupported) {
+      ++auth_unsupported;
+      continue;
+    }
     const uint32_t owner = shard_of(message.heartbeat.key, workers);
     staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
   }

@@ -1,5 +1,6 @@
-// A receiver thread: drains its SO_REUSEPORT socket with recvmmsg, parses each datagram, keys
-// it, and hands it to the worker that owns the key through that pair's SPSC ring.
+// A receiver thread: drains its socket (how several share one port: see Engine) with recvmmsg,
+// parses each datagram, keys it, and hands it to the worker that owns the key through that
+// pair's SPSC ring.
 #pragma once
 
 #include <sys/socket.h>

@@ -60,8 +60,8 @@ bool is_v4_mapped(const sockaddr_in6& source) noexcept {
 
 }  // namespace
 
-ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept {
-  if (length < kHeartbeatHeaderBytes) return ParseStatus::kMalformed;
+ParseStatus parse_heartbeat_header_v1(const uint8_t* data, ParsedHeartbeat& out,
+                                      size_t& message_bytes) noexcept {
   const uint32_t lead = load_be<uint32_t>(data);
   const uint8_t flags = data[3];
   out.host_id = load_be<uint64_t>(data + 4);
@@ -71,13 +71,19 @@ ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbe
   out.payload_len = load_be<uint16_t>(data + 24);
   out.leave = (flags & kHeartbeatFlagLeave) != 0;
   const bool auth = (flags & kHeartbeatFlagAuth) != 0;
-  const size_t expected =
-      kHeartbeatHeaderBytes + size_t{out.payload_len} + (auth ? kAuthTagBytes : 0);
+  message_bytes = kHeartbeatHeaderBytes + size_t{out.payload_len} + (auth ? kAuthTagBytes : 0);
   // One combined test instead of a branch per rule: the rules fail together on garbage.
   const bool valid = ((lead & kLeadWordMask) == kLeadWord) & (load_be<uint16_t>(data + 26) == 0) &
-                     (out.host_id != 0) & (length == expected);
+                     (out.host_id != 0);
   if (!valid) return ParseStatus::kMalformed;
   return auth ? ParseStatus::kAuthUnsupported : ParseStatus::kOk;
+}
+
+ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept {
+  if (length < kHeartbeatHeaderBytes) return ParseStatus::kMalformed;
+  size_t expected = 0;
+  const ParseStatus status = parse_heartbeat_header_v1(data, out, expected);
+  return length == expected ? status : ParseStatus::kMalformed;
 }
 
 uint64_t identity_key(IdentityMode mode, uint64_t host_id, const sockaddr* source) noexcept {

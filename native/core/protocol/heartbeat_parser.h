@@ -35,6 +35,14 @@ struct ParsedHeartbeat {
 // Runs on: receiver thread.
 ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept;
 
+// Validates a v1 header alone (every rule above except the length one) and says how many bytes
+// the whole message takes: 28 + payload_len, +16 with AUTH. A stream transport reads this many
+// bytes per frame; `parse_heartbeat_v1` is this plus the check that the datagram has exactly
+// that length. `header` must hold kHeartbeatHeaderBytes bytes.
+// Runs on: receiver or reactor thread.
+ParseStatus parse_heartbeat_header_v1(const uint8_t* header, ParsedHeartbeat& out,
+                                      size_t& message_bytes) noexcept;
+
 // How a datagram is tied to a host: the host_id field (kId), the source ip:port (kAddress), or
 // the source IP alone (kIp).
 enum class IdentityMode : uint8_t { kId, kAddress, kIp };

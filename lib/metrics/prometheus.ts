@@ -1,0 +1,185 @@
+import type { Registry } from 'prom-client';
+import { HeartwatchError } from '../errors.js';
+import type { Heartwatch } from '../heartwatch.js';
+import type { HeartwatchStats } from '../stats.js';
+import { EventTally, transitionKinds } from './event-tally.js';
+
+type Labels = Record<string, string>;
+interface Sample {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
+
+/** One metric read from a scrape's single `stats()` snapshot. */
+interface StatsMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  samples(stats: HeartwatchStats): Sample[];
+}
+
+const one = (value: number, labels: Labels = {}): Sample => ({ labels, value });
+
+/**
+ * Every metric that `stats()` answers, one entry each: adding a counter to the stats (the
+ * receive watermark lag, suppressed expiries, TCP connections) is one more line here.
+ */
+export const statsMetrics: readonly StatsMetric[] = [
+  {
+    name: 'heartwatch_hosts',
+    help: 'Tracked hosts by state.',
+    type: 'gauge',
+    samples: (s) => [one(s.hostsUp, { state: 'up' }), one(s.hostsDown, { state: 'down' })],
+  },
+  {
+    name: 'heartwatch_heartbeats_received_total',
+    help: 'Datagrams received, valid or not, by transport.',
+    type: 'counter',
+    samples: (s) => [one(s.received, { transport: 'udp' })],
+  },
+  {
+    name: 'heartwatch_heartbeats_rejected_total',
+    help: 'Heartbeats dropped by reason: malformed (not wire v1), auth_unsupported (signed, but this server has no key), host_limit (a new host beyond maxHosts).',
+    type: 'counter',
+    samples: (s) => [
+      one(s.malformed, { reason: 'malformed' }),
+      one(s.authUnsupported, { reason: 'auth_unsupported' }),
+      one(s.refused, { reason: 'host_limit' }),
+    ],
+  },
+  {
+    name: 'heartwatch_dropped_total',
+    help: 'Heartbeats lost by place: socket (the kernel receive buffer was full), ring (a receiver-to-worker ring was full).',
+    type: 'counter',
+    samples: (s) => [one(s.kernelDrops, { where: 'socket' }), one(s.ringDrops, { where: 'ring' })],
+  },
+  {
+    name: 'heartwatch_events_pending',
+    help: 'Events produced by the engine and not yet handed to JavaScript.',
+    type: 'gauge',
+    samples: (s) => [one(s.eventsPending)],
+  },
+  {
+    name: 'heartwatch_events_delivered_total',
+    help: 'Events handed to JavaScript.',
+    type: 'counter',
+    samples: (s) => [one(s.eventsDelivered)],
+  },
+];
+
+/** What {@link registerMetrics} returns. */
+export interface HeartwatchMetrics {
+  /** The registry the metrics were added to. */
+  readonly registry: Registry;
+  /** The event counts behind the transition and lateness metrics (shared with the live page). */
+  readonly tally: EventTally;
+  /** Removes heartwatch's metrics from the registry and stops counting events. */
+  dispose(): void;
+}
+
+/** Options of {@link registerMetrics}. */
+export interface RegisterMetricsOptions {
+  /** Registry to add to. Default: a new `Registry`. */
+  registry?: Registry | undefined;
+  /** Also add prom-client's default process and Node.js metrics (`collectDefaultMetrics`). Default false. */
+  defaultMetrics?: boolean | undefined;
+  /** An existing tally to read transitions and lateness from, instead of a new one. */
+  tally?: EventTally | undefined;
+}
+
+type PromClient = typeof import('prom-client');
+
+/** Loads prom-client, an optional peer dependency, only when metrics are asked for. */
+export function loadPromClient(): PromClient {
+  try {
+    return require('prom-client') as PromClient;
+  } catch (err) {
+    throw new HeartwatchError(
+      'ERR_HW_PROM_CLIENT_MISSING',
+      'metrics need the optional peer dependency prom-client: npm install prom-client',
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Adds heartwatch's metrics to a prom-client registry (prom-client is loaded now, not before).
+ * A scrape reads `hw.stats()` once, whatever the number of metrics: the first metric collected
+ * in a scrape takes the snapshot and the others reuse it until the scrape's tick ends.
+ *
+ * ```ts
+ * const { registry } = registerMetrics(hw, { defaultMetrics: true });
+ * res.end(await registry.metrics());
+ * ```
+ */
+export function registerMetrics(
+  hw: Heartwatch,
+  options: RegisterMetricsOptions = {},
+): HeartwatchMetrics {
+  const prom = loadPromClient();
+  const registry = options.registry ?? new prom.Registry();
+  const tally = options.tally ?? new EventTally(hw);
+  let cached: HeartwatchStats | undefined;
+  const snapshot = (): HeartwatchStats => {
+    if (cached === undefined) {
+      cached = hw.stats();
+      setImmediate(() => {
+        cached = undefined;
+      });
+    }
+    return cached;
+  };
+  const names: string[] = [];
+  const add = (name: string, help: string, type: string, values: () => Sample[]): void => {
+    registry.registerMetric({
+      name,
+      help,
+      type,
+      aggregator: 'sum',
+      get: () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    } as unknown as Parameters<Registry['registerMetric']>[0]);
+    names.push(name);
+  };
+  for (const metric of statsMetrics) {
+    add(metric.name, metric.help, metric.type, () => metric.samples(snapshot()));
+  }
+  add(
+    'heartwatch_transitions_total',
+    'Host transitions handed to JavaScript, by kind.',
+    'counter',
+    () => transitionKinds.map((kind) => one(tally.transitions[kind], { kind })),
+  );
+  add(
+    'heartwatch_detection_lateness_seconds',
+    'How long after its deadline (last heartbeat + timeout) each timeout down was declared; observed with missedBeats 0 only, where every host has the same deadline rule.',
+    'histogram',
+    () => latenessSamples(tally),
+  );
+  add('heartwatch_info', 'The engine that runs (always 1).', 'gauge', () => [
+    one(1, { engine: hw.engine }),
+  ]);
+  if (options.defaultMetrics === true) prom.collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    tally,
+    dispose: () => {
+      for (const name of names) registry.removeSingleMetric(name);
+      if (options.tally === undefined) tally.dispose();
+    },
+  };
+}
+
+function latenessSamples(tally: EventTally): Sample[] {
+  const name = 'heartwatch_detection_lateness_seconds';
+  const h = tally.lateness();
+  const samples: Sample[] = h.buckets.map((le, i) => ({
+    metricName: `${name}_bucket`,
+    labels: { le: String(le) },
+    value: h.counts[i] as number,
+  }));
+  samples.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: h.count });
+  samples.push({ metricName: `${name}_sum`, labels: {}, value: h.sum });
+  samples.push({ metricName: `${name}_count`, labels: {}, value: h.count });
+  return samples;
+}

@@ -1,0 +1,48 @@
+import { type DecodeResult, decodeHeartbeatHeader, headerBytes } from './wire-v1.js';
+
+/**
+ * Cuts a TCP byte stream into v1 heartbeat frames (docs/protocol.md, "Over TCP"), the pure-TS
+ * twin of native/core/protocol/frame_reader.h: a two-state machine (header, body) fed whatever
+ * each `'data'` event brought, so a frame may be split at any byte and many may come in one
+ * chunk. It keeps only the 28-byte header of the frame in progress; payload and tag are skipped.
+ */
+export class FrameReader {
+  readonly #header = new Uint8Array(headerBytes);
+  #filled = 0;
+  #bodyLeft = 0;
+
+  /** Whether part of a frame has arrived and the rest has not. */
+  get midFrame(): boolean {
+    return this.#filled !== 0;
+  }
+
+  /**
+   * Feeds one chunk; calls `frame` for every frame it completes (`ok` or `authUnsupported`).
+   * Returns `false` when a header breaks a v1 rule: the stream cannot be re-synchronised and
+   * the caller closes the connection (the reader must not be fed again).
+   */
+  feed(chunk: Uint8Array, frame: (result: DecodeResult) => void): boolean {
+    let at = 0;
+    while (at < chunk.byteLength) {
+      if (this.#filled < headerBytes) {
+        const take = Math.min(headerBytes - this.#filled, chunk.byteLength - at);
+        this.#header.set(chunk.subarray(at, at + take), this.#filled);
+        this.#filled += take;
+        at += take;
+        if (this.#filled < headerBytes) return true;
+        const { result, messageBytes } = decodeHeartbeatHeader(this.#header);
+        if (result.status === 'malformed') return false;
+        this.#bodyLeft = messageBytes - headerBytes;
+      } else {
+        const skip = Math.min(this.#bodyLeft, chunk.byteLength - at);
+        this.#bodyLeft -= skip;
+        at += skip;
+      }
+      if (this.#bodyLeft === 0) {
+        this.#filled = 0;
+        frame(decodeHeartbeatHeader(this.#header).result);
+      }
+    }
+    return true;
+  }
+}

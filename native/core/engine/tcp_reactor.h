@@ -1,0 +1,111 @@
+// A TCP reactor thread: one epoll loop over the connections the accept thread hands it. Each
+// readable connection gets one read per loop turn (level-triggered, so a busy peer cannot starve
+// the others); the bytes go through the connection's FrameReader, and every complete frame
+// becomes a ShardMessage (the same to_shard_message() the UDP receivers use) pushed into the
+// worker's ring for this reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's
+// DeadlineWheel.
+//
+// Memory per connection: a Connection record and a wheel node (~130 bytes) and no buffer: the
+// 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/engine/engine_config.h"
+#include "core/engine/engine_stats.h"
+#include "core/engine/shard_message.h"
+#include "core/engine/wake_signal.h"
+#include "core/net/deadline_wheel.h"
+#include "core/protocol/frame_reader.h"
+#include "core/ring/spsc_ring.h"
+
+namespace heartwatch {
+
+// A peer's address as accept() gave it: 28 bytes rather than a 128-byte sockaddr_storage.
+union PeerSockaddr {
+  sockaddr_in v4;
+  sockaddr_in6 v6;
+};
+
+// What the accept thread hands a reactor.
+struct AcceptedConnection {
+  int fd;
+  PeerSockaddr peer;
+  uint64_t ip_key;  // identity_key(kIp) of the peer: the per-IP cap's key
+};
+
+class TcpReactor {
+ public:
+  // `rings[w]` and `wake[w]` belong to worker w.
+  // Runs on: JS thread.
+  TcpReactor(uint32_t index, const EngineConfig& config, std::vector<SpscRing<ShardMessage>*> rings,
+             std::vector<WakeSignal*> wake, CounterLine& counters, int cpu);
+  ~TcpReactor();
+  TcpReactor(const TcpReactor&) = delete;
+  TcpReactor& operator=(const TcpReactor&) = delete;
+
+  // Runs on: JS thread.
+  void start();
+  void request_stop() noexcept;
+  void join();
+
+  // The accept thread's side: push a connection, then notify().
+  // Runs on: accept thread.
+  bool hand(const AcceptedConnection& connection) noexcept { return handoff_.try_push(connection); }
+  void notify() noexcept;
+  // The ip_key of each connection this reactor closed, for the accept thread's counts.
+  // Runs on: accept thread.
+  size_t take_closed(uint64_t* out, size_t max) noexcept { return closed_.pop_batch(out, max); }
+
+ private:
+  struct Connection {
+    FrameReader reader;
+    int fd;
+    uint64_t opened_ms;
+    uint64_t last_frame_ms;  // 0 until the first complete frame
+    uint64_t frame_started_ms;
+    uint64_t ip_key;
+    PeerSockaddr peer;
+  };
+
+  // Runs on: reactor thread, for all the private functions below.
+  void run();
+  void adopt(uint64_t now_ms);
+  void read_ready(uint32_t id, uint64_t now_ms);
+  void frames(uint32_t id, const uint8_t* data, size_t length, uint64_t now_ms);
+  void stage(const ShardMessage& message);
+  void flush(uint32_t worker);
+  void expire(uint32_t id, uint64_t now_ms);
+  uint64_t deadline_of(const Connection& connection) const noexcept;
+  void close_connection(uint32_t id, bool reset);
+  void close_all() noexcept;
+
+  uint32_t index_;
+  IdentityMode identity_;
+  TcpConfig tcp_;
+  std::vector<SpscRing<ShardMessage>*> rings_;
+  std::vector<WakeSignal*> wake_;
+  CounterLine& counters_;
+  int cpu_;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  SpscRing<AcceptedConnection> handoff_;
+  SpscRing<uint64_t> closed_;
+  std::vector<Connection> connections_;
+  std::vector<uint32_t> free_ids_;
+  DeadlineWheel wheel_;
+  std::unique_ptr<uint8_t[]> read_buffer_;
+  std::vector<ShardMessage> staged_;  // worker w's share at [w * kStageFrames, ...)
+  std::vector<uint32_t> staged_counts_;
+};
+
+}  // namespace heartwatch
