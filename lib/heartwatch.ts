@@ -262,13 +262,18 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
 
   /**
    * Forgets a host now, without an event; resolves `false` if it was not tracked. A host heard
-   * again afterwards comes back as a new host (`up`, `recovered: false`).
+   * again afterwards comes back as a new host (`up`, `recovered: false`). The id is the decimal
+   * string events carry, or the same id as a bigint (`42n`). A wrong argument rejects (as every
+   * failure of this async method does) with `ERR_HW_INVALID_ARGUMENT`.
    */
-  remove(id: string): Promise<boolean> {
+  remove(id: string | bigint): Promise<boolean> {
+    if (typeof id === 'bigint') return this.#engine.remove(id.toString());
     if (typeof id !== 'string') {
-      throw new HeartwatchError(
-        'ERR_HW_INVALID_ARGUMENT',
-        `remove(id): expected a decimal host id string, got ${typeof id}`,
+      return Promise.reject(
+        new HeartwatchError(
+          'ERR_HW_INVALID_ARGUMENT',
+          `remove(id): expected a decimal host id string or a bigint, got ${typeof id}`,
+        ),
       );
     }
     return this.#engine.remove(id);

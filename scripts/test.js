@@ -4,7 +4,8 @@
 //   3. lint and format check (Biome)
 //   4. vitest: the TypeScript API, both engines, the CLI, lifecycle tests
 //   5. the C++ core: ctest in release, ASan+UBSan and TSan builds; the fuzzers for a bounded time;
-//      the addon compiled for arm64 with the cross compiler (compile only)
+//      the addon compiled for arm64 with the cross compiler, the C++ tests built for arm64 and run
+//      under qemu-user
 //   6. the packaging proof (prebuilt binary installs and loads with no compiler and no network)
 // Every test step runs even when an earlier one failed (a step that throws counts as 1 failed);
 // a per-step summary, then one closing line: "test: N passed, N failed", summed over all steps.
@@ -18,7 +19,14 @@ const packageProof = require('./package-proof.js');
 
 function systemDepsMissing() {
   const missing = [];
-  for (const tool of ['cmake', 'ninja', 'clang++-14', 'aarch64-linux-gnu-g++', 'chromium']) {
+  for (const tool of [
+    'cmake',
+    'ninja',
+    'clang++-14',
+    'aarch64-linux-gnu-g++',
+    'qemu-aarch64',
+    'chromium',
+  ]) {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
   if (!fs.existsSync('/usr/include/gtest/gtest.h')) missing.push('GoogleTest headers');
@@ -63,6 +71,22 @@ function testSteps() {
   ];
 }
 
+/**
+ * CI runs `npm install`, not `npm ci`: where the committed lockfile no longer matches package.json,
+ * npm install rewrites it instead of failing. Seeing it changed here gives what `npm ci` checks.
+ * Outside a git checkout (an unpacked tarball) there is nothing to compare with.
+ */
+function lockfileUnchanged() {
+  if (!fs.existsSync(path.join(root, '.git'))) return;
+  const diff = spawnSync('git', ['diff', '--quiet', '--', 'package-lock.json'], { cwd: root });
+  if (diff.status === 1) {
+    throw new Error(
+      'package-lock.json differs from the committed one (npm install rewrote it, or it was edited): ' +
+        'run `npm install --package-lock-only` and commit the lockfile',
+    );
+  }
+}
+
 /** What the test steps need: system packages, the builds, lint. A failure here stops the run. */
 function prepare() {
   const missing = systemDepsMissing();
@@ -72,6 +96,7 @@ function prepare() {
   }
   run('npm', ['run', 'build:ts']);
   buildAddon();
+  lockfileUnchanged();
   run('npx', ['biome', 'check', '.']);
   return { passed: 0, failed: 0 };
 }

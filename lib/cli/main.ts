@@ -26,7 +26,8 @@ ${commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join('\n')}
 
 Flags:
   -h, --help     show this help; "heartwatch <command> --help" for a command's flags
-  -v, --version  print the version
+  -v, -V, --version, version
+                 print the version
 
 Exit codes: 0 success, 1 runtime error, 2 usage error (bad command, flag or value).
 
@@ -52,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(topHelp());
     return 0;
   }
-  if (first === '--version' || first === '-v') {
+  if (first === '--version' || first === '-v' || first === '-V' || first === 'version') {
     process.stdout.write(`${version()}\n`);
     return 0;
   }

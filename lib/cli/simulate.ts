@@ -102,10 +102,21 @@ function parseEvent(flag: string, text: string, maxTime: number): { hosts: numbe
       `heartwatch simulate: ${flag} must be N@TIME, e.g. 100@10s, got "${text}"`,
     );
   }
-  return {
-    hosts: parseInteger('simulate', `${flag} (N in N@TIME)`, text.slice(0, at), 1, 16_777_216),
-    atMs: parseDuration('simulate', `${flag} (TIME in N@TIME)`, text.slice(at + 1), 0, maxTime),
-  };
+  const hosts = parseInteger('simulate', `${flag} (N in N@TIME)`, text.slice(0, at), 1, 16_777_216);
+  const atMs = parseDuration(
+    'simulate',
+    `${flag} (TIME in N@TIME)`,
+    text.slice(at + 1),
+    0,
+    maxTime,
+  );
+  // At or past the end the run is over before the event: it would never happen.
+  if (atMs >= maxTime) {
+    throw new UsageError(
+      `heartwatch simulate: ${flag} ${text} comes at or after the end of the run (--duration ${formatDuration(maxTime)}); give a TIME before it, or a longer --duration`,
+    );
+  }
+  return { hosts, atMs };
 }
 
 function plural(n: number, word: string): string {
@@ -208,6 +219,11 @@ async function run(argv: string[]): Promise<number> {
   let reviveAtMs: number | undefined;
   if (values.revive !== undefined) {
     const atMs = parseDuration('simulate', '--revive', values.revive, 0, maxTime);
+    if (atMs >= maxTime) {
+      throw new UsageError(
+        `heartwatch simulate: --revive ${values.revive} comes at or after the end of the run (--duration ${formatDuration(maxTime)}); give a TIME before it, or a longer --duration`,
+      );
+    }
     if (nextStopped === 0) {
       throw new UsageError(
         'heartwatch simulate: --revive needs hosts stopped by --kill or --leave',

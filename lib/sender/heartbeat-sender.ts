@@ -23,32 +23,35 @@ export interface HeartbeatSenderOptions {
    * goes that way. `'auto'`: UDP while the datagram fits a conservative MTU (1232 bytes, what
    * IPv6's 1280 leaves after its headers), TCP to the same host and port above it.
    */
-  transport?: 'udp' | 'tcp' | 'auto';
-  /** The host's id on the wire, 1 to 2^64-1. */
-  hostId?: bigint;
+  transport?: 'udp' | 'tcp' | 'auto' | undefined;
+  /**
+   * The host's id on the wire, 1 to 2^64-1: a bigint (`42n`) or the decimal string events carry
+   * (`'42'`).
+   */
+  hostId?: bigint | string | undefined;
   /** Derive the id from a name with {@link hostIdFromName} (SHA-256, first 8 bytes). */
-  name?: string;
+  name?: string | undefined;
   /** Heartbeat period in milliseconds, 1 to 86 400 000. Default 1000. */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
   /**
    * Each period is drawn uniformly from `[intervalMs*(1-jitter), intervalMs*(1+jitter)]` so a
    * fleet started together does not beat in lock-step. 0 to 0.9; default 0.1.
    */
-  jitter?: number;
+  jitter?: number | undefined;
   /**
    * Opaque bytes carried in every heartbeat: at most 65 479 over UDP (a datagram fits IPv4),
    * 65 535 over TCP. The server keeps them as the host's status; to change a status over time,
    * use {@link HeartbeatSender.setStatus} instead (it sends the bytes only when needed).
    */
-  payload?: Uint8Array;
+  payload?: Uint8Array | undefined;
   /**
    * With a status set ({@link HeartbeatSender.setStatus}), a heartbeat carries it again at least
    * this often, so a server that restarted, or lost the beats of a change, learns it. 0 to
    * 86 400 000 ms; 0 puts it in every heartbeat. Default 30 000.
    */
-  statusRefreshMs?: number;
+  statusRefreshMs?: number | undefined;
   /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
-  announceInterval?: boolean;
+  announceInterval?: boolean | undefined;
   /**
    * Sign every heartbeat with this key (16 to 1024 bytes, 32 recommended; the server's signing
    * key). A signing sender's incarnation is its start time in Unix seconds (later senders in one
@@ -56,7 +59,7 @@ export interface HeartbeatSenderOptions {
    * that go up (docs/protocol.md, "Replay protection"). UDP only: with a key, `transport` must be
    * `'udp'` (a TCP server keeps no tag to check and drops AUTH frames).
    */
-  key?: Uint8Array;
+  key?: Uint8Array | undefined;
 }
 
 /** Events a {@link HeartbeatSender} emits. */
@@ -179,9 +182,14 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
       'Invalid options "hostId" and "name": give one of them, not both',
     );
   } else if (options.hostId !== undefined) {
-    const id = options.hostId;
+    const given = options.hostId;
+    const id = typeof given === 'string' && /^[0-9]{1,20}$/.test(given) ? BigInt(given) : given;
     if (typeof id !== 'bigint' || id < 1n || id > maxHostId) {
-      throw invalid('hostId', `a bigint from 1n to ${maxHostId}n`, id);
+      const allowed =
+        typeof given === 'string'
+          ? `a decimal string from '1' to '${maxHostId}'`
+          : `a bigint from 1n to ${maxHostId}n`;
+      throw invalid('hostId', allowed, given);
     }
     hostId = id;
   } else if (options.name !== undefined) {

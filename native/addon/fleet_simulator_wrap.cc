@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "addon/js_conversions.h"
+#include "core/common/errno_name.h"
 #include "core/common/system_error.h"
 #include "sim/fleet_simulator.h"
 
@@ -94,7 +95,7 @@ Napi::Object ToJsReport(Napi::Env env, const FleetSimulator::Report& report) {
   Napi::Array errors = Napi::Array::New(env, report.errors_by_errno.size());
   for (uint32_t i = 0; i < report.errors_by_errno.size(); ++i) {
     const auto [error, count] = report.errors_by_errno[i];
-    const char* name = strerrorname_np(error);
+    const char* name = heartwatch::errno_name(error);
     Napi::Array pair = Napi::Array::New(env, 2);
     pair.Set(0u, name != nullptr ? std::string(name) : "errno " + std::to_string(error));
     pair.Set(1u, static_cast<double>(count));

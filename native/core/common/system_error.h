@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/common/errno_name.h"
+
 namespace heartwatch {
 
 class SystemError : public std::runtime_error {
@@ -16,13 +18,13 @@ class SystemError : public std::runtime_error {
   int error() const noexcept { return error_; }
   const char* syscall() const noexcept { return syscall_; }
   const char* code() const noexcept {
-    const char* name = strerrorname_np(error_);
+    const char* name = errno_name(error_);
     return name != nullptr ? name : "EUNKNOWN";
   }
 
  private:
   static std::string build_message(int error, const char* syscall, const std::string& detail) {
-    const char* name = strerrorname_np(error);
+    const char* name = errno_name(error);
     return std::string(syscall) + " " + detail + ": " + (name != nullptr ? name : "EUNKNOWN") + " (" +
            std::strerror(error) + ")";
   }

@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 #include <linux/filter.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,7 +46,13 @@ UdpSocket::UdpSocket(const UdpSocketOptions& options) {
   if (fd_ < 0) throw SystemError(errno, "socket", "UDP");
   try {
     if (options.reuse_port) set_int_option(fd_, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
-    set_int_option(fd_, SOL_SOCKET, SO_RXQ_OVFL, 1, "SO_RXQ_OVFL");
+    // Every Linux kernel since 2.6.33 has SO_RXQ_OVFL; emulated ones (qemu-user, gVisor) may
+    // answer ENOPROTOOPT. The socket still works there; it just cannot count kernel drops.
+    const int overflow = 1;
+    if (setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &overflow, sizeof(overflow)) != 0 &&
+        errno != ENOPROTOOPT) {
+      throw SystemError(errno, "setsockopt", "SO_RXQ_OVFL");
+    }
     if (family == AF_INET6) set_int_option(fd_, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY");
     if (options.recv_buffer_bytes > 0) {
       // SO_RCVBUFFORCE passes rmem_max when the process may (CAP_NET_ADMIN); otherwise the
