@@ -19,7 +19,11 @@ export type { HttpAddress, HttpApiOptions, HttpSummary } from './http/server.js'
 export { HttpApi } from './http/server.js';
 export type { LatenessHistogram, TransitionKind } from './metrics/event-tally.js';
 export { EventTally } from './metrics/event-tally.js';
-export type { HeartwatchMetrics, RegisterMetricsOptions } from './metrics/prometheus.js';
+export type {
+  HeartwatchMetrics,
+  MetricsRegistry,
+  RegisterMetricsOptions,
+} from './metrics/prometheus.js';
 export { registerMetrics } from './metrics/prometheus.js';
 export type { NativeInfo, NativeUnavailable } from './native/native-info.js';
 export { nativeInfo } from './native/native-info.js';

@@ -1,4 +1,4 @@
-import type { Registry } from 'prom-client';
+import type * as PromClientModule from 'prom-client';
 import { HeartwatchError } from '../errors.js';
 import type { Heartwatch } from '../heartwatch.js';
 import type { HeartwatchStats } from '../stats.js';
@@ -95,10 +95,21 @@ export const statsMetrics: readonly StatsMetric[] = [
   },
 ];
 
+/**
+ * The part of a prom-client `Registry` heartwatch uses. Declared here, not imported, so the
+ * published types need prom-client only where it is installed: it is an optional peer.
+ */
+export interface MetricsRegistry {
+  registerMetric(metric: never): void;
+  removeSingleMetric(name: string): void;
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
 /** What {@link registerMetrics} returns. */
 export interface HeartwatchMetrics {
   /** The registry the metrics were added to. */
-  readonly registry: Registry;
+  readonly registry: MetricsRegistry;
   /** The event counts behind the transition and lateness metrics (shared with the live page). */
   readonly tally: EventTally;
   /** Removes heartwatch's metrics from the registry and stops counting events. */
@@ -107,18 +118,18 @@ export interface HeartwatchMetrics {
 
 /** Options of {@link registerMetrics}. */
 export interface RegisterMetricsOptions {
-  /** Registry to add to. Default: a new `Registry`. */
-  registry?: Registry | undefined;
+  /** A prom-client `Registry` to add to. Default: a new one. */
+  registry?: MetricsRegistry | undefined;
   /** Also add prom-client's default process and Node.js metrics (`collectDefaultMetrics`). Default false. */
   defaultMetrics?: boolean | undefined;
   /** An existing tally to read transitions and lateness from, instead of a new one. */
   tally?: EventTally | undefined;
 }
 
-type PromClient = typeof import('prom-client');
+type PromClient = typeof PromClientModule;
 
 /** Loads prom-client, an optional peer dependency, only when metrics are asked for. */
-export function loadPromClient(): PromClient {
+function loadPromClient(): PromClient {
   try {
     return require('prom-client') as PromClient;
   } catch (err) {
@@ -145,7 +156,7 @@ export function registerMetrics(
   options: RegisterMetricsOptions = {},
 ): HeartwatchMetrics {
   const prom = loadPromClient();
-  const registry = options.registry ?? new prom.Registry();
+  const registry: MetricsRegistry = options.registry ?? new prom.Registry();
   const tally = options.tally ?? new EventTally(hw);
   let cached: HeartwatchStats | undefined;
   const snapshot = (): HeartwatchStats => {
@@ -165,7 +176,7 @@ export function registerMetrics(
       type,
       aggregator: 'sum',
       get: () => ({ name, help, type, aggregator: 'sum', values: values() }),
-    } as unknown as Parameters<Registry['registerMetric']>[0]);
+    } as never);
     names.push(name);
   };
   for (const metric of statsMetrics) {
@@ -186,7 +197,9 @@ export function registerMetrics(
   add('heartwatch_info', 'The engine that runs (always 1).', 'gauge', () => [
     one(1, { engine: hw.engine }),
   ]);
-  if (options.defaultMetrics === true) prom.collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics === true) {
+    prom.collectDefaultMetrics({ register: registry as PromClientModule.Registry });
+  }
   return {
     registry,
     tally,
