@@ -10,14 +10,10 @@
 #include <cerrno>
 
 #include "core/common/system_error.h"
+#include "core/net/socket_address.h"
 
 namespace heartwatch {
 namespace {
-
-void set_int_option(int fd, int level, int name, uint32_t value, const char* what) {
-  const int v = static_cast<int>(value);
-  if (setsockopt(fd, level, name, &v, sizeof(v)) != 0) throw SystemError(errno, "setsockopt", what);
-}
 
 void apply_options(int fd, int family, const TcpSocketOptions& options) {
   set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
@@ -40,28 +36,13 @@ void apply_options(int fd, int family, const TcpSocketOptions& options) {
 }  // namespace
 
 TcpListener::TcpListener(const TcpSocketOptions& options) {
-  sockaddr_storage address{};
-  socklen_t address_length = 0;
-  int family = AF_INET6;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-  if (inet_pton(AF_INET, options.host.c_str(), &v4->sin_addr) == 1) {
-    family = AF_INET;
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(options.port);
-    address_length = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, options.host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(options.port);
-    address_length = sizeof(sockaddr_in6);
-  } else {
-    throw SystemError(EINVAL, "inet_pton", "host \"" + options.host + "\" is not an IP address");
-  }
+  const BindAddress address = bind_address(options.host, options.port);
+  const int family = address.family;
   fd_ = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd_ < 0) throw SystemError(errno, "socket", "TCP");
   try {
     apply_options(fd_, family, options);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), address_length) != 0) {
+    if (bind(fd_, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
       throw SystemError(errno, "bind", "TCP " + options.host + " port " + std::to_string(options.port));
     }
     if (listen(fd_, static_cast<int>(options.backlog)) != 0) throw SystemError(errno, "listen", "TCP");

@@ -11,36 +11,12 @@
 #include <cstring>
 
 #include "core/common/system_error.h"
+#include "core/net/socket_address.h"
 
 namespace heartwatch {
-namespace {
-
-void set_int_option(int fd, int level, int name, int value, const char* what) {
-  if (setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
-    throw SystemError(errno, "setsockopt", what);
-  }
-}
-
-}  // namespace
-
 UdpSocket::UdpSocket(const UdpSocketOptions& options) {
-  sockaddr_storage address{};
-  socklen_t address_length = 0;
-  int family = AF_INET6;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
-  if (inet_pton(AF_INET, options.host.c_str(), &v4->sin_addr) == 1) {
-    family = AF_INET;
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(options.port);
-    address_length = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, options.host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(options.port);
-    address_length = sizeof(sockaddr_in6);
-  } else {
-    throw SystemError(EINVAL, "inet_pton", "host \"" + options.host + "\" is not an IP address");
-  }
+  const BindAddress address = bind_address(options.host, options.port);
+  const int family = address.family;
 
   fd_ = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd_ < 0) throw SystemError(errno, "socket", "UDP");
@@ -66,7 +42,7 @@ UdpSocket::UdpSocket(const UdpSocketOptions& options) {
     if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) != 0) {
       throw SystemError(errno, "setsockopt", "SO_RCVTIMEO");
     }
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), address_length) != 0) {
+    if (bind(fd_, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
       throw SystemError(errno, "bind", options.host + " port " + std::to_string(options.port));
     }
     sockaddr_storage bound{};
