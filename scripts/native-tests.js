@@ -82,9 +82,13 @@ const arm64Cmake = [
   '-DCMAKE_SYSTEM_PROCESSOR=aarch64',
   '-DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++',
   '-DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc',
+  // The standalone core's SHA-256 comes from libcrypto: Debian's arm64 one (libssl-dev:arm64,
+  // multiarch), which CMake would not pick over the host's on its own.
+  '-DOPENSSL_INCLUDE_DIR=/usr/include',
+  '-DOPENSSL_CRYPTO_LIBRARY=/usr/lib/aarch64-linux-gnu/libcrypto.so',
   // ctest (and GoogleTest's test discovery) run each arm64 binary through qemu-user, with the
-  // cross toolchain's C libraries standing in for an arm64 machine's.
-  '-DCMAKE_CROSSCOMPILING_EMULATOR=qemu-aarch64;-L;/usr/aarch64-linux-gnu',
+  // cross toolchain's C libraries standing in for an arm64 machine's, and the arm64 libcrypto.
+  '-DCMAKE_CROSSCOMPILING_EMULATOR=qemu-aarch64;-L;/usr/aarch64-linux-gnu;-E;LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu',
   '-DHW_GTEST_SOURCE=/usr/src/googletest',
 ];
 

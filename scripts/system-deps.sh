@@ -14,8 +14,11 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# The arm64 C++ tests link the arm64 libcrypto (libssl-dev:arm64): Debian multiarch, so the
+# package index must carry arm64 before the update.
+dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends "${packages[@]}" libssl-dev:arm64 >/dev/null
 
 # The benchmark's peers (bench/peers/): Redis and etcd, which `npm run bench` starts on loopback
 # and the peer smoke tests in test/ts/bench-suite.test.ts run against (they say they are skipped

@@ -30,6 +30,7 @@ function systemDepsMissing() {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   }
   if (!fs.existsSync('/usr/include/gtest/gtest.h')) missing.push('GoogleTest headers');
+  if (!fs.existsSync('/usr/lib/aarch64-linux-gnu/libcrypto.so')) missing.push('arm64 libcrypto');
   return missing;
 }
 

@@ -132,7 +132,10 @@ describe.each(engines)('serve --engine %s --auth-required with send', (engine) =
       start('send', '--to', to, '--id', '3', '--interval', '50ms', '--auth-key-file', otherKeys),
     ];
     expect(await until(() => server.out.stdout.includes('"id":"1"'), 10_000)).toBe(true);
-    expect(senders[0]?.out.stderr).toMatch(/\(incarnation \d+, signed\)/);
+    // The sender prints its line on its own schedule: wait for it rather than read it once.
+    expect(
+      await until(() => /\(incarnation \d+, signed\)/.test(senders[0]?.out.stderr ?? ''), 5000),
+    ).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (const s of senders) s.child.kill('SIGINT');
     await Promise.all(senders.map((s) => s.exited));
