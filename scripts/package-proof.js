@@ -14,7 +14,7 @@ const { spawnSync } = require('node:child_process');
 const { run, capture, bundledNpmDir } = require('./lib/run.js');
 const { auditPrebuild } = require('./lib/elf-audit.js');
 const { targets, prebuildFile } = require('./prebuild.js');
-const { toolchain } = require('./lib/toolchains.js');
+const { toolchain, qemuArm64Args } = require('./lib/toolchains.js');
 
 function check(condition, message) {
   if (!condition) throw new Error(`package proof: ${message}`);
@@ -61,7 +61,7 @@ function smoke(app, env) {
     [
       'arm64',
       capture('/bin/sh', ['-c', 'command -v qemu-aarch64']).trim(),
-      ['-L', '/usr/aarch64-linux-gnu', toolchain('nodeArm64'), script],
+      [...qemuArm64Args, toolchain('nodeArm64'), script],
     ],
   ];
   for (const [arch, command, args] of runs) {

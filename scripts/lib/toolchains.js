@@ -52,4 +52,19 @@ function toolchain(name) {
   return bin;
 }
 
-module.exports = { toolchain, pinned };
+/**
+ * qemu-user's arguments for running an arm64 program here: the cross toolchain's C libraries stand
+ * in for an arm64 machine's, and Debian's multiarch arm64 libraries (libcrypto) come after them.
+ * The cross C library must come first on the guest's library path: the host's ld.so.cache also
+ * lists the multiarch libc6:arm64 (installed with libssl-dev:arm64), and that libc loaded by the
+ * cross toolchain's dynamic loader (a different build of glibc) spins forever at the first
+ * thread or in Node's start-up.
+ */
+const qemuArm64Args = [
+  '-L',
+  '/usr/aarch64-linux-gnu',
+  '-E',
+  'LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib:/usr/lib/aarch64-linux-gnu',
+];
+
+module.exports = { toolchain, pinned, qemuArm64Args };
