@@ -138,8 +138,11 @@ std::map<uint64_t, std::vector<Arrival>> by_host(const std::vector<Arrival>& arr
   return hosts;
 }
 
-// Slack for timing checks on a loaded 2-core machine under sanitizers.
+// Timing checks are one-sided: an action may run late on a loaded 2-core machine under
+// sanitizers (a descheduled thread), so "late" bounds only catch a hang or a lost action;
+// "early" bounds, which no load can excuse, stay tight.
 constexpr double kSlackMs = 100;
+constexpr double kLateMs = 1000;
 
 TEST(FleetSimulator, FleetOverLoopbackMatchesTheSpecAndTheSchedule) {
   LoopbackReceiver receiver(AF_INET);
@@ -160,7 +163,8 @@ TEST(FleetSimulator, FleetOverLoopbackMatchesTheSpecAndTheSchedule) {
 
   EXPECT_EQ(report.send_errors, 0u);
   EXPECT_FALSE(report.stopped_early);
-  EXPECT_NEAR(report.elapsed_ms, 800, kSlackMs);
+  EXPECT_GE(report.elapsed_ms, 800 - kSlackMs);
+  EXPECT_LE(report.elapsed_ms, 800 + kLateMs);
   EXPECT_EQ(receiver.statuses[ParseStatus::kMalformed], 0u);
   ASSERT_EQ(receiver.arrivals.size(), report.packets_sent);
   EXPECT_EQ(report.leaves_sent, 10u);
@@ -182,8 +186,10 @@ TEST(FleetSimulator, FleetOverLoopbackMatchesTheSpecAndTheSchedule) {
   const double kill_10 = report.kills[0].at_ms, kill_20 = report.kills[1].at_ms,
                kill_50 = report.kills[2].at_ms;
   const double restart_40 = report.restart_at_ms[0], restart_50 = report.restart_at_ms[1];
-  EXPECT_NEAR(kill_10 - report.start_ms, 200, kSlackMs);
-  EXPECT_NEAR(restart_50 - report.start_ms, 450, kSlackMs);
+  EXPECT_GE(kill_10 - report.start_ms, 200 - kSlackMs);
+  EXPECT_LE(kill_10 - report.start_ms, 200 + kLateMs);
+  EXPECT_GE(restart_50 - report.start_ms, 450 - kSlackMs);
+  EXPECT_LE(restart_50 - report.start_ms, 450 + kLateMs);
 
   for (const auto& [host_id, arrivals] : hosts) {
     const uint32_t index = static_cast<uint32_t>(host_id - 1000);
@@ -214,15 +220,17 @@ TEST(FleetSimulator, FleetOverLoopbackMatchesTheSpecAndTheSchedule) {
     if (index >= 10 && index < 20) {
       const double last_send = report.kills[0].last_send_ms[index - 10];
       EXPECT_LE(last_send, kill_10);
-      EXPECT_GE(last_send, kill_10 - 10 - kSlackMs);
-      EXPECT_NEAR(arrivals.back().at_ms, last_send, kSlackMs);
-      EXPECT_LE(arrivals.back().at_ms, kill_10 + kSlackMs);
+      EXPECT_GE(last_send, kill_10 - 10 - kLateMs);
+      EXPECT_GE(arrivals.back().at_ms, last_send - kSlackMs);
+      EXPECT_LE(arrivals.back().at_ms, last_send + kLateMs);
+      EXPECT_LE(arrivals.back().at_ms, kill_10 + kLateMs);
     } else if (index >= 20 && index < 30) {
       EXPECT_TRUE(arrivals.back().heartbeat.leave);
       const double leave_send = report.kills[1].last_send_ms[index - 20];
       EXPECT_GE(leave_send, kill_20);
-      EXPECT_LE(leave_send, kill_20 + 10 + kSlackMs);
-      EXPECT_NEAR(arrivals.back().at_ms, leave_send, kSlackMs);
+      EXPECT_LE(leave_send, kill_20 + 10 + kLateMs);
+      EXPECT_GE(arrivals.back().at_ms, leave_send - kSlackMs);
+      EXPECT_LE(arrivals.back().at_ms, leave_send + kLateMs);
     } else if (index >= 40 && index < 50) {
       for (size_t i = 1; i < arrivals.size(); ++i) {
         if (arrivals[i].heartbeat.incarnation != arrivals[i - 1].heartbeat.incarnation) {
@@ -237,7 +245,7 @@ TEST(FleetSimulator, FleetOverLoopbackMatchesTheSpecAndTheSchedule) {
         ++change;
       }
       ASSERT_LT(change, arrivals.size());
-      EXPECT_LE(arrivals[change - 1].at_ms, kill_50 + kSlackMs);
+      EXPECT_LE(arrivals[change - 1].at_ms, kill_50 + kLateMs);
       EXPECT_GE(arrivals[change].at_ms, restart_50 - kSlackMs / 10);
       EXPECT_GT(arrivals[change].at_ms - arrivals[change - 1].at_ms, 300 - 10 - kSlackMs);
       EXPECT_LE(report.kills[2].last_send_ms[index - 50], kill_50);
@@ -298,7 +306,7 @@ TEST(FleetSimulator, StopEndsARunWithoutADuration) {
   stopper.join();
   receiver.finish();
   EXPECT_TRUE(report.stopped_early);
-  EXPECT_LT(monotonic_ms() - before, 100 + kSlackMs);
+  EXPECT_LT(monotonic_ms() - before, 100 + kLateMs);
   EXPECT_GT(report.packets_sent, 0u);
   ASSERT_EQ(report.kills.size(), 1u);
   EXPECT_TRUE(std::isnan(report.kills[0].at_ms));
