@@ -150,6 +150,54 @@ describe.each(engines)('serve --engine %s --auth-required with send', (engine) =
   });
 });
 
+describe.each(engines)(
+  'serve --engine %s --tcp-port --auth-required with send --transport tcp',
+  (engine) => {
+    it('applies the signed TCP sender and ignores an unsigned and a wrongly keyed one', async () => {
+      const server = start(
+        'serve',
+        '--port',
+        '0',
+        '--tcp-port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--engine',
+        engine,
+        '--json',
+        '--auth-key-file',
+        goodKeys,
+        '--auth-required',
+      );
+      const listening = /listening on 127\.0\.0\.1:\d+, TCP 127\.0\.0\.1:(\d+)/;
+      expect(await until(() => listening.test(server.out.stderr), 10_000)).toBe(true);
+      const to = `127.0.0.1:${server.out.stderr.match(listening)?.[1] as string}`;
+      const send = (...args: string[]) =>
+        start('send', '--to', to, '--transport', 'tcp', '--interval', '50ms', ...args);
+      const senders = [
+        send('--id', '1', '--auth-key-file', goodKeys),
+        send('--id', '2'),
+        send('--id', '3', '--auth-key-file', otherKeys),
+      ];
+      expect(await until(() => server.out.stdout.includes('"id":"1"'), 10_000)).toBe(true);
+      expect(
+        await until(() => /\(incarnation \d+, signed\)/.test(senders[0]?.out.stderr ?? ''), 5000),
+      ).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const s of senders) s.child.kill('SIGINT');
+      await Promise.all(senders.map((s) => s.exited));
+      expect(await until(() => server.out.stdout.includes('"reason":"left"'), 5000)).toBe(true);
+      const ids = server.out.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { id: string }).id);
+      expect(new Set(ids)).toEqual(new Set(['1']));
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    });
+  },
+);
+
 describe.runIf(fleetSimulatorAvailable())('simulate --auth-key-file', () => {
   it.each(engines)(
     'a signed fleet is accepted by a %s server that requires tags; a wrong key is not',
