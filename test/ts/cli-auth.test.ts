@@ -9,7 +9,7 @@ import { statusLine } from '../../lib/cli/format.js';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { fleetSimulatorAvailable } from '../../lib/simulator.js';
-import type { HeartwatchStats } from '../../lib/stats.js';
+import type { HeartwatchStats, TcpStats } from '../../lib/stats.js';
 import { until } from './helpers/loopback.js';
 
 const root = path.join(__dirname, '..', '..');
@@ -233,6 +233,36 @@ describe.runIf(fleetSimulatorAvailable())('simulate --auth-key-file', () => {
         expect(await until(() => hw.stats().authFailed > 100, 5000)).toBe(true);
         const s = hw.stats();
         expect(s).toMatchObject({ trackedHosts: 40, unauthenticated: 0, replayed: 0 });
+      } finally {
+        await hw.close();
+      }
+    },
+  );
+
+  it.each(engines)(
+    'a signed fleet over TCP is accepted by a %s server that requires tags; a wrong key is not',
+    async (engine) => {
+      const hw = new Heartwatch({
+        engine,
+        host: '127.0.0.1',
+        port: 0,
+        tcp: { port: 0 },
+        timeoutMs: 5000,
+        auth: { keys: [Buffer.from(signingHex, 'hex')], required: true },
+      });
+      const { tcpPort } = await hw.listen();
+      const tcp = () => hw.stats().tcp as TcpStats;
+      try {
+        const args = ['simulate', '--to', `127.0.0.1:${tcpPort}`, '--transport', 'tcp'];
+        args.push('--hosts', '40', '--rate', '400', '--duration', '500ms');
+        const signed = start(...args, '--auth-key-file', goodKeys);
+        expect(await signed.exited).toBe(0);
+        expect(await until(() => hw.stats().hostsUp === 40, 5000)).toBe(true);
+        const wrong = start(...args, '--first-id', '1001', '--auth-key-file', otherKeys);
+        expect(await wrong.exited).toBe(0);
+        expect(await until(() => tcp().authFailed > 100, 5000)).toBe(true);
+        expect(hw.stats().trackedHosts).toBe(40);
+        expect(tcp()).toMatchObject({ unauthenticated: 0, authUnsupported: 0, protocolErrors: 0 });
       } finally {
         await hw.close();
       }
