@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import type { HostEvent } from '../../lib/events.js';
+import { registerMetrics } from '../../lib/metrics/prometheus.js';
 import type { HeartwatchOptions } from '../../lib/options.js';
 import { encodeHeartbeat, type HeartbeatFields } from '../../lib/protocol/wire-v1.js';
 import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
@@ -317,6 +318,18 @@ describe.each(engines)('%s engine: authentication over TCP', (engine) => {
     await log.waitFor(isUp(78n));
     expect(tcp()).toMatchObject({ authFailed: 0, unauthenticated: 0, authUnsupported: 0 });
     expect(hw.stats().replayed).toBe(0);
+  });
+
+  it('exports the TCP auth counters as Prometheus metrics', async () => {
+    const { hw, tcp, frames } = await startTcp({ auth: { keys: [key], required: true } });
+    await frames(signed({ hostId: 9n }, otherKey), signed({ hostId: 10n }, otherKey));
+    expect(await until(() => tcp().authFailed === 2)).toBe(true);
+    const metrics = registerMetrics(hw);
+    const text = await metrics.registry.metrics();
+    metrics.dispose();
+    expect(text).toMatch(/^heartwatch_tcp_frames_rejected_total\{reason="auth_failed"\} 2$/m);
+    expect(text).toMatch(/^heartwatch_tcp_frames_rejected_total\{reason="auth_unsupported"\} 0$/m);
+    expect(text).toMatch(/^heartwatch_tcp_auth_slots_full_total 0$/m);
   });
 
   it('rotates keys over a live connection with setKeys()', async () => {
