@@ -115,8 +115,8 @@ class TcpReactor {
   bool admit(AuthVerdict verdict, uint64_t* dropped) const noexcept;
   // The verdict on the frame that next() completed from [begin, end); `offset`: the bytes of it
   // taken before this read.
-  AuthVerdict verdict(Connection& connection, const uint8_t* begin, const uint8_t* end, uint32_t offset,
-                      const ParsedHeartbeat& parsed, ParseStatus status) noexcept;
+  AuthVerdict check_frame(Connection& connection, const uint8_t* begin, const uint8_t* end, uint32_t offset,
+                          const ParsedHeartbeat& parsed, ParseStatus status) noexcept;
   // The frame in progress goes on in a later read: a signed one keeps hashing in a TagSlot.
   // Returns false when it needed a slot and none was free (the connection is then closed).
   bool follow_tag(uint32_t id, const uint8_t* begin, const uint8_t* end, uint32_t offset);
