@@ -134,8 +134,8 @@ export interface HeartwatchOptions {
    * with; rotate them with `hw.setKeys()`. `required` (default false): drop datagrams without a
    * valid tag; false accepts both (a migration mode) and counts the unsigned ones as
    * `unauthenticated`. Signed heartbeats are also checked for replay. Default (or null): no keys.
-   * TCP frames cannot be signed (a TCP server keeps no tag to check): AUTH frames are dropped
-   * (`tcp.authUnsupported`), and with `required` every TCP frame is dropped (`tcp.unauthenticated`).
+   * TCP frames are checked the same way, as they arrive, and counted in `stats().tcp`
+   * (`authFailed`, `unauthenticated`, `authUnsupported`; docs/protocol.md, "Authentication over TCP").
    */
   auth?: { keys: readonly Uint8Array[]; required?: boolean | undefined } | null | undefined;
   /**

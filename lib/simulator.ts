@@ -61,7 +61,7 @@ export interface SimulateFleetOptions {
   /**
    * Sign every heartbeat with this key (16 to 1024 bytes), with the simulator's own tag code.
    * Incarnations then start at the current Unix second and go up by one per restart, as a server
-   * that checks tags requires. UDP only (a TCP server drops AUTH frames). Default: unsigned.
+   * that checks tags requires. Over UDP and TCP alike. Default: unsigned.
    */
   key?: Uint8Array;
   kills?: readonly FleetKill[];
@@ -295,10 +295,6 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   const transport = options.transport ?? 'udp';
   if (transport !== 'udp' && transport !== 'tcp') {
     throw invalid('transport', '"udp" or "tcp"', transport);
-  }
-  if (transport === 'tcp' && options.key !== undefined) {
-    // A TCP server keeps no tag to check, so it drops AUTH frames: signing works over UDP only.
-    throw invalid('transport', '"udp" with a key (signed heartbeats go over UDP only)', transport);
   }
   return {
     address: address.host,

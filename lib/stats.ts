@@ -125,13 +125,17 @@ export interface TcpReactorStats {
   frames: number;
   /** Connections closed because a frame broke the v1 rules. */
   protocolErrors: number;
-  /**
-   * Frames with the AUTH flag, dropped: TCP keeps no tag to check (the frame reader skips it), so
-   * AUTH frames are refused over TCP whether or not the server has keys. Sign over UDP.
-   */
+  /** Frames with the AUTH flag while the server has no key, dropped. */
   authUnsupported: number;
-  /** Frames (never signed over TCP) while the server has keys: dropped when `auth.required`, else accepted. */
+  /** Frames without a tag while the server has keys: dropped when `auth.required`, else accepted. */
   unauthenticated: number;
+  /** Frames dropped: the AUTH tag matched no key (wrong key, or the frame was altered). */
+  authFailed: number;
+  /**
+   * Connections closed because a signed frame spanned reads and the reactor's bounded pool of
+   * hashing slots (256 per reactor) was in use; always 0 in the pure-TS engine.
+   */
+  authSlotsFull: number;
   /** Frames dropped because the peer's address is outside `allow`. */
   notAllowed: number;
   /** Frames dropped because a reactor-to-worker ring was full. */
@@ -170,6 +174,8 @@ export interface TcpStats {
   protocolErrors: number;
   authUnsupported: number;
   unauthenticated: number;
+  authFailed: number;
+  authSlotsFull: number;
   notAllowed: number;
   ringDrops: number;
   handshakeTimeouts: number;

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, type Hmac, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 import { HeartwatchError } from '../errors.js';
 
@@ -39,6 +39,14 @@ export class AuthKeys {
     return computeTag(this.#keys[0] as Buffer, data);
   }
 
+  /**
+   * Starts a tag computed as the message arrives in pieces (a TCP frame split across reads),
+   * under the keys of this moment: a later `setKeys()` does not change it.
+   */
+  begin(): PartialTag {
+    return new PartialTag(this.#keys.map((key) => createHmac('sha256', key)));
+  }
+
   /** True if `tag` is the tag of `data` under any key; every key is tried, each compare constant-time. */
   verify(data: Uint8Array, tag: Uint8Array): boolean {
     let matched = false;
@@ -58,6 +66,29 @@ export class AuthKeys {
 
   [inspect.custom](): string {
     return this.toString();
+  }
+}
+
+/** A tag being computed over a message that arrives in pieces (see `AuthKeys.begin()`). */
+export class PartialTag {
+  readonly #hmacs: Hmac[];
+
+  constructor(hmacs: Hmac[]) {
+    this.#hmacs = hmacs;
+  }
+
+  /** Hashes the next bytes of the signed part (header, then payload). */
+  update(data: Uint8Array): void {
+    for (const hmac of this.#hmacs) hmac.update(data);
+  }
+
+  /** True if `tag` matches under any key; every key is tried, each compare constant-time. Once only. */
+  finish(tag: Uint8Array): boolean {
+    let matched = false;
+    for (const hmac of this.#hmacs) {
+      if (timingSafeEqual(hmac.digest().subarray(0, tagBytes), tag)) matched = true;
+    }
+    return matched;
   }
 }
 

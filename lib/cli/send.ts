@@ -55,7 +55,7 @@ Flags:
   --duration D       stop (and send LEAVE) after D instead of waiting for a signal
   --auth-key-file F  sign every heartbeat with the first key in F (one hex key per line,
                      mode 0600); the incarnation is then the start time in Unix seconds;
-                     UDP only
+                     over UDP and TCP alike
   --transport T      udp, tcp (to a server run with --tcp-port) or auto: UDP up to
                      1232 bytes, TCP above                           (default udp)
   -h, --help         show this help

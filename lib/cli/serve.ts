@@ -110,8 +110,7 @@ Flags:
   --auth-required      drop heartbeats without a valid tag (needs --auth-key-file); without
                        it both are accepted and unsigned ones counted
   --allow LIST         accept heartbeats only from these prefixes, e.g. 10.0.0.0/8,fd00::/8
-                       (TCP: by the peer's address; TCP frames are never signed, so with
-                       --auth-required every TCP frame is dropped)
+                       (TCP: by the peer's address)
   --http [HOST:]PORT   serve /metrics (Prometheus), /healthz, /stats, /hosts, /hosts/<id>,
                        /events (SSE) and a live page at / over HTTP; HOST defaults to
                        127.0.0.1 (off by default)

@@ -78,7 +78,7 @@ Flags:
   --cpu N             pin the sending thread to CPU N                        (default: unpinned)
   --seed N            seed for the send order and incarnations, a u32        (default: random)
   --auth-key-file F   sign every heartbeat with the first key in F (one hex key per line,
-                      mode 0600); incarnations are then start time + restarts; UDP only
+                      mode 0600); incarnations are then start time + restarts
   --transport T       udp, or tcp: one connection per host to a server run with
                       --tcp-port (opened before sending starts)             (default udp)
   --json              print the final report as one JSON object on stdout

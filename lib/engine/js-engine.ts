@@ -17,7 +17,7 @@ import {
 } from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
-import { JsTcpServer } from './js-tcp-server.js';
+import { JsTcpServer, type TcpFrameCounter } from './js-tcp-server.js';
 
 /**
  * The pure-TS engine: one node:dgram socket on the JS thread, the same protocol, identity modes,
@@ -334,8 +334,10 @@ class JsEngine implements Engine {
         }
         this.#tcp = new JsTcpServer(
           tcp,
-          (frame, address, port, payload) => this.#onFrame(frame, address, port, payload),
+          (frame, address, port, payload, authentic) =>
+            this.#onFrame(frame, address, port, payload, authentic),
           this.#options.maxStatusBytes,
+          () => this.#keys,
         );
         this.#tcp.listen().then((tcpPort) => resolve({ ...info, tcpPort }), reject);
       });
@@ -561,18 +563,22 @@ class JsEngine implements Engine {
 
   /**
    * A valid frame from a TCP connection: a heartbeat of the connection's peer, past the same
-   * `allow` list and `auth.required` rule as a datagram (an AUTH frame never gets here: TCP keeps
-   * no tag to check). Returns the TCP counter to add one to.
+   * `allow` list and auth rules as a datagram (#judge). `authentic`: whether its tag matched a
+   * key (undefined: unsigned, or no key when its header arrived). Returns the TCP counter to add
+   * one to.
    */
   #onFrame(
     frame: DecodedHeartbeat,
     address: string,
     port: number,
-    payload?: Uint8Array,
-  ): 'notAllowed' | 'unauthenticated' | null {
+    payload: Uint8Array | undefined,
+    authentic: boolean | undefined,
+  ): TcpFrameCounter | null {
     if (this.#closed) return null;
     if (!allowsSource(this.#options.allow, address)) return 'notAllowed';
-    const unauthenticated = this.#keys !== null;
+    if (frame.auth && authentic === undefined) return 'authUnsupported';
+    if (authentic === false) return 'authFailed';
+    const unauthenticated = !frame.auth && this.#keys !== null;
     if (unauthenticated && this.#options.auth?.required === true) return 'unauthenticated';
     const identity = this.#options.identity;
     const key =
@@ -589,7 +595,7 @@ class JsEngine implements Engine {
       incarnation,
       frame.intervalMs,
       frame.leave,
-      null,
+      authentic === true ? frame : null,
       frame.payloadLength,
       payload,
     );

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import { FrameReader } from '../protocol/frame-reader.js';
 import { formatAddress } from '../protocol/host-id.js';
@@ -7,19 +8,25 @@ import type { DecodedHeartbeat } from '../protocol/wire-v1.js';
 import type { TcpReactorStats, TcpStats } from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
 
-/** Receives each valid frame with its connection's peer, which is the frame's source. */
+/** The counters a frame handler may ask to add one to. */
+export type TcpFrameCounter = 'notAllowed' | 'unauthenticated' | 'authFailed' | 'authUnsupported';
+
 /**
- * Applies a complete frame, or drops it; returns the counter to add one to, if any:
- * `notAllowed` (dropped) or `unauthenticated` (an unsigned frame while the server has keys:
+ * Receives each valid frame with its connection's peer, which is the frame's source, and applies
+ * it or drops it; returns the counter to add one to, if any: `notAllowed`, `authFailed`,
+ * `authUnsupported` (dropped) or `unauthenticated` (an unsigned frame while the server has keys:
  * dropped under `auth.required`, applied otherwise).
  * `payload`: the frame's payload when it is at most the server's `keepPayloadBytes`.
+ * `authentic`: whether a signed frame's tag matched a key; undefined for an unsigned frame, or
+ * when the server had no key as the frame's header arrived.
  */
 export type TcpFrameHandler = (
   frame: DecodedHeartbeat,
   address: string,
   port: number,
-  payload?: Uint8Array,
-) => 'notAllowed' | 'unauthenticated' | null;
+  payload: Uint8Array | undefined,
+  authentic: boolean | undefined,
+) => TcpFrameCounter | null;
 
 interface Connection {
   readonly socket: Socket;
@@ -65,6 +72,8 @@ export class JsTcpServer {
     protocolErrors: 0,
     authUnsupported: 0,
     unauthenticated: 0,
+    authFailed: 0,
+    authSlotsFull: 0,
     notAllowed: 0,
     ringDrops: 0,
     handshakeTimeouts: 0,
@@ -75,11 +84,21 @@ export class JsTcpServer {
   #port = 0;
 
   readonly #keepPayloadBytes: number;
+  readonly #keys: () => AuthKeys | null;
 
-  /** `keepPayloadBytes`: payloads up to this size reach `onFrame` (statuses); 0: none. */
-  constructor(options: ResolvedTcpOptions, onFrame: TcpFrameHandler, keepPayloadBytes = 0) {
+  /**
+   * `keepPayloadBytes`: payloads up to this size reach `onFrame` (statuses); 0: none.
+   * `keys`: the server's keys now, which check each signed frame as it arrives (FrameReader).
+   */
+  constructor(
+    options: ResolvedTcpOptions,
+    onFrame: TcpFrameHandler,
+    keepPayloadBytes = 0,
+    keys: () => AuthKeys | null = () => null,
+  ) {
     this.#options = options;
     this.#keepPayloadBytes = keepPayloadBytes;
+    this.#keys = keys;
     this.#onFrame = onFrame;
     this.#server = createServer({
       keepAlive: options.keepAliveIdleS > 0,
@@ -122,6 +141,8 @@ export class JsTcpServer {
       protocolErrors: c.protocolErrors,
       authUnsupported: c.authUnsupported,
       unauthenticated: c.unauthenticated,
+      authFailed: c.authFailed,
+      authSlotsFull: c.authSlotsFull,
       notAllowed: c.notAllowed,
       ringDrops: c.ringDrops,
       handshakeTimeouts: c.handshakeTimeouts,
@@ -164,7 +185,7 @@ export class JsTcpServer {
     const connection: Connection = {
       socket,
       ip,
-      reader: new FrameReader(this.#keepPayloadBytes),
+      reader: new FrameReader(this.#keepPayloadBytes, this.#keys),
       openedAt: now,
       lastFrameAt: 0,
       frameStartedAt: 0,
@@ -185,15 +206,10 @@ export class JsTcpServer {
     const wasMid = connection.reader.midFrame;
     const port = connection.socket.remotePort ?? 0;
     let complete = 0;
-    const ok = connection.reader.feed(chunk, (result, payload) => {
+    const ok = connection.reader.feed(chunk, (result, payload, authentic) => {
       complete++;
       this.#counters.frames++;
-      // TCP keeps no tag to check (the reader skips it): AUTH frames are refused over TCP.
-      if (result.auth) {
-        this.#counters.authUnsupported++;
-        return;
-      }
-      const counted = this.#onFrame(result, connection.ip, port, payload);
+      const counted = this.#onFrame(result, connection.ip, port, payload, authentic);
       if (counted !== null) this.#counters[counted]++;
     });
     if (!ok) {

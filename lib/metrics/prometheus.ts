@@ -93,6 +93,25 @@ export const statsMetrics: readonly StatsMetric[] = [
     type: 'counter',
     samples: (s) => [one(s.uncertainDowns)],
   },
+  {
+    name: 'heartwatch_tcp_frames_rejected_total',
+    help: 'TCP frames dropped by reason, as heartwatch_heartbeats_rejected_total for datagrams: auth_unsupported (signed, but this server has no key), auth_failed (a wrong or altered tag), not_allowed (a peer outside allow). No samples without tcp.',
+    type: 'counter',
+    samples: (s) =>
+      s.tcp === null
+        ? []
+        : [
+            one(s.tcp.authUnsupported, { reason: 'auth_unsupported' }),
+            one(s.tcp.authFailed, { reason: 'auth_failed' }),
+            one(s.tcp.notAllowed, { reason: 'not_allowed' }),
+          ],
+  },
+  {
+    name: 'heartwatch_tcp_auth_slots_full_total',
+    help: "TCP connections closed because a signed frame spanning reads found none of its reactor's hashing slots free (native engine). No samples without tcp.",
+    type: 'counter',
+    samples: (s) => (s.tcp === null ? [] : [one(s.tcp.authSlotsFull)]),
+  },
 ];
 
 /**

@@ -122,6 +122,8 @@ export const counterNames = {
     'closedByPeer',
     'unauthenticated',
     'notAllowed',
+    'authFailed',
+    'authSlotsFull',
   ],
   status: ['hosts', 'bytes', 'oversize', 'overBudget', 'lost', 'eventsDropped'],
 } as const;

@@ -56,8 +56,8 @@ export interface HeartbeatSenderOptions {
    * Sign every heartbeat with this key (16 to 1024 bytes, 32 recommended; the server's signing
    * key). A signing sender's incarnation is its start time in Unix seconds (later senders in one
    * process count on from the last), because a server checking tags only accepts incarnations
-   * that go up (docs/protocol.md, "Replay protection"). UDP only: with a key, `transport` must be
-   * `'udp'` (a TCP server keeps no tag to check and drops AUTH frames).
+   * that go up (docs/protocol.md, "Replay protection"). Over every transport: a TCP server checks
+   * a frame's tag as it arrives, as it does a datagram's.
    */
   key?: Uint8Array | undefined;
 }
@@ -244,12 +244,9 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   }
   let key: Buffer | undefined;
   if (options.key !== undefined) key = checkAuthKeys('key', [options.key]).keys[0];
-  if (key !== undefined && transport !== 'udp') {
-    // A TCP server keeps no tag to check, so it drops AUTH frames: signing works over UDP only.
-    throw invalid('transport', '"udp" with a key (signed heartbeats go over UDP only)', transport);
-  }
   if (
     key !== undefined &&
+    transport === 'udp' &&
     payload !== undefined &&
     (payload as Uint8Array).length > maxPayload - 16
   ) {
@@ -433,7 +430,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       return;
     }
     const { transport, key } = this.#options;
-    // The payload limits: a signed datagram leaves 16 bytes for its tag.
+    // The payload limits: a signed datagram leaves 16 bytes for its tag (a TCP frame has room).
     const limit =
       transport !== 'udp' ? maxTcpPayload : key === undefined ? maxPayload : maxPayload - 16;
     const bytes = statusToBytes(status, limit);

@@ -90,6 +90,8 @@ constexpr std::pair<const char*, TcpReactorCounter> kTcpReactorCounters[] = {
     {"closedByPeer", TcpReactorCounter::kClosedByPeer},
     {"unauthenticated", TcpReactorCounter::kUnauthenticated},
     {"notAllowed", TcpReactorCounter::kNotAllowed},
+    {"authFailed", TcpReactorCounter::kAuthFailed},
+    {"authSlotsFull", TcpReactorCounter::kAuthSlotsFull},
 };
 
 constexpr std::pair<const char*, StatusCounter> kStatusCounters[] = {

@@ -79,6 +79,13 @@ void check_gate(const uint8_t* data, size_t size) {
   FUZZ_CHECK(reference_tag_matches(data[1] & 1 ? kKeyA : kKeyB, d.data(), signed_length, d.data() + signed_length));
   FUZZ_CHECK(parse_heartbeat_v1(d.data(), d.size(), parsed) == ParseStatus::kOk);
   FUZZ_CHECK(required.check(ParseStatus::kOk, parsed, d.data()) == AuthVerdict::kAuthenticated);
+  // Hashed in two pieces split where the input says, as a TCP frame spanning reads is.
+  KeyRing::PartialTag partial;
+  required.ring().begin(partial);
+  const size_t split = size_t{data[2]} % (signed_length + 1);
+  KeyRing::update(partial, d.data(), split);
+  KeyRing::update(partial, d.data() + split, signed_length - split);
+  FUZZ_CHECK(KeyRing::finish(partial, d.data() + signed_length));
   const size_t at = (size_t{data[2]} << 8 | data[3]) % d.size();
   d[at] ^= static_cast<uint8_t>(data[0] | 1);
   const ParseStatus altered = parse_heartbeat_v1(d.data(), d.size(), parsed);

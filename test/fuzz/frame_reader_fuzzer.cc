@@ -66,10 +66,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   Reading got;
   FrameReader reader;
+  const uint8_t* frame_start = stream;  // where the frame in progress began
   for (size_t start = 0; start < length && !got.violation; start += chunk) {
     const uint8_t* at = stream + start;
     const uint8_t* end = stream + std::min(length, start + chunk);
     while (true) {
+      // The position a caller hashing a frame as it arrives relies on (the TCP reactor's tags).
+      FUZZ_CHECK(reader.frame_offset() == static_cast<size_t>(at - frame_start));
       ParsedHeartbeat parsed{};
       ParseStatus status{};
       const auto result = reader.next(at, end, parsed, status);
@@ -82,6 +85,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       FUZZ_CHECK(status == ParseStatus::kOk);  // an AUTH frame is kOk with parsed.auth set
+      FUZZ_CHECK(reader.signed_frame() == parsed.auth);
+      FUZZ_CHECK(reader.signed_bytes() == 28u + parsed.payload_len);
+      FUZZ_CHECK(static_cast<size_t>(at - frame_start) == reader.signed_bytes() + (parsed.auth ? 16u : 0u));
+      frame_start = at;
       got.hosts.push_back(parsed.host_id);
     }
   }

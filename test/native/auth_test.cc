@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -83,6 +84,32 @@ TEST(KeyRing, AnyKeyVerifiesAndTheFirstSigns) {
   both.sign(data.data(), data.size(), signed_by_both);
   EXPECT_EQ(std::memcmp(signed_by_both, tag_new, kAuthTagBytes), 0);
   EXPECT_FALSE(KeyRing({new_key}).verify(data.data(), data.size(), tag_old));
+}
+
+// The TCP reactor's path for a frame split across reads: hashed piece by piece, under the ring of
+// the moment it began, that ring freed meanwhile.
+TEST(KeyRing, APartialTagSplitAnywhereMatchesVerifyAndOutlivesItsRing) {
+  const AuthKey old_key(32, 1), new_key(70, 2);  // the second is hashed first (longer than a block)
+  std::vector<uint8_t> data(300);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  uint8_t tag_new[kAuthTagBytes], tag_other[kAuthTagBytes];
+  KeyRing({new_key}).sign(data.data(), data.size(), tag_new);
+  KeyRing({AuthKey(32, 3)}).sign(data.data(), data.size(), tag_other);
+  for (size_t split = 0; split <= data.size(); ++split) {
+    KeyRing::PartialTag partial;
+    auto ring = std::make_unique<KeyRing>(std::vector<AuthKey>{old_key, new_key});
+    ring->begin(partial);
+    ring.reset();
+    KeyRing::update(partial, data.data(), split);
+    KeyRing::update(partial, data.data() + split, data.size() - split);
+    KeyRing::PartialTag copy = partial;
+    ASSERT_TRUE(KeyRing::finish(partial, tag_new)) << "split at " << split;
+    ASSERT_FALSE(KeyRing::finish(copy, tag_other)) << "split at " << split;
+  }
+  KeyRing::PartialTag empty;
+  KeyRing({}).begin(empty);
+  KeyRing::update(empty, data.data(), data.size());
+  EXPECT_FALSE(KeyRing::finish(empty, tag_new));
 }
 
 TEST(KeyRing, RefusesShortKeysAndTooManyKeys) {

@@ -153,6 +153,26 @@ TEST(FrameReader, LargestPayloadInRandomPieces) {
   }
 }
 
+// What the TCP reactor needs to hash a signed frame as it arrives: how far into the frame each
+// read begins, and the header's AUTH flag and signed length once it is complete.
+TEST(FrameReader, FrameOffsetCountsTheFrameInProgressByteByByte) {
+  const auto signed_frame = frame(1, 1, 5, 2);  // 28 + 5 + 16
+  FrameReader reader;
+  ParsedHeartbeat parsed{};
+  ParseStatus status{};
+  for (size_t i = 0; i + 1 < signed_frame.size(); ++i) {
+    ASSERT_EQ(reader.frame_offset(), i);
+    const uint8_t* data = signed_frame.data() + i;
+    ASSERT_EQ(reader.next(data, data + 1, parsed, status), FrameReader::Result::kNeedMore);
+    EXPECT_EQ(reader.header_complete(), i + 1 >= 28);
+  }
+  EXPECT_TRUE(reader.signed_frame());
+  EXPECT_EQ(reader.signed_bytes(), 33u);
+  const uint8_t* last = signed_frame.data() + signed_frame.size() - 1;
+  ASSERT_EQ(reader.next(last, last + 1, parsed, status), FrameReader::Result::kFrame);
+  EXPECT_EQ(reader.frame_offset(), 0u);
+}
+
 TEST(FrameReader, MidFrameOnlyBetweenAFramesFirstAndLastByte) {
   FrameReader reader;
   const auto f = frame(1, 1, 4);

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/key_ring.h"
 #include "core/engine/engine.h"
 
 namespace heartwatch {
@@ -246,6 +247,159 @@ TEST(TcpEngine, AThousandSilentConnectionsAreHeldThenReaped) {
   ASSERT_TRUE(wait_for([&] { return reactor_total(engine, TcpReactorCounter::kHandshakeTimeouts) == 1000; },
                        std::chrono::seconds(10)));
   for (int fd : fds) close(fd);
+  engine.stop();
+}
+
+// A signed frame: AUTH set, `seq`, and the tag of header and payload under `ring`'s first key.
+std::vector<uint8_t> signed_frame(const KeyRing& ring, uint64_t host_id, uint32_t seq, uint16_t payload_len = 0) {
+  std::vector<uint8_t> d = frame(host_id, payload_len);
+  d[3] = kHeartbeatFlagAuth;
+  for (int i = 0; i < 4; ++i) d[16 + i] = static_cast<uint8_t>(seq >> (24 - 8 * i));
+  d.resize(d.size() + kAuthTagBytes);
+  ring.sign(d.data(), d.size() - kAuthTagBytes, d.data() + d.size() - kAuthTagBytes);
+  return d;
+}
+
+const AuthKey kKey(32, 0x11);
+const AuthKey kOtherKey(32, 0x22);
+
+EngineConfig signed_config() {
+  EngineConfig c = config();
+  c.auth_keys = {kKey};
+  c.auth_required = true;
+  c.tcp.reactors = 1;
+  return c;
+}
+
+void send_bytewise(int fd, const std::vector<uint8_t>& bytes) {
+  for (uint8_t byte : bytes) {
+    send_all(fd, {byte});
+    std::this_thread::sleep_for(std::chrono::microseconds(200));  // most bytes get reads of their own
+  }
+}
+
+TEST(TcpAuth, SignedFramesAreVerifiedWholeOrSplitAndOthersDroppedAndCounted) {
+  Engine engine(signed_config(), [] {});
+  engine.start();
+  const KeyRing ring({kKey});
+  const KeyRing other({kOtherKey});
+  const int fd = connect_to(engine.tcp_port());
+  send_all(fd, signed_frame(ring, 1, 1, 40));           // in one read: verified in place
+  send_bytewise(fd, signed_frame(ring, 2, 1, 300));     // split at every byte
+  send_bytewise(fd, signed_frame(other, 3, 1, 10));     // split, wrong key
+  auto flipped = signed_frame(ring, 4, 1, 500);
+  flipped[100] ^= 1;
+  send_all(fd, std::vector<uint8_t>(flipped.begin(), flipped.begin() + 200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  send_all(fd, std::vector<uint8_t>(flipped.begin() + 200, flipped.end()));  // split, altered
+  send_all(fd, frame(5));                                  // unsigned under required
+  std::map<uint64_t, std::vector<uint8_t>> seen;
+  ASSERT_TRUE(wait_for([&] {
+    for (auto& [key, list] : drain(engine)) seen[key].insert(seen[key].end(), list.begin(), list.end());
+    return reactor_total(engine, TcpReactorCounter::kFrames) == 5 && seen.size() == 2;
+  }, std::chrono::seconds(10)));
+  EXPECT_EQ(seen.count(1), 1u);
+  EXPECT_EQ(seen.count(2), 1u);
+  EXPECT_EQ(reactor_total(engine, TcpReactorCounter::kAuthFailed), 2u);
+  EXPECT_EQ(reactor_total(engine, TcpReactorCounter::kUnauthenticated), 1u);
+  EXPECT_EQ(reactor_total(engine, TcpReactorCounter::kAuthUnsupported), 0u);
+  EXPECT_EQ(reactor_total(engine, TcpReactorCounter::kProtocolErrors), 0u);
+  close(fd);
+  engine.stop();
+}
+
+TEST(TcpAuth, AReplayedSignedFrameDoesNotBringADownHostBack) {
+  Engine engine(signed_config(), [] {});
+  engine.start();
+  const KeyRing ring({kKey});
+  const int fd = connect_to(engine.tcp_port());
+  const auto beat = signed_frame(ring, 9, 5);
+  send_all(fd, beat);
+  std::vector<uint8_t> types;
+  ASSERT_TRUE(wait_for([&] {
+    for (auto& [key, list] : drain(engine)) types.insert(types.end(), list.begin(), list.end());
+    return types.size() == 2;  // up, then down after 300 ms
+  }, std::chrono::seconds(10)));
+  EXPECT_EQ(types[1], static_cast<uint8_t>(HostEventType::kDown));
+  send_all(fd, beat);
+  ASSERT_TRUE(wait_for([&] {
+    uint64_t replayed = 0;
+    for (uint32_t w = 0; w < 2; ++w) {
+      replayed += EngineStats::get(engine.stats().worker(w), static_cast<uint32_t>(WorkerCounter::kReplayed));
+    }
+    return replayed == 1;
+  }, std::chrono::seconds(5)));
+  EXPECT_TRUE(drain(engine).empty());
+  close(fd);
+  engine.stop();
+}
+
+TEST(TcpAuth, KeysRotateOverALiveConnection) {
+  Engine engine(signed_config(), [] {});
+  engine.start();
+  const KeyRing other({kOtherKey});
+  const int fd = connect_to(engine.tcp_port());
+  send_all(fd, signed_frame(other, 1, 1));
+  ASSERT_TRUE(wait_for([&] { return reactor_total(engine, TcpReactorCounter::kAuthFailed) == 1; },
+                       std::chrono::seconds(5)));
+  // Every frame sent after set_keys() returns is checked with the new ring: no restart, no reconnect.
+  engine.set_keys({kOtherKey, kKey});
+  send_all(fd, signed_frame(other, 2, 1));
+  std::map<uint64_t, std::vector<uint8_t>> seen;
+  ASSERT_TRUE(wait_for([&] {
+    for (auto& [key, list] : drain(engine)) seen[key] = list;
+    return seen.count(2) == 1;
+  }, std::chrono::seconds(5)));
+  engine.set_keys({kKey});
+  send_all(fd, signed_frame(other, 3, 1));
+  ASSERT_TRUE(wait_for([&] { return reactor_total(engine, TcpReactorCounter::kAuthFailed) == 2; },
+                       std::chrono::seconds(5)));
+  EXPECT_EQ(seen.count(3), 0u);
+  close(fd);
+  engine.stop();
+}
+
+TEST(TcpAuth, HalfSentSignedFramesCannotTakeMoreThanTheSlotBound) {
+  EngineConfig c = signed_config();
+  c.tcp.max_connections = 400;
+  c.tcp.handshake_timeout_ms = 60'000;
+  c.tcp.frame_timeout_ms = 60'000;
+  Engine engine(c, [] {});
+  engine.start();
+  const KeyRing ring({kKey});
+  const auto big = signed_frame(ring, 1, 1, 60'000);
+  const std::vector<uint8_t> half(big.begin(), big.begin() + 1000);
+  std::vector<int> fds;
+  for (int i = 0; i < 300; ++i) {
+    fds.push_back(connect_to(engine.tcp_port()));
+    send_all(fds.back(), half);
+  }
+  // 256 slots per reactor: the 44 connections past them are closed and counted.
+  ASSERT_TRUE(wait_for([&] { return reactor_total(engine, TcpReactorCounter::kAuthSlotsFull) == 44; },
+                       std::chrono::seconds(10)));
+  // Exactly those: the others still hold their slots (the deadlines are far off).
+  auto closed_now = [](int fd) {
+    uint8_t byte;
+    const ssize_t got = recv(fd, &byte, 1, MSG_DONTWAIT);
+    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  };
+  int closed = 0;
+  ASSERT_TRUE(wait_for([&] {
+    closed = 0;
+    for (int fd : fds) closed += closed_now(fd) ? 1 : 0;
+    return closed >= 44;
+  }, std::chrono::seconds(5)));
+  EXPECT_EQ(closed, 44);
+  // A frame that fits one read needs no slot: still verified and applied.
+  const int fresh = connect_to(engine.tcp_port());
+  send_all(fresh, signed_frame(ring, 2, 1));
+  std::map<uint64_t, std::vector<uint8_t>> seen;
+  ASSERT_TRUE(wait_for([&] {
+    for (auto& [key, list] : drain(engine)) seen[key] = list;
+    return seen.count(2) == 1;
+  }, std::chrono::seconds(5)));
+  for (int fd : fds) close(fd);
+  close(fresh);
   engine.stop();
 }
 

@@ -9,7 +9,7 @@ import { statusLine } from '../../lib/cli/format.js';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { fleetSimulatorAvailable } from '../../lib/simulator.js';
-import type { HeartwatchStats } from '../../lib/stats.js';
+import type { HeartwatchStats, TcpStats } from '../../lib/stats.js';
 import { until } from './helpers/loopback.js';
 
 const root = path.join(__dirname, '..', '..');
@@ -150,6 +150,54 @@ describe.each(engines)('serve --engine %s --auth-required with send', (engine) =
   });
 });
 
+describe.each(engines)(
+  'serve --engine %s --tcp-port --auth-required with send --transport tcp',
+  (engine) => {
+    it('applies the signed TCP sender and ignores an unsigned and a wrongly keyed one', async () => {
+      const server = start(
+        'serve',
+        '--port',
+        '0',
+        '--tcp-port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--engine',
+        engine,
+        '--json',
+        '--auth-key-file',
+        goodKeys,
+        '--auth-required',
+      );
+      const listening = /listening on 127\.0\.0\.1:\d+, TCP 127\.0\.0\.1:(\d+)/;
+      expect(await until(() => listening.test(server.out.stderr), 10_000)).toBe(true);
+      const to = `127.0.0.1:${server.out.stderr.match(listening)?.[1] as string}`;
+      const send = (...args: string[]) =>
+        start('send', '--to', to, '--transport', 'tcp', '--interval', '50ms', ...args);
+      const senders = [
+        send('--id', '1', '--auth-key-file', goodKeys),
+        send('--id', '2'),
+        send('--id', '3', '--auth-key-file', otherKeys),
+      ];
+      expect(await until(() => server.out.stdout.includes('"id":"1"'), 10_000)).toBe(true);
+      expect(
+        await until(() => /\(incarnation \d+, signed\)/.test(senders[0]?.out.stderr ?? ''), 5000),
+      ).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const s of senders) s.child.kill('SIGINT');
+      await Promise.all(senders.map((s) => s.exited));
+      expect(await until(() => server.out.stdout.includes('"reason":"left"'), 5000)).toBe(true);
+      const ids = server.out.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { id: string }).id);
+      expect(new Set(ids)).toEqual(new Set(['1']));
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    });
+  },
+);
+
 describe.runIf(fleetSimulatorAvailable())('simulate --auth-key-file', () => {
   it.each(engines)(
     'a signed fleet is accepted by a %s server that requires tags; a wrong key is not',
@@ -185,6 +233,36 @@ describe.runIf(fleetSimulatorAvailable())('simulate --auth-key-file', () => {
         expect(await until(() => hw.stats().authFailed > 100, 5000)).toBe(true);
         const s = hw.stats();
         expect(s).toMatchObject({ trackedHosts: 40, unauthenticated: 0, replayed: 0 });
+      } finally {
+        await hw.close();
+      }
+    },
+  );
+
+  it.each(engines)(
+    'a signed fleet over TCP is accepted by a %s server that requires tags; a wrong key is not',
+    async (engine) => {
+      const hw = new Heartwatch({
+        engine,
+        host: '127.0.0.1',
+        port: 0,
+        tcp: { port: 0 },
+        timeoutMs: 5000,
+        auth: { keys: [Buffer.from(signingHex, 'hex')], required: true },
+      });
+      const { tcpPort } = await hw.listen();
+      const tcp = () => hw.stats().tcp as TcpStats;
+      try {
+        const args = ['simulate', '--to', `127.0.0.1:${tcpPort}`, '--transport', 'tcp'];
+        args.push('--hosts', '40', '--rate', '400', '--duration', '500ms');
+        const signed = start(...args, '--auth-key-file', goodKeys);
+        expect(await signed.exited).toBe(0);
+        expect(await until(() => hw.stats().hostsUp === 40, 5000)).toBe(true);
+        const wrong = start(...args, '--first-id', '1001', '--auth-key-file', otherKeys);
+        expect(await wrong.exited).toBe(0);
+        expect(await until(() => tcp().authFailed > 100, 5000)).toBe(true);
+        expect(hw.stats().trackedHosts).toBe(40);
+        expect(tcp()).toMatchObject({ unauthenticated: 0, authUnsupported: 0, protocolErrors: 0 });
       } finally {
         await hw.close();
       }

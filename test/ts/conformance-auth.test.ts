@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import type { HostEvent } from '../../lib/events.js';
+import { registerMetrics } from '../../lib/metrics/prometheus.js';
 import type { HeartwatchOptions } from '../../lib/options.js';
 import { encodeHeartbeat, type HeartbeatFields } from '../../lib/protocol/wire-v1.js';
 import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
@@ -222,18 +223,126 @@ describe.each(engines)('%s engine: authentication over TCP', (engine) => {
       socket.write(Buffer.concat(list));
       expect(await until(() => tcp().frames === before + list.length)).toBe(true);
     };
-    return { hw, log, tcp, frames };
+    const write = (bytes: Buffer) => socket.write(bytes);
+    socket.setNoDelay(true);
+    return { hw, log, tcp, frames, write };
   }
   const plain = (hostId: bigint) =>
     encodeHeartbeat({ hostId, incarnation: 1, seq: 0, intervalMs: 0 });
 
-  it('required: true drops every TCP frame, unsigned (unauthenticated) or AUTH (authUnsupported)', async () => {
+  it('verifies signed TCP frames; a forged tag, an altered frame and an unsigned one under required: true are dropped and counted', async () => {
     const { hw, log, tcp, frames } = await startTcp({ auth: { keys: [key], required: true } });
-    await frames(plain(7n), signed({ hostId: 8n }), plain(9n));
+    const altered = signed({ hostId: 10n, payload: Buffer.from('status') });
+    altered[30] = (altered[30] as number) ^ 0x01;
+    await frames(plain(7n), signed({ hostId: 8n }), signed({ hostId: 9n }, otherKey), altered);
+    await log.waitFor(isUp(8n));
     await sleep(100);
-    expect(tcp()).toMatchObject({ unauthenticated: 2, authUnsupported: 1, protocolErrors: 0 });
+    expect(tcp()).toMatchObject({
+      authFailed: 2,
+      unauthenticated: 1,
+      authUnsupported: 0,
+      protocolErrors: 0,
+    });
+    expect(hw.stats().trackedHosts).toBe(1);
+    expect(log.events).toHaveLength(1);
+  });
+
+  it('a keyless server counts signed TCP frames authUnsupported', async () => {
+    const { hw, tcp, frames } = await startTcp({});
+    await frames(signed({ hostId: 8n }));
+    expect(await until(() => tcp().authUnsupported === 1)).toBe(true);
+    expect(tcp().authFailed).toBe(0);
     expect(hw.stats().trackedHosts).toBe(0);
-    expect(log.events).toHaveLength(0);
+  });
+
+  it("a truncated tag takes the next frame's bytes: counted authFailed, then the stream breaks", async () => {
+    const { hw, tcp, write } = await startTcp({ auth: { keys: [key], required: true } });
+    const good = signed({ hostId: 8n });
+    write(Buffer.concat([good.subarray(0, good.length - 8), good]));
+    expect(await until(() => tcp().protocolErrors === 1)).toBe(true);
+    expect(tcp()).toMatchObject({ authFailed: 1, frames: 1 });
+    expect(hw.stats().trackedHosts).toBe(0);
+  });
+
+  it('verifies a signed frame split byte by byte, and rejects a forged one split the same way', async () => {
+    const { log, tcp, write } = await startTcp({ auth: { keys: [key], required: true } });
+    const bytewise = async (frame: Buffer) => {
+      for (let i = 0; i < frame.length; i++) {
+        write(frame.subarray(i, i + 1));
+        await sleep(1);
+      }
+    };
+    await bytewise(signed({ hostId: 8n, payload: Buffer.alloc(100, 7) }, otherKey));
+    await bytewise(signed({ hostId: 9n, payload: Buffer.alloc(100, 7) }));
+    await log.waitFor(isUp(9n));
+    expect(tcp()).toMatchObject({ frames: 2, authFailed: 1, protocolErrors: 0 });
+    expect(log.events).toHaveLength(1);
+  });
+
+  it('a replayed signed frame does not bring a down host back', async () => {
+    const { hw, log, frames } = await startTcp({
+      timeoutMs: 300,
+      auth: { keys: [key], required: true },
+    });
+    const beat = signed({ hostId: 8n, seq: 5 });
+    await frames(beat);
+    await log.waitFor((e) => e.type === 'down' && e.id === '8');
+    await frames(beat);
+    const replayed = () => hw.stats().workers.reduce((a, w) => a + w.replayed, 0);
+    expect(await until(() => replayed() === 1)).toBe(true);
+    await sleep(100);
+    expect(log.events.map((e) => e.type)).toEqual(['up', 'down']);
+  });
+
+  it('a signing HeartbeatSender over TCP, and over auto with a status too big for UDP, comes up', async () => {
+    const { hw, log, tcp } = await startTcp({
+      timeoutMs: 60_000,
+      maxStatusBytes: 4096,
+      auth: { keys: [key], required: true },
+    });
+    const server = `tcp://127.0.0.1:${tcp().port}`;
+    const overTcp = new HeartbeatSender({ server, hostId: 77n, intervalMs: 20, key });
+    const auto = new HeartbeatSender({
+      server: `udp://127.0.0.1:${tcp().port}`,
+      transport: 'auto',
+      hostId: 78n,
+      intervalMs: 20,
+      key,
+    });
+    auto.setStatus(Buffer.alloc(3000, 0x61));
+    fixture.track(overTcp);
+    fixture.track(auto);
+    await overTcp.start();
+    await auto.start();
+    await log.waitFor(isUp(77n));
+    await log.waitFor(isUp(78n));
+    expect(tcp()).toMatchObject({ authFailed: 0, unauthenticated: 0, authUnsupported: 0 });
+    expect(hw.stats().replayed).toBe(0);
+  });
+
+  it('exports the TCP auth counters as Prometheus metrics', async () => {
+    const { hw, tcp, frames } = await startTcp({ auth: { keys: [key], required: true } });
+    await frames(signed({ hostId: 9n }, otherKey), signed({ hostId: 10n }, otherKey));
+    expect(await until(() => tcp().authFailed === 2)).toBe(true);
+    const metrics = registerMetrics(hw);
+    const text = await metrics.registry.metrics();
+    metrics.dispose();
+    expect(text).toMatch(/^heartwatch_tcp_frames_rejected_total\{reason="auth_failed"\} 2$/m);
+    expect(text).toMatch(/^heartwatch_tcp_frames_rejected_total\{reason="auth_unsupported"\} 0$/m);
+    expect(text).toMatch(/^heartwatch_tcp_auth_slots_full_total 0$/m);
+  });
+
+  it('rotates keys over a live connection with setKeys()', async () => {
+    const { hw, log, tcp, frames } = await startTcp({ auth: { keys: [key], required: true } });
+    await frames(signed({ hostId: 8n, seq: 1 }, otherKey));
+    expect(await until(() => tcp().authFailed === 1)).toBe(true);
+    hw.setKeys([otherKey, key]);
+    await frames(signed({ hostId: 8n, seq: 2 }, otherKey), signed({ hostId: 9n, seq: 1 }));
+    await log.waitFor(isUp(8n));
+    await log.waitFor(isUp(9n));
+    hw.setKeys([otherKey]);
+    await frames(signed({ hostId: 9n, seq: 2 }));
+    expect(await until(() => tcp().authFailed === 2)).toBe(true);
   });
 
   it('required: false applies unsigned TCP frames, counted unauthenticated', async () => {

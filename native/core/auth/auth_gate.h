@@ -49,6 +49,9 @@ class AuthGate {
   // Runs on: receiver thread.
   void refresh() noexcept;
   bool keyed() const noexcept { return !current_->empty(); }
+  // The current ring, for a check that hashes a message as it arrives (KeyRing::PartialTag).
+  // Runs on: receiver thread.
+  const KeyRing& ring() const noexcept { return *current_; }
   // `data` is the whole datagram; `parsed` its header when status is not kMalformed.
   // Runs on: receiver thread.
   AuthVerdict check(ParseStatus status, const ParsedHeartbeat& parsed, const uint8_t* data) const noexcept;

@@ -88,6 +88,32 @@ bool KeyRing::verify(const uint8_t* data, size_t length, const uint8_t* tag) con
   return matched != 0;
 }
 
+void KeyRing::begin(PartialTag& partial) const noexcept {
+  static_assert(sizeof(Pads) == kHmacStateBytes && alignof(Pads) <= 16);
+  std::memcpy(partial.states, pads_.get(), sizeof(Pads) * count_);
+  partial.keys = static_cast<uint32_t>(count_);
+}
+
+void KeyRing::update(PartialTag& partial, const uint8_t* data, size_t length) noexcept {
+  auto* pads = reinterpret_cast<Pads*>(partial.states);
+  for (uint32_t k = 0; k < partial.keys; ++k) SHA256_Update(&pads[k].inner, data, length);
+}
+
+bool KeyRing::finish(PartialTag& partial, const uint8_t* tag) noexcept {
+  auto* pads = reinterpret_cast<Pads*>(partial.states);
+  int matched = 0;
+  for (uint32_t k = 0; k < partial.keys; ++k) {
+    uint8_t mac[SHA256_DIGEST_LENGTH];
+    SHA256_Final(mac, &pads[k].inner);
+    SHA256_Update(&pads[k].outer, mac, SHA256_DIGEST_LENGTH);
+    SHA256_Final(mac, &pads[k].outer);
+    matched |= CRYPTO_memcmp(mac, tag, kAuthTagBytes) == 0;
+  }
+  OPENSSL_cleanse(partial.states, sizeof(Pads) * partial.keys);
+  partial.keys = 0;
+  return matched != 0;
+}
+
 void KeyRing::sign(const uint8_t* data, size_t length, uint8_t* tag) const noexcept {
   uint8_t mac[SHA256_DIGEST_LENGTH];
   tag_with(pads_[0], data, length, mac);

@@ -21,6 +21,8 @@ namespace heartwatch {
 inline constexpr size_t kMaxAuthKeys = 8;       // every key is tried on a failing tag: keep it small
 inline constexpr size_t kMinAuthKeyBytes = 16;  // 128 bits; 32 recommended
 inline constexpr size_t kMaxAuthKeyBytes = 1024;
+// One key's HMAC inner and outer SHA-256 states (2 x sizeof(SHA256_CTX), checked in key_ring.cc).
+inline constexpr size_t kHmacStateBytes = 224;
 
 using AuthKey = std::vector<uint8_t>;
 
@@ -43,6 +45,21 @@ class KeyRing {
   // Writes the 16-byte tag of data[0, length) under the first key (the signing key). Needs a
   // non-empty ring.
   void sign(const uint8_t* data, size_t length, uint8_t* tag) const noexcept;
+
+  // A tag computed as the message's bytes arrive (a TCP frame split across reads), under every
+  // key of the ring it began from. It holds copies of that ring's HMAC states, so it stays valid
+  // when the ring is replaced or freed meanwhile; no allocation.
+  struct PartialTag {
+    alignas(16) unsigned char states[kMaxAuthKeys][kHmacStateBytes];
+    uint32_t keys = 0;
+  };
+  // Starts `partial` over this ring's keys (none for an empty ring: finish() then fails).
+  void begin(PartialTag& partial) const noexcept;
+  // Hashes the next `length` bytes of the signed part (header, then payload).
+  static void update(PartialTag& partial, const uint8_t* data, size_t length) noexcept;
+  // As verify(): true if `tag` (16 bytes) matches under any key, every key checked in constant
+  // time. Wipes the states; begin() again before reusing `partial`.
+  static bool finish(PartialTag& partial, const uint8_t* tag) noexcept;
 
  private:
   struct Pads;

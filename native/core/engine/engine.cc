@@ -207,7 +207,7 @@ size_t Engine::drain_results(CommandResult* out, size_t max) noexcept {
 
 void Engine::set_keys(const std::vector<AuthKey>& keys) {
   for (auto& receiver : receivers_) receiver->set_keys(std::make_unique<KeyRing>(keys));
-  for (auto& reactor : reactors_) reactor->set_keyed(!keys.empty());
+  for (auto& reactor : reactors_) reactor->set_keys(std::make_unique<KeyRing>(keys));
 }
 
 uint32_t Engine::foreign_sockets() const {

@@ -71,7 +71,7 @@ enum class TcpAcceptorCounter : uint32_t {
 enum class TcpReactorCounter : uint32_t {
   kFrames = 0,             // complete frames read
   kProtocolErrors = 1,     // connections closed: a frame broke the v1 rules
-  kAuthUnsupported = 2,    // frames dropped: AUTH set (TCP keeps no tag to verify, keys or not)
+  kAuthUnsupported = 2,    // frames dropped: AUTH set, and this server has no key
   kRingDrops = 3,          // frames dropped: the worker's ring was full
   kHandshakeTimeouts = 4,  // connections closed: no complete first frame in time
   kIdleTimeouts = 5,       // connections closed: no frame in tcp.idleTimeoutMs
@@ -79,7 +79,9 @@ enum class TcpReactorCounter : uint32_t {
   kClosedByPeer = 7,       // connections the peer closed or reset
   kUnauthenticated = 8,    // frames without a tag while the server has keys (dropped if required)
   kNotAllowed = 9,         // frames dropped: the peer is outside the `allow` list
-  kCount = 10,
+  kAuthFailed = 10,        // frames dropped: AUTH tag wrong, or the frame was altered
+  kAuthSlotsFull = 11,     // connections closed: a signed frame spanned reads, no TagSlot was free
+  kCount = 12,
 };
 
 // One line per worker after all the others (status_carrier.h, detector.h "Statuses"); field

@@ -35,8 +35,8 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
     : index_(index),
       identity_(config.identity),
       tcp_(config.tcp),
-      keyed_(!config.auth_keys.empty()),
-      auth_required_(config.auth_required),
+      // TCP frames are v1 or break the stream, so no plain pings here.
+      auth_(std::make_unique<KeyRing>(config.auth_keys), config.auth_required, false),
       allow_(config.allow),
       rings_(std::move(rings)),
       wake_(std::move(wake)),
@@ -52,6 +52,8 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
       staged_counts_(rings_.size(), 0) {
   // The per-connection memory the docs promise: this record plus a 24-byte wheel node.
   static_assert(sizeof(Connection) <= 104);
+  // And what the docs promise for signed frames that span reads: ~1.8 KiB a slot.
+  static_assert(sizeof(TagSlot) <= 1824);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw SystemError(errno, "epoll_create1", "TCP reactor");
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -148,6 +150,7 @@ void TcpReactor::adopt(uint64_t now_ms) {
     }
     Connection& connection = connections_[id];
     connection = Connection{};
+    connection.tag_slot = kNoTagSlot;
     connection.fd = accepted.fd;
     connection.opened_ms = now_ms;
     connection.ip_key = accepted.ip_key;
@@ -171,6 +174,7 @@ bool TcpReactor::read_ready(uint32_t id, uint64_t now_ms) {
   if (id >= connections_.size() || connections_[id].fd < 0) return true;  // closed earlier this turn
   const ssize_t got = read(connections_[id].fd, read_buffer_.get(), kReadBytes);
   if (got > 0) {
+    auth_.refresh();  // see set_keys(): one relaxed load unless a new ring waits
     frames(id, read_buffer_.get(), static_cast<size_t>(got), now_ms);
     // A full buffer may have left bytes behind; a short read took all the socket held.
     return static_cast<size_t>(got) < kReadBytes;
@@ -190,19 +194,30 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   const uint8_t* end = data + length;
   const bool was_mid_frame = connection.reader.mid_frame();
   uint64_t complete = 0;
-  // Indexed by TcpReactorCounter: kAuthUnsupported, kUnauthenticated, kNotAllowed.
+  // Indexed by TcpReactorCounter: the drop and auth counters admit() adds to.
   uint64_t dropped[static_cast<size_t>(TcpReactorCounter::kCount)] = {};
   const bool allowed = allow_.allows(source);
   ParsedHeartbeat parsed;
   ParseStatus status;
   FrameReader::Result result;
   uint8_t* keep = statuses_.enabled() ? status_buffers_[id].get() : nullptr;
-  while ((result = connection.reader.next(data, end, parsed, status, keep, max_status_bytes_)) ==
-         FrameReader::Result::kFrame) {
+  const uint8_t* begin;
+  uint32_t offset;
+  for (;;) {
+    begin = data;
+    offset = connection.reader.frame_offset();
+    result = connection.reader.next(data, end, parsed, status, keep, max_status_bytes_);
+    if (result != FrameReader::Result::kFrame) break;
     ++complete;
-    if (!admit(allowed, parsed, dropped)) continue;
+    // A peer outside `allow` is dropped before any hashing, as a datagram is before parsing.
+    if (!allowed) {
+      ++dropped[static_cast<size_t>(TcpReactorCounter::kNotAllowed)];
+      continue;
+    }
+    const AuthVerdict verdict = check_frame(connection, begin, data, offset, parsed, status);
+    if (!admit(verdict, dropped)) continue;
     ShardMessage message;
-    to_shard_message(identity_, status, parsed, source, false, message);
+    to_shard_message(identity_, status, parsed, source, verdict == AuthVerdict::kAuthenticated, message);
     if (statuses_.enabled() && parsed.payload_len > 0) {
       const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
       const bool kept = parsed.payload_len <= max_status_bytes_;  // then all of it is in `keep`
@@ -212,7 +227,7 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   }
   if (complete) EngineStats::add(counters_, TcpReactorCounter::kFrames, complete);
   for (TcpReactorCounter field : {TcpReactorCounter::kAuthUnsupported, TcpReactorCounter::kUnauthenticated,
-                                  TcpReactorCounter::kNotAllowed}) {
+                                  TcpReactorCounter::kNotAllowed, TcpReactorCounter::kAuthFailed}) {
     const uint64_t n = dropped[static_cast<size_t>(field)];
     if (n != 0) EngineStats::add(counters_, field, n);
   }
@@ -221,6 +236,8 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
     close_connection(id, true);
     return;
   }
+  // The bytes ran out, maybe inside a frame that goes on in the next read.
+  if (allowed && !follow_tag(id, begin, end, offset)) return;
   if (complete) connection.last_frame_ms = now_ms;
   // A frame began in this read: the slow-frame bound runs from now.
   if (connection.reader.mid_frame() && (complete > 0 || !was_mid_frame)) {
@@ -229,17 +246,99 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   wheel_.arm(id, deadline_of(connection));
 }
 
-// Whether a complete frame goes on to its worker; a dropped one is counted in `dropped`.
-bool TcpReactor::admit(bool allowed, const ParsedHeartbeat& parsed, uint64_t* dropped) const noexcept {
-  auto drop = [dropped](TcpReactorCounter field) {
-    ++dropped[static_cast<size_t>(field)];
-    return false;
-  };
-  if (!allowed) return drop(TcpReactorCounter::kNotAllowed);
-  if (parsed.auth) return drop(TcpReactorCounter::kAuthUnsupported);
-  if (!keyed_.load(std::memory_order_relaxed)) return true;
-  ++dropped[static_cast<size_t>(TcpReactorCounter::kUnauthenticated)];
-  return !auth_required_;
+// Whether a complete frame goes on to its worker; what it counts for is added to `dropped`.
+bool TcpReactor::admit(AuthVerdict verdict, uint64_t* dropped) const noexcept {
+  auto count = [dropped](TcpReactorCounter field) { ++dropped[static_cast<size_t>(field)]; };
+  switch (verdict) {
+    case AuthVerdict::kPlain:
+    case AuthVerdict::kAuthenticated:
+      return true;
+    case AuthVerdict::kUnauthenticated:
+      count(TcpReactorCounter::kUnauthenticated);
+      return true;
+    case AuthVerdict::kRejectedUnauthenticated:
+      count(TcpReactorCounter::kUnauthenticated);
+      return false;
+    case AuthVerdict::kAuthFailed:
+      count(TcpReactorCounter::kAuthFailed);
+      return false;
+    case AuthVerdict::kAuthUnsupported:
+      count(TcpReactorCounter::kAuthUnsupported);
+      return false;
+    case AuthVerdict::kMalformed:  // not from check() on a complete frame (FrameReader's kOk)
+    case AuthVerdict::kCount:
+      break;
+  }
+  return false;
+}
+
+AuthVerdict TcpReactor::check_frame(Connection& connection, const uint8_t* begin, const uint8_t* end,
+                                    uint32_t offset, const ParsedHeartbeat& parsed, ParseStatus status) noexcept {
+  // The whole frame is in this read (the common case): verified in place, as a datagram is. An
+  // unsigned frame's verdict does not read its bytes.
+  if (offset == 0 || !parsed.auth) return auth_.check(status, parsed, begin);
+  TagSlot* slot = connection.tag_slot == kNoTagSlot ? nullptr : &tag_slots_[connection.tag_slot];
+  if (slot == nullptr) {
+    // Its header arrived in an earlier read while the server had no key.
+    if (offset >= kHeartbeatHeaderBytes || !auth_.keyed()) return AuthVerdict::kAuthUnsupported;
+    slot = &scratch_;  // its header completed in this read
+    start_tag(*slot, connection.reader);
+  }
+  feed_tag(*slot, connection.reader, begin, end, offset);
+  const bool authentic = KeyRing::finish(slot->partial, slot->tag);
+  release_tag(connection);
+  return authentic ? AuthVerdict::kAuthenticated : AuthVerdict::kAuthFailed;
+}
+
+bool TcpReactor::follow_tag(uint32_t id, const uint8_t* begin, const uint8_t* end, uint32_t offset) {
+  Connection& connection = connections_[id];
+  const FrameReader& reader = connection.reader;
+  if (connection.tag_slot == kNoTagSlot) {
+    // A slot is taken only in the read where the header completes, under the ring of that moment.
+    const bool header_now = offset < kHeartbeatHeaderBytes && reader.header_complete();
+    if (!header_now || !reader.signed_frame() || !auth_.keyed()) return true;
+    if (free_tag_slots_.empty() && !tag_slots_) {
+      tag_slots_.reset(new TagSlot[kTagSlots]);
+      free_tag_slots_.reserve(kTagSlots);
+      for (uint32_t i = kTagSlots; i-- > 0;) free_tag_slots_.push_back(i);
+    }
+    if (free_tag_slots_.empty()) {
+      EngineStats::add(counters_, TcpReactorCounter::kAuthSlotsFull, 1);
+      close_connection(id, true);
+      return false;
+    }
+    connection.tag_slot = free_tag_slots_.back();
+    free_tag_slots_.pop_back();
+    start_tag(tag_slots_[connection.tag_slot], reader);
+  }
+  feed_tag(tag_slots_[connection.tag_slot], reader, begin, end, offset);
+  return true;
+}
+
+// The header is hashed from the reader's copy: its bytes may have come over several reads.
+void TcpReactor::start_tag(TagSlot& slot, const FrameReader& reader) const noexcept {
+  auth_.ring().begin(slot.partial);
+  KeyRing::update(slot.partial, reader.header(), kHeartbeatHeaderBytes);
+}
+
+// [begin, end) holds the frame's bytes from `offset` on: payload bytes are hashed, tag bytes kept.
+void TcpReactor::feed_tag(TagSlot& slot, const FrameReader& reader, const uint8_t* begin, const uint8_t* end,
+                          uint32_t offset) noexcept {
+  const uint32_t stop = offset + static_cast<uint32_t>(end - begin);
+  const uint32_t signed_end = reader.signed_bytes();
+  uint32_t from = std::max<uint32_t>(offset, kHeartbeatHeaderBytes);
+  const uint32_t hashed_end = std::min(stop, signed_end);
+  if (from < hashed_end) KeyRing::update(slot.partial, begin + (from - offset), hashed_end - from);
+  from = std::max(offset, signed_end);
+  if (from < stop) std::memcpy(slot.tag + (from - signed_end), begin + (from - offset), stop - from);
+}
+
+void TcpReactor::release_tag(Connection& connection) noexcept {
+  if (connection.tag_slot == kNoTagSlot) return;
+  TagSlot& slot = tag_slots_[connection.tag_slot];
+  if (slot.partial.keys != 0) KeyRing::finish(slot.partial, slot.tag);  // wipes the key states
+  free_tag_slots_.push_back(connection.tag_slot);
+  connection.tag_slot = kNoTagSlot;
 }
 
 void TcpReactor::stage(const ShardMessage& message) {
@@ -291,6 +390,7 @@ void TcpReactor::close_connection(uint32_t id, bool reset) {
   }
   close(connection.fd);  // also leaves the epoll set
   connection.fd = -1;
+  release_tag(connection);
   wheel_.disarm(id);
   free_ids_.push_back(id);
   closed_.try_push(connection.ip_key);

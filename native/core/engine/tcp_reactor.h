@@ -3,11 +3,15 @@
 // the others); the bytes go through the connection's FrameReader, and every complete frame
 // becomes a ShardMessage (the same to_shard_message() the UDP receivers use) pushed into the
 // worker's ring for this reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's
-// DeadlineWheel. TCP frames pass the same source allow-list and `auth.required` rule as
-// datagrams (see keyed_ below).
+// DeadlineWheel. TCP frames pass the same source allow-list and authentication as datagrams
+// (see auth_ below).
 //
 // Memory per connection: a Connection record and a wheel node (~130 bytes) and no buffer: the
-// 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored.
+// 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored. A signed
+// frame that spans reads also holds one TagSlot (~1.8 KiB: the HMAC states of up to 8 keys and
+// the tag) until it completes; a reactor has at most kTagSlots of them (~460 KiB), allocated the
+// first time one is needed. A connection that needs a slot when none is free is closed (reset)
+// and counted (authSlotsFull), so half-sent signed frames cannot grow memory past that bound.
 #pragma once
 
 #include <netinet/in.h>
@@ -18,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/auth_gate.h"
 #include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
@@ -65,10 +70,12 @@ class TcpReactor {
   }
   void request_stop() noexcept;
   void join();
-  // Whether the server has keys (hw.setKeys() may add them): unsigned frames then count as
-  // unauthenticated. A relaxed load per frame: nothing else depends on its ordering.
+  // Replaces the key ring (hw.setKeys()): the reactor takes it after its next read() that
+  // returns bytes, before handling them (AuthGate's ordering), so every frame sent after this
+  // returns is checked with the new keys, except a signed frame whose header had already arrived
+  // (checked with the keys in force then).
   // Runs on: JS thread.
-  void set_keyed(bool keyed) noexcept { keyed_.store(keyed, std::memory_order_relaxed); }
+  void set_keys(std::unique_ptr<KeyRing> ring) noexcept { auth_.offer(std::move(ring)); }
 
   // The accept thread's side: push a connection, then notify().
   // Runs on: accept thread.
@@ -89,7 +96,15 @@ class TcpReactor {
     uint64_t frame_started_ms;
     uint64_t ip_key;
     PeerSockaddr peer;
+    uint32_t tag_slot;  // kNoTagSlot, or the TagSlot hashing its signed frame in progress
   };
+  // A signed frame's tag as its bytes arrive across reads.
+  struct TagSlot {
+    KeyRing::PartialTag partial;
+    uint8_t tag[kAuthTagBytes];
+  };
+  static constexpr uint32_t kNoTagSlot = ~uint32_t{0};
+  static constexpr uint32_t kTagSlots = 256;
 
   // Runs on: reactor thread, for all the private functions below.
   void run();
@@ -97,7 +112,18 @@ class TcpReactor {
   // Returns whether the connection was read empty (or closed).
   bool read_ready(uint32_t id, uint64_t now_ms);
   void frames(uint32_t id, const uint8_t* data, size_t length, uint64_t now_ms);
-  bool admit(bool allowed, const ParsedHeartbeat& parsed, uint64_t* dropped) const noexcept;
+  bool admit(AuthVerdict verdict, uint64_t* dropped) const noexcept;
+  // The verdict on the frame that next() completed from [begin, end); `offset`: the bytes of it
+  // taken before this read.
+  AuthVerdict check_frame(Connection& connection, const uint8_t* begin, const uint8_t* end, uint32_t offset,
+                          const ParsedHeartbeat& parsed, ParseStatus status) noexcept;
+  // The frame in progress goes on in a later read: a signed one keeps hashing in a TagSlot.
+  // Returns false when it needed a slot and none was free (the connection is then closed).
+  bool follow_tag(uint32_t id, const uint8_t* begin, const uint8_t* end, uint32_t offset);
+  void start_tag(TagSlot& slot, const FrameReader& reader) const noexcept;
+  static void feed_tag(TagSlot& slot, const FrameReader& reader, const uint8_t* begin, const uint8_t* end,
+                       uint32_t offset) noexcept;
+  void release_tag(Connection& connection) noexcept;
   void stage(const ShardMessage& message);
   void flush(uint32_t worker);
   void expire(uint32_t id, uint64_t now_ms);
@@ -108,12 +134,13 @@ class TcpReactor {
   uint32_t index_;
   IdentityMode identity_;
   TcpConfig tcp_;
-  // Authentication over TCP: a frame's tag is skipped, never kept (see FrameReader), so no TCP
-  // frame can be verified. AUTH frames are dropped (kAuthUnsupported); with keys configured every
-  // other frame is unauthenticated, counted, and dropped when auth is required. The `allow` list
-  // applies to the peer's address like a datagram's source.
-  std::atomic<bool> keyed_;  // written by set_keyed() on the JS thread; relaxed suffices
-  bool auth_required_;
+  // Authentication over TCP: the same AuthGate rules and verdicts as a datagram. A frame wholly
+  // inside one read is verified in place; one that spans reads is hashed as it arrives, in a
+  // TagSlot taken when its header completes (under the ring in force then), or in scratch_ when
+  // its header completes in the read that completes it. Authenticated frames reach the worker
+  // flagged so, and its replay protection applies. The `allow` list applies to the peer's address
+  // like a datagram's source, before any hashing.
+  AuthGate auth_;
   SourceAllowList allow_;
   std::vector<SpscRing<ShardMessage>*> rings_;
   std::vector<WakeSignal*> wake_;
@@ -137,6 +164,9 @@ class TcpReactor {
   uint32_t max_status_bytes_ = 0;
   // Per connection id, kept for the next connection with that id: its status buffer.
   std::vector<std::unique_ptr<uint8_t[]>> status_buffers_;
+  std::unique_ptr<TagSlot[]> tag_slots_;  // kTagSlots of them once a signed frame spans reads
+  std::vector<uint32_t> free_tag_slots_;
+  TagSlot scratch_;
 };
 
 }  // namespace heartwatch

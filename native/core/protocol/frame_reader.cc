@@ -23,9 +23,8 @@ FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end, 
       const size_t skip = std::min<size_t>(body_left_, end - data);
       if (keep != nullptr) {
         // Where these bytes fall in the body, from the header: the payload, then any tag.
-        const uint32_t payload = static_cast<uint32_t>(header_[24]) << 8 | header_[25];
-        const uint32_t body = payload + ((header_[3] & kHeartbeatFlagAuth) != 0 ? kAuthTagBytes : 0);
-        const uint32_t done = body - body_left_;
+        const uint32_t payload = signed_bytes() - kHeartbeatHeaderBytes;
+        const uint32_t done = frame_offset() - kHeartbeatHeaderBytes;
         if (payload <= keep_capacity && done < payload) {
           std::memcpy(keep + done, data, std::min<size_t>(skip, payload - done));
         }
@@ -41,6 +40,12 @@ FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end, 
     }
   }
   return Result::kNeedMore;
+}
+
+uint32_t FrameReader::frame_offset() const noexcept {
+  if (filled_ < kHeartbeatHeaderBytes) return filled_;
+  const uint32_t frame = signed_bytes() + (signed_frame() ? kAuthTagBytes : 0);
+  return frame - body_left_;
 }
 
 }  // namespace heartwatch

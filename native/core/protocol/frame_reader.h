@@ -37,8 +37,20 @@ class FrameReader {
   // Whether part of a frame has been received and the rest has not.
   bool mid_frame() const noexcept { return filled_ != 0; }
 
+  // For a caller that hashes a frame as it arrives (a signed frame split across reads):
+  // the bytes of the frame in progress taken so far, header included (0 between frames); and,
+  // once its header is complete (and after kFrame, until the next call), the header, whether
+  // AUTH is set, and how many bytes the tag covers (header and payload).
+  uint32_t frame_offset() const noexcept;
+  bool header_complete() const noexcept { return filled_ == kHeartbeatHeaderBytes; }
+  const uint8_t* header() const noexcept { return header_; }
+  bool signed_frame() const noexcept { return (header_[3] & kHeartbeatFlagAuth) != 0; }
+  uint32_t signed_bytes() const noexcept {
+    return static_cast<uint32_t>(kHeartbeatHeaderBytes) + (uint32_t{header_[24]} << 8 | header_[25]);
+  }
+
  private:
-  uint8_t header_[kHeartbeatHeaderBytes];
+  uint8_t header_[kHeartbeatHeaderBytes] = {};
   // Header bytes held; kHeartbeatHeaderBytes while the body is being skipped.
   uint8_t filled_ = 0;
   uint32_t body_left_ = 0;  // payload and tag bytes still to skip
