@@ -37,6 +37,7 @@ export function eventJson(event: HostEvent): string {
         time: isoTime(event.at),
         reason: event.reason,
         lastSeen: isoTime(event.lastSeen),
+        timeoutMs: event.timeoutMs,
         ...(event.uncertain ? { uncertain: true } : {}),
         ...(event.storm ? { storm: true } : {}),
       });

@@ -137,7 +137,7 @@ rejected, the auth counters).
 
 --json lines (exactly these keys, in this order; times are ISO 8601 UTC):
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}
-  {"event":"down","id":"42","address":"10.0.0.7:5000","time":"...","reason":"timeout","lastSeen":"..."}
+  {"event":"down","id":"42","address":"10.0.0.7:5000","time":"...","reason":"timeout","lastSeen":"...","timeoutMs":5000}
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
   {"event":"storm","phase":"start","time":"...","downs":600,"hosts":1000}
   {"event":"storm","phase":"end","time":"...","downs":1000,"hosts":1000}

@@ -806,6 +806,7 @@ class JsEngine implements Engine {
       address: rec.address,
       at: toEpoch(now),
       lastSeen: toEpoch(rec.lastSeen),
+      timeoutMs: rec.timeoutMs,
       reason,
     };
     if (rec.deferred && reason === 'timeout') {

@@ -228,6 +228,7 @@ function decodeEventRecords(
         address,
         at,
         lastSeen: view.getFloat64(base + r.lastSeen, true),
+        timeoutMs: view.getUint32(base + r.timeoutMs, true),
         reason: view.getUint8(base + r.reason) === c.downReason.left ? 'left' : 'timeout',
       };
       if (view.getUint8(base + r.uncertain) === 1) down.uncertain = true;

@@ -36,6 +36,7 @@ export const contractNames = {
     'statusEnd',
     'statusSize',
     'previousSize',
+    'timeoutMs',
   ],
   hostSnapshotRecord: [
     'bytes',

@@ -159,6 +159,7 @@ Napi::Object EventRecordLayout(Napi::Env env) {
                         {"statusEnd", offsetof(R, status_end)},
                         {"statusSize", offsetof(R, status_size)},
                         {"previousSize", offsetof(R, previous_size)},
+                        {"timeoutMs", offsetof(R, timeout_ms)},
                     });
 }
 

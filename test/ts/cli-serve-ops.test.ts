@@ -417,6 +417,7 @@ describe('human output fits a terminal', () => {
       address: '127.0.0.1:1',
       at: 2000,
       lastSeen: 1000,
+      timeoutMs: 1000,
       reason: 'timeout',
     } as const;
     expect(eventTextBatch([down, { ...down, id: '2' }]).split('\n')).toHaveLength(3);

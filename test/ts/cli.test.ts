@@ -284,15 +284,43 @@ describe.each(engines)('heartwatch serve --engine %s', (engine) => {
     await server.waitJson((o) => o.event === 'up' && o.id === '43');
     await client.beat(Number(port), 43n, { seq: 1, leave: true });
     const left = await server.waitJson((o) => o.event === 'down' && o.id === '43');
-    expect(Object.keys(left)).toEqual(['event', 'id', 'address', 'time', 'reason', 'lastSeen']);
-    expect(left).toMatchObject({ event: 'down', id: '43', address, reason: 'left' });
+    expect(Object.keys(left)).toEqual([
+      'event',
+      'id',
+      'address',
+      'time',
+      'reason',
+      'lastSeen',
+      'timeoutMs',
+    ]);
+    expect(left).toMatchObject({
+      event: 'down',
+      id: '43',
+      address,
+      reason: 'left',
+      timeoutMs: timeout,
+    });
     expect(left.time).toMatch(iso);
     expect(left.lastSeen).toMatch(iso);
 
     // Host 42 has been silent since its restart heartbeat.
     const down = await server.waitJson((o) => o.event === 'down' && o.id === '42');
-    expect(Object.keys(down)).toEqual(['event', 'id', 'address', 'time', 'reason', 'lastSeen']);
-    expect(down).toMatchObject({ event: 'down', id: '42', address, reason: 'timeout' });
+    expect(Object.keys(down)).toEqual([
+      'event',
+      'id',
+      'address',
+      'time',
+      'reason',
+      'lastSeen',
+      'timeoutMs',
+    ]);
+    expect(down).toMatchObject({
+      event: 'down',
+      id: '42',
+      address,
+      reason: 'timeout',
+      timeoutMs: timeout,
+    });
     expect(
       Date.parse(down.time as string) - Date.parse(down.lastSeen as string),
     ).toBeGreaterThanOrEqual(timeout - 1);
@@ -352,6 +380,7 @@ describe.each(engines)('heartwatch serve --engine %s', (engine) => {
         'time',
         'reason',
         'lastSeen',
+        'timeoutMs',
         'storm',
       ]);
       expect(down.storm).toBe(true);

@@ -149,6 +149,26 @@ describe.each(engines)('%s engine', (engine) => {
     expect(hosts.find((h) => h.id === '11')).toMatchObject({ state: 'up', timeoutMs: 10_000 });
   });
 
+  it('gives each down the timeout that applied to its host, as hosts() reports it', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs, missedBeats: 2 });
+    await client.beat(port, 15n, { intervalMs: 110 });
+    await client.beat(port, 16n);
+    await client.beat(port, 17n, { intervalMs: 100 });
+    await log.waitFor(isUp(17n));
+    await client.beat(port, 17n, { seq: 1, leave: true });
+    const announced = await log.waitFor<DownEvent>(isDown(15n, 'timeout'));
+    const fallback = await log.waitFor<DownEvent>(isDown(16n, 'timeout'));
+    const left = await log.waitFor<DownEvent>(isDown(17n, 'left'));
+    expect(announced.timeoutMs).toBe(220);
+    expect(fallback.timeoutMs).toBe(timeoutMs);
+    expect(left.timeoutMs).toBe(200);
+    for (const down of [announced, fallback]) {
+      expect(down.at).toBeGreaterThanOrEqual(down.lastSeen + down.timeoutMs);
+    }
+    const hosts = Object.fromEntries((await hw.hosts()).map((h) => [h.id, h.timeoutMs]));
+    expect(hosts).toEqual({ '15': 220, '16': timeoutMs, '17': 200 });
+  });
+
   it('caps announced timeouts at the native 24-bit limit, 16 777 214 ms', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, missedBeats: 1000 });
     // 2^32-1 ms * 1000 overflows no field: the cap applies, not a wrap-around.

@@ -117,6 +117,8 @@ HostEvent Detector::event(const HostEntry& r, HostEventType type) const {
   e.address = load_address(r);
   e.incarnation = r.incarnation;
   e.type = type;
+  // As snapshots report it: the timeout that set the deadline, without the clock guard.
+  e.timeout_ms = r.timeout_ms - config_.clock_guard_ms;
   return e;
 }
 
