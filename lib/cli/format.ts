@@ -53,6 +53,16 @@ export function eventJson(event: HostEvent): string {
   }
 }
 
+/**
+ * The timeout rule in force, as `serve` prints it at start: `3 x announced interval, else 5000 ms`,
+ * or `5000 ms` when announced intervals are ignored (`missedBeats` 0).
+ */
+export function timeoutRule(timeoutMs: number, missedBeats: number): string {
+  return missedBeats === 0
+    ? `${timeoutMs} ms`
+    : `${missedBeats} x announced interval, else ${timeoutMs} ms`;
+}
+
 /** A storm line: `{"event":"storm","phase":"start"|"end","time":"<ISO 8601>",...counts}`. */
 export function stormJson(storm: StormEvent): string {
   const { phase, at, ...counts } = storm;

@@ -23,6 +23,7 @@ import {
   statusLine,
   stormJson,
   stormText,
+  timeoutRule,
 } from './format.js';
 import { readKeyFile } from './key-file.js';
 import { Logger } from './log.js';
@@ -79,7 +80,8 @@ const help = `Usage: heartwatch serve [flags]
 
 Runs a heartwatch server: listens for UDP heartbeats and prints one line per host event
 (up, down, restart). Logs and warnings go to stderr; "listening on IP:PORT" is printed there
-once every socket is bound. Ctrl-C (SIGINT) or SIGTERM closes it cleanly (exit 0).
+once every socket is bound, then the timeout rule ("timeout: 3 x announced interval, else
+5000 ms"). Ctrl-C (SIGINT) or SIGTERM closes it cleanly (exit 0).
 
 Flags:
   --port N             UDP port, 0 for an ephemeral one                 (default 7700)
@@ -408,6 +410,8 @@ async function run(argv: string[]): Promise<number> {
     `listening on ${formatUdpAddress(info)}${tcpListening(info, options)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)`,
     { address: formatUdpAddress(info), engine: stats.engine },
   );
+  const { timeoutMs, missedBeats } = hw.options;
+  log.info(`timeout: ${timeoutRule(timeoutMs, missedBeats)}`, { timeoutMs, missedBeats });
   const ops = await startOperations(hw, operations, log).catch(async (err: unknown) => {
     await hw.close().catch(() => undefined);
     throw err;

@@ -230,6 +230,21 @@ describe('serve under a service manager', () => {
     expect(s.records.at(-1)?.msg).toMatch(/^closed after 0 datagrams and 0 events$/);
   });
 
+  it.each<[string[], string, number, number]>([
+    [['--timeout', '500ms'], 'timeout: 3 x announced interval, else 500 ms', 500, 3],
+    [['--missed-beats', '2'], 'timeout: 2 x announced interval, else 5000 ms', 5000, 2],
+    [['--timeout', '2s', '--missed-beats', '0'], 'timeout: 2000 ms', 2000, 0],
+  ])(
+    '%j: prints the timeout rule in force right after listening',
+    async (args, msg, timeoutMs, missedBeats) => {
+      const s = serve(['--port', '0', '--host', '127.0.0.1', '--engine', 'js', ...args]);
+      const rule = await s.record((r) => r.msg === msg);
+      expect(rule).toMatchObject({ level: 30, timeoutMs, missedBeats });
+      const msgs = s.records.map((r) => r.msg);
+      expect(msgs.indexOf(msg)).toBe(msgs.findIndex((m) => /^listening on /.test(String(m))) + 1);
+    },
+  );
+
   it('forgets a down host after --forget-after', async () => {
     const s = serve([
       '--port',
