@@ -29,6 +29,7 @@ import { readKeyFile } from './key-file.js';
 import { Logger } from './log.js';
 import { mergeSources, namingSources } from './serve-config.js';
 import { parseOperations, startOperations } from './serve-ops.js';
+import { SourceWatch } from './source-watch.js';
 
 const spec = {
   port: { type: 'string' },
@@ -416,6 +417,7 @@ async function run(argv: string[]): Promise<number> {
     await hw.close().catch(() => undefined);
     throw err;
   });
+  const sources = new SourceWatch(hw, log);
   process.on('SIGHUP', () =>
     log.info(
       'heartwatch serve: SIGHUP ignored (restart to reload)',
@@ -443,6 +445,7 @@ async function run(argv: string[]): Promise<number> {
   printer.finish();
   log.info(`heartwatch serve: ${reason}, closing`, { reason }, `${reason}, closing`);
   ops.stop('closing');
+  sources.stop();
   await hw.close();
   await ops.close();
   const final = hw.stats();

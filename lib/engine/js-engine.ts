@@ -251,6 +251,8 @@ class JsEngine implements Engine {
   #expiryWaits = 0;
   #lossyDeferred = 0;
   #uncertainDowns = 0;
+  #addressChanges = 0;
+  #lastAddressChangeId: string | null = null;
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
@@ -368,6 +370,7 @@ class JsEngine implements Engine {
       expiryWaits: this.#expiryWaits,
       lossyDeferred: this.#lossyDeferred,
       uncertainDowns: this.#uncertainDowns,
+      addressChanges: this.#addressChanges,
       receivers: [
         {
           thread: 'js',
@@ -408,6 +411,8 @@ class JsEngine implements Engine {
           expiryWaits: this.#expiryWaits,
           lossyDeferred: this.#lossyDeferred,
           uncertainDowns: this.#uncertainDowns,
+          addressChanges: this.#addressChanges,
+          lastAddressChangeId: this.#lastAddressChangeId,
         },
       ],
     };
@@ -673,6 +678,8 @@ class JsEngine implements Engine {
     if (leave && !rec.up) return;
     this.#processed++;
     if (rec.ip !== rinfo.address || rec.port !== rinfo.port) {
+      this.#addressChanges++;
+      this.#lastAddressChangeId = rec.id;
       rec.ip = rinfo.address;
       rec.port = rinfo.port;
       rec.address = formatAddress(rinfo.address, rinfo.port);

@@ -117,6 +117,7 @@ const WORKER_SHOWN = [
   'expiryWaits',
   'lossyDeferred',
   'uncertainDowns',
+  'addressChanges',
 ] as const satisfies readonly (keyof WorkerStats & keyof NativeContract['counters']['worker'])[];
 const TCP_ACCEPTOR_SHOWN = counterNames.tcpAcceptor satisfies readonly (keyof TcpStats)[];
 const TCP_REACTOR_SHOWN = counterNames.tcpReactor satisfies readonly (keyof TcpReactorStats)[];
@@ -558,6 +559,10 @@ class NativeEngine implements Engine {
         const entry = { thread: `hw-wk-${w}`, cpu: cpu(t) } as WorkerStats;
         for (const name of WORKER_SHOWN) entry[name] = read(t, wk[name]);
         entry.eventsPending = Math.max(0, read(t, wk.eventsPublished) - read(t, wk.eventsTaken));
+        entry.lastAddressChangeId =
+          entry.addressChanges === 0 || counters === undefined
+            ? null
+            : String(counters[t * contract.counters.slotsPerLine + wk.lastMovedKey]);
         workers.push(entry);
       }
     }
@@ -585,6 +590,7 @@ class NativeEngine implements Engine {
       expiryWaits: sum(workers, (w) => w.expiryWaits),
       lossyDeferred: sum(workers, (w) => w.lossyDeferred),
       uncertainDowns: sum(workers, (w) => w.uncertainDowns),
+      addressChanges: sum(workers, (w) => w.addressChanges),
       receivers,
       workers,
       tcp: this.#tcpStats(read, cpu),

@@ -101,6 +101,8 @@ export const counterNames = {
     'expiryWaits',
     'lossyDeferred',
     'uncertainDowns',
+    'addressChanges',
+    'lastMovedKey',
   ],
   tcpAcceptor: [
     'accepted',

@@ -68,6 +68,8 @@ constexpr std::pair<const char*, WorkerCounter> kWorkerCounters[] = {
     {"expiryWaits", WorkerCounter::kExpiryWaits},
     {"lossyDeferred", WorkerCounter::kLossyDeferred},
     {"uncertainDowns", WorkerCounter::kUncertainDowns},
+    {"addressChanges", WorkerCounter::kAddressChanges},
+    {"lastMovedKey", WorkerCounter::kLastMovedKey},
 };
 constexpr std::pair<const char*, TcpAcceptorCounter> kTcpAcceptorCounters[] = {
     {"accepted", TcpAcceptorCounter::kAccepted},

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { burstLines, eventTextBatch, fitWidth } from '../../lib/cli/format.js';
+import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { LoopbackClient, sleep, until } from './helpers/loopback.js';
 import { parsePrometheusText, sampleValue } from './helpers/prom-text.js';
 
@@ -243,6 +244,43 @@ describe('serve under a service manager', () => {
       const msgs = s.records.map((r) => r.msg);
       expect(msgs.indexOf(msg)).toBe(msgs.findIndex((m) => /^listening on /.test(String(m))) + 1);
     },
+  );
+
+  it.each(nativeEngineAvailable() ? ['js', 'native'] : ['js'])(
+    '%s engine: warns about a host id heard from two sources in alternation, naming both',
+    async (engine) => {
+      const s = serve(['--port', '0', '--host', '127.0.0.1', '--engine', engine]);
+      const udp = Number(/:(\d+) /.exec(String((await s.record(listening)).msg))?.[1]);
+      const [a, b] = [await LoopbackClient.open(), await LoopbackClient.open()];
+      const warned = (r: Record<string, unknown>) => r.level === 40 && r.id === '42';
+      try {
+        // Host 7 moves once, to b; host 42 is sent by a and b in turn until serve notices.
+        await a.beat(udp, 7n);
+        let seq = 0;
+        const beats = setInterval(() => {
+          seq += 1;
+          void (seq % 2 === 0 ? a : b).beat(udp, 42n, { seq });
+          void b.beat(udp, 7n, { seq });
+        }, 20);
+        try {
+          const warning = await s.record(warned, 30_000);
+          expect(warning.msg).toBe(
+            `host id 42 is heard from two sources in alternation, ${(warning.addresses as string[]).join(' and ')}: two senders may share this id`,
+          );
+          expect([...(warning.addresses as string[])].sort()).toEqual(
+            [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`].sort(),
+          );
+        } finally {
+          clearInterval(beats);
+        }
+        expect(s.records.filter(warned)).toHaveLength(1);
+        expect(s.records.some((r) => r.level === 40 && r.id === '7')).toBe(false);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    },
+    40_000,
   );
 
   it('forgets a down host after --forget-after', async () => {

@@ -799,4 +799,29 @@ describe.runIf(fleetSimulatorAvailable())('heartwatch simulate', () => {
       await hw.close();
     }
   });
+
+  it('numbers its hosts from 10^9 by default, clear of ids picked by hand like send --id 42', async () => {
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, engine: 'js', timeoutMs: 5000 });
+    const ids = new Set<string>();
+    hw.on('up', (e) => ids.add(e.id));
+    const { port } = await hw.listen();
+    try {
+      const run = await runCli(
+        'simulate',
+        '--to',
+        `127.0.0.1:${port}`,
+        '--hosts',
+        '3',
+        '--rate',
+        '30',
+        '--duration',
+        '500ms',
+      );
+      expect(run.code).toBe(0);
+      expect(await until(() => ids.size === 3, 5000)).toBe(true);
+      expect(ids).toEqual(new Set(['1000000000', '1000000001', '1000000002']));
+    } finally {
+      await hw.close();
+    }
+  });
 });

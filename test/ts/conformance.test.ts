@@ -169,6 +169,28 @@ describe.each(engines)('%s engine', (engine) => {
     expect(hosts).toEqual({ '15': 220, '16': timeoutMs, '17': 200 });
   });
 
+  it('counts heartbeats of one host id from another source than its last one', async () => {
+    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
+    const other = await fixture.client();
+    await client.beat(port, 20n);
+    await log.waitFor(isUp(20n));
+    // A new host from the second source, and repeats from the same source, are no change.
+    await other.beat(port, 21n);
+    await other.beat(port, 21n, { seq: 1 });
+    await log.waitFor(isUp(21n));
+    expect(hw.stats()).toMatchObject({ addressChanges: 0 });
+    expect(hw.stats().workers.every((w) => w.lastAddressChangeId === null)).toBe(true);
+    // Host 20 heard from the two sources in alternation: every switch counts.
+    for (const [seq, from] of [other, client, other].entries()) {
+      await from.beat(port, 20n, { seq: seq + 1 });
+    }
+    expect(await until(() => hw.stats().addressChanges === 3)).toBe(true);
+    const worker = hw.stats().workers.find((w) => w.addressChanges > 0);
+    expect(worker).toMatchObject({ addressChanges: 3, lastAddressChangeId: '20' });
+    expect((await hw.host('20'))?.address).toBe(`127.0.0.1:${other.port}`);
+    expect(log.of(20n).map((e) => e.type)).toEqual(['up']);
+  });
+
   it('caps announced timeouts at the native 24-bit limit, 16 777 214 ms', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, missedBeats: 1000 });
     // 2^32-1 ms * 1000 overflows no field: the cap applies, not a wrap-around.

@@ -133,6 +133,7 @@ describe('GET /metrics', () => {
       heartwatch_expiry_waits_total: 'counter',
       heartwatch_lossy_deferred_total: 'counter',
       heartwatch_uncertain_downs_total: 'counter',
+      heartwatch_address_changes_total: 'counter',
       heartwatch_transitions_total: 'counter',
       heartwatch_detection_lateness_seconds: 'histogram',
       heartwatch_info: 'gauge',
@@ -151,6 +152,7 @@ describe('GET /metrics', () => {
     expect(v('heartwatch_events_delivered_total')).toBe(stats.eventsDelivered);
     expect(v('heartwatch_lossy_deferred_total')).toBe(stats.lossyDeferred);
     expect(v('heartwatch_uncertain_downs_total')).toBe(stats.uncertainDowns);
+    expect(v('heartwatch_address_changes_total')).toBe(stats.addressChanges);
     expect(v('heartwatch_watermark_lag_seconds')).toBeGreaterThanOrEqual(0);
     expect(v('heartwatch_transitions_total', { kind: 'up' })).toBe(5);
     expect(v('heartwatch_transitions_total', { kind: 'down' })).toBe(5);

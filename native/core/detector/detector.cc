@@ -78,6 +78,15 @@ uint64_t Detector::deadline_of(uint32_t index) const {
 }
 
 void Detector::store_address(HostEntry& r, const PeerAddress& address) {
+  // A new host has no family flag yet; only a known host's source can change.
+  if (address.family != 0 && (r.flags & (HostEntry::kFamilyV4 | HostEntry::kFamilyV6)) != 0) {
+    const PeerAddress before = load_address(r);
+    if (before.family != address.family || before.port != address.port ||
+        std::memcmp(before.ip, address.ip, address.family == 4 ? 4 : 16) != 0) {
+      ++address_changes_;
+      last_moved_key_ = r.key;
+    }
+  }
   if (address.family == 4) {
     if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
     std::memcpy(&r.addr, address.ip, 4);
@@ -489,6 +498,8 @@ DetectorStats Detector::stats() const {
   s.replayed = replayed_;
   s.deferred = deferred_;
   s.uncertain = uncertain_;
+  s.address_changes = address_changes_;
+  s.last_moved_key = last_moved_key_;
   s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() +
                       (v6_pool_ ? v6_pool_->bytes_allocated() : 0) + replay_.capacity() * sizeof(ReplayWindow) +
                       statuses_.bytes_allocated();
