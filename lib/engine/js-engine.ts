@@ -5,7 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { allowsSource } from '../auth/allow-list.js';
 import type { AuthKeys } from '../auth/keys.js';
 import { ReplayWindow } from '../auth/replay-window.js';
-import { HeartwatchError } from '../errors.js';
+import { errorCode, HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
@@ -309,7 +309,7 @@ class JsEngine implements Engine {
         }
         reject(
           new HeartwatchError(
-            cause.code ?? 'ERR_HW_SOCKET',
+            errorCode(cause.code, 'ERR_HW_SOCKET'),
             `heartwatch: cannot listen on UDP ${formatAddress(host, port)}: ${cause.message}`,
             { cause, syscall: cause.syscall ?? 'bind' },
           ),

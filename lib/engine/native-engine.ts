@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import type { AuthKeys } from '../auth/keys.js';
-import { HeartwatchError } from '../errors.js';
+import { errorCode, HeartwatchError } from '../errors.js';
 import type {
   DownEvent,
   HostEvent,
@@ -292,7 +292,7 @@ function decodeHostSnapshots(
 /** Maps a native error (Error with errno `code` and `syscall`) to a HeartwatchError. */
 function toHeartwatchError(error: unknown): HeartwatchError {
   const native = error as { code?: unknown; syscall?: unknown; message?: unknown };
-  const code = typeof native.code === 'string' ? native.code : 'ERR_HW_NATIVE';
+  const code = errorCode(native.code, 'ERR_HW_NATIVE');
   const options: { cause: unknown; syscall?: string } = { cause: error };
   if (typeof native.syscall === 'string') options.syscall = native.syscall;
   return new HeartwatchError(code, `heartwatch: ${String(native.message ?? error)}`, options);
