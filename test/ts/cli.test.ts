@@ -783,9 +783,9 @@ describe.runIf(fleetSimulatorAvailable())('heartwatch simulate', () => {
       missedBeats: 0,
     });
     const ids = new Set<string>();
-    const down = new Set<string>();
+    const lastSeen = new Map<string, number>();
     hw.on('up', (e) => ids.add(e.id));
-    hw.on('down', (e) => down.add(e.id));
+    hw.on('down', (e) => lastSeen.set(e.id, e.lastSeen));
     const { port } = await hw.listen();
     try {
       const { code, stdout } = await runCli(
@@ -809,13 +809,23 @@ describe.runIf(fleetSimulatorAvailable())('heartwatch simulate', () => {
         packetsSent: number;
         kills: { hosts: number; at: number }[];
       };
-      // 50 hosts at 500/s for 1.5 s, 5 of them quiet after 0.3 s.
-      expect(report.packetsSent).toBeGreaterThan(500);
+      // 50 hosts at 500/s for 1.5 s, 5 of them quiet after 0.3 s; a loaded machine may send
+      // fewer, never more.
+      expect(report.packetsSent).toBeGreaterThan(250);
       expect(report.packetsSent).toBeLessThanOrEqual(750);
       expect(report.kills).toHaveLength(1);
       expect(ids).toEqual(new Set(Array.from({ length: 50 }, (_, i) => String(1001 + i))));
-      expect(await until(() => down.size === 5, 3000)).toBe(true);
-      expect(down).toEqual(new Set(['1001', '1002', '1003', '1004', '1005']));
+      // The run is over, so every host goes down; the 5 killed ones were last heard long before
+      // the rest (at 0.3 s, the others at 1.5 s). Checked by lastSeen, not by when the downs
+      // came, which a loaded machine blurs.
+      expect(await until(() => lastSeen.size === 50, 10_000)).toBe(true);
+      const order = [...lastSeen].sort((a, b) => a[1] - b[1]);
+      expect(new Set(order.slice(0, 5).map(([id]) => id))).toEqual(
+        new Set(['1001', '1002', '1003', '1004', '1005']),
+      );
+      expect((order[4] as [string, number])[1]).toBeLessThan(
+        (order[5] as [string, number])[1] - 300,
+      );
     } finally {
       await hw.close();
     }
