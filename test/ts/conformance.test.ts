@@ -62,7 +62,7 @@ describe.each(engines)('%s engine', (engine) => {
   it.each([0, 3])(
     'declares silent hosts down by timeout, never before lastSeen + timeoutMs (missedBeats %i)',
     async (missedBeats) => {
-      const { port, log, client } = await fixture.start({ engine, timeoutMs, missedBeats });
+      const { hw, port, log, client } = await fixture.start({ engine, timeoutMs, missedBeats });
       // Staggered deadlines, each pushed back by a second beat: a tick that expires one host
       // must take neither the next ones nor a re-armed one early.
       const ids = [1n, 2n, 3n, 4n, 5n, 6n];
@@ -72,15 +72,24 @@ describe.each(engines)('%s engine', (engine) => {
           await sleep(7);
         }
       }
+      // Every beat applied, so each host's events are settled but for its last down.
+      const applied = () => hw.stats().workers.reduce((n, w) => n + w.processed, 0);
+      expect(await until(() => applied() === 2 * ids.length, 10_000)).toBe(true);
       for (const id of ids) {
         const up = await log.waitFor<UpEvent>(isUp(id));
-        const down = await log.waitFor<DownEvent>(isDown(id));
-        expect(down.reason).toBe('timeout');
-        expect(down.address).toBe(up.address);
-        expect(down.lastSeen).toBeGreaterThan(up.at);
-        expect(down.at).toBeGreaterThanOrEqual(down.lastSeen + timeoutMs);
-        // Detection within one tick: bounded generously for a busy CI machine.
-        expect(down.at - down.lastSeen).toBeLessThan(timeoutMs + 1000);
+        expect(await until(() => log.of(id).at(-1)?.type === 'down', 10_000)).toBe(true);
+        // A loaded machine may delay a host's second beat past its deadline: it then goes down
+        // and comes back before its last down. Both are right; no down may come early.
+        const downs = log.of(id).filter((e): e is DownEvent => e.type === 'down');
+        for (const down of downs) {
+          expect(down.reason).toBe('timeout');
+          expect(down.address).toBe(up.address);
+          expect(down.at).toBeGreaterThanOrEqual(down.lastSeen + timeoutMs);
+          // Detection is not held up: bounded generously for a busy CI machine.
+          expect(down.at - down.lastSeen).toBeLessThan(timeoutMs + 5000);
+        }
+        // The second beat re-armed the deadline: the last down dates from it.
+        expect(downs.at(-1)?.lastSeen).toBeGreaterThan(up.at);
       }
     },
   );
