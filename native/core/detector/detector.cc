@@ -79,13 +79,10 @@ uint64_t Detector::deadline_of(uint32_t index) const {
 
 void Detector::store_address(HostEntry& r, const PeerAddress& address) {
   // A new host has no family flag yet; only a known host's source can change.
-  if (address.family != 0 && (r.flags & (HostEntry::kFamilyV4 | HostEntry::kFamilyV6)) != 0) {
-    const PeerAddress before = load_address(r);
-    if (before.family != address.family || before.port != address.port ||
-        std::memcmp(before.ip, address.ip, address.family == 4 ? 4 : 16) != 0) {
-      ++address_changes_;
-      last_moved_key_ = r.key;
-    }
+  if (address.family != 0 && (r.flags & (HostEntry::kFamilyV4 | HostEntry::kFamilyV6)) != 0 &&
+      !same_address(r, address)) {
+    ++address_changes_;
+    last_moved_key_ = r.key;
   }
   if (address.family == 4) {
     if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
@@ -101,6 +98,13 @@ void Detector::store_address(HostEntry& r, const PeerAddress& address) {
     std::memcpy(v6_pool_->at(r.addr), address.ip, 16);
     r.port = address.port;
   }
+}
+
+// Compared in place: a heartbeat pays no copy of the stored address.
+bool Detector::same_address(const HostEntry& r, const PeerAddress& a) const {
+  if (r.port != a.port) return false;
+  if (a.family == 4) return r.has(HostEntry::kFamilyV4) && std::memcmp(&r.addr, a.ip, 4) == 0;
+  return r.has(HostEntry::kFamilyV6) && std::memcmp(v6_pool_->at(r.addr), a.ip, 16) == 0;
 }
 
 PeerAddress Detector::load_address(const HostEntry& r) const {
