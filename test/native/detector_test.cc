@@ -326,7 +326,9 @@ TEST(Detector, EveryEventCarriesTheHostsTimeoutWithoutTheClockGuard) {
   ASSERT_EQ(out.size(), 4u);
   for (const HostEvent& e : out) {
     EXPECT_EQ(e.timeout_ms, e.key == 1 ? 600u : 1000u);
-    if (e.type == HostEventType::kDown) EXPECT_GE(e.at_ms, e.last_seen_ms + e.timeout_ms);
+    if (e.type == HostEventType::kDown) {
+      EXPECT_GE(e.at_ms, e.last_seen_ms + e.timeout_ms);
+    }
   }
 }
 
@@ -351,6 +353,20 @@ TEST(Detector, CountsHeartbeatsFromAnotherSourceThanTheHostsLast) {
   unknown.address = PeerAddress{};  // family 0 keeps the stored address
   d.heartbeat(unknown, kT0 + 5, out);
   EXPECT_EQ(d.stats().address_changes, 3u);
+  // IPv6: to it from IPv4, the same again, another port, back to IPv4.
+  Heartbeat v6 = beat(9);
+  v6.address = PeerAddress{};
+  v6.address.family = 6;
+  v6.address.port = 4242;
+  v6.address.ip[15] = 1;
+  d.heartbeat(v6, kT0 + 6, out);
+  d.heartbeat(v6, kT0 + 7, out);
+  v6.address.port = 4243;
+  d.heartbeat(v6, kT0 + 8, out);
+  d.heartbeat(beat(9), kT0 + 9, out);
+  EXPECT_EQ(d.stats().address_changes, 6u);
+  EXPECT_EQ(d.stats().last_moved_key, 9u);
+  EXPECT_TRUE(d.host(9)->address == v4(9));
 }
 
 TEST(Detector, RejectsConfigsOutsideItsRange) {

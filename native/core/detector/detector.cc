@@ -77,34 +77,33 @@ uint64_t Detector::deadline_of(uint32_t index) const {
   return down_since + config_.forget_after_ms;
 }
 
+// A source that differs from the stored one is counted where it is stored, without a copy: a
+// new host has no family flag yet, so only a known host's source can change.
 void Detector::store_address(HostEntry& r, const PeerAddress& address) {
-  // A new host has no family flag yet; only a known host's source can change.
-  if (address.family != 0 && (r.flags & (HostEntry::kFamilyV4 | HostEntry::kFamilyV6)) != 0 &&
-      !same_address(r, address)) {
-    ++address_changes_;
-    last_moved_key_ = r.key;
-  }
   if (address.family == 4) {
-    if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
-    std::memcpy(&r.addr, address.ip, 4);
+    uint32_t ip;
+    std::memcpy(&ip, address.ip, 4);
+    if (r.has(HostEntry::kFamilyV4)) {
+      if (r.addr != ip || r.port != address.port) moved(r);
+    } else if (r.has(HostEntry::kFamilyV6)) {
+      moved(r);
+      v6_pool_->release(r.addr);
+    }
+    r.addr = ip;
     r.flags = (r.flags & ~(HostEntry::kFamilyV6)) | HostEntry::kFamilyV4;
     r.port = address.port;
   } else if (address.family == 6) {
     if (!r.has(HostEntry::kFamilyV6)) {
+      if (r.has(HostEntry::kFamilyV4)) moved(r);
       if (!v6_pool_) v6_pool_ = std::make_unique<SlabPool>(16, config_.max_hosts + 1, 0);
       r.addr = v6_pool_->allocate();
       r.flags = (r.flags & ~(HostEntry::kFamilyV4)) | HostEntry::kFamilyV6;
+    } else if (r.port != address.port || std::memcmp(v6_pool_->at(r.addr), address.ip, 16) != 0) {
+      moved(r);
     }
     std::memcpy(v6_pool_->at(r.addr), address.ip, 16);
     r.port = address.port;
   }
-}
-
-// Compared in place: a heartbeat pays no copy of the stored address.
-bool Detector::same_address(const HostEntry& r, const PeerAddress& a) const {
-  if (r.port != a.port) return false;
-  if (a.family == 4) return r.has(HostEntry::kFamilyV4) && std::memcmp(&r.addr, a.ip, 4) == 0;
-  return r.has(HostEntry::kFamilyV6) && std::memcmp(v6_pool_->at(r.addr), a.ip, 16) == 0;
 }
 
 PeerAddress Detector::load_address(const HostEntry& r) const {

@@ -188,8 +188,10 @@ class Detector {
   uint64_t deadline_of(uint32_t index) const;
   void store_address(HostEntry& r, const PeerAddress& address);
   PeerAddress load_address(const HostEntry& r) const;
-  // Whether `a` (family 4 or 6) is the address stored in r.
-  bool same_address(const HostEntry& r, const PeerAddress& a) const;
+  void moved(const HostEntry& r) {
+    ++address_changes_;
+    last_moved_key_ = r.key;
+  }
   void drop(uint32_t index);
   bool fresh(uint32_t index, const Heartbeat& hb);
   HostEvent event(const HostEntry& r, HostEventType type) const;
