@@ -34,6 +34,13 @@ export interface DownEvent {
   at: number;
   /** When its last heartbeat was received. */
   lastSeen: number;
+  /**
+   * The timeout that applied to the host: its announced interval times `missedBeats`, or the
+   * server's `timeoutMs` (what `hosts()` reports as its `timeoutMs`). For `timeout`, `at` is
+   * never earlier than `lastSeen + timeoutMs`; `at - (lastSeen + timeoutMs)` is how late the
+   * down was detected.
+   */
+  timeoutMs: number;
   /** `timeout`: no heartbeat before the deadline; `left`: a heartbeat with the LEAVE flag. */
   reason: 'timeout' | 'left';
   /**

@@ -1,7 +1,12 @@
 export type { AddressPrefix } from './auth/allow-list.js';
 export type { AuthKeys } from './auth/keys.js';
 export type { EngineSink, ListenInfo } from './engine/engine.js';
-export { HeartwatchError } from './errors.js';
+export {
+  type ErrnoName,
+  HeartwatchError,
+  type HeartwatchErrorCode,
+  type HeartwatchOwnCode,
+} from './errors.js';
 export type {
   DownEvent,
   HostEvent,

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { inspect } from 'node:util';
 import { checkAuthKeys } from './auth/keys.js';
 import { simulatorLimits } from './engine/limits.js';
-import { HeartwatchError } from './errors.js';
+import { errorCode, HeartwatchError } from './errors.js';
 import { loadNative } from './native/binding.js';
 import { allowedCpus, formatCpuList } from './native/platform.js';
 import { authTagBytes, maxUdpPayloadBytes } from './protocol/wire-v1.js';
@@ -385,7 +385,7 @@ function asHeartwatchError(err: unknown): unknown {
   if (!(err instanceof Error) || err instanceof HeartwatchError) return err;
   const { code, syscall } = err as { code?: unknown; syscall?: unknown };
   if (typeof code !== 'string') return err;
-  return new HeartwatchError(code, err.message, {
+  return new HeartwatchError(errorCode(code, 'ERR_HW_NATIVE'), err.message, {
     cause: err,
     ...(typeof syscall === 'string' ? { syscall } : {}),
   });

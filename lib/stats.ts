@@ -64,6 +64,13 @@ export interface WorkerStats {
   lossyDeferred: number;
   /** Downs after such a deferral: delivered with `uncertain: true`. */
   uncertainDowns: number;
+  /**
+   * Heartbeats from another source (`ip:port`) than their host's previous one. A host that moved
+   * once adds one; one that keeps adding is most likely two senders sharing a host id.
+   */
+  addressChanges: number;
+  /** The id of the latest host whose source changed (a sample, read without a lock); `null` before any. */
+  lastAddressChangeId: string | null;
 }
 
 /** Totals over all threads, and the per-thread figures they sum. */
@@ -92,6 +99,8 @@ export interface HeartwatchStats {
   expiryWaits: number;
   lossyDeferred: number;
   uncertainDowns: number;
+  /** Summed over workers: see {@link WorkerStats.addressChanges}. */
+  addressChanges: number;
   receivers: ReceiverStats[];
   workers: WorkerStats[];
   /** The TCP transport's counters; `null` when TCP is off. */

@@ -37,6 +37,7 @@ export function eventJson(event: HostEvent): string {
         time: isoTime(event.at),
         reason: event.reason,
         lastSeen: isoTime(event.lastSeen),
+        timeoutMs: event.timeoutMs,
         ...(event.uncertain ? { uncertain: true } : {}),
         ...(event.storm ? { storm: true } : {}),
       });
@@ -50,6 +51,16 @@ export function eventJson(event: HostEvent): string {
         previousIncarnation: event.previousIncarnation,
       });
   }
+}
+
+/**
+ * The timeout rule in force, as `serve` prints it at start: `3 x announced interval, else 5000 ms`,
+ * or `5000 ms` when announced intervals are ignored (`missedBeats` 0).
+ */
+export function timeoutRule(timeoutMs: number, missedBeats: number): string {
+  return missedBeats === 0
+    ? `${timeoutMs} ms`
+    : `${missedBeats} x announced interval, else ${timeoutMs} ms`;
 }
 
 /** A storm line: `{"event":"storm","phase":"start"|"end","time":"<ISO 8601>",...counts}`. */

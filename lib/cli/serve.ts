@@ -23,11 +23,13 @@ import {
   statusLine,
   stormJson,
   stormText,
+  timeoutRule,
 } from './format.js';
 import { readKeyFile } from './key-file.js';
 import { Logger } from './log.js';
 import { mergeSources, namingSources } from './serve-config.js';
 import { parseOperations, startOperations } from './serve-ops.js';
+import { SourceWatch } from './source-watch.js';
 
 const spec = {
   port: { type: 'string' },
@@ -79,7 +81,8 @@ const help = `Usage: heartwatch serve [flags]
 
 Runs a heartwatch server: listens for UDP heartbeats and prints one line per host event
 (up, down, restart). Logs and warnings go to stderr; "listening on IP:PORT" is printed there
-once every socket is bound. Ctrl-C (SIGINT) or SIGTERM closes it cleanly (exit 0).
+once every socket is bound, then the timeout rule ("timeout: 3 x announced interval, else
+5000 ms"). Ctrl-C (SIGINT) or SIGTERM closes it cleanly (exit 0).
 
 Flags:
   --port N             UDP port, 0 for an ephemeral one                 (default 7700)
@@ -136,7 +139,7 @@ rejected, the auth counters).
 
 --json lines (exactly these keys, in this order; times are ISO 8601 UTC):
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}
-  {"event":"down","id":"42","address":"10.0.0.7:5000","time":"...","reason":"timeout","lastSeen":"..."}
+  {"event":"down","id":"42","address":"10.0.0.7:5000","time":"...","reason":"timeout","lastSeen":"...","timeoutMs":5000}
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
   {"event":"storm","phase":"start","time":"...","downs":600,"hosts":1000}
   {"event":"storm","phase":"end","time":"...","downs":1000,"hosts":1000}
@@ -407,10 +410,13 @@ async function run(argv: string[]): Promise<number> {
     `listening on ${formatUdpAddress(info)}${tcpListening(info, options)} (engine ${stats.engine}, ${stats.receivers.length} receiver(s), ${stats.workers.length} worker(s), SO_RCVBUF ${count(info.recvBufferBytes)} bytes)`,
     { address: formatUdpAddress(info), engine: stats.engine },
   );
+  const { timeoutMs, missedBeats } = hw.options;
+  log.info(`timeout: ${timeoutRule(timeoutMs, missedBeats)}`, { timeoutMs, missedBeats });
   const ops = await startOperations(hw, operations, log).catch(async (err: unknown) => {
     await hw.close().catch(() => undefined);
     throw err;
   });
+  const sources = new SourceWatch(hw, log);
   process.on('SIGHUP', () =>
     log.info(
       'heartwatch serve: SIGHUP ignored (restart to reload)',
@@ -438,6 +444,7 @@ async function run(argv: string[]): Promise<number> {
   printer.finish();
   log.info(`heartwatch serve: ${reason}, closing`, { reason }, `${reason}, closing`);
   ops.stop('closing');
+  sources.stop();
   await hw.close();
   await ops.close();
   const final = hw.stats();

@@ -22,6 +22,12 @@ import {
 import { count, rate } from './format.js';
 import { readKeyFile } from './key-file.js';
 
+/**
+ * The default first host id: a simulated fleet (at most 2^24 hosts) stays clear of the small
+ * ids people pick by hand (`heartwatch send --id 42`), so both can run against one server.
+ */
+const defaultFirstId = 1_000_000_000n;
+
 const spec = {
   to: { type: 'string' },
   hosts: { type: 'string' },
@@ -73,7 +79,8 @@ Flags:
   --leave N@T         at time T, N hosts send LEAVE and stop (a clean shutdown); repeatable
   --restart N@T       at time T, N hosts restart with a new incarnation; repeatable
   --revive T          at time T, every host stopped by --kill/--leave restarts
-  --first-id N        host id of the first host; host i sends first-id + i   (default 1)
+  --first-id N        host id of the first host; host i sends first-id + i
+                      (default 1000000000, above ids picked by hand like send --id 42)
   --payload-bytes N   payload size per heartbeat, 0 to 65479                 (default 0)
   --cpu N             pin the sending thread to CPU N                        (default: unpinned)
   --seed N            seed for the send order and incarnations, a u32        (default: random)
@@ -256,6 +263,7 @@ async function run(argv: string[]): Promise<number> {
     ] as const);
   }
   if (announced !== undefined) options.intervalMs = announced;
+  options.firstHostId = defaultFirstId;
   if (values['first-id'] !== undefined) {
     const text = values['first-id'];
     const id = /^[0-9]{1,20}$/.test(text) ? BigInt(text) : 0n;

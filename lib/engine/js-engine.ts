@@ -5,7 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { allowsSource } from '../auth/allow-list.js';
 import type { AuthKeys } from '../auth/keys.js';
 import { ReplayWindow } from '../auth/replay-window.js';
-import { HeartwatchError } from '../errors.js';
+import { errorCode, HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
@@ -251,6 +251,8 @@ class JsEngine implements Engine {
   #expiryWaits = 0;
   #lossyDeferred = 0;
   #uncertainDowns = 0;
+  #addressChanges = 0;
+  #lastAddressChangeId: string | null = null;
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
@@ -307,7 +309,7 @@ class JsEngine implements Engine {
         }
         reject(
           new HeartwatchError(
-            cause.code ?? 'ERR_HW_SOCKET',
+            errorCode(cause.code, 'ERR_HW_SOCKET'),
             `heartwatch: cannot listen on UDP ${formatAddress(host, port)}: ${cause.message}`,
             { cause, syscall: cause.syscall ?? 'bind' },
           ),
@@ -370,6 +372,7 @@ class JsEngine implements Engine {
       expiryWaits: this.#expiryWaits,
       lossyDeferred: this.#lossyDeferred,
       uncertainDowns: this.#uncertainDowns,
+      addressChanges: this.#addressChanges,
       receivers: [
         {
           thread: 'js',
@@ -410,6 +413,8 @@ class JsEngine implements Engine {
           expiryWaits: this.#expiryWaits,
           lossyDeferred: this.#lossyDeferred,
           uncertainDowns: this.#uncertainDowns,
+          addressChanges: this.#addressChanges,
+          lastAddressChangeId: this.#lastAddressChangeId,
         },
       ],
     };
@@ -679,6 +684,8 @@ class JsEngine implements Engine {
     if (leave && !rec.up) return;
     this.#processed++;
     if (rec.ip !== rinfo.address || rec.port !== rinfo.port) {
+      this.#addressChanges++;
+      this.#lastAddressChangeId = rec.id;
       rec.ip = rinfo.address;
       rec.port = rinfo.port;
       rec.address = formatAddress(rinfo.address, rinfo.port);
@@ -812,6 +819,7 @@ class JsEngine implements Engine {
       address: rec.address,
       at: toEpoch(now),
       lastSeen: toEpoch(rec.lastSeen),
+      timeoutMs: rec.timeoutMs,
       reason,
     };
     if (rec.deferred && reason === 'timeout') {

@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { AuthKeys } from '../auth/keys.js';
-import { HeartwatchError } from '../errors.js';
+import { errorCode, HeartwatchError } from '../errors.js';
 import { FrameReader } from '../protocol/frame-reader.js';
 import { formatAddress } from '../protocol/host-id.js';
 import type { DecodedHeartbeat } from '../protocol/wire-v1.js';
@@ -114,7 +114,7 @@ export class JsTcpServer {
       const onError = (cause: NodeJS.ErrnoException): void => {
         reject(
           new HeartwatchError(
-            cause.code ?? 'ERR_HW_SOCKET',
+            errorCode(cause.code, 'ERR_HW_SOCKET'),
             `heartwatch: cannot listen on TCP ${formatAddress(host, port)}: ${cause.message}`,
             { cause, syscall: cause.syscall ?? 'listen' },
           ),

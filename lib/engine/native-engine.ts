@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import type { AuthKeys } from '../auth/keys.js';
-import { HeartwatchError } from '../errors.js';
+import { errorCode, HeartwatchError } from '../errors.js';
 import type {
   DownEvent,
   HostEvent,
@@ -117,6 +117,7 @@ const WORKER_SHOWN = [
   'expiryWaits',
   'lossyDeferred',
   'uncertainDowns',
+  'addressChanges',
 ] as const satisfies readonly (keyof WorkerStats & keyof NativeContract['counters']['worker'])[];
 const TCP_ACCEPTOR_SHOWN = counterNames.tcpAcceptor satisfies readonly (keyof TcpStats)[];
 const TCP_REACTOR_SHOWN = counterNames.tcpReactor satisfies readonly (keyof TcpReactorStats)[];
@@ -228,6 +229,7 @@ function decodeEventRecords(
         address,
         at,
         lastSeen: view.getFloat64(base + r.lastSeen, true),
+        timeoutMs: view.getUint32(base + r.timeoutMs, true),
         reason: view.getUint8(base + r.reason) === c.downReason.left ? 'left' : 'timeout',
       };
       if (view.getUint8(base + r.uncertain) === 1) down.uncertain = true;
@@ -290,7 +292,7 @@ function decodeHostSnapshots(
 /** Maps a native error (Error with errno `code` and `syscall`) to a HeartwatchError. */
 function toHeartwatchError(error: unknown): HeartwatchError {
   const native = error as { code?: unknown; syscall?: unknown; message?: unknown };
-  const code = typeof native.code === 'string' ? native.code : 'ERR_HW_NATIVE';
+  const code = errorCode(native.code, 'ERR_HW_NATIVE');
   const options: { cause: unknown; syscall?: string } = { cause: error };
   if (typeof native.syscall === 'string') options.syscall = native.syscall;
   return new HeartwatchError(code, `heartwatch: ${String(native.message ?? error)}`, options);
@@ -557,6 +559,10 @@ class NativeEngine implements Engine {
         const entry = { thread: `hw-wk-${w}`, cpu: cpu(t) } as WorkerStats;
         for (const name of WORKER_SHOWN) entry[name] = read(t, wk[name]);
         entry.eventsPending = Math.max(0, read(t, wk.eventsPublished) - read(t, wk.eventsTaken));
+        entry.lastAddressChangeId =
+          entry.addressChanges === 0 || counters === undefined
+            ? null
+            : String(counters[t * contract.counters.slotsPerLine + wk.lastMovedKey]);
         workers.push(entry);
       }
     }
@@ -584,6 +590,7 @@ class NativeEngine implements Engine {
       expiryWaits: sum(workers, (w) => w.expiryWaits),
       lossyDeferred: sum(workers, (w) => w.lossyDeferred),
       uncertainDowns: sum(workers, (w) => w.uncertainDowns),
+      addressChanges: sum(workers, (w) => w.addressChanges),
       receivers,
       workers,
       tcp: this.#tcpStats(read, cpu),

@@ -101,10 +101,6 @@ export const pageScript = `'use strict';
 
   function lateness(h) {
     const el = document.getElementById('lateness');
-    if (!h.known) {
-      el.textContent = 'not observed: hosts announce their own intervals (missedBeats > 0), so a down event does not carry its deadline';
-      return;
-    }
     const counts = h.counts.map((c, i) => c - (i === 0 ? 0 : h.counts[i - 1]));
     const most = Math.max(1, ...counts);
     const labels = h.buckets.map((b) => '<= ' + (b < 1 ? b * 1000 + ' ms' : b + ' s')).concat(['> ' + h.buckets[h.buckets.length - 1] + ' s']);

@@ -30,8 +30,8 @@ export interface HttpSummary {
   time: number;
   stats: HeartwatchStats;
   transitions: Record<TransitionKind, number>;
-  /** The detection-lateness histogram; `known` false when it cannot be observed (see EventTally). */
-  lateness: LatenessHistogram & { known: boolean };
+  /** The detection-lateness histogram (see EventTally). */
+  lateness: LatenessHistogram;
   /** `/events` streams open now, and how many were cut for not reading. */
   eventStream: { clients: number; slowClientsCut: number };
 }
@@ -178,7 +178,7 @@ export class HttpApi {
       time: Date.now(),
       stats: this.#hw.stats(),
       transitions: this.#tally.transitions,
-      lateness: { ...this.#tally.lateness(), known: this.#tally.latenessKnown },
+      lateness: this.#tally.lateness(),
       eventStream: { clients: this.#events.clients, slowClientsCut: this.#events.slowClientsCut },
     };
   }

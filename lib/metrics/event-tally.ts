@@ -27,28 +27,20 @@ export interface LatenessHistogram {
 
 /**
  * Counts what only the event stream tells: transitions by kind and how late each timeout `down`
- * came after its deadline (event time minus `lastSeen + timeout`). Fed once per delivered batch,
- * so reading it (a scrape, the live page) costs nothing per event.
- *
- * The deadline is known from the event only when every host shares one timeout, i.e. with
- * `missedBeats: 0`; with announced intervals a host's timeout is not in its `down` event, so no
- * lateness is observed then (`latenessKnown` is false) rather than a wrong one.
+ * came after its deadline (event time minus `lastSeen + timeoutMs`, the timeout that applied to
+ * that host). Fed once per delivered batch, so reading it (a scrape, the live page) costs nothing
+ * per event.
  *
  * Runs on: the JS thread (the `'events'` listener).
  */
 export class EventTally {
   readonly transitions: Record<TransitionKind, number> = { up: 0, down: 0, restart: 0 };
-  /** Whether lateness can be observed for this server's options (see the class comment). */
-  readonly latenessKnown: boolean;
-  readonly #timeoutMs: number;
   readonly #bucketCounts = new Array<number>(latenessBucketsSeconds.length + 1).fill(0);
   #count = 0;
   #sum = 0;
   readonly #detach: () => void;
 
   constructor(hw: Heartwatch) {
-    this.#timeoutMs = hw.options.timeoutMs;
-    this.latenessKnown = hw.options.missedBeats === 0;
     const listener = (batch: HostEvent[]): void => this.add(batch);
     hw.on('events', listener);
     this.#detach = () => hw.off('events', listener);
@@ -60,8 +52,8 @@ export class EventTally {
       // A status update is not a transition between up and down.
       if (event.type === 'update') continue;
       this.transitions[event.type] += 1;
-      if (event.type === 'down' && event.reason === 'timeout' && this.latenessKnown) {
-        this.#observe(Math.max(0, event.at - event.lastSeen - this.#timeoutMs) / 1000);
+      if (event.type === 'down' && event.reason === 'timeout') {
+        this.#observe(Math.max(0, event.at - event.lastSeen - event.timeoutMs) / 1000);
       }
     }
   }

@@ -112,6 +112,12 @@ export const statsMetrics: readonly StatsMetric[] = [
     type: 'counter',
     samples: (s) => (s.tcp === null ? [] : [one(s.tcp.authSlotsFull)]),
   },
+  {
+    name: 'heartwatch_address_changes_total',
+    help: "Heartbeats from another source than their host's previous one (two senders sharing an id, when it keeps rising).",
+    type: 'counter',
+    samples: (s) => [one(s.addressChanges)],
+  },
 ];
 
 /**

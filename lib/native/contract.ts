@@ -36,6 +36,7 @@ export const contractNames = {
     'statusEnd',
     'statusSize',
     'previousSize',
+    'timeoutMs',
   ],
   hostSnapshotRecord: [
     'bytes',
@@ -100,6 +101,8 @@ export const counterNames = {
     'expiryWaits',
     'lossyDeferred',
     'uncertainDowns',
+    'addressChanges',
+    'lastMovedKey',
   ],
   tcpAcceptor: [
     'accepted',

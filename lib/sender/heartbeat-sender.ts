@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { checkAuthKeys } from '../auth/keys.js';
-import { HeartwatchError } from '../errors.js';
+import { errorCode, HeartwatchError } from '../errors.js';
 import { hostIdFromName } from '../protocol/host-id.js';
 import { encodeHeartbeat, maxUdpPayloadBytes } from '../protocol/wire-v1.js';
 import { TcpLink } from './tcp-link.js';
@@ -283,7 +283,7 @@ function asHeartwatchError(err: unknown, syscall: string): Error {
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code === 'string') {
-      return new HeartwatchError(code, err.message, {
+      return new HeartwatchError(errorCode(code, 'ERR_HW_SOCKET'), err.message, {
         cause: err,
         syscall: (err as NodeJS.ErrnoException).syscall ?? syscall,
       });

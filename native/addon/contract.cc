@@ -68,6 +68,8 @@ constexpr std::pair<const char*, WorkerCounter> kWorkerCounters[] = {
     {"expiryWaits", WorkerCounter::kExpiryWaits},
     {"lossyDeferred", WorkerCounter::kLossyDeferred},
     {"uncertainDowns", WorkerCounter::kUncertainDowns},
+    {"addressChanges", WorkerCounter::kAddressChanges},
+    {"lastMovedKey", WorkerCounter::kLastMovedKey},
 };
 constexpr std::pair<const char*, TcpAcceptorCounter> kTcpAcceptorCounters[] = {
     {"accepted", TcpAcceptorCounter::kAccepted},
@@ -161,6 +163,7 @@ Napi::Object EventRecordLayout(Napi::Env env) {
                         {"statusEnd", offsetof(R, status_end)},
                         {"statusSize", offsetof(R, status_size)},
                         {"previousSize", offsetof(R, previous_size)},
+                        {"timeoutMs", offsetof(R, timeout_ms)},
                     });
 }
 

@@ -315,6 +315,60 @@ TEST(Detector, KeepsIpv6AddressesInASideTable) {
   EXPECT_TRUE(d.host(8)->address == v4(8));
 }
 
+TEST(Detector, EveryEventCarriesTheHostsTimeoutWithoutTheClockGuard) {
+  DetectorConfig config = wheel_config();
+  config.clock_guard_ms = 1;
+  Detector d(config);
+  std::vector<HostEvent> out;
+  d.heartbeat(beat(1, 1, 200), kT0, out);  // announced: 3 x 200 ms
+  d.heartbeat(beat(2), kT0, out);          // none: the configured 1000 ms
+  drain(d, kT0 + 2000, out);
+  ASSERT_EQ(out.size(), 4u);
+  for (const HostEvent& e : out) {
+    EXPECT_EQ(e.timeout_ms, e.key == 1 ? 600u : 1000u);
+    if (e.type == HostEventType::kDown) {
+      EXPECT_GE(e.at_ms, e.last_seen_ms + e.timeout_ms);
+    }
+  }
+}
+
+TEST(Detector, CountsHeartbeatsFromAnotherSourceThanTheHostsLast) {
+  Detector d(wheel_config());
+  std::vector<HostEvent> out;
+  Heartbeat a = beat(5);
+  Heartbeat b = beat(5);
+  b.address = v4(6);
+  Heartbeat port = beat(5);
+  port.address = v4(5, 9001);
+  d.heartbeat(a, kT0, out);  // a new host: no change
+  d.heartbeat(a, kT0 + 1, out);
+  d.heartbeat(beat(9), kT0 + 1, out);
+  EXPECT_EQ(d.stats().address_changes, 0u);
+  d.heartbeat(b, kT0 + 2, out);
+  d.heartbeat(a, kT0 + 3, out);
+  d.heartbeat(port, kT0 + 4, out);  // the port alone counts too
+  EXPECT_EQ(d.stats().address_changes, 3u);
+  EXPECT_EQ(d.stats().last_moved_key, 5u);
+  Heartbeat unknown = beat(9);
+  unknown.address = PeerAddress{};  // family 0 keeps the stored address
+  d.heartbeat(unknown, kT0 + 5, out);
+  EXPECT_EQ(d.stats().address_changes, 3u);
+  // IPv6: to it from IPv4, the same again, another port, back to IPv4.
+  Heartbeat v6 = beat(9);
+  v6.address = PeerAddress{};
+  v6.address.family = 6;
+  v6.address.port = 4242;
+  v6.address.ip[15] = 1;
+  d.heartbeat(v6, kT0 + 6, out);
+  d.heartbeat(v6, kT0 + 7, out);
+  v6.address.port = 4243;
+  d.heartbeat(v6, kT0 + 8, out);
+  d.heartbeat(beat(9), kT0 + 9, out);
+  EXPECT_EQ(d.stats().address_changes, 6u);
+  EXPECT_EQ(d.stats().last_moved_key, 9u);
+  EXPECT_TRUE(d.host(9)->address == v4(9));
+}
+
 TEST(Detector, RejectsConfigsOutsideItsRange) {
   DetectorConfig c;
   c.index = ExpiryIndexKind::kFifo;  // with missed_beats 3: per-host timeouts

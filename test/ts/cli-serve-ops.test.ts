@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { burstLines, eventTextBatch, fitWidth } from '../../lib/cli/format.js';
+import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { LoopbackClient, sleep, until } from './helpers/loopback.js';
 import { parsePrometheusText, sampleValue } from './helpers/prom-text.js';
 
@@ -230,6 +231,58 @@ describe('serve under a service manager', () => {
     expect(s.records.at(-1)?.msg).toMatch(/^closed after 0 datagrams and 0 events$/);
   });
 
+  it.each<[string[], string, number, number]>([
+    [['--timeout', '500ms'], 'timeout: 3 x announced interval, else 500 ms', 500, 3],
+    [['--missed-beats', '2'], 'timeout: 2 x announced interval, else 5000 ms', 5000, 2],
+    [['--timeout', '2s', '--missed-beats', '0'], 'timeout: 2000 ms', 2000, 0],
+  ])(
+    '%j: prints the timeout rule in force right after listening',
+    async (args, msg, timeoutMs, missedBeats) => {
+      const s = serve(['--port', '0', '--host', '127.0.0.1', '--engine', 'js', ...args]);
+      const rule = await s.record((r) => r.msg === msg);
+      expect(rule).toMatchObject({ level: 30, timeoutMs, missedBeats });
+      const msgs = s.records.map((r) => r.msg);
+      expect(msgs.indexOf(msg)).toBe(msgs.findIndex((m) => /^listening on /.test(String(m))) + 1);
+    },
+  );
+
+  it.each(nativeEngineAvailable() ? ['js', 'native'] : ['js'])(
+    '%s engine: warns about a host id heard from two sources in alternation, naming both',
+    async (engine) => {
+      const s = serve(['--port', '0', '--host', '127.0.0.1', '--engine', engine]);
+      const udp = Number(/:(\d+) /.exec(String((await s.record(listening)).msg))?.[1]);
+      const [a, b] = [await LoopbackClient.open(), await LoopbackClient.open()];
+      const warned = (r: Record<string, unknown>) => r.level === 40 && r.id === '42';
+      try {
+        // Host 7 moves once, to b; host 42 is sent by a and b in turn until serve notices.
+        await a.beat(udp, 7n);
+        let seq = 0;
+        const beats = setInterval(() => {
+          seq += 1;
+          void (seq % 2 === 0 ? a : b).beat(udp, 42n, { seq });
+          void b.beat(udp, 7n, { seq });
+        }, 20);
+        try {
+          const warning = await s.record(warned, 30_000);
+          expect(warning.msg).toBe(
+            `host id 42 is heard from two sources in alternation, ${(warning.addresses as string[]).join(' and ')}: two senders may share this id`,
+          );
+          expect([...(warning.addresses as string[])].sort()).toEqual(
+            [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`].sort(),
+          );
+        } finally {
+          clearInterval(beats);
+        }
+        expect(s.records.filter(warned)).toHaveLength(1);
+        expect(s.records.some((r) => r.level === 40 && r.id === '7')).toBe(false);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    },
+    40_000,
+  );
+
   it('forgets a down host after --forget-after', async () => {
     const s = serve([
       '--port',
@@ -417,6 +470,7 @@ describe('human output fits a terminal', () => {
       address: '127.0.0.1:1',
       at: 2000,
       lastSeen: 1000,
+      timeoutMs: 1000,
       reason: 'timeout',
     } as const;
     expect(eventTextBatch([down, { ...down, id: '2' }]).split('\n')).toHaveLength(3);

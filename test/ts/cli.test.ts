@@ -284,15 +284,43 @@ describe.each(engines)('heartwatch serve --engine %s', (engine) => {
     await server.waitJson((o) => o.event === 'up' && o.id === '43');
     await client.beat(Number(port), 43n, { seq: 1, leave: true });
     const left = await server.waitJson((o) => o.event === 'down' && o.id === '43');
-    expect(Object.keys(left)).toEqual(['event', 'id', 'address', 'time', 'reason', 'lastSeen']);
-    expect(left).toMatchObject({ event: 'down', id: '43', address, reason: 'left' });
+    expect(Object.keys(left)).toEqual([
+      'event',
+      'id',
+      'address',
+      'time',
+      'reason',
+      'lastSeen',
+      'timeoutMs',
+    ]);
+    expect(left).toMatchObject({
+      event: 'down',
+      id: '43',
+      address,
+      reason: 'left',
+      timeoutMs: timeout,
+    });
     expect(left.time).toMatch(iso);
     expect(left.lastSeen).toMatch(iso);
 
     // Host 42 has been silent since its restart heartbeat.
     const down = await server.waitJson((o) => o.event === 'down' && o.id === '42');
-    expect(Object.keys(down)).toEqual(['event', 'id', 'address', 'time', 'reason', 'lastSeen']);
-    expect(down).toMatchObject({ event: 'down', id: '42', address, reason: 'timeout' });
+    expect(Object.keys(down)).toEqual([
+      'event',
+      'id',
+      'address',
+      'time',
+      'reason',
+      'lastSeen',
+      'timeoutMs',
+    ]);
+    expect(down).toMatchObject({
+      event: 'down',
+      id: '42',
+      address,
+      reason: 'timeout',
+      timeoutMs: timeout,
+    });
     expect(
       Date.parse(down.time as string) - Date.parse(down.lastSeen as string),
     ).toBeGreaterThanOrEqual(timeout - 1);
@@ -352,6 +380,7 @@ describe.each(engines)('heartwatch serve --engine %s', (engine) => {
         'time',
         'reason',
         'lastSeen',
+        'timeoutMs',
         'storm',
       ]);
       expect(down.storm).toBe(true);
@@ -444,19 +473,6 @@ async function beatAll(client: LoopbackClient, port: number, count: number, seq:
   }
 }
 
-/** Waits until `size()` stops changing for a second; false if it still grows after `limitMs`. */
-async function quietAfter(size: () => number, limitMs: number): Promise<boolean> {
-  const end = Date.now() + limitMs;
-  let last = -1;
-  while (Date.now() < end) {
-    const now = size();
-    if (now > 0 && now === last) return true;
-    last = now;
-    await sleep(1000);
-  }
-  return false;
-}
-
 describe.each(engines)('heartwatch serve --json --engine %s with statuses', (engine) => {
   let client: LoopbackClient;
   beforeEach(async () => {
@@ -512,7 +528,9 @@ describe.each(engines)('heartwatch serve --json --engine %s into a reader that s
   });
 
   /** Starts serve with stdout piped to this process, which does not read it until told. */
-  async function start(): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  async function start(
+    ...extra: string[]
+  ): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
     const child = spawn(
       process.execPath,
       [
@@ -529,6 +547,7 @@ describe.each(engines)('heartwatch serve --json --engine %s into a reader that s
         `${timeoutMs}`,
         '--missed-beats',
         '0',
+        ...extra,
       ],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -543,7 +562,8 @@ describe.each(engines)('heartwatch serve --json --engine %s into a reader that s
   }
 
   it('stays bounded in memory while nobody reads, and loses no event once read', async () => {
-    const { child, port, stderr } = await start();
+    // stderr is a pipe, so its stats lines are JSON records: they say when the engine is done.
+    const { child, port, stderr } = await start('--stats-interval', '200ms');
     const client = await LoopbackClient.open();
     let baseline = 0;
     try {
@@ -562,18 +582,48 @@ describe.each(engines)('heartwatch serve --json --engine %s into a reader that s
     expect(grown).toBeLessThan(30);
 
     let out = '';
+    let scanned = 0;
+    let hostLines = 0;
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
       out += s;
+      // Host events read so far, counted over complete lines as they come.
+      const end = out.lastIndexOf('\n') + 1;
+      for (const line of out.slice(scanned, end).split('\n')) {
+        if (line.startsWith('{"event":"up"') || line.startsWith('{"event":"down"')) hostLines += 1;
+      }
+      scanned = end;
     });
     // Every host stopped: once the held events are out, expiry resumes and takes them all down.
-    expect(await quietAfter(() => out.length, 30_000)).toBe(true);
+    // Done when the engine says no host is up and nothing is pending, and every event it
+    // delivered has been read; not after a quiet second, which a stalled machine also gives.
+    const done = () => {
+      const last = stderr()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"stats"'))
+        .at(-1);
+      if (last === undefined) return false;
+      const s = JSON.parse(last) as {
+        hostsUp: number;
+        eventsPending: number;
+        eventsDelivered: number;
+      };
+      return s.hostsUp === 0 && s.eventsPending === 0 && hostLines === s.eventsDelivered;
+    };
+    const deadline = Date.now() + 60_000;
+    while (!done() && Date.now() < deadline) await sleep(200);
+    expect(done()).toBe(true);
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('close', resolve));
     const delivered = /closed after [\d,]+ datagrams and ([\d,]+) events/.exec(stderr())?.[1];
     // Every host going down at once is a storm: its start and end lines are not host events.
+    // How many storms there are depends on how the rounds' downs fall into windows (a loaded
+    // machine spreads them), but each that starts ends, in turn.
     const all = out.split('\n').slice(0, -1);
     const lines = all.filter((line) => !line.startsWith('{"event":"storm"'));
-    expect(all.length - lines.length).toBeLessThanOrEqual(2);
+    const phases = all
+      .filter((line) => line.startsWith('{"event":"storm"'))
+      .map((line) => (JSON.parse(line) as { phase: string }).phase);
+    expect(phases.every((phase, i) => phase === (i % 2 === 0 ? 'start' : 'end'))).toBe(true);
     expect(lines.length).toBe(Number(delivered?.replaceAll(',', '')));
     // Per host: up, down, up, down, ... and down last: nothing in between went missing.
     const byHost = new Map<string, string[]>();
@@ -733,9 +783,9 @@ describe.runIf(fleetSimulatorAvailable())('heartwatch simulate', () => {
       missedBeats: 0,
     });
     const ids = new Set<string>();
-    const down = new Set<string>();
+    const lastSeen = new Map<string, number>();
     hw.on('up', (e) => ids.add(e.id));
-    hw.on('down', (e) => down.add(e.id));
+    hw.on('down', (e) => lastSeen.set(e.id, e.lastSeen));
     const { port } = await hw.listen();
     try {
       const { code, stdout } = await runCli(
@@ -759,13 +809,48 @@ describe.runIf(fleetSimulatorAvailable())('heartwatch simulate', () => {
         packetsSent: number;
         kills: { hosts: number; at: number }[];
       };
-      // 50 hosts at 500/s for 1.5 s, 5 of them quiet after 0.3 s.
-      expect(report.packetsSent).toBeGreaterThan(500);
+      // 50 hosts at 500/s for 1.5 s, 5 of them quiet after 0.3 s; a loaded machine may send
+      // fewer, never more.
+      expect(report.packetsSent).toBeGreaterThan(250);
       expect(report.packetsSent).toBeLessThanOrEqual(750);
       expect(report.kills).toHaveLength(1);
       expect(ids).toEqual(new Set(Array.from({ length: 50 }, (_, i) => String(1001 + i))));
-      expect(await until(() => down.size === 5, 3000)).toBe(true);
-      expect(down).toEqual(new Set(['1001', '1002', '1003', '1004', '1005']));
+      // The run is over, so every host goes down; the 5 killed ones were last heard long before
+      // the rest (at 0.3 s, the others at 1.5 s). Checked by lastSeen, not by when the downs
+      // came, which a loaded machine blurs.
+      expect(await until(() => lastSeen.size === 50, 10_000)).toBe(true);
+      const order = [...lastSeen].sort((a, b) => a[1] - b[1]);
+      expect(new Set(order.slice(0, 5).map(([id]) => id))).toEqual(
+        new Set(['1001', '1002', '1003', '1004', '1005']),
+      );
+      expect((order[4] as [string, number])[1]).toBeLessThan(
+        (order[5] as [string, number])[1] - 300,
+      );
+    } finally {
+      await hw.close();
+    }
+  });
+
+  it('numbers its hosts from 10^9 by default, clear of ids picked by hand like send --id 42', async () => {
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, engine: 'js', timeoutMs: 5000 });
+    const ids = new Set<string>();
+    hw.on('up', (e) => ids.add(e.id));
+    const { port } = await hw.listen();
+    try {
+      const run = await runCli(
+        'simulate',
+        '--to',
+        `127.0.0.1:${port}`,
+        '--hosts',
+        '3',
+        '--rate',
+        '30',
+        '--duration',
+        '500ms',
+      );
+      expect(run.code).toBe(0);
+      expect(await until(() => ids.size === 3, 5000)).toBe(true);
+      expect(ids).toEqual(new Set(['1000000000', '1000000001', '1000000002']));
     } finally {
       await hw.close();
     }

@@ -133,6 +133,7 @@ describe('GET /metrics', () => {
       heartwatch_expiry_waits_total: 'counter',
       heartwatch_lossy_deferred_total: 'counter',
       heartwatch_uncertain_downs_total: 'counter',
+      heartwatch_address_changes_total: 'counter',
       heartwatch_transitions_total: 'counter',
       heartwatch_detection_lateness_seconds: 'histogram',
       heartwatch_info: 'gauge',
@@ -151,6 +152,7 @@ describe('GET /metrics', () => {
     expect(v('heartwatch_events_delivered_total')).toBe(stats.eventsDelivered);
     expect(v('heartwatch_lossy_deferred_total')).toBe(stats.lossyDeferred);
     expect(v('heartwatch_uncertain_downs_total')).toBe(stats.uncertainDowns);
+    expect(v('heartwatch_address_changes_total')).toBe(stats.addressChanges);
     expect(v('heartwatch_watermark_lag_seconds')).toBeGreaterThanOrEqual(0);
     expect(v('heartwatch_transitions_total', { kind: 'up' })).toBe(5);
     expect(v('heartwatch_transitions_total', { kind: 'down' })).toBe(5);
@@ -413,7 +415,9 @@ describe.runIf(nativeEngineAvailable() && fleetSimulatorAvailable())(
         cpus: null,
       });
       const events = new EventLog(server);
-      const http = new HttpApi(server, { port: 0, events: { stallMs: 2000 } });
+      // The reader shares this process's event loop with the server: on a loaded machine it can
+      // fall a second or two behind in a burst, so the stall limit leaves it room.
+      const http = new HttpApi(server, { port: 0, events: { stallMs: 4000 } });
       started.push(
         () => server.close(),
         () => http.close(),
@@ -432,20 +436,20 @@ describe.runIf(nativeEngineAvailable() && fleetSimulatorAvailable())(
       const reader = new SseClient(web);
       started.push(async () => reader.close());
       const stream = () => http.summary().eventStream;
-      expect(await until(() => stream().clients === 2, 2000)).toBe(true);
+      expect(await until(() => stream().clients === 2, 10_000)).toBe(true);
       // 20,000 hosts restart every 400 ms (20,000 frames, about 3 MB, each time) until the
-      // stalled client's socket buffers are full and it is cut; at most 15 s.
+      // stalled client's socket buffers are full and it is cut; at most 30 s.
       const abort = new AbortController();
       const fleet = simulateFleet({
         server: `127.0.0.1:${udp}`,
         hosts: 20_000,
         packetsPerSecond: 50_000,
-        durationMs: 15_000,
+        durationMs: 30_000,
         intervalMs: 0,
-        restarts: Array.from({ length: 36 }, (_, i) => ({ hosts: 20_000, atMs: 800 + i * 400 })),
+        restarts: Array.from({ length: 72 }, (_, i) => ({ hosts: 20_000, atMs: 800 + i * 400 })),
         signal: abort.signal,
       });
-      const cut = await until(() => stream().slowClientsCut > 0, 15_000);
+      const cut = await until(() => stream().slowClientsCut > 0, 30_000);
       abort.abort();
       await fleet;
       expect(cut).toBe(true);
@@ -453,10 +457,10 @@ describe.runIf(nativeEngineAvailable() && fleetSimulatorAvailable())(
       expect(events.events.filter((e) => e.type === 'restart').length).toBeGreaterThan(0);
       // The reader, behind during each burst but reading, got every event, in order.
       const settled = () => stream().clients === 1 && reader.frames.length === events.events.length;
-      expect(await until(settled, 10_000)).toBe(true);
+      expect(await until(settled, 30_000)).toBe(true);
       expect(reader.frames.at(-1)?.data).toBe(eventJson(events.events.at(-1) as never));
       expect(stream().clients).toBe(1);
-    }, 45_000);
+    }, 90_000);
   },
 );
 

@@ -43,6 +43,7 @@ const eventWidths = {
   statusEnd: 4,
   statusSize: 2,
   previousSize: 2,
+  timeoutMs: 4,
 } as const;
 const hostWidths = {
   key: 8,

@@ -84,8 +84,9 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
   it('loses no event of a mass failure while the event loop is blocked', async () => {
     const hosts = 20_000;
     // Long enough that every up arrives before the first down on a loaded machine (at 300 ms,
-    // sending 20,000 datagrams on a busy 2-core box let downs in before the last up).
-    const timeoutMs = 2000;
+    // sending 20,000 datagrams on a busy 2-core box let downs in before the last up; 2000 ms
+    // left little to spare at a load average of 14).
+    const timeoutMs = 3000;
     // Tiny event rings force the overflow and expiry-pause paths.
     const { hw, port, events } = await start({
       timeoutMs,
@@ -99,8 +100,10 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
     const datagrams = Array.from({ length: hosts }, (_, i) => beat(BigInt(i + 1)));
     await sendAll(client, port, datagrams);
     client.close();
-    await until(() => hw.stats().trackedHosts === hosts, 5_000, 'every host to be tracked');
-    await until(() => events.length === hosts, 5_000, 'every up event');
+    // Bounds for a loaded machine: they only cap how long a failure takes to show.
+    await until(() => hw.stats().trackedHosts === hosts, 30_000, 'every host to be tracked');
+    await until(() => events.length >= hosts, 30_000, 'every up event');
+    expect(events.filter((e) => e.type === 'down')).toEqual([]);
 
     // Block the JS thread well past every host's deadline.
     const blockedUntil = Date.now() + timeoutMs + 1_000;
@@ -109,7 +112,7 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
     }
     expect(hw.stats().eventsPending).toBeGreaterThan(0);
 
-    await until(() => events.length === 2 * hosts, 10_000, 'every down event');
+    await until(() => events.length >= 2 * hosts, 30_000, 'every down event');
     await sleep(50);
     expect(events.length).toBe(2 * hosts);
     const seen = new Map<string, HostEvent[]>();
@@ -127,7 +130,7 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
     expect(stats.eventsDelivered).toBe(2 * hosts);
     expect(stats.hostsDown).toBe(hosts);
     expect(stats.ringDrops).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('counts every malformed datagram in a flood and tracks the valid hosts exactly', async () => {
     const { hw, port } = await start({ timeoutMs: 60_000, workers: 2, receivers: 2 });

@@ -77,17 +77,29 @@ uint64_t Detector::deadline_of(uint32_t index) const {
   return down_since + config_.forget_after_ms;
 }
 
+// A source that differs from the stored one is counted where it is stored, without a copy: a
+// new host has no family flag yet, so only a known host's source can change.
 void Detector::store_address(HostEntry& r, const PeerAddress& address) {
   if (address.family == 4) {
-    if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
-    std::memcpy(&r.addr, address.ip, 4);
+    uint32_t ip;
+    std::memcpy(&ip, address.ip, 4);
+    if (r.has(HostEntry::kFamilyV4)) {
+      if (r.addr != ip || r.port != address.port) moved(r);
+    } else if (r.has(HostEntry::kFamilyV6)) {
+      moved(r);
+      v6_pool_->release(r.addr);
+    }
+    r.addr = ip;
     r.flags = (r.flags & ~(HostEntry::kFamilyV6)) | HostEntry::kFamilyV4;
     r.port = address.port;
   } else if (address.family == 6) {
     if (!r.has(HostEntry::kFamilyV6)) {
+      if (r.has(HostEntry::kFamilyV4)) moved(r);
       if (!v6_pool_) v6_pool_ = std::make_unique<SlabPool>(16, config_.max_hosts + 1, 0);
       r.addr = v6_pool_->allocate();
       r.flags = (r.flags & ~(HostEntry::kFamilyV4)) | HostEntry::kFamilyV6;
+    } else if (r.port != address.port || std::memcmp(v6_pool_->at(r.addr), address.ip, 16) != 0) {
+      moved(r);
     }
     std::memcpy(v6_pool_->at(r.addr), address.ip, 16);
     r.port = address.port;
@@ -117,6 +129,8 @@ HostEvent Detector::event(const HostEntry& r, HostEventType type) const {
   e.address = load_address(r);
   e.incarnation = r.incarnation;
   e.type = type;
+  // As snapshots report it: the timeout that set the deadline, without the clock guard.
+  e.timeout_ms = r.timeout_ms - config_.clock_guard_ms;
   return e;
 }
 
@@ -487,6 +501,8 @@ DetectorStats Detector::stats() const {
   s.replayed = replayed_;
   s.deferred = deferred_;
   s.uncertain = uncertain_;
+  s.address_changes = address_changes_;
+  s.last_moved_key = last_moved_key_;
   s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() +
                       (v6_pool_ ? v6_pool_->bytes_allocated() : 0) + replay_.capacity() * sizeof(ReplayWindow) +
                       statuses_.bytes_allocated();

@@ -83,6 +83,10 @@ struct DetectorStats {
   uint64_t status_bytes;        // bytes of the blocks holding them
   uint64_t status_oversize;     // statuses refused: longer than max_status_bytes
   uint64_t status_over_budget;  // statuses refused: status_budget_bytes reached
+  // Heartbeats from another source (ip:port) than their host's last one: two senders sharing a
+  // host id, when it keeps rising. last_moved_key: the latest such host (valid once counted).
+  uint64_t address_changes;
+  uint64_t last_moved_key;
 };
 
 struct HostSnapshot {
@@ -184,6 +188,10 @@ class Detector {
   uint64_t deadline_of(uint32_t index) const;
   void store_address(HostEntry& r, const PeerAddress& address);
   PeerAddress load_address(const HostEntry& r) const;
+  void moved(const HostEntry& r) {
+    ++address_changes_;
+    last_moved_key_ = r.key;
+  }
   void drop(uint32_t index);
   bool fresh(uint32_t index, const Heartbeat& hb);
   HostEvent event(const HostEntry& r, HostEventType type) const;
@@ -226,6 +234,8 @@ class Detector {
   std::vector<ReplayWindow> replay_;
   uint64_t deferred_ = 0;
   uint64_t uncertain_ = 0;
+  uint64_t address_changes_ = 0;
+  uint64_t last_moved_key_ = 0;
   uint32_t first_record_ = 0;  // the first pool index after the expiry index's sentinels
   uint32_t room_cursor_ = 0;   // where make_room() looks next
 };

@@ -30,12 +30,13 @@ struct HostEvent {
   uint32_t status_offset;
   uint16_t status_size;
   uint16_t previous_size;
+  uint32_t timeout_ms;  // the host's timeout (announced interval x missed beats, or the default)
 };
 
 static_assert(std::is_trivially_copyable_v<HostEvent>);
 static_assert(std::is_standard_layout_v<HostEvent>);
-// The JS side decodes events at fixed offsets; a layout change must be made there too.
-static_assert(sizeof(HostEvent) == 64);
+// The worker copies these into EventRecords (core/engine/event_record.h), which JS decodes.
+static_assert(sizeof(HostEvent) == 72);
 static_assert(sizeof(PeerAddress) == 20);
 
 }  // namespace heartwatch

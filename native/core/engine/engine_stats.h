@@ -35,7 +35,7 @@ enum class ReceiverCounter : uint32_t {
 };
 
 // Each slot is exported by name (native/addon/contract.cc), and lib/ reads slots only from
-// there; 12-15 are free.
+// there; 14-15 are free.
 enum class WorkerCounter : uint32_t {
   kProcessed = 0,      // heartbeats (and leaves) applied to the detector
   kHostsUp = 1,
@@ -49,6 +49,8 @@ enum class WorkerCounter : uint32_t {
   kExpiryWaits = 9,      // expiry passes that held a due deadline back for the receive watermark
   kLossyDeferred = 10,   // deadlines in a lossy window given one more timeout
   kUncertainDowns = 11,  // downs after such a deferral (flagged uncertain)
+  kAddressChanges = 12,  // heartbeats from another source than their host's last one
+  kLastMovedKey = 13,    // the key of the latest such host (valid once kAddressChanges > 0)
   kCount = 16,
 };
 

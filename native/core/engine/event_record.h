@@ -1,6 +1,6 @@
 // The fixed-size record a worker publishes for each host event, and the JS thread decodes from a
 // shared buffer (lib/engine/native-engine.ts, decodeEventRecords, at the offsets the addon exports
-// as `contract.eventRecord`). Little-endian, 64 bytes:
+// as `contract.eventRecord`). Little-endian, 72 bytes (the last 4 padding):
 //
 // | offset | size | field                                                      |
 // |--------|------|------------------------------------------------------------|
@@ -20,6 +20,7 @@
 // | 56     | 4    | status_end (u32): where the status bytes end in that ring   |
 // | 60     | 2    | status_size (u16; 0: no status)                            |
 // | 62     | 2    | previous_size (u16, update only; 0: none)                  |
+// | 64     | 4    | timeout_ms (u32, down only: the timeout that applied)       |
 //
 // The status bytes, then the previous status's, run contiguously up to status_end (modulo the
 // ring's power-of-two size) in the worker's status byte ring, which the addon shows JS as an
@@ -51,6 +52,7 @@ struct EventRecord {
   uint32_t status_end;
   uint16_t status_size;
   uint16_t previous_size;
+  uint32_t timeout_ms;
 
   static EventRecord from(const HostEvent& event, double epoch_offset_ms) noexcept {
     EventRecord record{};
@@ -68,13 +70,15 @@ struct EventRecord {
     std::memcpy(record.ip, event.address.ip, sizeof(record.ip));
     record.status_size = event.status_size;
     record.previous_size = event.previous_size;
+    record.timeout_ms = event.timeout_ms;
     return record;
   }
 };
-static_assert(sizeof(EventRecord) == 64);
+static_assert(sizeof(EventRecord) == 72);
 static_assert(std::is_trivially_copyable_v<EventRecord>);
 static_assert(offsetof(EventRecord, type) == 32 && offsetof(EventRecord, ip) == 40);
 static_assert(offsetof(EventRecord, uncertain) == 38 && offsetof(EventRecord, worker) == 39 &&
-              offsetof(EventRecord, status_end) == 56 && offsetof(EventRecord, previous_size) == 62);
+              offsetof(EventRecord, status_end) == 56 && offsetof(EventRecord, previous_size) == 62 &&
+              offsetof(EventRecord, timeout_ms) == 64);
 
 }  // namespace heartwatch

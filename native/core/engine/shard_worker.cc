@@ -406,6 +406,9 @@ void ShardWorker::update_counters() {
   EngineStats::set(counters_, WorkerCounter::kExpiryWaits, expiry_waits_);
   EngineStats::set(counters_, WorkerCounter::kLossyDeferred, stats.deferred);
   EngineStats::set(counters_, WorkerCounter::kUncertainDowns, stats.uncertain);
+  // A sample for warnings: read without a lock, it may belong to a change after the count read.
+  EngineStats::set(counters_, WorkerCounter::kLastMovedKey, stats.last_moved_key);
+  EngineStats::set(counters_, WorkerCounter::kAddressChanges, stats.address_changes);
   if (status_counters_ == nullptr) return;
   EngineStats::set(*status_counters_, StatusCounter::kStatuses, stats.statuses);
   EngineStats::set(*status_counters_, StatusCounter::kBytes, stats.status_bytes);
