@@ -93,9 +93,7 @@ uint32_t UdpReceiver::receive_batch() {
 }
 
 void UdpReceiver::dispatch(uint32_t count) {
-  const uint32_t workers = static_cast<uint32_t>(rings_.size());
-  uint64_t malformed = 0;
-  uint64_t auth_unsupported = 0;
+  BatchTally tally;
   for (uint32_t i = 0; i < count; ++i) {
     const msghdr& header = messages_[i].msg_hdr;
     for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr;
@@ -107,21 +105,29 @@ void UdpReceiver::dispatch(uint32_t count) {
     // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
     const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
-    ShardMessage message;
-    const ParseStatus status =
-        to_shard_message(identity_, data, messages_[i].msg_len, truncated, sources_[i], message);
-    if (status == ParseStatus::kMalformed) {
-      ++malformed;
-      continue;
-    }
-    if (status == ParseStatus::kAuthUnsupported) {
-      ++auth_unsupported;
-      continue;
-    }
-    const uint32_t owner = shard_of(message.heartbeat.key, workers);
-    staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
+    stage(data, messages_[i].msg_len, truncated, sources_[i], tally);
   }
+  push_staged(count, tally);
+}
 
+void UdpReceiver::stage(const uint8_t* data, size_t length, bool truncated, const sockaddr_storage& source,
+                        BatchTally& tally) {
+  ShardMessage message;
+  const ParseStatus status = to_shard_message(identity_, data, length, truncated, source, message);
+  if (status == ParseStatus::kMalformed) {
+    ++tally.malformed;
+    return;
+  }
+  if (status == ParseStatus::kAuthUnsupported) {
+    ++tally.auth_unsupported;
+    return;
+  }
+  const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
+  staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
+}
+
+void UdpReceiver::push_staged(uint32_t count, const BatchTally& tally) {
+  const uint32_t workers = static_cast<uint32_t>(rings_.size());
   uint64_t ring_drops = 0;
   for (uint32_t w = 0; w < workers; ++w) {
     const uint32_t staged = staged_counts_[w];
@@ -134,8 +140,8 @@ void UdpReceiver::dispatch(uint32_t count) {
 
   EngineStats::add(counters_, ReceiverCounter::kReceived, count);
   EngineStats::add(counters_, ReceiverCounter::kBatches, 1);
-  if (malformed) EngineStats::add(counters_, ReceiverCounter::kMalformed, malformed);
-  if (auth_unsupported) EngineStats::add(counters_, ReceiverCounter::kAuthUnsupported, auth_unsupported);
+  if (tally.malformed) EngineStats::add(counters_, ReceiverCounter::kMalformed, tally.malformed);
+  if (tally.auth_unsupported) EngineStats::add(counters_, ReceiverCounter::kAuthUnsupported, tally.auth_unsupported);
   if (ring_drops) EngineStats::add(counters_, ReceiverCounter::kRingDrops, ring_drops);
   EngineStats::set(counters_, ReceiverCounter::kKernelDrops, last_kernel_drops_);
 }

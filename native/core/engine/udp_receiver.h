@@ -67,6 +67,18 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
+  // What a batch dropped before staging, counted once per batch.
+  struct BatchTally {
+    uint64_t malformed = 0;
+    uint64_t auth_unsupported = 0;
+  };
+  // Parses and keys one datagram, whichever backend received it, and stages it for its worker.
+  // Runs on: receiver thread.
+  void stage(const uint8_t* data, size_t length, bool truncated, const sockaddr_storage& source,
+             BatchTally& tally);
+  // Pushes each worker's staged share at once, wakes it, and counts the batch.
+  // Runs on: receiver thread.
+  void push_staged(uint32_t count, const BatchTally& tally);
 
   uint32_t index_;
   IdentityMode identity_;
