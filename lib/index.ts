@@ -12,7 +12,7 @@ export type { HeartwatchMetrics, RegisterMetricsOptions } from './metrics/promet
 export { registerMetrics } from './metrics/prometheus.js';
 export type { NativeInfo, NativeUnavailable } from './native/native-info.js';
 export { nativeInfo } from './native/native-info.js';
-export type { HeartwatchOptions, Identity, ResolvedOptions } from './options.js';
+export type { HeartwatchOptions, Identity, ReceiveBackend, ResolvedOptions } from './options.js';
 export { resolveOptions } from './options.js';
 export { hostIdFromName, hostIdFromSource } from './protocol/host-id.js';
 export type { DecodedHeartbeat, DecodeResult, HeartbeatFields } from './protocol/wire-v1.js';

@@ -12,6 +12,10 @@ import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './t
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
+/** Receive backends; the index of each is its value in ReceiveBackend (native/core/engine/engine_config.h). */
+export const RECEIVE_BACKENDS = ['auto', 'recvmmsg', 'io_uring'] as const;
+/** How the native engine reads its UDP sockets (option `receiveBackend`). */
+export type ReceiveBackend = (typeof RECEIVE_BACKENDS)[number];
 
 /**
  * Options for `new Heartwatch(options)`. Every option is optional; each is checked before
@@ -63,6 +67,14 @@ export interface HeartwatchOptions {
   batchSize?: number | undefined;
   /** Socket receive buffer to ask the kernel for, 4096 to 2^31-1 bytes. Default 8 MiB. */
   recvBufferBytes?: number | undefined;
+  /**
+   * How the native engine's receivers read their sockets: `'recvmmsg'` (batches of `batchSize`),
+   * `'io_uring'` (a multishot recvmsg into kernel-chosen buffers; `listen()` rejects where the
+   * kernel, a seccomp policy or the build refuses it), or `'auto'` (io_uring where allowed, else
+   * recvmmsg). `listen()` and `stats().receivers[i].backend` say which one runs. The pure-TS
+   * engine reads with node:dgram and takes only `'auto'`. Default `'auto'`.
+   */
+  receiveBackend?: ReceiveBackend | undefined;
   /** Slots per receiver-to-worker ring (native engine), a power of two from 1024 to 2^24. Default 65 536. */
   ringCapacity?: number | undefined;
   /**
@@ -103,6 +115,7 @@ export interface ResolvedOptions {
   readonly forgetAfterMs: number;
   readonly batchSize: number;
   readonly recvBufferBytes: number;
+  readonly receiveBackend: ReceiveBackend;
   readonly ringCapacity: number;
   readonly eventRingCapacity: number;
   readonly eventBatchSize: number;
@@ -210,6 +223,7 @@ const knownOptions = [
   'forgetAfterMs',
   'batchSize',
   'recvBufferBytes',
+  'receiveBackend',
   'ringCapacity',
   'eventRingCapacity',
   'eventBatchSize',
@@ -341,6 +355,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const engine = has('engine')
     ? oneOf('engine', given.engine, ['auto', 'native', 'js'] as const)
     : 'auto';
+  const receiveBackend = has('receiveBackend')
+    ? oneOf('receiveBackend', given.receiveBackend, RECEIVE_BACKENDS)
+    : 'auto';
+  if (engine === 'js' && receiveBackend !== 'auto') {
+    throw invalid(
+      'receiveBackend',
+      `'auto' with engine 'js' (the pure-TS engine reads with node:dgram)`,
+      receiveBackend,
+    );
+  }
   const expiryChoice = has('expiry')
     ? oneOf('expiry', given.expiry, ['auto', 'fifo', 'wheel'] as const)
     : 'auto';
@@ -371,6 +395,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     forgetAfterMs,
     batchSize,
     recvBufferBytes,
+    receiveBackend,
     ringCapacity,
     eventRingCapacity,
     eventBatchSize,

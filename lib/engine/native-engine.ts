@@ -1,7 +1,7 @@
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
-import type { ResolvedOptions } from '../options.js';
+import { RECEIVE_BACKENDS, type ResolvedOptions } from '../options.js';
 import type { HeartwatchStats, ReceiverStats, TcpStats, WorkerStats } from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
 import { formatAddress } from './address-format.js';
@@ -15,6 +15,8 @@ export interface NativeEngineHandle {
   readonly tcpPort: number;
   readonly tcpReactorCount: number;
   readonly receiverCount: number;
+  /** Each receiver's backend, resolved ('auto' never appears). */
+  readonly receiveBackends: ('recvmmsg' | 'io_uring')[];
   readonly workerCount: number;
   readonly cpus: number[];
   readonly statsBuffer: ArrayBuffer;
@@ -41,6 +43,8 @@ export interface NativeEngineConfig {
   expiry: number;
   batchSize: number;
   recvBufferBytes: number;
+  /** Index into RECEIVE_BACKENDS. */
+  receiveBackend: number;
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
@@ -214,6 +218,7 @@ class NativeEngine implements Engine {
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
   #threadCpus: number[] = [];
+  #receiveBackends: ('recvmmsg' | 'io_uring')[] = [];
   #delivered = 0;
   #nextRequest = 1;
   /** Open commands: their kind, how many workers will answer, the answers so far, who waits. */
@@ -263,6 +268,7 @@ class NativeEngine implements Engine {
       expiry: EXPIRY[o.expiry],
       batchSize: o.batchSize,
       recvBufferBytes: o.recvBufferBytes,
+      receiveBackend: RECEIVE_BACKENDS.indexOf(o.receiveBackend),
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
@@ -278,6 +284,7 @@ class NativeEngine implements Engine {
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
     this.#threadCpus = handle.cpus;
+    this.#receiveBackends = handle.receiveBackends;
     if (handle.receiverCount > 1) {
       this.#portCheck = setInterval(() => this.#checkPort(handle), PORT_CHECK_MS);
       this.#portCheck.unref();
@@ -286,6 +293,7 @@ class NativeEngine implements Engine {
       port: handle.port,
       host: o.host,
       recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
+      receiveBackend: handle.receiveBackends[0] ?? 'recvmmsg',
       tcpPort: o.tcp === null ? null : handle.tcpPort,
     };
   }
@@ -394,6 +402,7 @@ class NativeEngine implements Engine {
       const entry: ReceiverStats = {
         thread: `hw-rx-${r}`,
         cpu: cpu(r),
+        backend: this.#receiveBackends[r] ?? 'recvmmsg',
         received: 0,
         malformed: 0,
         authUnsupported: 0,

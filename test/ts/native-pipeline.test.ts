@@ -255,6 +255,7 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
       expiry: 0,
       batchSize: 64,
       recvBufferBytes: 1 << 20,
+      receiveBackend: 0,
       ringCapacity: 1024,
       eventRingCapacity: 1024,
       spin: false,

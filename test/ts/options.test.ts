@@ -34,6 +34,7 @@ describe('resolveOptions defaults', () => {
       forgetAfterMs: 3_600_000,
       batchSize: 64,
       recvBufferBytes: 8 * 1024 * 1024,
+      receiveBackend: 'auto',
       ringCapacity: 65_536,
       eventRingCapacity: 65_536,
       eventBatchSize: 4096,
@@ -75,6 +76,7 @@ describe('resolveOptions defaults', () => {
       forgetAfterMs: 0,
       batchSize: 1,
       recvBufferBytes: 4096,
+      receiveBackend: 'auto',
       ringCapacity: 1024,
       eventRingCapacity: 1024,
       eventBatchSize: 1,
@@ -97,6 +99,7 @@ describe('resolveOptions defaults', () => {
       forgetAfterMs: 2 ** 31 - 1,
       batchSize: 1024,
       recvBufferBytes: 2 ** 31 - 1,
+      receiveBackend: 'io_uring',
       ringCapacity: 2 ** 24,
       eventRingCapacity: 2 ** 24,
       eventBatchSize: 65_536,
@@ -143,6 +146,8 @@ describe('resolveOptions errors', () => {
     ['forgetAfterMs', -1],
     ['batchSize', 1025],
     ['recvBufferBytes', 4095],
+    ['receiveBackend', 'uring'],
+    ['receiveBackend', 1],
     ['ringCapacity', 3000],
     ['ringCapacity', 512],
     ['ringCapacity', 2 ** 25],
@@ -192,6 +197,14 @@ describe('resolveOptions errors', () => {
     expect(errorOf({ recievers: 2 }).message).toContain('did you mean "receivers"?');
     expect(errorOf({ PORT: 1 }).message).toContain('did you mean "port"?');
     expect(errorOf({ somethingElse: 1 }).message).not.toContain('did you mean');
+  });
+
+  it('rejects a receive backend the pure-TS engine cannot use', () => {
+    expect(errorOf({ engine: 'js', receiveBackend: 'io_uring' }).message).toBe(
+      `Invalid option "receiveBackend": expected 'auto' with engine 'js' (the pure-TS engine reads with node:dgram), got "io_uring"`,
+    );
+    expect(resolveOptions({ engine: 'js', receiveBackend: 'auto' }).receiveBackend).toBe('auto');
+    expect(resolveOptions({ receiveBackend: 'recvmmsg' }).receiveBackend).toBe('recvmmsg');
   });
 
   it('rejects expiry fifo together with missedBeats > 0, naming both', () => {

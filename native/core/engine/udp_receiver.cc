@@ -8,9 +8,12 @@
 #include <string>
 
 #include "core/common/current_thread.h"
+#include "core/common/system_error.h"
 #include "core/engine/heartbeat_intake.h"
 
 namespace heartwatch {
+
+static_assert(kUringPayloadRoom >= kReceiveSlotBytes, "both backends hold the same datagram bytes");
 
 UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
                          std::vector<SpscRing<ShardMessage>*> rings, std::vector<WakeSignal*> wake,
@@ -33,6 +36,15 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
   control_.reset(new uint8_t[control_stride_ * config.batch_size]);
+  if (config.receive_backend != ReceiveBackend::kRecvmmsg) {
+    int error = 0;
+    const char* call = "";
+    uring_ = UringReader::open(socket_.fd(), batch_size_, kUringBufferCount, error, call);
+    if (!uring_ && config.receive_backend == ReceiveBackend::kIoUring) {
+      throw SystemError(error, call, "(receiveBackend 'io_uring': the kernel or a seccomp policy refused io_uring; 'auto' falls back to recvmmsg)");
+    }
+    if (uring_) received_.resize(config.batch_size);
+  }
   EngineStats::set(counters_, ReceiverCounter::kRecvBufferBytes, socket_.granted_recv_buffer_bytes());
 }
 
@@ -58,6 +70,7 @@ void UdpReceiver::run() {
 }
 
 uint32_t UdpReceiver::receive_batch() {
+  if (uring_) return receive_uring_batch();
   for (uint32_t i = 0; i < batch_size_; ++i) {
     iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
     iovecs_[2 * i + 1] = {spill_.get(), kReceiveSpillBytes};
@@ -83,12 +96,53 @@ uint32_t UdpReceiver::receive_batch() {
   // an empty datagram: not a peer's, so not counted.
   if (received <= 0 || stop_.load(std::memory_order_relaxed)) return 0;
   dispatch(static_cast<uint32_t>(received));
-  if (!spin_ && static_cast<uint32_t>(received) < batch_size_ / 4) {
+  coalesce(static_cast<uint32_t>(received));
+  return static_cast<uint32_t>(received);
+}
+
+void UdpReceiver::coalesce(uint32_t received) const noexcept {
+  if (!spin_ && received < batch_size_ / 4) {
     // A thin batch costs a syscall for a handful of datagrams; let the socket fill a little.
     // The pause bounds the added latency, and the socket buffer absorbs it at any rate.
     const timespec pause{0, kCoalesceMicros * 1000};
     clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
   }
+}
+
+uint32_t UdpReceiver::receive_uring_batch() {
+  if (!uring_attached_) {
+    // Only the thread that attaches may use the ring (SINGLE_ISSUER); the socket stays open for
+    // the reader, so a failure here is one that no retry mends: count it and wait for stop.
+    const int error = uring_->attach();
+    if (error != 0) {
+      EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
+      const timespec pause{0, kUringWaitMillis * 1'000'000L};
+      clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+      return 0;
+    }
+    uring_attached_ = true;
+  }
+  const int received = uring_->wait(received_.data(), kUringWaitMillis, last_kernel_drops_);
+  if (received < 0) {
+    // As with recvmmsg: counted, paused, and the thread goes on.
+    EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
+    const timespec pause{0, kCoalesceMicros * 1000};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+    return 0;
+  }
+  if (received == 0 || stop_.load(std::memory_order_relaxed)) {
+    uring_->release();
+    return 0;
+  }
+  BatchTally tally;
+  for (int i = 0; i < received; ++i) {
+    // Never truncated: the length is the datagram's own, its header in the buffer (see
+    // kUringBufferBytes), as recvmmsg's slots give it.
+    stage(received_[i].data, received_[i].length, false, *received_[i].source, tally);
+  }
+  push_staged(static_cast<uint32_t>(received), tally);
+  uring_->release();
+  coalesce(static_cast<uint32_t>(received));
   return static_cast<uint32_t>(received);
 }
 

@@ -16,6 +16,7 @@
 #include "core/engine/shard_message.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/udp_socket.h"
+#include "core/net/uring_reader.h"
 #include "core/ring/spsc_ring.h"
 
 namespace heartwatch {
@@ -35,6 +36,9 @@ inline constexpr size_t kReceiveSpillBytes = 65536 - kReceiveSlotBytes;
 // Pause after a batch under a quarter full, so batches grow with the load (at most this much
 // added latency per heartbeat).
 inline constexpr long kCoalesceMicros = 200;
+// Longest an io_uring receiver waits before it looks at its stop flag again, as recvmmsg does
+// with the socket's receive timeout.
+inline constexpr int kUringWaitMillis = 100;
 
 class UdpReceiver {
  public:
@@ -49,7 +53,11 @@ class UdpReceiver {
 
   // Runs on: JS thread.
   void start();
-  // One recvmmsg (blocking up to the socket's receive timeout) and the dispatch of what it got.
+  // The backend this receiver reads with, resolved from the configured one at construction:
+  // kAuto becomes kIoUring where the kernel allowed it, else kRecvmmsg.
+  ReceiveBackend backend() const noexcept { return uring_ ? ReceiveBackend::kIoUring : ReceiveBackend::kRecvmmsg; }
+  // One recvmmsg (blocking up to the socket's receive timeout), or one io_uring wait (up to
+  // kUringWaitMillis), and the dispatch of what it got.
   // Returns the number of datagrams taken. The thread loops on this; benchmarks call it inline.
   // Runs on: receiver thread.
   uint32_t receive_batch();
@@ -67,6 +75,12 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
+  // receive_batch() for the io_uring backend.
+  // Runs on: receiver thread.
+  uint32_t receive_uring_batch();
+  // Sleeps kCoalesceMicros after a thin batch (see receive_batch()).
+  // Runs on: receiver thread.
+  void coalesce(uint32_t received) const noexcept;
   // What a batch dropped before staging, counted once per batch.
   struct BatchTally {
     uint64_t malformed = 0;
@@ -103,6 +117,10 @@ class UdpReceiver {
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;
+  // The io_uring backend: null with recvmmsg. Attached to the thread that first receives.
+  std::unique_ptr<UringReader> uring_;
+  std::vector<ReceivedDatagram> received_;  // batch_size_ views into uring_'s buffers
+  bool uring_attached_ = false;
 };
 
 }  // namespace heartwatch

@@ -1,0 +1,126 @@
+// Option receiveBackend: each native backend receives the same heartbeats into the same events
+// and counters, listen() and stats() say which one runs, 'auto' takes io_uring exactly where an
+// explicit 'io_uring' works, and the pure-TS engine says it reads with node:dgram.
+import { createSocket, type Socket } from 'node:dgram';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
+import type { HostEvent } from '../../lib/events.js';
+import { Heartwatch } from '../../lib/heartwatch.js';
+import type { HeartwatchOptions } from '../../lib/options.js';
+import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
+
+const open: Heartwatch[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((hw) => hw.close()));
+});
+
+function create(options: HeartwatchOptions): { hw: Heartwatch; events: HostEvent[] } {
+  const hw = new Heartwatch({ host: '127.0.0.1', port: 0, cpus: null, receivers: 1, ...options });
+  open.push(hw);
+  const events: HostEvent[] = [];
+  hw.on('events', (batch) => {
+    events.push(...batch);
+  });
+  return { hw, events };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+async function send(socket: Socket, port: number, datagrams: Uint8Array[]): Promise<void> {
+  for (let i = 0; i < datagrams.length; i += 100) {
+    await Promise.all(
+      datagrams
+        .slice(i, i + 100)
+        .map(
+          (d) =>
+            new Promise<void>((resolve, reject) =>
+              socket.send(d, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())),
+            ),
+        ),
+    );
+    await sleep(1);
+  }
+}
+
+/** Whether listen() with receiveBackend 'io_uring' works here; the error when it does not. */
+async function ioUringHere(): Promise<
+  { ok: true } | { ok: false; error: Error & { code?: string } }
+> {
+  const { hw } = create({ engine: 'native', receiveBackend: 'io_uring' });
+  try {
+    await hw.listen();
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: error as Error & { code?: string } };
+  } finally {
+    await hw.close();
+  }
+}
+
+describe.runIf(nativeEngineAvailable())('receiveBackend (native engine)', () => {
+  it.each(['recvmmsg', 'io_uring'] as const)(
+    '%s: heartbeats and junk give the same events and counters',
+    async (backend) => {
+      const { hw, events } = create({ engine: 'native', receiveBackend: backend });
+      let port: number;
+      try {
+        const info = await hw.listen();
+        expect(info.receiveBackend).toBe(backend);
+        port = info.port;
+      } catch (error) {
+        // Only io_uring may be refused, with the kernel's errno and the option named.
+        expect(backend).toBe('io_uring');
+        expect((error as { code?: string }).code).toMatch(/^E[A-Z]+$/);
+        expect((error as Error).message).toContain('receiveBackend');
+        return;
+      }
+      expect(hw.stats().receivers.map((r) => r.backend)).toEqual([backend]);
+      const socket = createSocket('udp4');
+      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+      const beats = Array.from({ length: 300 }, (_, i) =>
+        encodeHeartbeat({
+          hostId: BigInt(i + 1),
+          incarnation: 1,
+          seq: 1,
+          intervalMs: 0,
+          leave: false,
+        }),
+      );
+      const junk = [new Uint8Array([1, 2, 3]), new Uint8Array(28), new Uint8Array(4000)];
+      await send(socket, port, [...beats, ...junk]);
+      socket.close();
+      await until(() => events.length === 300, '300 up events');
+      await until(() => (hw.stats().receivers[0]?.received ?? 0) === 303, '303 received');
+      expect(new Set(events.map((e) => e.type))).toEqual(new Set(['up']));
+      expect(new Set(events.map((e) => e.id)).size).toBe(300);
+      expect(hw.stats().receivers[0]?.malformed).toBe(3);
+      expect(hw.stats().receivers[0]?.receiveErrors).toBe(0);
+    },
+    30_000,
+  );
+
+  it("'auto' runs io_uring exactly where an explicit 'io_uring' listens", async () => {
+    const uring = await ioUringHere();
+    const { hw } = create({ engine: 'native', receivers: 2 });
+    const info = await hw.listen();
+    const expected = uring.ok ? 'io_uring' : 'recvmmsg';
+    expect(info.receiveBackend).toBe(expected);
+    expect(hw.stats().receivers.map((r) => r.backend)).toEqual([expected, expected]);
+  });
+});
+
+describe('receiveBackend (pure-TS engine)', () => {
+  it('reports node:dgram in listen() and stats', async () => {
+    const { hw } = create({ engine: 'js' });
+    const info = await hw.listen();
+    expect(info.receiveBackend).toBe('node:dgram');
+    expect(hw.stats().receivers[0]?.backend).toBe('node:dgram');
+  });
+});
