@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,7 +128,16 @@ UdpSocket backlog_socket() {
 struct RunResult {
   uint64_t packets;
   double seconds;
+  double cpu_seconds;  // this thread's CPU time (user + system) over the same span
 };
+
+// On a shared machine the wall clock counts time the core spent on others; the thread's own CPU
+// time does not, so packets per CPU second is the steadier capacity figure there.
+uint64_t thread_cpu_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+}
 
 RunResult run_bare(const Options& o) {
   UdpSocket socket = backlog_socket();
@@ -138,7 +148,9 @@ RunResult run_bare(const Options& o) {
   std::vector<sockaddr_storage> sources(o.batch);
   uint64_t received = 0;
   const uint64_t start = monotonic_ns();
+  const uint64_t cpu_start = thread_cpu_ns();
   uint64_t last = start;
+  uint64_t cpu_last = cpu_start;
   while (true) {
     for (uint32_t i = 0; i < o.batch; ++i) {
       iov[i] = {buffers.data() + i * kReceiveSlotBytes, kReceiveSlotBytes};
@@ -152,8 +164,9 @@ RunResult run_bare(const Options& o) {
     if (n <= 0) break;
     received += static_cast<uint64_t>(n);
     last = monotonic_ns();
+    cpu_last = thread_cpu_ns();
   }
-  return {received, static_cast<double>(last - start) / 1e9};
+  return {received, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_last - cpu_start) / 1e9};
 }
 
 RunResult run_heartwatch(const Options& o, ReceiveBackend backend) {
@@ -177,6 +190,7 @@ RunResult run_heartwatch(const Options& o, ReceiveBackend backend) {
   // Like the bare loop, the clock stops after the last batch is fully processed, not after the
   // receive timeout that tells the loop the backlog is empty.
   uint64_t last = 0;
+  uint64_t cpu_last = 0;
   auto drain = [&]() {
     uint64_t received = 0;
     while (true) {
@@ -189,6 +203,7 @@ RunResult run_heartwatch(const Options& o, ReceiveBackend backend) {
       while (worker.drain_events(events.data(), events.size()) == events.size()) {
       }
       last = monotonic_ns();
+      cpu_last = thread_cpu_ns();
     }
     return received;
   };
@@ -198,6 +213,7 @@ RunResult run_heartwatch(const Options& o, ReceiveBackend backend) {
   const uint64_t warm = drain();
   prefill(port, o, o.packets);
   const uint64_t start = monotonic_ns();
+  const uint64_t cpu_start = thread_cpu_ns();
   const uint64_t received = drain();
   const uint64_t processed =
       EngineStats::get(stats.worker(0), static_cast<uint32_t>(WorkerCounter::kProcessed)) - warm;
@@ -205,7 +221,7 @@ RunResult run_heartwatch(const Options& o, ReceiveBackend backend) {
     std::fprintf(stderr, "heartwatch processed %llu of %llu received\n",
                  static_cast<unsigned long long>(processed), static_cast<unsigned long long>(received));
   }
-  return {processed, static_cast<double>(last - start) / 1e9};
+  return {processed, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_last - cpu_start) / 1e9};
 }
 
 double median(std::vector<double> values) {
@@ -225,12 +241,32 @@ bool io_uring_available() {
   return probe.backend() == ReceiveBackend::kIoUring;
 }
 
-void print_json(const char* contender, const Options& o, double pps, double bare_pps) {
+// Medians of one contender's runs: packets per wall second and per CPU second.
+struct Rates {
+  std::vector<double> wall;
+  std::vector<double> cpu;
+  void add(const RunResult& r) {
+    wall.push_back(static_cast<double>(r.packets) / r.seconds);
+    cpu.push_back(static_cast<double>(r.packets) / r.cpu_seconds);
+  }
+};
+
+void print_row(const char* name, const Rates& rates, const Rates& bare) {
+  const double wall = median(rates.wall);
+  const double cpu = median(rates.cpu);
+  std::printf("| %s | %.3g | %.2f | %.3g | %.2f |\n", name, wall, wall / median(bare.wall), cpu,
+              cpu / median(bare.cpu));
+}
+
+void print_json(const char* contender, const Options& o, const Rates& rates, const Rates& bare) {
+  const double wall = median(rates.wall);
+  const double cpu = median(rates.cpu);
   std::printf(
       "{\"bench\":\"ingest\",\"scenario\":\"capacity\",\"contender\":\"%s\",\"packets\":%llu,"
-      "\"hosts\":%llu,\"packetsPerSecond\":%.4g,\"ratioToBare\":%.3f}\n",
-      contender, static_cast<unsigned long long>(o.packets), static_cast<unsigned long long>(o.hosts), pps,
-      pps / bare_pps);
+      "\"hosts\":%llu,\"packetsPerSecond\":%.4g,\"ratioToBare\":%.3f,\"packetsPerCpuSecond\":%.4g,"
+      "\"cpuRatioToBare\":%.3f}\n",
+      contender, static_cast<unsigned long long>(o.packets), static_cast<unsigned long long>(o.hosts), wall,
+      wall / median(bare.wall), cpu, cpu / median(bare.cpu));
 }
 
 }  // namespace
@@ -240,46 +276,40 @@ int main(int argc, char** argv) {
   pin(o.cpu);
   const bool uring = io_uring_available();
   if (!uring) std::fprintf(stderr, "io_uring refused here: heartwatch-io_uring is left out\n");
-  std::vector<double> bare;
-  std::vector<double> heartwatch;
-  std::vector<double> heartwatch_uring;
+  Rates bare;
+  Rates heartwatch;
+  Rates heartwatch_uring;
   uint64_t short_runs = 0;
   for (int run = 0; run < o.runs; ++run) {
     const RunResult b = run_bare(o);
     const RunResult h = run_heartwatch(o, ReceiveBackend::kRecvmmsg);
     short_runs += (b.packets != o.packets) + (h.packets != o.packets);
-    bare.push_back(static_cast<double>(b.packets) / b.seconds);
-    heartwatch.push_back(static_cast<double>(h.packets) / h.seconds);
-    std::fprintf(stderr, "run %d: bare %.3g pkt/s (%llu pkts), heartwatch %.3g pkt/s (%llu pkts)", run,
-                 bare.back(), static_cast<unsigned long long>(b.packets), heartwatch.back(),
-                 static_cast<unsigned long long>(h.packets));
+    bare.add(b);
+    heartwatch.add(h);
+    std::fprintf(stderr, "run %d: bare %.3g pkt/s (%.3g per CPU s), heartwatch %.3g (%.3g)", run, bare.wall.back(),
+                 bare.cpu.back(), heartwatch.wall.back(), heartwatch.cpu.back());
     if (uring) {
       const RunResult u = run_heartwatch(o, ReceiveBackend::kIoUring);
       short_runs += u.packets != o.packets;
-      heartwatch_uring.push_back(static_cast<double>(u.packets) / u.seconds);
-      std::fprintf(stderr, ", heartwatch-io_uring %.3g pkt/s (%llu pkts)", heartwatch_uring.back(),
-                   static_cast<unsigned long long>(u.packets));
+      heartwatch_uring.add(u);
+      std::fprintf(stderr, ", heartwatch-io_uring %.3g (%.3g)", heartwatch_uring.wall.back(),
+                   heartwatch_uring.cpu.back());
     }
     std::fprintf(stderr, "\n");
   }
-  const double bare_pps = median(bare);
-  const double hw_pps = median(heartwatch);
-  std::printf("| contender | packets/s (median of %d) | ratio to bare |\n|---|---|---|\n", o.runs);
-  std::printf("| bare recvmmsg | %.3g | 1.00 |\n| heartwatch (recvmmsg) | %.3g | %.2f |\n", bare_pps, hw_pps,
-              hw_pps / bare_pps);
-  if (uring) {
-    const double pps = median(heartwatch_uring);
-    std::printf("| heartwatch (io_uring) | %.3g | %.2f |\n", pps, pps / bare_pps);
-  }
+  std::printf(
+      "| contender | packets/s (median of %d) | ratio to bare | packets per CPU second | ratio to bare |\n"
+      "|---|---|---|---|---|\n",
+      o.runs);
+  print_row("bare recvmmsg", bare, bare);
+  print_row("heartwatch (recvmmsg)", heartwatch, bare);
+  if (uring) print_row("heartwatch (io_uring)", heartwatch_uring, bare);
   if (short_runs > 0) {
     std::printf("note: %llu runs drained fewer packets than were sent (kernel drops: raise SO_RCVBUF)\n",
                 static_cast<unsigned long long>(short_runs));
   }
-  std::printf(
-      "{\"bench\":\"ingest\",\"scenario\":\"capacity\",\"contender\":\"bare-recvmmsg\",\"packets\":%llu,"
-      "\"packetsPerSecond\":%.4g,\"ratioToBare\":1}\n",
-      static_cast<unsigned long long>(o.packets), bare_pps);
-  print_json("heartwatch", o, hw_pps, bare_pps);
-  if (uring) print_json("heartwatch-io_uring", o, median(heartwatch_uring), bare_pps);
+  print_json("bare-recvmmsg", o, bare, bare);
+  print_json("heartwatch", o, heartwatch, bare);
+  if (uring) print_json("heartwatch-io_uring", o, heartwatch_uring, bare);
   return 0;
 }
