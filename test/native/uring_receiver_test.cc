@@ -71,12 +71,10 @@ uint64_t counter(EngineStats& stats, ReceiverCounter field) {
 
 // One receiver driven inline, as ingest_bench drives it, on a dual-stack loopback-reachable socket.
 struct Bench {
-  explicit Bench(ReceiveBackend backend, uint32_t batch = 64, uint32_t ring = 4096)
-      : ring_(ring), stats_(1, 1) {
+  explicit Bench(ReceiveBackend backend, uint32_t recv_buffer = 16u << 20) : ring_(4096), stats_(1, 1) {
     EngineConfig config;
-    config.batch_size = batch;
     config.receive_backend = backend;
-    UdpSocket socket(UdpSocketOptions{"::", 0, 16u << 20, 50});
+    UdpSocket socket(UdpSocketOptions{"::", 0, recv_buffer, 50});
     port = socket.bound_port();
     receiver = std::make_unique<UdpReceiver>(0, config, std::move(socket), std::vector{&ring_},
                                              std::vector{&wake_}, stats_.receiver(0), -1);
@@ -134,6 +132,21 @@ TEST_P(BothBackends, GiveTheSameMessagesAndCounters) {
   EXPECT_EQ(keys.size(), 16u);
   EXPECT_EQ(*keys.begin(), 1u);
   EXPECT_EQ(*keys.rbegin(), 16u);
+}
+
+TEST_P(BothBackends, ReportTheKernelsDropCount) {
+  // A small socket buffer overflows; the datagram queued after the overflow carries the count of
+  // every drop before it, and none comes after it: so the count is exact.
+  Bench bench(GetParam(), 4096);
+  for (uint64_t id = 1; id <= 200; ++id) send_to(AF_INET, bench.port, heartbeat(id));
+  std::vector<ShardMessage> messages;
+  bench.receive(200, messages);
+  const uint64_t first = counter(bench.stats_, ReceiverCounter::kReceived);
+  ASSERT_LT(first, 200u);
+  send_to(AF_INET, bench.port, heartbeat(201));
+  bench.receive(first + 1, messages);
+  EXPECT_EQ(counter(bench.stats_, ReceiverCounter::kReceived), first + 1);
+  EXPECT_EQ(counter(bench.stats_, ReceiverCounter::kKernelDrops), 200 - first);
 }
 
 INSTANTIATE_TEST_SUITE_P(UringReceiver, BothBackends,

@@ -36,6 +36,7 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
   control_.reset(new uint8_t[control_stride_ * config.batch_size]);
+  prepare_headers();
   if (config.receive_backend != ReceiveBackend::kRecvmmsg) {
     int error = 0;
     const char* call = "";
@@ -67,10 +68,10 @@ void UdpReceiver::join() {
 void UdpReceiver::run() {
   name_and_pin_current_thread("hw-rx-" + std::to_string(index_), cpu_);
   while (!stop_.load(std::memory_order_relaxed)) receive_batch();
+  if (uring_attached_) uring_->cancel();
 }
 
-uint32_t UdpReceiver::receive_batch() {
-  if (uring_) return receive_uring_batch();
+void UdpReceiver::prepare_headers() noexcept {
   for (uint32_t i = 0; i < batch_size_; ++i) {
     iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
     iovecs_[2 * i + 1] = {spill_.get(), kReceiveSpillBytes};
@@ -83,7 +84,18 @@ uint32_t UdpReceiver::receive_batch() {
     header.msg_control = control_.get() + i * control_stride_;
     header.msg_controllen = control_stride_;
   }
+}
+
+uint32_t UdpReceiver::receive_batch() {
+  if (uring_) return receive_uring_batch();
+  // The kernel rewrote only the lengths of the headers the last call filled (msg_flags and
+  // msg_len it sets on every fill): restore those, the rest stands from prepare_headers().
+  for (uint32_t i = 0; i < filled_headers_; ++i) {
+    messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    messages_[i].msg_hdr.msg_controllen = control_stride_;
+  }
   const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_WAITFORONE, nullptr);
+  filled_headers_ = received > 0 ? static_cast<uint32_t>(received) : 1;
   if (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     // Counted, and the thread goes on: the call that reports a pending socket error clears it.
     // The pause keeps an error that persists (ENOMEM) from spinning this thread.
@@ -148,14 +160,16 @@ uint32_t UdpReceiver::receive_uring_batch() {
 
 void UdpReceiver::dispatch(uint32_t count) {
   BatchTally tally;
+  // SO_RXQ_OVFL carries the socket's drop count so far, on every datagram once it is non-zero:
+  // the batch's last datagram has the newest.
+  const msghdr& last = messages_[count - 1].msg_hdr;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&last); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&last), c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+      std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
+    }
+  }
   for (uint32_t i = 0; i < count; ++i) {
     const msghdr& header = messages_[i].msg_hdr;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr;
-         c = CMSG_NXTHDR(const_cast<msghdr*>(&header), c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-        std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
-      }
-    }
     // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
     const uint8_t* data = datagrams_.get() + i * kReceiveSlotBytes;
     const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;

@@ -65,9 +65,14 @@ class UdpReceiver {
   // Runs on: JS thread.
   void request_stop() noexcept;
   void join();
-  // Closes the socket, so a stopped engine holds no port; only after join().
+  // Closes the socket, so a stopped engine holds no port; only after join(). An io_uring ring
+  // holds the socket as long as its request lives: the thread ended that request as it stopped;
+  // cancel() here covers a receiver driven inline, without its thread.
   // Runs on: JS thread.
-  void close_socket() noexcept { socket_.close(); }
+  void close_socket() noexcept {
+    if (uring_) uring_->cancel();
+    socket_.close();
+  }
 
  private:
   // Runs on: receiver thread.
@@ -75,6 +80,9 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
+  // Points every recvmmsg header at its slot, source and control buffer, once.
+  // Runs on: JS thread (construction).
+  void prepare_headers() noexcept;
   // receive_batch() for the io_uring backend.
   // Runs on: receiver thread.
   uint32_t receive_uring_batch();
@@ -114,6 +122,7 @@ class UdpReceiver {
   std::unique_ptr<uint8_t[]> spill_;      // kReceiveSpillBytes, the second iovec of every slot
   std::unique_ptr<uint8_t[]> control_;
   size_t control_stride_;
+  uint32_t filled_headers_ = 0;  // headers the last recvmmsg wrote lengths into
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;

@@ -13,11 +13,17 @@ namespace heartwatch {
 namespace {
 
 constexpr uint16_t kBufferGroup = 0;
+// user_data of the multishot recvmsg and of the request that cancels it.
+constexpr uint64_t kReceiveTag = 1;
+constexpr uint64_t kCancelTag = 2;
 
 }  // namespace
 
-static_assert(kUringPayloadRoom == kUringBufferBytes - sizeof(io_uring_recvmsg_out) - sizeof(sockaddr_in6) -
-                                        CMSG_SPACE(sizeof(uint32_t)));
+// Where the kernel puts each part in a buffer: fixed, since every request has the same shape_
+// (so the per-datagram work is two loads, not liburing's layout arithmetic).
+constexpr size_t kNameOffset = sizeof(io_uring_recvmsg_out);
+constexpr size_t kPayloadOffset = kNameOffset + sizeof(sockaddr_in6) + CMSG_SPACE(sizeof(uint32_t));
+static_assert(kUringPayloadRoom == kUringBufferBytes - kPayloadOffset);
 
 UringReader::UringReader(int fd, uint32_t batch, uint32_t buffers) noexcept
     : fd_(fd),
@@ -84,7 +90,8 @@ int UringReader::setup() noexcept {
 }
 
 UringReader::~UringReader() {
-  // Closing the ring ends the multishot and drops the kernel's hold on the buffers.
+  // Closing the ring ends the multishot (cancel() has ended it already where the receiver thread
+  // stopped) and drops the kernel's hold on the buffers.
   if (ring_) io_uring_queue_exit(ring_.get());
   if (buffer_ring_ != nullptr) munmap(buffer_ring_, buffer_ring_bytes_);
 }
@@ -101,8 +108,32 @@ int UringReader::arm() noexcept {
   io_uring_prep_recvmsg_multishot(sqe, fd_, &shape_, MSG_TRUNC);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufferGroup;
+  io_uring_sqe_set_data64(sqe, kReceiveTag);
   armed_ = true;
   return 0;
+}
+
+void UringReader::cancel() noexcept {
+  release();
+  // A request armed but never submitted (no wait() since) holds nothing yet; submitting it with
+  // the cancel ends it too.
+  if (!armed_) return;
+  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+  if (sqe == nullptr) return;
+  io_uring_prep_cancel64(sqe, kReceiveTag, 0);
+  io_uring_sqe_set_data64(sqe, kCancelTag);
+  for (int tries = 0; armed_ && tries < 10; ++tries) {
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec timeout{0, 100'000'000};
+    if (io_uring_submit_and_wait_timeout(ring_.get(), &cqe, 1, &timeout, nullptr) < 0) continue;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(ring_.get(), head, cqe) {
+      ++seen;
+      if (cqe->user_data == kReceiveTag && (cqe->flags & IORING_CQE_F_MORE) == 0) armed_ = false;
+    }
+    io_uring_cq_advance(ring_.get(), seen);
+  }
 }
 
 int UringReader::wait(ReceivedDatagram* out, int timeout_ms, uint32_t& kernel_drops) noexcept {
@@ -127,6 +158,7 @@ int UringReader::wait(ReceivedDatagram* out, int timeout_ms, uint32_t& kernel_dr
 
 uint32_t UringReader::take(ReceivedDatagram* out, uint32_t& kernel_drops, int& error) noexcept {
   uint32_t count = 0;
+  io_uring_recvmsg_out* newest = nullptr;
   taken_cqes_ = io_uring_peek_batch_cqe(ring_.get(), cqes_.get(), batch_);
   for (uint32_t i = 0; i < taken_cqes_; ++i) {
     const io_uring_cqe* cqe = cqes_[i];
@@ -141,16 +173,21 @@ uint32_t UringReader::take(ReceivedDatagram* out, uint32_t& kernel_drops, int& e
     const uint16_t id = static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
     taken_ids_[taken_buffers_++] = id;
     uint8_t* buffer = buffers_.get() + static_cast<size_t>(id) * kUringBufferBytes;
-    io_uring_recvmsg_out* message = io_uring_recvmsg_validate(buffer, cqe->res, &shape_);
-    if (message == nullptr || message->namelen == 0) continue;  // shutdown's empty read
-    for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(message, &shape_); c != nullptr;
-         c = io_uring_recvmsg_cmsg_nexthdr(message, &shape_, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-        std::memcpy(&kernel_drops, CMSG_DATA(c), sizeof(uint32_t));
-      }
+    if (cqe->res < static_cast<int>(kPayloadOffset)) continue;  // not a whole layout: no datagram
+    auto* message = reinterpret_cast<io_uring_recvmsg_out*>(buffer);
+    if (message->namelen == 0) continue;  // shutdown's empty read
+    newest = message;
+    out[count++] = {buffer + kPayloadOffset, message->payloadlen,
+                    reinterpret_cast<const sockaddr_storage*>(buffer + kNameOffset)};
+  }
+  // SO_RXQ_OVFL carries the socket's drop count so far, on every datagram once it is non-zero:
+  // the newest datagram has the newest.
+  if (newest == nullptr) return count;
+  for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(newest, &shape_); c != nullptr;
+       c = io_uring_recvmsg_cmsg_nexthdr(newest, &shape_, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+      std::memcpy(&kernel_drops, CMSG_DATA(c), sizeof(uint32_t));
     }
-    out[count++] = {static_cast<const uint8_t*>(io_uring_recvmsg_payload(message, &shape_)), message->payloadlen,
-                    reinterpret_cast<const sockaddr_storage*>(io_uring_recvmsg_name(message))};
   }
   return count;
 }
@@ -189,6 +226,7 @@ std::unique_ptr<UringReader> UringReader::open(int, uint32_t, uint32_t, int& err
 int UringReader::attach() noexcept { return ENOSYS; }
 int UringReader::wait(ReceivedDatagram*, int, uint32_t&) noexcept { return -ENOSYS; }
 void UringReader::release() noexcept {}
+void UringReader::cancel() noexcept {}
 
 }  // namespace heartwatch
 

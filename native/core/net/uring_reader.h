@@ -63,6 +63,10 @@ class UringReader {
   // Hands the last wait()'s buffers back to the kernel.
   // Runs on: receiver thread.
   void release() noexcept;
+  // Ends the multishot and waits (up to a second) for its last completion: until then the ring
+  // holds the socket open, and its port bound, whatever close() does to the descriptor.
+  // Runs on: receiver thread, when it stops.
+  void cancel() noexcept;
 
  private:
   UringReader(int fd, uint32_t batch, uint32_t buffers) noexcept;
