@@ -232,8 +232,9 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
    * the events in order, and once `eventRingCapacity` of them wait (per worker thread on the
    * native engine) it stops declaring hosts down until resumed, as it does whenever JavaScript
    * falls behind. Heartbeats are still received and applied meanwhile; events they cause (new
-   * hosts, recoveries, restarts, LEAVEs) are held too. A host that stops while expiry is held is
-   * reported down after `resume()`, with its real `lastSeen`.
+   * hosts, recoveries, restarts, LEAVEs) are held too, so a sender that keeps changing its
+   * incarnation or alternates LEAVE and heartbeats adds one held event per datagram. A host that
+   * stops while expiry is held is reported down after `resume()`, with its real `lastSeen`.
    *
    * ```ts
    * hw.on('events', (batch) => {

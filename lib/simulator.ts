@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
 import { HeartwatchError } from './errors.js';
 import { loadNative } from './native/binding.js';
+import { allowedCpus, formatCpuList } from './native/platform.js';
 import { parseUdpAddress } from './sender/udp-address.js';
 
 /** Hosts `[firstHost, firstHost + hosts)` stop at `atMs` after the start of the run. */
@@ -49,7 +49,7 @@ export interface SimulateFleetOptions {
   payloadBytes?: number;
   /** Datagrams per sendmmsg call, 1 to 1024. Default 64. */
   batch?: number;
-  /** Pin the sending thread to this CPU; `null` leaves it unpinned. Default null. */
+  /** Pin the sending thread to this CPU, one of this process's affinity mask; `null` leaves it unpinned. Default null. */
   cpu?: number | null;
   /** Seq of each host's first heartbeat, a u32 (set near 2^32 to exercise the wrap). Default 0. */
   firstSeq?: number;
@@ -237,7 +237,15 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   const batch = options.batch === undefined ? 64 : integer('batch', options.batch, 1, 1024);
   let cpu = -1;
   if (options.cpu !== undefined && options.cpu !== null) {
-    cpu = integer('cpu', options.cpu, 0, availableParallelism() - 1);
+    const allowed = allowedCpus();
+    if (!allowed.includes(options.cpu as number)) {
+      throw invalid(
+        'cpu',
+        `a CPU this process may run on (${formatCpuList(allowed)})`,
+        options.cpu,
+      );
+    }
+    cpu = options.cpu as number;
   }
   const firstSeq =
     options.firstSeq === undefined ? 0 : integer('firstSeq', options.firstSeq, 0, maxU32);

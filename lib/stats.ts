@@ -108,7 +108,7 @@ export interface TcpStats {
   handoffWaits: number;
   /** Connections open now (a gauge). */
   openConnections: number;
-  /** The process's file-descriptor limit (soft RLIMIT_NOFILE, raised to the hard limit on listen). */
+  /** The process's file-descriptor limit (soft RLIMIT_NOFILE, raised to the hard limit on listen); 0 in the pure-TS engine, which cannot read it. */
   descriptorLimit: number;
   /** Other accept() failures. */
   acceptErrors: number;

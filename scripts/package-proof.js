@@ -26,6 +26,64 @@ function newApp(work, name) {
   return app;
 }
 
+/** A PATH with node and npm alone: no compiler, make or python can be found on it. */
+function toolFreePath(work) {
+  const bin = path.join(work, 'bin');
+  fs.mkdirSync(bin);
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  const npmCli = process.env.npm_execpath ?? path.join(bundledNpmDir, 'bin', 'npm-cli.js');
+  check(fs.existsSync(npmCli), `npm found at ${npmCli}`);
+  fs.writeFileSync(
+    path.join(bin, 'npm'),
+    `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`,
+    { mode: 0o755 },
+  );
+  fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
+  for (const tool of ['c++', 'g++', 'gcc', 'cc', 'clang++', 'make', 'python3', 'python']) {
+    const found = spawnSync('/bin/sh', ['-c', `command -v ${tool}`], {
+      env: { PATH: bin },
+      encoding: 'utf8',
+    });
+    check(found.status !== 0 && found.stdout.trim() === '', `no ${tool} on the install PATH`);
+  }
+  return bin;
+}
+
+/**
+ * Installs the tarball into an empty app with `bin` as the whole PATH and no network, from a
+ * private cache filled first; returns the app and the environment it was installed with.
+ */
+function installOffline(work, bin, tarball) {
+  // A private npm cache, filled from the registry by an install that runs no script, so the
+  // offline install below finds every dependency's metadata and tarball whatever state the
+  // user's cache is in (an empty one on a fresh CI machine).
+  const cache = path.join(work, 'npm-cache');
+  const env = { ...process.env, PATH: bin, npm_config_cache: cache, CXX: '', CC: '' };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('npm_') && !keptNpmConfig.has(key)) delete env[key];
+  }
+  const installFlags = ['install', '--no-audit', '--no-fund', '--no-package-lock', tarball];
+  run(path.join(bin, 'npm'), [...installFlags, '--ignore-scripts', '--prefer-online'], {
+    cwd: newApp(work, 'fill-cache'),
+    env,
+  });
+
+  const app = newApp(work, 'app');
+  // Foreground scripts print each lifecycle script as it runs: proof that the install script
+  // (node-gyp-build, which would compile when no prebuild fits) really ran here.
+  const installed = capture(
+    path.join(bin, 'npm'),
+    [...installFlags, '--offline', '--foreground-scripts'],
+    {
+      cwd: app,
+      env: { ...env, npm_config_offline: 'true' },
+    },
+  );
+  process.stderr.write(installed);
+  check(/^> node-gyp-build$/m.test(installed), 'the install script (node-gyp-build) ran offline');
+  return { app, env };
+}
+
 function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'heartwatch-package-'));
   try {
@@ -45,53 +103,8 @@ function main() {
       'tarball contains the native sources',
     );
 
-    // A PATH with node and npm alone: no compiler, make or python can be found.
-    const bin = path.join(work, 'bin');
-    fs.mkdirSync(bin);
-    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-    const npmCli = process.env.npm_execpath ?? path.join(bundledNpmDir, 'bin', 'npm-cli.js');
-    check(fs.existsSync(npmCli), `npm found at ${npmCli}`);
-    fs.writeFileSync(
-      path.join(bin, 'npm'),
-      `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`,
-      { mode: 0o755 },
-    );
-    fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
-    for (const tool of ['c++', 'g++', 'gcc', 'cc', 'clang++', 'make', 'python3', 'python']) {
-      const found = spawnSync('/bin/sh', ['-c', `command -v ${tool}`], {
-        env: { PATH: bin },
-        encoding: 'utf8',
-      });
-      check(found.status !== 0 && found.stdout.trim() === '', `no ${tool} on the install PATH`);
-    }
-
-    // A private npm cache, filled from the registry by an install that runs no script, so the
-    // offline install below finds every dependency's metadata and tarball whatever state the
-    // user's cache is in (an empty one on a fresh CI machine).
-    const cache = path.join(work, 'npm-cache');
-    const env = { ...process.env, PATH: bin, npm_config_cache: cache, CXX: '', CC: '' };
-    for (const key of Object.keys(env)) {
-      if (key.startsWith('npm_') && !keptNpmConfig.has(key)) delete env[key];
-    }
-    const installFlags = ['install', '--no-audit', '--no-fund', '--no-package-lock', tarball];
-    run(path.join(bin, 'npm'), [...installFlags, '--ignore-scripts', '--prefer-online'], {
-      cwd: newApp(work, 'fill-cache'),
-      env,
-    });
-
-    const app = newApp(work, 'app');
-    // Foreground scripts print each lifecycle script as it runs: proof that the install script
-    // (node-gyp-build, which would compile when no prebuild fits) really ran here.
-    const installed = capture(
-      path.join(bin, 'npm'),
-      [...installFlags, '--offline', '--foreground-scripts'],
-      {
-        cwd: app,
-        env: { ...env, npm_config_offline: 'true' },
-      },
-    );
-    process.stderr.write(installed);
-    check(/^> node-gyp-build$/m.test(installed), 'the install script (node-gyp-build) ran offline');
+    const bin = toolFreePath(work);
+    const { app, env } = installOffline(work, bin, tarball);
 
     const required = JSON.parse(
       capture(

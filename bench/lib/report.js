@@ -164,8 +164,11 @@ const xmlText = (text) =>
  * figure below the headline's `floor` (the resolution of the clock behind it) counts as the floor.
  */
 function advantage(row, base, headline) {
-  // A contender that produced no figure (failed, skipped) has no bar.
-  if (typeof row[headline.field] !== 'number') return null;
+  // A contender that produced no figure (failed, skipped), or a group whose baseline did not,
+  // has no bar.
+  if (typeof row[headline.field] !== 'number' || typeof base[headline.field] !== 'number') {
+    return null;
+  }
   const floor = headline.floor ?? 0;
   const a = Math.max(row[headline.field], floor);
   const b = Math.max(base[headline.field], floor);

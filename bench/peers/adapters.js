@@ -70,6 +70,13 @@ return due`;
 
 const deadlinesKey = 'hb:deadlines';
 
+// etcd renews one stream's keepalives in order, and holds the renewal of a lease that has
+// expired until that lease is revoked (lessor.Renew; revokes are checked every 500 ms, 1000 a
+// second at most). On a single stream one expired lease therefore stalls every other host's
+// keepalive behind it and more leases expire (a 10K-host run here on one stream lost 96% of its
+// leases while being set up). A few streams bound the stall to the hosts that share one.
+const keepaliveStreams = 8;
+
 const peers = {
   'redis-ttl': {
     server: 'redis',
@@ -128,24 +135,27 @@ const peers = {
   'etcd-lease': {
     server: 'etcd',
     configs: ['defaults'],
-    keepaliveStreams: 1,
+    setsUpHosts: true,
     describe: (timeoutMs) =>
-      `one lease per host (TTL ${ttlSeconds(timeoutMs)} s) holding key \`hb/<id>\`; each beat is a \`LeaseKeepAlive\` request, all hosts multiplexed over 1 gRPC stream (etcd3's \`Lease\` opens one stream per lease); a down is a watch \`DELETE\` on \`hb/\``,
+      `one lease per host (TTL ${ttlSeconds(timeoutMs)} s) holding key \`hb/<id>\`; each beat is a \`LeaseKeepAlive\` request, the hosts multiplexed over ${keepaliveStreams} gRPC streams, host i on stream i mod ${keepaliveStreams} (etcd3's \`Lease\` opens one stream per lease); a down is a watch \`DELETE\` on \`hb/\``,
     beater({ url, timeoutMs }) {
       const { Etcd3 } = require('etcd3');
       const client = new Etcd3({ hosts: url });
       const count = counters();
       const leases = [];
-      let stream = null;
+      const streams = [];
       return {
         count,
         async open() {
-          stream = await client.leaseClient.leaseKeepAlive();
-          stream.on('data', () => count.replied++);
-          stream.on('error', (error) => {
-            count.errors++;
-            count.lastError = String(error.message);
-          });
+          for (let s = 0; s < keepaliveStreams; s++) {
+            const stream = await client.leaseClient.leaseKeepAlive();
+            stream.on('data', () => count.replied++);
+            stream.on('error', (error) => {
+              count.errors++;
+              count.lastError = String(error.message);
+            });
+            streams.push(stream);
+          }
         },
         async prepare(i) {
           const { ID } = await client.leaseClient.leaseGrant({ TTL: ttlSeconds(timeoutMs) });
@@ -160,14 +170,14 @@ const peers = {
           const at = now();
           for (const i of indices) {
             if (leases[i] === undefined) continue;
-            stream.write({ ID: leases[i] });
+            streams[i % keepaliveStreams].write({ ID: leases[i] });
             count.sent++;
           }
           return at;
         },
         ready: (i) => leases[i] !== undefined,
         close: async () => {
-          stream?.end();
+          for (const stream of streams) stream.end();
           client.close();
         },
       };

@@ -35,6 +35,11 @@ const firstKill = Number(values['first-kill']);
 const tickMs = 5;
 // Host set-up requests in flight at once (etcd: a lease grant then a put per host).
 const setupConcurrency = 64;
+// A generator that falls behind sends at most 4 ticks' worth of beats per tick, and stops while
+// two intervals' worth are unanswered: it stays responsive (ends on time, reports what it
+// reached) instead of queueing without bound in the client.
+const batchMax = Math.max(100, Math.ceil((4 * hosts * tickMs) / intervalMs));
+const inFlightMax = 2 * hosts;
 
 const emit = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
@@ -58,88 +63,124 @@ async function setUp(beater, deadline, progress) {
   return progress.done === hosts;
 }
 
+/**
+ * One generator run: where the schedule is, which phase it is in (setting up, steady, killed) and
+ * what it sent. Runs on: the main thread (a 5 ms interval timer drives it).
+ */
+class LoadRun {
+  constructor(beater) {
+    this.beater = beater;
+    this.lastSent = new Float64Array(hosts);
+    this.start = now();
+    this.budgetEnd = this.start + Number(values['setup-budget']);
+    this.progress = { done: 0 };
+    this.setupMs = null;
+    this.setupError = null;
+    this.pos = 0;
+    this.steadyAt = null;
+    this.steadySent = 0;
+    this.killedAt = null;
+    this.lagMaxMs = 0;
+    this.finished = false;
+    this.timer = null;
+  }
+
+  begin() {
+    setUp(this.beater, this.budgetEnd, this.progress).then(
+      (complete) => {
+        if (complete) this.setupMs = now() - this.start;
+      },
+      (error) => {
+        this.setupError = error;
+      },
+    );
+    this.timer = setInterval(() => this.tick(), tickMs);
+  }
+
+  isKilled(i) {
+    return this.killedAt !== null && i >= firstKill && i < firstKill + kill;
+  }
+
+  /** Sends the beats due by `t`, within the per-tick and in-flight bounds. */
+  sendDue(t) {
+    const target = Math.floor(((t - this.start) * hosts) / intervalMs);
+    if (target > this.pos && this.steadyAt !== null) {
+      const due = this.start + (this.pos * intervalMs) / hosts;
+      this.lagMaxMs = Math.max(this.lagMaxMs, t - due - tickMs);
+    }
+    const { sent, replied, errors } = this.beater.count;
+    const room = Math.min(batchMax, inFlightMax - (sent - replied - errors));
+    const batch = [];
+    for (; this.pos < target && batch.length < room; this.pos++) {
+      const i = this.pos % hosts;
+      if (!this.isKilled(i) && (this.beater.ready?.(i) ?? true)) batch.push(i);
+    }
+    if (batch.length === 0) return;
+    const at = this.beater.beat(batch);
+    for (const i of batch) this.lastSent[i] = at;
+  }
+
+  tick() {
+    const t = now();
+    this.sendDue(t);
+    if (this.setupError) {
+      this.finish({ status: 'failed', reason: String(this.setupError.message) });
+    } else if (this.steadyAt === null) {
+      this.settle(t);
+    } else {
+      if (kill > 0 && this.killedAt === null && t >= this.steadyAt + Number(values['kill-after'])) {
+        this.killedAt = t;
+        emit({ event: 'killed', at: t, sent: this.beater.count.sent });
+      }
+      if (t >= this.steadyAt + Number(values['end-after'])) {
+        this.finish({ status: 'ok', killedAt: this.killedAt });
+      }
+    }
+  }
+
+  /** Before the steady state: reached once every host is set up and has beaten twice. */
+  settle(t) {
+    if (this.setupMs !== null && t >= this.start + this.setupMs + 2 * intervalMs) {
+      this.steadyAt = t;
+      this.steadySent = this.beater.count.sent;
+      emit({ event: 'steady', at: t, sent: this.beater.count.sent });
+    } else if (this.setupMs === null && t > this.budgetEnd) {
+      const reason = `set up ${this.progress.done} of ${hosts} hosts in ${values['setup-budget']} ms`;
+      this.finish({ status: 'failed', reason });
+    }
+  }
+
+  async finish(fields) {
+    if (this.finished) return;
+    this.finished = true;
+    clearInterval(this.timer);
+    const elapsed = this.steadyAt === null ? null : (now() - this.steadyAt) / 1000;
+    const killed = [];
+    for (let i = firstKill; i < firstKill + kill && this.killedAt !== null; i++) {
+      killed.push([String(i + 1), this.lastSent[i]]);
+    }
+    const { count } = this.beater;
+    emit({
+      event: 'done',
+      setupMs: this.setupMs,
+      hostsSetUp: this.progress.done,
+      ...count,
+      beatsPerSecond: elapsed ? (count.sent - this.steadySent) / elapsed : null,
+      senderLagMaxMs: this.lagMaxMs,
+      killed,
+      ...fields,
+    });
+    await this.beater.close();
+    process.exit(0);
+  }
+}
+
 async function main() {
   const peer = peers[values.peer];
   if (!peer) throw new Error(`unknown --peer ${values.peer}`);
   const beater = peer.beater({ url: values.url, timeoutMs: Number(values.timeout) });
   await beater.open();
-  const lastSent = new Float64Array(hosts);
-  const start = now();
-  const budgetEnd = start + Number(values['setup-budget']);
-  const progress = { done: 0 };
-  let setupMs = null;
-  let setupError = null;
-  setUp(beater, budgetEnd, progress).then(
-    (complete) => {
-      if (complete) setupMs = now() - start;
-    },
-    (error) => {
-      setupError = error;
-    },
-  );
-  let pos = 0;
-  let steadyAt = null;
-  let killedAt = null;
-  let lagMaxMs = 0;
-  let steadySent = 0;
-  const isKilled = (i) => killedAt !== null && i >= firstKill && i < firstKill + kill;
-  let finished = false;
-  const finish = async (fields) => {
-    if (finished) return;
-    finished = true;
-    clearInterval(timer);
-    const elapsed = steadyAt === null ? null : (now() - steadyAt) / 1000;
-    const killed = [];
-    for (let i = firstKill; i < firstKill + kill && killedAt !== null; i++) {
-      killed.push([String(i + 1), lastSent[i]]);
-    }
-    emit({
-      event: 'done',
-      setupMs,
-      hostsSetUp: progress.done,
-      ...beater.count,
-      beatsPerSecond: elapsed ? (beater.count.sent - steadySent) / elapsed : null,
-      senderLagMaxMs: lagMaxMs,
-      killed,
-      ...fields,
-    });
-    await beater.close();
-    process.exit(0);
-  };
-  const tick = () => {
-    const t = now();
-    const target = Math.floor(((t - start) * hosts) / intervalMs);
-    if (target > pos && steadyAt !== null) {
-      lagMaxMs = Math.max(lagMaxMs, t - (start + (pos * intervalMs) / hosts) - tickMs);
-    }
-    const batch = [];
-    for (; pos < target; pos++) {
-      const i = pos % hosts;
-      if (!isKilled(i) && (beater.ready?.(i) ?? true)) batch.push(i);
-    }
-    if (batch.length > 0) {
-      const at = beater.beat(batch);
-      for (const i of batch) lastSent[i] = at;
-    }
-    if (setupError) return finish({ status: 'failed', reason: String(setupError.message) });
-    if (steadyAt === null) {
-      if (setupMs !== null && t >= start + setupMs + 2 * intervalMs) {
-        steadyAt = t;
-        steadySent = beater.count.sent;
-        emit({ event: 'steady', at: t, sent: beater.count.sent });
-      } else if (setupMs === null && t > budgetEnd) {
-        const reason = `set up ${progress.done} of ${hosts} hosts in ${values['setup-budget']} ms`;
-        return finish({ status: 'failed', reason });
-      }
-      return;
-    }
-    if (kill > 0 && killedAt === null && t >= steadyAt + Number(values['kill-after'])) {
-      killedAt = t;
-      emit({ event: 'killed', at: t, sent: beater.count.sent });
-    }
-    if (t >= steadyAt + Number(values['end-after'])) finish({ status: 'ok', killedAt });
-  };
-  const timer = setInterval(tick, tickMs);
+  new LoadRun(beater).begin();
 }
 
 main().catch((error) => {

@@ -49,7 +49,11 @@ function figures(result, { timeoutMs, intervalMs, hosts }) {
   // Downs before the steady state (a peer that lost hosts while it was being set up) are not the
   // scenario's; they are counted apart.
   const steady = result.downs.filter(([, at]) => at >= result.steadyAt);
-  const downs = steady.map(([id, at]) => [id, at, last.get(id) ?? at, at]);
+  // A stopped host's down from before its last beat was false (it was still beating then).
+  const beforeStop = steady.filter(([id, at]) => last.has(id) && at < last.get(id));
+  const downs = steady
+    .filter(([id, at]) => !(last.has(id) && at < last.get(id)))
+    .map(([id, at]) => [id, at, last.get(id) ?? at, at]);
   const late = lateness(downs, new Set(last.keys()), timeoutMs);
   const planned = (hosts * 1000) / intervalMs;
   return {
@@ -57,7 +61,7 @@ function figures(result, { timeoutMs, intervalMs, hosts }) {
     p99Ms: late.p99Ms,
     maxMs: late.maxMs,
     eventsLost: late.eventsLost,
-    falseDowns: late.falseDowns,
+    falseDowns: late.falseDowns + beforeStop.length,
     beatsPerSecond: result.load.beatsPerSecond,
     senderLagMaxMs: result.load.senderLagMaxMs,
     cpuNsPerHeartbeat: (result.cpuMicros * 1000) / Math.max(1, result.beats),
@@ -95,7 +99,7 @@ async function once({ contender, config, hosts, intervalMs, timeoutMs, cpus, run
     failed.set(failure, result.reason);
     return emptyRow({ ...base, ...peer }, result.status, result.reason);
   }
-  const setupSeconds = result.load.setupMs ? result.load.setupMs / 1000 : null;
+  const setupSeconds = peers[contender]?.setsUpHosts ? result.load.setupMs / 1000 : null;
   const row = { ...base, ...peer, status: 'ok', setupSeconds, ...figures(result, work) };
   if (result.load.lastError) row.reason = `last sender error: ${result.load.lastError}`;
   if (row.senderShort) {

@@ -262,7 +262,9 @@ class EventPrinter {
   }
 
   finish(): void {
-    if (this.#live && this.#status !== undefined) process.stdout.write('\r\x1b[K');
+    if (this.#live && this.#status !== undefined && !process.stdout.destroyed) {
+      process.stdout.write('\r\x1b[K');
+    }
     this.#status = undefined;
   }
 
@@ -270,6 +272,31 @@ class EventPrinter {
     if (this.#live) return process.stdout.write(`\r\x1b[K${text}${this.#status?.() ?? ''}`);
     return text === '' || process.stdout.write(text);
   }
+}
+
+/**
+ * Prints hw's events with backpressure: when stdout's buffer is full (a reader that stops
+ * reading), hw is paused until stdout drains, so events wait in the engine, in order and bounded,
+ * instead of in an ever-growing buffer. `closed` resolves when the reader closes the pipe, which
+ * ends serve like a signal does. `detach()` stops following drain, and printing once stdout is gone.
+ */
+function printEvents(hw: Heartwatch, printer: EventPrinter) {
+  const onEvents = (batch: HostEvent[]): void => {
+    if (!process.stdout.destroyed && !printer.events(batch)) hw.pause();
+  };
+  const resume = (): void => hw.resume();
+  hw.on('events', onEvents);
+  process.stdout.on('drain', resume);
+  const closed = new Promise<string>((resolve) => {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') resolve('stdout closed (EPIPE)');
+    });
+  });
+  const detach = (): void => {
+    process.stdout.off('drain', resume);
+    if (process.stdout.destroyed) hw.off('events', onEvents);
+  };
+  return { closed, detach };
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -288,20 +315,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const printer = new EventPrinter(values.json === true);
   const stop = untilSignal();
-  // Backpressure: a reader that stops reading pauses the events (held in order, expiry paused)
-  // instead of letting stdout's buffer grow without bound.
-  const onEvents = (batch: HostEvent[]): void => {
-    if (!printer.events(batch)) hw.pause();
-  };
-  hw.on('events', onEvents);
-  const resume = (): void => hw.resume();
-  process.stdout.on('drain', resume);
-  // A reader that goes away (`| head`) ends serve like a signal does: the engine closes cleanly.
-  const stdoutClosed = new Promise<string>((resolve) => {
-    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') resolve('stdout closed (EPIPE)');
-    });
-  });
+  const output = printEvents(hw, printer);
   hw.on('warning', (warning) => {
     printer.finish();
     log.warn(
@@ -353,11 +367,10 @@ async function run(argv: string[]): Promise<number> {
     }, 1000);
   }
 
-  const reason = await Promise.race([stop, stdoutClosed]);
-  process.stdout.off('drain', resume);
+  const reason = await Promise.race([stop, output.closed]);
+  output.detach();
   if (timer !== undefined) clearInterval(timer);
-  if (process.stdout.destroyed) hw.off('events', onEvents);
-  else printer.finish();
+  printer.finish();
   log.info(`heartwatch serve: ${reason}, closing`, { reason }, `${reason}, closing`);
   ops.stop('closing');
   await hw.close();

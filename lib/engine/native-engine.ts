@@ -2,7 +2,13 @@ import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
 import { RECEIVE_BACKENDS, type ResolvedOptions } from '../options.js';
-import type { HeartwatchStats, ReceiverStats, TcpStats, WorkerStats } from '../stats.js';
+import type {
+  HeartwatchStats,
+  ReceiverStats,
+  TcpReactorStats,
+  TcpStats,
+  WorkerStats,
+} from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
 import { formatAddress } from './address-format.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
@@ -463,19 +469,21 @@ class NativeEngine implements Engine {
     const handle = this.#handle;
     if (handle === undefined || this.#options.tcp === null) return null;
     const acceptor = handle.receiverCount + handle.workerCount;
-    const stats = { port: handle.tcpPort, reactors: [] } as unknown as TcpStats;
+    const reactors: TcpReactorStats[] = [];
+    for (let k = 0; k < handle.tcpReactorCount; k++) {
+      const line = acceptor + 1 + k;
+      const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpReactorStats;
+      TCP_REACTOR_FIELDS.forEach((name, field) => {
+        reactor[name] = read(line, field);
+      });
+      reactors.push(reactor);
+    }
+    const stats = { port: handle.tcpPort, reactors } as TcpStats;
     TCP_ACCEPTOR_FIELDS.forEach((name, field) => {
       stats[name] = read(acceptor, field);
     });
-    for (const name of TCP_REACTOR_FIELDS) stats[name] = 0;
-    for (let k = 0; k < handle.tcpReactorCount; k++) {
-      const line = acceptor + 1 + k;
-      const reactor = { thread: `hw-tcp-${k}`, cpu: cpu(line) } as TcpStats['reactors'][number];
-      TCP_REACTOR_FIELDS.forEach((name, field) => {
-        reactor[name] = read(line, field);
-        stats[name] += reactor[name];
-      });
-      stats.reactors.push(reactor);
+    for (const name of TCP_REACTOR_FIELDS) {
+      stats[name] = reactors.reduce((total, reactor) => total + reactor[name], 0);
     }
     return stats;
   }

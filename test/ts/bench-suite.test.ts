@@ -199,6 +199,7 @@ describe('bench peers: figures and report', () => {
         ['1', t + 5000 + 3000 + 40],
         ['2', t + 5000 + 3000 + 250],
         ['9', t + 6000], // kept beating: a false down
+        ['3', t + 4000], // a stopped host down before its last beat: false, and still missed
       ] as [string, number][],
       load: {
         killed: [
@@ -220,7 +221,7 @@ describe('bench peers: figures and report', () => {
       p99Ms: 250,
       maxMs: 250,
       eventsLost: 1,
-      falseDowns: 1,
+      falseDowns: 2,
       beatsPerSecond: 1000,
       senderLagMaxMs: undefined,
       cpuNsPerHeartbeat: 500,
@@ -249,6 +250,9 @@ describe('bench peers: figures and report', () => {
         row('heartwatch-native', 2),
         row('node-dgram', 100),
         row('etcd-lease', null, { reason: 'set up 41000 of 100000 hosts in 180000 ms' }),
+        // A size the baseline did not run: no ratio, no bar.
+        row('heartwatch-native', 904, { hosts: 1_000_000 }),
+        row('node-dgram', null, { hosts: 1_000_000, status: 'skipped' }),
       ],
       { keys: ['hosts'], metrics: ['p99Ms'] },
     );
@@ -270,6 +274,7 @@ describe('bench peers: figures and report', () => {
     const svg = report.svg(result, [peersScenario]);
     expect(svg).toContain('<title>heartwatch-native: 50×</title>');
     expect(svg).not.toContain('<title>etcd-lease');
+    expect(svg.match(/<title>heartwatch-native: /g)).toHaveLength(1);
   });
 
   it('a peer whose server is not installed is reported skipped, with how to install it', async () => {

@@ -83,7 +83,9 @@ function beat(hostId: bigint, extra: { leave?: boolean; incarnation?: number } =
 describe.runIf(nativeEngineAvailable())('native pipeline', () => {
   it('loses no event of a mass failure while the event loop is blocked', async () => {
     const hosts = 20_000;
-    const timeoutMs = 300;
+    // Long enough that every up arrives before the first down on a loaded machine (at 300 ms,
+    // sending 20,000 datagrams on a busy 2-core box let downs in before the last up).
+    const timeoutMs = 2000;
     // Tiny event rings force the overflow and expiry-pause paths.
     const { hw, port, events } = await start({
       timeoutMs,
@@ -101,7 +103,7 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
     await until(() => events.length === hosts, 5_000, 'every up event');
 
     // Block the JS thread well past every host's deadline.
-    const blockedUntil = Date.now() + 1_500;
+    const blockedUntil = Date.now() + timeoutMs + 1_000;
     while (Date.now() < blockedUntil) {
       /* busy: no event can be delivered now */
     }

@@ -63,7 +63,7 @@ describe('simulateFleet option checks (before the addon is touched)', () => {
     [
       'cpu',
       { server, hosts: 1, packetsPerSecond: 1, cpu: 4096 },
-      /"cpu": expected an integer from 0 to/,
+      /"cpu": expected a CPU this process may run on \(/,
     ],
   ])('%s', async (_label, options, message) => {
     const error = await simulateFleet(options as SimulateFleetOptions).then(

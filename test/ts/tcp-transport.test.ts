@@ -194,14 +194,21 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     const halfHeader = await client();
     const idle = await client();
     const slow = await client();
+    const bigStall = await client();
     await halfHeader.write(frame(1n).subarray(0, 14));
     await idle.write(frame(2n));
     await slow.write(frame(3n));
     await log.waitFor(isUp(3n));
     await slow.write(frame(4n).subarray(0, 1)); // a second frame begins, and stalls
-    for (const c of [silent, halfHeader, idle, slow])
+    // A header claiming the largest payload, 100 bytes of it, then nothing: no buffer is kept
+    // for the claim, and the frame deadline ends it.
+    await bigStall.write(frame(5n));
+    await log.waitFor(isUp(5n));
+    await bigStall.write(frame(6n, { payload: 65_535 }).subarray(0, 128));
+    for (const c of [silent, halfHeader, idle, slow, bigStall]) {
       expect(await closedWithin(c, 5000)).toBe(true);
-    expect(tcpStats()).toMatchObject({ handshakeTimeouts: 2, idleTimeouts: 1, slowFrames: 1 });
+    }
+    expect(tcpStats()).toMatchObject({ handshakeTimeouts: 2, idleTimeouts: 1, slowFrames: 2 });
     expect(await until(() => tcpStats().openConnections === 0)).toBe(true);
     expect(tcpStats().closedByPeer).toBe(0);
   });
