@@ -22,8 +22,9 @@ constexpr uint64_t kCancelTag = 2;
 // Where the kernel puts each part in a buffer: fixed, since every request has the same shape_
 // (so the per-datagram work is two loads, not liburing's layout arithmetic).
 constexpr size_t kNameOffset = sizeof(io_uring_recvmsg_out);
-constexpr size_t kPayloadOffset = kNameOffset + sizeof(sockaddr_in6) + CMSG_SPACE(sizeof(uint32_t));
+constexpr size_t kPayloadOffset = kNameOffset + kUringNameRoom + CMSG_SPACE(sizeof(uint32_t));
 static_assert(kUringPayloadRoom == kUringBufferBytes - kPayloadOffset);
+static_assert(kUringNameRoom >= sizeof(sockaddr_in6) && (kNameOffset + kUringNameRoom) % alignof(cmsghdr) == 0);
 
 UringReader::UringReader(int fd, uint32_t batch, uint32_t buffers) noexcept
     : fd_(fd),
@@ -32,7 +33,7 @@ UringReader::UringReader(int fd, uint32_t batch, uint32_t buffers) noexcept
       ring_(new (std::nothrow) io_uring{}),
       cqes_(new (std::nothrow) io_uring_cqe*[batch]),
       taken_ids_(new (std::nothrow) uint16_t[batch]) {
-  shape_.msg_namelen = sizeof(sockaddr_in6);
+  shape_.msg_namelen = kUringNameRoom;
   shape_.msg_controllen = CMSG_SPACE(sizeof(uint32_t));
 }
 

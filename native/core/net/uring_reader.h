@@ -28,12 +28,15 @@ struct ReceivedDatagram {
   const sockaddr_storage* source;
 };
 
-// Each provided buffer: 16-byte io_uring_recvmsg_out, the source (sockaddr_in6 room), the
+// Each provided buffer: 16-byte io_uring_recvmsg_out, the source (kUringNameRoom), the
 // SO_RXQ_OVFL control message, then the payload, with room for as many bytes as recvmmsg's slots
 // hold (kReceiveSlotBytes, checked where both are known): a longer datagram arrives with its true
 // length and its header, as it does there.
 inline constexpr uint32_t kUringBufferBytes = 2048 + 128;
-inline constexpr uint32_t kUringPayloadRoom = kUringBufferBytes - 16 - 28 - 24;
+// Room for the source: a sockaddr_in6 (28 bytes) rounded up to 8, so that the control message
+// after it is aligned as a cmsghdr must be.
+inline constexpr uint32_t kUringNameRoom = 32;
+inline constexpr uint32_t kUringPayloadRoom = kUringBufferBytes - 16 - kUringNameRoom - 24;
 // Buffers a receiver provides (open()'s `buffers`): the kernel can fill this many before the
 // receiver returns any, and a burst this long needs no re-arm.
 inline constexpr uint32_t kUringBufferCount = 1024;
