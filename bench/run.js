@@ -10,9 +10,10 @@
 // bench/README.md between its suite-results markers.
 //
 //   node bench/run.js [--quick]
-//        [--scenarios capacity,sustained,precision,mass-failure,churn,peers,peers-pause]
-//        [--contenders heartwatch-native,heartwatch-js,node-dgram,bare-recvmmsg,redis-ttl,
-//                      redis-zset,etcd-lease] [--runs N] [--server-cpu N] [--sender-cpu N]
+//        [--scenarios capacity,sustained,precision,pause,mass-failure,churn,peers,peers-pause]
+//        [--contenders heartwatch-native,heartwatch-native-auth,heartwatch-js,node-dgram,
+//                      bare-recvmmsg,redis-ttl,redis-zset,etcd-lease] [--runs N]
+//        [--server-cpu N] [--sender-cpu N]
 //        [--out DIR] [--merge]
 //
 // --merge keeps, from the latest.json already in the output directory, the rows of the scenarios
@@ -28,6 +29,7 @@ const scenarioNames = [
   'capacity',
   'sustained',
   'precision',
+  'pause',
   'mass-failure',
   'churn',
   'peers',
@@ -36,6 +38,7 @@ const scenarioNames = [
 const allContenders = [
   'bare-recvmmsg',
   'heartwatch-native',
+  'heartwatch-native-auth',
   'heartwatch-js',
   'node-dgram',
   'redis-ttl',

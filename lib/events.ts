@@ -31,6 +31,14 @@ export interface DownEvent {
   lastSeen: number;
   /** `timeout`: no heartbeat before the deadline; `left`: a heartbeat with the LEAVE flag. */
   reason: 'timeout' | 'left';
+  /**
+   * Present (true) when the host's deadline fell in a lossy window (the kernel or a full ring
+   * dropped datagrams around it), so it was given one more timeout and stayed silent through
+   * it: most likely down, but a heartbeat may have been lost. See README "What a down means".
+   */
+  uncertain?: true;
+  /** Present (true) when it went down during a mass-failure storm (see {@link StormEvent}). */
+  storm?: true;
 }
 
 /** An up host's incarnation changed: it restarted between two heartbeats, without missing its deadline. */
@@ -54,4 +62,23 @@ export interface HostSnapshot {
   incarnation: number;
   /** The timeout applied to this host: its announced interval times `missedBeats`, or `timeoutMs`. */
   timeoutMs: number;
+}
+
+/**
+ * A mass failure: more than `storm.fraction` of the up hosts went down by timeout within one
+ * window (a switch died, or heartwatch's own network did). `start` comes before the first down
+ * of the storm is delivered; `end` once a whole window passed without a timeout.
+ */
+export interface StormEvent {
+  phase: 'start' | 'end';
+  /** Epoch ms. */
+  at: number;
+  /** Downs by timeout: in the window that started it (start), during the whole storm (end). */
+  downs: number;
+  /** Hosts up when the window began: the base of the fraction. */
+  hosts: number;
+  /** End only, policy `hold`: downs held and delivered now. */
+  held?: number;
+  /** End only, policy `hold`: held hosts heard again, never reported down. */
+  recovered?: number;
 }

@@ -1,12 +1,21 @@
 import { EventEmitter } from 'node:events';
+import { checkAuthKeys } from './auth/keys.js';
 import type { Engine, EngineSink, ListenInfo } from './engine/engine.js';
 import { createJsEngine } from './engine/js-engine.js';
 import { createNativeEngine, nativeEngineAvailable } from './engine/native-engine.js';
 import { HeartwatchError } from './errors.js';
-import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from './events.js';
+import type {
+  DownEvent,
+  HostEvent,
+  HostSnapshot,
+  RestartEvent,
+  StormEvent,
+  UpEvent,
+} from './events.js';
 import { loadNative } from './native/binding.js';
 import { type HeartwatchOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import type { HeartwatchStats } from './stats.js';
+import { StormGuard } from './storm-guard.js';
 
 /** The events a {@link Heartwatch} emits, with their listener arguments. */
 export interface HeartwatchEvents {
@@ -15,7 +24,13 @@ export interface HeartwatchEvents {
   restart: [event: RestartEvent];
   /** Every event, as the batch the engine delivered; emitted before the per-type events. */
   events: [batch: HostEvent[]];
-  /** A listener threw (or its promise rejected); the engine keeps running. */
+  /** A mass failure began or ended (option `storm`); `start` comes before the storm's downs. */
+  storm: [event: StormEvent];
+  /**
+   * A listener threw (or its promise rejected), or a receiver thread stopped for good
+   * (`ERR_HW_RECEIVER_FAILED`, expiry is then held: downs wait, see README "What a down means").
+   * The engine keeps running.
+   */
   error: [error: Error];
   /**
    * Something worth knowing that is not an error: code `ERR_HW_NATIVE_UNAVAILABLE` when
@@ -113,15 +128,27 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   readonly #iterators = new Set<EventQueue>();
   #listening: Promise<ListenInfo> | undefined;
   #closing: Promise<void> | undefined;
+  readonly #storm: StormGuard | undefined;
   #paused = false;
 
   /** Validates every option before anything starts; throws `HeartwatchError` (`ERR_HW_INVALID_OPTION`). */
   constructor(options: HeartwatchOptions = {}) {
     super();
     this.#options = resolveOptions(options);
+    const storm = this.#options.storm;
+    this.#storm =
+      storm === null
+        ? undefined
+        : new StormGuard(
+            storm,
+            () => this.#engine.stats().hostsUp,
+            (event) => this.#call('storm', event),
+            (batch) => this.#deliver(batch),
+          );
     const sink: EngineSink = {
-      events: (batch) => this.#deliver(batch),
+      events: (batch) => this.#deliver(this.#storm?.filter(batch) ?? batch),
       warning: (message) => this.#warn(new HeartwatchError('ERR_HW_ENGINE_WARNING', message)),
+      error: (error) => this.#listenerFailed(error),
     };
     const choice = this.#options.engine;
     if (choice === 'js') {
@@ -227,6 +254,21 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   }
 
   /**
+   * Replaces the authentication key ring without a restart (key rotation): 1 to 8 keys of 16 to
+   * 1024 bytes, the signing key first. Every datagram sent after this returns is checked with
+   * these keys only, so a rotation is: add the new key (`[newKey, oldKey]`), move senders to it,
+   * then drop the old one (`[newKey]`). Works whether or not the server started with `auth`;
+   * `auth.required` stays as it was. Throws `ERR_HW_INVALID_OPTION` for bad keys (the message
+   * never shows key bytes) and `ERR_HW_CLOSED` after `close()`.
+   */
+  setKeys(keys: readonly Uint8Array[]): void {
+    if (this.#closing !== undefined) {
+      throw new HeartwatchError('ERR_HW_CLOSED', 'heartwatch: setKeys() after close()');
+    }
+    this.#engine.setKeys(checkAuthKeys('setKeys(keys)', keys));
+  }
+
+  /**
    * Backpressure for a consumer that falls behind (a pipe, a socket, a queue): no event is
    * delivered until {@link resume}. Nothing is lost and memory stays bounded: the engine holds
    * the events in order, and once `eventRingCapacity` of them wait (per worker thread on the
@@ -262,6 +304,7 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   /** Stops receiving, delivers the events still pending (also while paused), ends the iterators. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#engine.close().finally(() => {
+      this.#storm?.close();
       for (const queue of this.#iterators) queue.end();
       this.#iterators.clear();
     });
@@ -269,6 +312,7 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
   }
 
   #deliver(batch: HostEvent[]): void {
+    if (batch.length === 0) return;
     this.#call('events', batch);
     for (const event of batch) this.#call(event.type, event);
     for (const queue of this.#iterators) queue.push(batch);

@@ -1,6 +1,15 @@
+export type { AddressPrefix } from './auth/allow-list.js';
+export type { AuthKeys } from './auth/keys.js';
 export type { EngineSink, ListenInfo } from './engine/engine.js';
 export { HeartwatchError } from './errors.js';
-export type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from './events.js';
+export type {
+  DownEvent,
+  HostEvent,
+  HostSnapshot,
+  RestartEvent,
+  StormEvent,
+  UpEvent,
+} from './events.js';
 export type { HeartwatchEvents } from './heartwatch.js';
 export { Heartwatch } from './heartwatch.js';
 export type { EventStreamOptions } from './http/event-stream.js';
@@ -12,7 +21,14 @@ export type { HeartwatchMetrics, RegisterMetricsOptions } from './metrics/promet
 export { registerMetrics } from './metrics/prometheus.js';
 export type { NativeInfo, NativeUnavailable } from './native/native-info.js';
 export { nativeInfo } from './native/native-info.js';
-export type { HeartwatchOptions, Identity, ReceiveBackend, ResolvedOptions } from './options.js';
+export type {
+  HeartwatchOptions,
+  Identity,
+  ReceiveBackend,
+  ResolvedAuth,
+  ResolvedOptions,
+  StormOptions,
+} from './options.js';
 export { resolveOptions } from './options.js';
 export { hostIdFromName, hostIdFromSource } from './protocol/host-id.js';
 export type { DecodedHeartbeat, DecodeResult, HeartbeatFields } from './protocol/wire-v1.js';

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
+import { type AddressPrefix, checkAllowList } from './auth/allow-list.js';
+import { type AuthKeys, checkAuthKeys } from './auth/keys.js';
 import { HeartwatchError } from './errors.js';
 import {
   allowedCpus,
@@ -16,6 +18,34 @@ export type Identity = 'id' | 'address' | 'ip';
 export const RECEIVE_BACKENDS = ['auto', 'recvmmsg', 'io_uring'] as const;
 /** How the native engine reads its UDP sockets (option `receiveBackend`). */
 export type ReceiveBackend = (typeof RECEIVE_BACKENDS)[number];
+
+/**
+ * The mass-failure guard: when more than `fraction` of the up hosts go down by timeout within
+ * `windowMs`, heartwatch emits `'storm'` (phase `start`, then `end` once a whole window passes
+ * without a timeout), and applies `policy` to the downs of the storm. See README "What a down means".
+ */
+export interface StormOptions {
+  /** Share of the up hosts whose downs within one window make a storm; above 0, at most 1. Default 0.4. */
+  fraction?: number | undefined;
+  /** The window, 1 to 16 777 214 ms. Default: `timeoutMs`. */
+  windowMs?: number | undefined;
+  /** Fewer downs than this in a window are never a storm, 1 to 2^31-1. Default 10. */
+  minDowns?: number | undefined;
+  /**
+   * `'flag'` (default): downs are delivered as they come, with `storm: true`. `'hold'`: they are
+   * held until the storm ends, then delivered flagged; a held host heard again meanwhile is never
+   * reported down (nor its recovery).
+   */
+  policy?: 'flag' | 'hold' | undefined;
+}
+
+/** {@link StormOptions} checked and defaulted. */
+export interface ResolvedStormOptions {
+  readonly fraction: number;
+  readonly windowMs: number;
+  readonly minDowns: number;
+  readonly policy: 'flag' | 'hold';
+}
 
 /**
  * Options for `new Heartwatch(options)`. Every option is optional; each is checked before
@@ -68,11 +98,11 @@ export interface HeartwatchOptions {
   /** Socket receive buffer to ask the kernel for, 4096 to 2^31-1 bytes. Default 8 MiB. */
   recvBufferBytes?: number | undefined;
   /**
-   * How the native engine's receivers read their sockets: `'recvmmsg'` (batches of `batchSize`),
-   * `'io_uring'` (a multishot recvmsg into kernel-chosen buffers; `listen()` rejects where the
-   * kernel, a seccomp policy or the build refuses it), or `'auto'` (io_uring where allowed, else
-   * recvmmsg). `listen()` and `stats().receivers[i].backend` say which one runs. The pure-TS
-   * engine reads with node:dgram and takes only `'auto'`. Default `'auto'`.
+   * How the native engine's receivers read their sockets: `'recvmmsg'` (batches of `batchSize`)
+   * or `'auto'` (recvmmsg too). `'io_uring'` is refused with an option error: its reader does not
+   * yet publish the receive watermark nor run the allow-list and auth checks. `listen()` and
+   * `stats().receivers[i].backend` say which one runs. The pure-TS engine reads with node:dgram
+   * and takes only `'auto'`. Default `'auto'`.
    */
   receiveBackend?: ReceiveBackend | undefined;
   /** Slots per receiver-to-worker ring (native engine), a power of two from 1024 to 2^24. Default 65 536. */
@@ -97,8 +127,33 @@ export interface HeartwatchOptions {
    * `'wheel'`: per-host timeouts. `'auto'` (default): fifo when missedBeats is 0, else wheel.
    */
   expiry?: 'auto' | 'fifo' | 'wheel' | undefined;
+  /**
+   * Heartbeat authentication (docs/protocol.md, "Authentication"). `keys`: 1 to 8 keys of 16 to
+   * 1024 bytes (32 recommended); every key verifies, the first is the one senders should sign
+   * with; rotate them with `hw.setKeys()`. `required` (default false): drop datagrams without a
+   * valid tag; false accepts both (a migration mode) and counts the unsigned ones as
+   * `unauthenticated`. Signed heartbeats are also checked for replay. Default (or null): no keys.
+   * TCP frames cannot be signed (a TCP server keeps no tag to check): AUTH frames are dropped
+   * (`tcp.authUnsupported`), and with `required` every TCP frame is dropped (`tcp.unauthenticated`).
+   */
+  auth?: { keys: readonly Uint8Array[]; required?: boolean | undefined } | null | undefined;
+  /**
+   * Source prefixes datagrams are accepted from, e.g. `['10.0.0.0/8', 'fd00::/8']`, at most 256;
+   * others are dropped before parsing and counted as `notAllowed`. IPv4-mapped sources on a
+   * dual-stack socket match IPv4 prefixes; TCP frames are checked by their peer's address.
+   * Default: every source.
+   */
+  allow?: readonly string[] | undefined;
+  /** The mass-failure guard ({@link StormOptions}); `false` turns it off. Default: on, policy `'flag'`. */
+  storm?: StormOptions | false | undefined;
   /** The TCP transport, off by default: `{ port: 7700 }` turns it on (see {@link TcpOptions}). */
   tcp?: TcpOptions | null | undefined;
+}
+
+/** The checked `auth` option; the keys print redacted. */
+export interface ResolvedAuth {
+  readonly keys: AuthKeys;
+  readonly required: boolean;
 }
 
 /** Every option, checked and defaulted; `expiry: 'auto'` is resolved. */
@@ -122,6 +177,11 @@ export interface ResolvedOptions {
   readonly spin: boolean;
   readonly engine: 'auto' | 'native' | 'js';
   readonly expiry: 'fifo' | 'wheel';
+  /** null: no keys. */
+  readonly auth: ResolvedAuth | null;
+  readonly allow: readonly AddressPrefix[];
+  /** `null` when the guard is off. */
+  readonly storm: ResolvedStormOptions | null;
   /** `null`: TCP off. */
   readonly tcp: ResolvedTcpOptions | null;
 }
@@ -230,6 +290,9 @@ const knownOptions = [
   'spin',
   'engine',
   'expiry',
+  'auth',
+  'allow',
+  'storm',
   'tcp',
 ] as const satisfies readonly (keyof HeartwatchOptions)[];
 
@@ -358,6 +421,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const receiveBackend = has('receiveBackend')
     ? oneOf('receiveBackend', given.receiveBackend, RECEIVE_BACKENDS)
     : 'auto';
+  if (receiveBackend === 'io_uring') {
+    throw invalid(
+      'receiveBackend',
+      `'auto' or 'recvmmsg' ('io_uring' is not yet combined with the receive watermark and authentication)`,
+      receiveBackend,
+    );
+  }
   if (engine === 'js' && receiveBackend !== 'auto') {
     throw invalid(
       'receiveBackend',
@@ -377,6 +447,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     );
   }
   const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
+  const auth = has('auth') && given.auth !== null ? resolveAuth(given.auth) : null;
+  const allow = has('allow') ? checkAllowList(given.allow) : Object.freeze([]);
+  const storm = stormOptions(given.storm, timeoutMs);
   const hostLimit = maxHostsLimit(engine, workers);
   const maxHosts = has('maxHosts')
     ? integer('maxHosts', given.maxHosts, 1, hostLimit.max, hostLimit.note)
@@ -402,6 +475,66 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     spin,
     engine,
     expiry,
+    auth,
+    allow,
+    storm,
     tcp: resolveTcpOptions(given.tcp, host, threads),
+  });
+}
+
+function resolveAuth(value: unknown): ResolvedAuth {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `Invalid option "auth": expected an object { keys: [key, ...], required?: boolean }, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    );
+  }
+  const { keys, required, ...rest } = value as Record<string, unknown>;
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_OPTION',
+      `Unknown option "auth.${unknown}": "auth" takes "keys" and "required"`,
+    );
+  }
+  if (required !== undefined && typeof required !== 'boolean') {
+    throw invalid('auth.required', 'a boolean', required);
+  }
+  return Object.freeze({ keys: checkAuthKeys('auth.keys', keys), required: required === true });
+}
+
+function stormOptions(value: unknown, timeoutMs: number): ResolvedStormOptions | null {
+  if (value === false) return null;
+  const given = (value ?? {}) as Record<string, unknown>;
+  if (typeof given !== 'object' || Array.isArray(given)) {
+    throw invalid('storm', 'false or an object such as { fraction: 0.5, policy: "hold" }', value);
+  }
+  const known = ['fraction', 'windowMs', 'minDowns', 'policy'];
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) {
+      throw invalid(
+        'storm',
+        `an object with only ${known.join(', ')}`,
+        value,
+        ` (unknown "${key}")`,
+      );
+    }
+  }
+  const fraction = given.fraction ?? 0.4;
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1)) {
+    throw invalid('storm.fraction', 'a number above 0, at most 1', fraction);
+  }
+  return Object.freeze({
+    fraction,
+    windowMs:
+      given.windowMs === undefined
+        ? timeoutMs
+        : integer('storm.windowMs', given.windowMs, 1, maxTimeoutMs, ' (milliseconds)'),
+    minDowns:
+      given.minDowns === undefined ? 10 : integer('storm.minDowns', given.minDowns, 1, maxI32),
+    policy:
+      given.policy === undefined
+        ? 'flag'
+        : oneOf('storm.policy', given.policy, ['flag', 'hold'] as const),
   });
 }

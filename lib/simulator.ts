@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { inspect } from 'node:util';
+import { checkAuthKeys } from './auth/keys.js';
 import { HeartwatchError } from './errors.js';
 import { loadNative } from './native/binding.js';
 import { allowedCpus, formatCpuList } from './native/platform.js';
@@ -55,6 +56,12 @@ export interface SimulateFleetOptions {
   firstSeq?: number;
   /** Seed for the send order and incarnations, a u32; the same seed gives the same run. Default: random. */
   seed?: number;
+  /**
+   * Sign every heartbeat with this key (16 to 1024 bytes), with the simulator's own tag code.
+   * Incarnations then start at the current Unix second and go up by one per restart, as a server
+   * that checks tags requires. UDP only (a TCP server drops AUTH frames). Default: unsigned.
+   */
+  key?: Uint8Array;
   kills?: readonly FleetKill[];
   restarts?: readonly FleetRestart[];
   /** Aborting it ends the run within about 10 ms; the promise still resolves with the report. */
@@ -103,6 +110,7 @@ interface NativeFleetConfig {
   cpu: number;
   firstSeq: number;
   seed: number;
+  key: Uint8Array | undefined;
   kills: { firstHost: number; hostCount: number; atMs: number; graceful: boolean }[];
   restarts: { firstHost: number; hostCount: number; atMs: number }[];
   tcp: boolean;
@@ -141,6 +149,7 @@ const knownKeys = [
   'cpu',
   'firstSeq',
   'seed',
+  'key',
   'transport',
   'kills',
   'restarts',
@@ -233,7 +242,12 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   const payloadBytes =
     options.payloadBytes === undefined
       ? 0
-      : integer('payloadBytes', options.payloadBytes, 0, 65_479);
+      : integer(
+          'payloadBytes',
+          options.payloadBytes,
+          0,
+          options.key === undefined ? 65_479 : 65_463,
+        );
   const batch = options.batch === undefined ? 64 : integer('batch', options.batch, 1, 1024);
   let cpu = -1;
   if (options.cpu !== undefined && options.cpu !== null) {
@@ -279,6 +293,10 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   if (transport !== 'udp' && transport !== 'tcp') {
     throw invalid('transport', '"udp" or "tcp"', transport);
   }
+  if (transport === 'tcp' && options.key !== undefined) {
+    // A TCP server keeps no tag to check, so it drops AUTH frames: signing works over UDP only.
+    throw invalid('transport', '"udp" with a key (signed heartbeats go over UDP only)', transport);
+  }
   return {
     address: address.host,
     port: address.port,
@@ -292,6 +310,7 @@ function nativeConfig(input: unknown): NativeFleetConfig {
     cpu,
     firstSeq,
     seed,
+    key: options.key === undefined ? undefined : checkAuthKeys('key', [options.key]).keys[0],
     kills,
     restarts,
     tcp: transport === 'tcp',

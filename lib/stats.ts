@@ -18,12 +18,25 @@ export interface ReceiverStats {
   malformed: number;
   /** Valid v1 datagrams with the AUTH flag, dropped because this server has no key. */
   authUnsupported: number;
+  /** Datagrams dropped because their tag was wrong, truncated, or the datagram was altered. */
+  authFailed: number;
+  /** Datagrams without a tag while the server has keys: dropped when `auth.required`, else accepted. */
+  unauthenticated: number;
+  /** Datagrams dropped before parsing because their source is outside `allow`. */
+  notAllowed: number;
   /** Datagrams the kernel dropped because the socket buffer was full (0 when unknown). */
   kernelDrops: number;
   /** Heartbeats dropped because a receiver-to-worker ring was full. */
   ringDrops: number;
   /** Receive buffer size the kernel granted. */
   recvBufferBytes: number;
+  /**
+   * Milliseconds between now and this receiver's watermark: every datagram that reached its
+   * socket before the watermark has been read. Expiry never passes the oldest watermark, so a
+   * receiver that falls behind delays downs instead of causing false ones. An idle socket is
+   * looked at every 100 ms or when a deadline is due, so up to about 100 is normal.
+   */
+  watermarkLagMs: number;
   /**
    * Socket reads that failed with an error other than "nothing to read" (EAGAIN, EINTR), such as
    * ENOMEM or an error the kernel queued on the socket; the receiver goes on after each.
@@ -43,8 +56,16 @@ export interface WorkerStats {
   trackedHosts: number;
   /** Heartbeats from new hosts turned away because `maxHosts` were already tracked. */
   refused: number;
+  /** Authenticated heartbeats and leaves dropped as replays (an old seq or incarnation). */
+  replayed: number;
   /** Events produced but not yet handed to JavaScript. */
   eventsPending: number;
+  /** Times expiry found a deadline due and waited for the receive watermark to pass it. */
+  expiryWaits: number;
+  /** Deadlines that fell where datagrams were lost, and got one more timeout. */
+  lossyDeferred: number;
+  /** Downs after such a deferral: delivered with `uncertain: true`. */
+  uncertainDowns: number;
 }
 
 /** Totals over all threads, and the per-thread figures they sum. */
@@ -53,6 +74,11 @@ export interface HeartwatchStats {
   received: number;
   malformed: number;
   authUnsupported: number;
+  authFailed: number;
+  unauthenticated: number;
+  notAllowed: number;
+  /** Summed over workers: replay state lives with each host, in the worker that owns it. */
+  replayed: number;
   kernelDrops: number;
   ringDrops: number;
   receiveErrors: number;
@@ -63,6 +89,11 @@ export interface HeartwatchStats {
   eventsPending: number;
   /** Events handed to JavaScript so far. */
   eventsDelivered: number;
+  /** The largest receiver `watermarkLagMs`: how far behind the clock expiry is held. */
+  watermarkLagMs: number;
+  expiryWaits: number;
+  lossyDeferred: number;
+  uncertainDowns: number;
   receivers: ReceiverStats[];
   workers: WorkerStats[];
   /** The TCP transport's counters; `null` when TCP is off. */
@@ -78,8 +109,15 @@ export interface TcpReactorStats {
   frames: number;
   /** Connections closed because a frame broke the v1 rules. */
   protocolErrors: number;
-  /** Frames with the AUTH flag, dropped because this server has no key. */
+  /**
+   * Frames with the AUTH flag, dropped: TCP keeps no tag to check (the frame reader skips it), so
+   * AUTH frames are refused over TCP whether or not the server has keys. Sign over UDP.
+   */
   authUnsupported: number;
+  /** Frames (never signed over TCP) while the server has keys: dropped when `auth.required`, else accepted. */
+  unauthenticated: number;
+  /** Frames dropped because the peer's address is outside `allow`. */
+  notAllowed: number;
   /** Frames dropped because a reactor-to-worker ring was full. */
   ringDrops: number;
   /** Connections closed: no complete first frame within `tcp.handshakeTimeoutMs`. */
@@ -115,6 +153,8 @@ export interface TcpStats {
   frames: number;
   protocolErrors: number;
   authUnsupported: number;
+  unauthenticated: number;
+  notAllowed: number;
   ringDrops: number;
   handshakeTimeouts: number;
   idleTimeouts: number;

@@ -5,6 +5,7 @@ const { baseline } = require('./suite.js');
 const contenderOrder = [
   'bare-recvmmsg',
   'heartwatch-native',
+  'heartwatch-native-auth',
   'heartwatch-js',
   'node-dgram',
   'redis-ttl',
@@ -80,6 +81,17 @@ function targets(rows) {
       ],
       [`precision: never early`, r.contender, `${r.earlyCount} early`, r.earlyCount === 0],
       [`precision: zero false downs`, r.contender, `${r.falseDowns}`, r.falseDowns === 0],
+    );
+  }
+  for (const r of heartwatch('pause')) {
+    out.push(
+      [
+        `pause: zero false downs around a 2 s stop`,
+        r.contender,
+        `${r.falseDowns}`,
+        r.falseDowns === 0,
+      ],
+      [`pause: never early`, r.contender, `${r.earlyCount} early`, r.earlyCount === 0],
     );
   }
   for (const r of heartwatch('mass-failure')) {

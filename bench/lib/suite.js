@@ -76,7 +76,7 @@ async function startServer({
   return {
     port,
     rssBaseBytes,
-    // taskset execs node: this is the server process itself (the pause scenario stops it).
+    /** The server process (taskset execs it): the pause variant stops it with SIGSTOP. */
     pid: child.pid,
     ask(command) {
       child.stdin.write(`${JSON.stringify(command)}\n`);

@@ -16,6 +16,8 @@ const { buildNativeBench } = require('../lib/build.js');
 const { addRatios, defaultCpus, reduce, round, startServer } = require('../lib/suite.js');
 
 const metrics = ['packetsPerSecond'];
+/** ingest_bench's contender names -> the suite's. */
+const nativeName = { heartwatch: 'heartwatch-native', 'heartwatch-auth': 'heartwatch-native-auth' };
 
 /** One ingest_bench process: the median of its `innerRuns` alternating bare / heartwatch drains. */
 function nativePair({ binary, backlog, hosts, innerRuns, cpu }) {
@@ -27,21 +29,20 @@ function nativePair({ binary, backlog, hosts, innerRuns, cpu }) {
   if (result.status !== 0) {
     throw new Error(`ingest_bench exited with ${result.status ?? result.signal}: ${result.stderr}`);
   }
-  // ingest_bench also drains with the io_uring backend; the suite keeps its contenders (the
-  // recvmmsg one is heartwatch-native here), and `npm run bench:ingest` shows io_uring beside it.
   return result.stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line))
-    .filter((row) => row.contender !== 'heartwatch-io_uring')
-    .map((row) => ({
-      bench: 'ingest',
-      scenario: 'capacity',
-      contender: row.contender === 'heartwatch' ? 'heartwatch-native' : row.contender,
-      hosts,
-      packets: row.packets,
-      packetsPerSecond: row.packetsPerSecond,
-    }));
+    .map((line) => {
+      const row = JSON.parse(line);
+      return {
+        bench: 'ingest',
+        scenario: 'capacity',
+        contender: nativeName[row.contender] ?? row.contender,
+        hosts,
+        packets: row.packets,
+        packetsPerSecond: row.packetsPerSecond,
+      };
+    });
 }
 
 /** One js contender: warm-up drains of every host, then `cycles` timed drains of `backlog`. */
@@ -97,13 +98,20 @@ async function jsContender({ contender, backlog, hosts, cycles, cpus }) {
 }
 
 /**
- * Rows: one per contender among bare-recvmmsg, heartwatch-native, heartwatch-js and node-dgram
- * (as `contenders` asks), each the median of `runs` runs, with `ratioToBare` and `vsBaseline`.
+ * Rows: one per contender among bare-recvmmsg, heartwatch-native, heartwatch-native-auth (every
+ * datagram signed, tags required and replay-checked), heartwatch-js and node-dgram (as
+ * `contenders` asks), each the median of `runs` runs, with `ratioToBare` and `vsBaseline`.
  */
 async function capacity({
   quick = false,
   runs = quick ? 3 : 5,
-  contenders = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-js', 'node-dgram'],
+  contenders = [
+    'bare-recvmmsg',
+    'heartwatch-native',
+    'heartwatch-native-auth',
+    'heartwatch-js',
+    'node-dgram',
+  ],
   cpus = defaultCpus(),
   backlog = 8000,
   largeBacklog = quick ? 100_000 : 200_000,
@@ -111,8 +119,9 @@ async function capacity({
   cycles = quick ? 4 : 8,
   log,
 } = {}) {
-  const wantsNative =
-    contenders.includes('bare-recvmmsg') || contenders.includes('heartwatch-native');
+  const wantsNative = ['bare-recvmmsg', 'heartwatch-native', 'heartwatch-native-auth'].some((c) =>
+    contenders.includes(c),
+  );
   const binary = wantsNative ? path.join(buildNativeBench('ingest_bench'), 'ingest_bench') : null;
   const raw = [];
   for (let run = 0; run < runs; run++) {

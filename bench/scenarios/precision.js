@@ -12,6 +12,11 @@
 // The baseline scans its Map every `scanIntervalMs` (100 ms by default: ten scans per timeout of
 // 1 s; a finer scan of 10 000 hosts would cost it more CPU than the heartbeats do).
 //
+// The `pause` variant (bench/scenarios/pause.js) stops the server process with SIGSTOP for
+// `pauseMs` at the moment the hosts stop, and SIGCONT after: the survivors' heartbeats wait in
+// the socket meanwhile, and any down of theirs is a false down; the stopped hosts' lateness then
+// includes the pause.
+//
 // A down earlier than the deadline by more than 1 us (the resolution of an epoch-ms double) counts
 // as early. A down of a host that kept beating is a false down; a stopped host with no down
 // event by the end of the observation window is lost.
@@ -75,7 +80,17 @@ function lateness(downs, killed, timeoutMs) {
   };
 }
 
-async function once({ contender, hosts, kill, timeoutMs, scanIntervalMs, intervalMs, cpus, run }) {
+async function once({
+  contender,
+  hosts,
+  kill,
+  timeoutMs,
+  scanIntervalMs,
+  intervalMs,
+  cpus,
+  run,
+  pauseMs = 0,
+}) {
   const { simulateFleet } = require(path.join(root, 'dist', 'index.js'));
   const server = await startServer({
     contender,
@@ -90,7 +105,9 @@ async function once({ contender, hosts, kill, timeoutMs, scanIntervalMs, interva
     // Every host is up and beating (a few intervals) before the kill; the downs are collected
     // while the survivors still beat, well after the last deadline plus a baseline scan.
     const killAtMs = 4 * intervalMs + 400;
-    const observeMs = killAtMs + timeoutMs + intervalMs + scanIntervalMs + 400;
+    // Two timeouts after the kill (or the pause): a down whose deadline fell where heartbeats may
+    // have been lost comes one timeout late, flagged uncertain, and counts here with its lateness.
+    const observeMs = killAtMs + pauseMs + 2 * timeoutMs + intervalMs + scanIntervalMs + 400;
     // Stopped hosts are spread over the fleet's send order by taking the block at a run-dependent
     // offset; ids are firstHostId + index.
     const firstHost = (run * 7919) % (hosts - kill + 1);
@@ -103,19 +120,28 @@ async function once({ contender, hosts, kill, timeoutMs, scanIntervalMs, interva
       seed: run + 1,
       kills: [{ hosts: kill, firstHost, atMs: killAtMs }],
     });
-    await sleep(observeMs);
+    if (pauseMs > 0) {
+      await sleep(killAtMs);
+      process.kill(server.pid, 'SIGSTOP');
+      await sleep(pauseMs);
+      process.kill(server.pid, 'SIGCONT');
+      await sleep(observeMs - killAtMs - pauseMs);
+    } else {
+      await sleep(observeMs);
+    }
     const { downs } = await server.ask({ cmd: 'downs' });
     await fleet;
     const killed = new Set();
     for (let i = 0; i < kill; i++) killed.add(String(1 + firstHost + i));
     return {
       bench: 'detection',
-      scenario: 'precision',
+      scenario: pauseMs > 0 ? 'pause' : 'precision',
       contender,
       hosts,
       killed: kill,
       timeoutMs,
       intervalMs,
+      ...(pauseMs > 0 ? { pauseMs } : {}),
       scanIntervalMs: contender === 'node-dgram' ? scanIntervalMs : null,
       ...lateness(downs, killed, timeoutMs),
     };
@@ -157,6 +183,9 @@ module.exports = {
   title: 'Detection precision',
   run: precision,
   lateness,
+  once,
+  metrics,
+  worst,
   columns: [
     { field: 'p50Ms', label: 'p50 ms late', better: 'lower' },
     { field: 'p99Ms', label: 'p99 ms late', better: 'lower' },

@@ -1,4 +1,4 @@
-import type { HostEvent } from '../events.js';
+import type { HostEvent, StormEvent } from '../events.js';
 import type { HeartwatchStats } from '../stats.js';
 
 /** Milliseconds since the epoch as ISO 8601 UTC with milliseconds. */
@@ -28,6 +28,8 @@ export function eventJson(event: HostEvent): string {
         time: isoTime(event.at),
         reason: event.reason,
         lastSeen: isoTime(event.lastSeen),
+        ...(event.uncertain ? { uncertain: true } : {}),
+        ...(event.storm ? { storm: true } : {}),
       });
     case 'restart':
       return JSON.stringify({
@@ -39,6 +41,19 @@ export function eventJson(event: HostEvent): string {
         previousIncarnation: event.previousIncarnation,
       });
   }
+}
+
+/** A storm line: `{"event":"storm","phase":"start"|"end","time":"<ISO 8601>",...counts}`. */
+export function stormJson(storm: StormEvent): string {
+  const { phase, at, ...counts } = storm;
+  return JSON.stringify({ event: 'storm', phase, time: isoTime(at), ...counts });
+}
+
+/** A storm for people. */
+export function stormText(storm: StormEvent): string {
+  const held =
+    storm.held === undefined ? '' : `, ${storm.held} held, ${storm.recovered} heard again`;
+  return `${isoTime(storm.at)}  storm   ${storm.phase}: ${storm.downs} downs of ${storm.hosts} hosts${held}`;
 }
 
 /** One event for people: time, kind, id, address and what changed. */
@@ -78,6 +93,12 @@ export function statusLine(stats: HeartwatchStats, packetsPerSecond: number): st
     `malformed ${count(stats.malformed)}`,
     `drops kernel ${count(stats.kernelDrops)} ring ${count(stats.ringDrops)}`,
     `refused ${count(stats.refused)}`,
+    // Only when something was rejected, so an unauthenticated setup keeps its short line.
+    ...(stats.authFailed + stats.replayed + stats.unauthenticated + stats.notAllowed > 0
+      ? [
+          `auth failed ${count(stats.authFailed)} replayed ${count(stats.replayed)} unsigned ${count(stats.unauthenticated)} not allowed ${count(stats.notAllowed)}`,
+        ]
+      : []),
   ].join(' | ');
 }
 

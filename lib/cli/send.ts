@@ -11,6 +11,7 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
+import { readKeyFile } from './key-file.js';
 
 const spec = {
   to: { type: 'string' },
@@ -21,6 +22,7 @@ const spec = {
   payload: { type: 'string' },
   'no-announce': { type: 'boolean' },
   duration: { type: 'string' },
+  'auth-key-file': { type: 'string' },
   transport: { type: 'string' },
 } as const;
 
@@ -51,6 +53,9 @@ Flags:
   --payload TEXT     opaque status bytes (UTF-8) carried in each heartbeat
   --no-announce      send interval 0 ("unknown"): the server uses its own --timeout
   --duration D       stop (and send LEAVE) after D instead of waiting for a signal
+  --auth-key-file F  sign every heartbeat with the first key in F (one hex key per line,
+                     mode 0600); the incarnation is then the start time in Unix seconds;
+                     UDP only
   --transport T      udp, tcp (to a server run with --tcp-port) or auto: UDP up to
                      1232 bytes, TCP above                           (default udp)
   -h, --help         show this help
@@ -107,6 +112,9 @@ async function run(argv: string[]): Promise<number> {
   }
   if (values.payload !== undefined) options.payload = Buffer.from(values.payload, 'utf8');
   if (values['no-announce'] === true) options.announceInterval = false;
+  if (values['auth-key-file'] !== undefined) {
+    options.key = readKeyFile('send', values['auth-key-file']).keys[0] as Buffer;
+  }
   const duration =
     values.duration === undefined
       ? undefined
@@ -123,7 +131,7 @@ async function run(argv: string[]): Promise<number> {
   const stop = untilSignal();
   await sender.start();
   process.stderr.write(
-    `sending heartbeats to ${sender.server} as host ${sender.hostId} (incarnation ${sender.incarnation}) every ${formatDuration(sender.intervalMs)} ±${Math.round(sender.jitter * 100)}%${duration === undefined ? '; Ctrl-C sends LEAVE and stops' : ` for ${formatDuration(duration)}`}\n`,
+    `sending heartbeats to ${sender.server} as host ${sender.hostId} (incarnation ${sender.incarnation}${options.key === undefined ? '' : ', signed'}) every ${formatDuration(sender.intervalMs)} ±${Math.round(sender.jitter * 100)}%${duration === undefined ? '; Ctrl-C sends LEAVE and stops' : ` for ${formatDuration(duration)}`}\n`,
   );
 
   let timer: NodeJS.Timeout | undefined;

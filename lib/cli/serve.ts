@@ -15,7 +15,16 @@ import {
   UsageError,
   untilSignal,
 } from './args.js';
-import { count, eventJson, eventTextBatch, fitWidth, statusLine } from './format.js';
+import {
+  count,
+  eventJson,
+  eventTextBatch,
+  fitWidth,
+  statusLine,
+  stormJson,
+  stormText,
+} from './format.js';
+import { readKeyFile } from './key-file.js';
 import { Logger } from './log.js';
 import { mergeSources, namingSources } from './serve-config.js';
 import { parseOperations, startOperations } from './serve-ops.js';
@@ -37,6 +46,9 @@ const spec = {
   'tcp-max-connections': { type: 'string' },
   'tcp-idle-timeout': { type: 'string' },
   json: { type: 'boolean' },
+  'auth-key-file': { type: 'string' },
+  'auth-required': { type: 'boolean' },
+  allow: { type: 'string' },
   'forget-after': { type: 'string' },
   http: { type: 'string' },
   'stats-interval': { type: 'string' },
@@ -55,6 +67,7 @@ const flagOf: Record<string, string> = {
   cpus: '--cpus',
   maxHosts: '--max-hosts',
   engine: '--engine',
+  allow: '--allow',
   forgetAfterMs: '--forget-after',
 };
 
@@ -86,6 +99,13 @@ Flags:
   --forget-after D     forget a host D after it went down (no event); 0 keeps it until a
                        new host needs its place                          (default 1h)
   --json               one JSON object per event per line on stdout
+  --auth-key-file F    check heartbeat tags with the keys in F: one hex key per line, the
+                       first signs, all verify; F must be mode 0600 (not group/other readable)
+  --auth-required      drop heartbeats without a valid tag (needs --auth-key-file); without
+                       it both are accepted and unsigned ones counted
+  --allow LIST         accept heartbeats only from these prefixes, e.g. 10.0.0.0/8,fd00::/8
+                       (TCP: by the peer's address; TCP frames are never signed, so with
+                       --auth-required every TCP frame is dropped)
   --http [HOST:]PORT   serve /metrics (Prometheus), /healthz, /stats, /hosts, /hosts/<id>,
                        /events (SSE) and a live page at / over HTTP; HOST defaults to
                        127.0.0.1 (off by default)
@@ -106,13 +126,17 @@ Durations: plain milliseconds or 500ms, 10s, 2m, 1h.
 
 Output without --json: one line per event (a burst: the first 10 of a batch, then one line
 counting the rest); on a terminal also a status line, cut to its width, refreshed every second
-(hosts up/down/tracked, packets per second, malformed, kernel and ring drops).
+(hosts up/down/tracked, packets per second, malformed, kernel and ring drops, and once any was
+rejected, the auth counters).
 
 --json lines (exactly these keys, in this order; times are ISO 8601 UTC):
   {"event":"up","id":"42","address":"10.0.0.7:5000","time":"...","recovered":false}
   {"event":"down","id":"42","address":"10.0.0.7:5000","time":"...","reason":"timeout","lastSeen":"..."}
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
-"reason" is "timeout" or "left" (the host sent LEAVE).
+  {"event":"storm","phase":"start","time":"...","downs":600,"hosts":1000}
+  {"event":"storm","phase":"end","time":"...","downs":1000,"hosts":1000}
+"reason" is "timeout" or "left" (the host sent LEAVE). A down may end with "uncertain":true
+(datagrams were lost around its deadline) and "storm":true (it came in a mass failure).
 
 Backpressure: while stdout is not being read (a slow or stopped reader), serve takes no more
 events from the engine. They wait there in order, and once a ring's worth waits the engine stops
@@ -170,6 +194,15 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
   if (values['max-hosts'] !== undefined) {
     options.maxHosts = parseInteger('serve', '--max-hosts', values['max-hosts'], 1, 2 ** 31 - 1);
   }
+  if (values['auth-key-file'] !== undefined) {
+    options.auth = {
+      keys: readKeyFile('serve', values['auth-key-file']).keys,
+      required: values['auth-required'] === true,
+    };
+  } else if (values['auth-required'] === true) {
+    throw new UsageError('heartwatch serve: --auth-required needs --auth-key-file F');
+  }
+  if (values.allow !== undefined) options.allow = values.allow.split(',').map((p) => p.trim());
   if (values.engine !== undefined) {
     options.engine = parseChoice('serve', '--engine', values.engine, [
       'auto',
@@ -255,6 +288,11 @@ class EventPrinter {
     return this.#write(text);
   }
 
+  /** One line that is not a host event (a storm). */
+  line(text: string): void {
+    this.#write(`${text}\n`);
+  }
+
   /** Draws the status line now and after every batch of events, from fresh counters. */
   status(line: () => string): void {
     this.#status = line;
@@ -316,6 +354,10 @@ async function run(argv: string[]): Promise<number> {
   const printer = new EventPrinter(values.json === true);
   const stop = untilSignal();
   const output = printEvents(hw, printer);
+  hw.on('storm', (storm) => {
+    if (!process.stdout.destroyed)
+      printer.line(values.json === true ? stormJson(storm) : stormText(storm));
+  });
   hw.on('warning', (warning) => {
     printer.finish();
     log.warn(

@@ -19,6 +19,7 @@ import {
   untilSignal,
 } from './args.js';
 import { count, rate } from './format.js';
+import { readKeyFile } from './key-file.js';
 
 const spec = {
   to: { type: 'string' },
@@ -36,6 +37,7 @@ const spec = {
   seed: { type: 'string' },
   transport: { type: 'string' },
   json: { type: 'boolean' },
+  'auth-key-file': { type: 'string' },
 } as const;
 
 const flagOf: Record<string, string> = {
@@ -74,6 +76,8 @@ Flags:
   --payload-bytes N   payload size per heartbeat, 0 to 65479                 (default 0)
   --cpu N             pin the sending thread to CPU N                        (default: unpinned)
   --seed N            seed for the send order and incarnations, a u32        (default: random)
+  --auth-key-file F   sign every heartbeat with the first key in F (one hex key per line,
+                      mode 0600); incarnations are then start time + restarts; UDP only
   --transport T       udp, or tcp: one connection per host to a server run with
                       --tcp-port (opened before sending starts)             (default udp)
   --json              print the final report as one JSON object on stdout
@@ -260,6 +264,9 @@ async function run(argv: string[]): Promise<number> {
   }
   if (values.seed !== undefined)
     options.seed = parseInteger('simulate', '--seed', values.seed, 0, 0xffff_ffff);
+  if (values['auth-key-file'] !== undefined) {
+    options.key = readKeyFile('simulate', values['auth-key-file']).keys[0] as Buffer;
+  }
 
   const running = simulateFleet(options).catch((err: unknown) => {
     throw optionErrorAsUsage('simulate', err, flagOf);

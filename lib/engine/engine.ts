@@ -1,3 +1,4 @@
+import type { AuthKeys } from '../auth/keys.js';
 import type { HostEvent, HostSnapshot } from '../events.js';
 import type { ResolvedOptions } from '../options.js';
 import type { HeartwatchStats } from '../stats.js';
@@ -8,6 +9,8 @@ export interface EngineSink {
   events(batch: HostEvent[]): void;
   /** Something the user should know that is not an error, e.g. a socket error after listen(). */
   warning(message: string): void;
+  /** The engine lost part of itself for good (a receiver thread stopped); it keeps running. */
+  error(error: Error): void;
 }
 
 /** What `listen()` resolves with. */
@@ -43,6 +46,11 @@ export interface Engine {
    * because the native engine's tables belong to worker threads, which take the request in turn.
    */
   remove(id: string): Promise<boolean>;
+  /**
+   * Replaces the key ring (null: no keys) without a restart; every datagram sent after this
+   * returns is checked with the new keys only. Already checked by the caller.
+   */
+  setKeys(keys: AuthKeys | null): void;
   /**
    * Backpressure: hands no more events to the sink until `resume()`. The engine holds them in
    * order and keeps expiring only while fewer than `eventRingCapacity` events wait (per worker for

@@ -2,11 +2,19 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { allowsSource } from '../auth/allow-list.js';
+import type { AuthKeys } from '../auth/keys.js';
+import { ReplayWindow } from '../auth/replay-window.js';
 import { HeartwatchError } from '../errors.js';
-import type { HostEvent, HostSnapshot } from '../events.js';
+import type { DownEvent, HostEvent, HostSnapshot } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
-import { type DecodedHeartbeat, decodeHeartbeat } from '../protocol/wire-v1.js';
+import {
+  type DecodedHeartbeat,
+  type DecodeResult,
+  decodeHeartbeat,
+  headerBytes,
+} from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
 import { JsTcpServer } from './js-tcp-server.js';
@@ -17,9 +25,16 @@ import { JsTcpServer } from './js-tcp-server.js';
  *
  * What it does not do as well: every datagram costs a JS callback and a few allocations, so one
  * core handles a few hundred thousand heartbeats per second at best; it has no kernel-drop
- * counter (kernelDrops stays 0); and a JS thread blocked for longer than a host's timeout
- * expires hosts whose heartbeats are still queued in the socket (timers run before I/O when the
- * loop wakes), so a long stall can produce false downs that the native engine avoids.
+ * counter (kernelDrops stays 0), so it cannot tell whether its socket overflowed and treats a
+ * backlog it cannot read to the end as a lossy window (see #awaitDrain).
+ *
+ * Receive watermark, as far as Node allows: when the loop wakes, timers run before I/O, so a
+ * timer tick never expires anything itself. It notes the time T and lets one I/O poll run
+ * (setImmediate runs right after it); libuv reads a socket until it is empty or it has read
+ * `libuvReadsPerPoll` datagrams, so a poll that delivered fewer than that emptied the socket,
+ * and every datagram that arrived before T has been handled. Only then are deadlines up to T
+ * expired; while polls keep delivering full bursts (a backlog), expiry waits, up to
+ * `maxDrainPolls` polls.
  */
 
 /** Incarnation 0 means "not known" on the wire (docs/protocol.md): like a plain datagram's. */
@@ -29,6 +44,26 @@ function knownIncarnation(incarnation: number): number | null {
 
 /** Expirations per timer tick at most, so a mass failure does not stall the event loop. */
 const expireBudget = 65_536;
+
+/**
+ * Datagrams libuv reads from a UDP socket per poll at most (`uv__udp_recvmsg`: 32 reads; more
+ * with recvmmsg). A poll that delivered fewer stopped because the socket was empty.
+ */
+const libuvReadsPerPoll = 32;
+
+/**
+ * Polls a tick waits for at most. A backlog that outlasts them (a saturated engine, or the
+ * backlog of a long stall) is not waited out: its window is treated as lossy instead, so its
+ * deadlines get one more timeout rather than a guess.
+ */
+const maxDrainPolls = 64;
+
+/**
+ * An upper bound on the buffer space one queued datagram of up to 2 KiB takes (its skb
+ * truesize). A drain that read fewer than `recvBufferBytes / maxDatagramCharge` datagrams
+ * found a socket that had room left: it cannot have dropped any.
+ */
+const maxDatagramCharge = 2048;
 
 interface HostRecord {
   readonly id: string;
@@ -51,6 +86,16 @@ interface HostRecord {
   /** Key of the live heap entry, valid while heapGen != 0. */
   heapKey: number;
   removed: boolean;
+  /** Replay state, created when the host's first authenticated datagram arrives. */
+  replay: ReplayWindow | null;
+  /** Its deadline fell in a lossy window and was moved one timeout on (cleared by a heartbeat). */
+  deferred: boolean;
+}
+
+/** What a datagram carries once the auth rules have let it through. */
+interface Signature {
+  incarnation: number;
+  seq: number;
 }
 
 /**
@@ -163,6 +208,17 @@ class JsEngine implements Engine {
 
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  /** Monotonic ms up to which every datagram that reached the socket has been handled. */
+  #watermark = 0;
+  /** While a tick waits for I/O polls to empty the socket: the time it noted; else Infinity. */
+  #drainingSince = Number.POSITIVE_INFINITY;
+  #mayHaveLost = false;
+  /** Deadlines in (from, until] may have lost their heartbeat. */
+  #lossyFrom = 0;
+  #lossyUntil = 0;
+  #expiryWaits = 0;
+  #lossyDeferred = 0;
+  #uncertainDowns = 0;
   #pending: HostEvent[] = [];
   #flushScheduled = false;
   #flushing = false;
@@ -174,6 +230,12 @@ class JsEngine implements Engine {
   #received = 0;
   #malformed = 0;
   #authUnsupported = 0;
+  #authFailed = 0;
+  #unauthenticated = 0;
+  #notAllowed = 0;
+  #replayed = 0;
+  /** The key ring; null when the server has none. hw.setKeys() replaces it. */
+  #keys: AuthKeys | null;
   #receiveErrors = 0;
   #processed = 0;
   #refused = 0;
@@ -185,6 +247,7 @@ class JsEngine implements Engine {
     this.#options = options;
     this.#sink = sink;
     this.#byId = options.identity === 'id' ? this.#byKey : new Map();
+    this.#keys = options.auth?.keys ?? null;
   }
 
   listen(): Promise<ListenInfo> {
@@ -255,6 +318,10 @@ class JsEngine implements Engine {
       received: this.#received,
       malformed: this.#malformed,
       authUnsupported: this.#authUnsupported,
+      authFailed: this.#authFailed,
+      unauthenticated: this.#unauthenticated,
+      notAllowed: this.#notAllowed,
+      replayed: this.#replayed,
       kernelDrops: 0,
       ringDrops: 0,
       receiveErrors: this.#receiveErrors,
@@ -264,6 +331,10 @@ class JsEngine implements Engine {
       refused: this.#refused,
       eventsPending: pending,
       eventsDelivered: this.#eventsDelivered,
+      watermarkLagMs: this.#watermarkLag(),
+      expiryWaits: this.#expiryWaits,
+      lossyDeferred: this.#lossyDeferred,
+      uncertainDowns: this.#uncertainDowns,
       receivers: [
         {
           thread: 'js',
@@ -272,9 +343,13 @@ class JsEngine implements Engine {
           received: this.#received,
           malformed: this.#malformed,
           authUnsupported: this.#authUnsupported,
+          authFailed: this.#authFailed,
+          unauthenticated: this.#unauthenticated,
+          notAllowed: this.#notAllowed,
           kernelDrops: 0,
           ringDrops: 0,
           recvBufferBytes: this.#recvBufferBytes,
+          watermarkLagMs: this.#watermarkLag(),
           receiveErrors: this.#receiveErrors,
         },
       ],
@@ -288,7 +363,11 @@ class JsEngine implements Engine {
           hostsDown: this.#hostsDown,
           trackedHosts: tracked,
           refused: this.#refused,
+          replayed: this.#replayed,
           eventsPending: pending,
+          expiryWaits: this.#expiryWaits,
+          lossyDeferred: this.#lossyDeferred,
+          uncertainDowns: this.#uncertainDowns,
         },
       ],
     };
@@ -357,20 +436,24 @@ class JsEngine implements Engine {
     return this.#closing;
   }
 
+  setKeys(keys: AuthKeys | null): void {
+    this.#keys = keys;
+  }
+
   #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.#closed) return;
     this.#received++;
-    const now = performance.now();
-    const decoded = decodeHeartbeat(msg);
-    if (decoded.status === 'authUnsupported') {
-      this.#authUnsupported++;
+    if (!allowsSource(this.#options.allow, rinfo.address)) {
+      this.#notAllowed++;
       return;
     }
+    const now = performance.now();
+    const decoded = decodeHeartbeat(msg);
+    const verdict = this.#judge(decoded, msg);
+    if (verdict === null) return;
+    const signature = verdict === 'authenticated' && decoded.status === 'ok' ? decoded : null;
     if (this.#options.identity === 'id') {
-      if (decoded.status !== 'ok') {
-        this.#malformed++;
-        return;
-      }
+      if (decoded.status !== 'ok') return;
       this.#apply(
         decoded.hostId.toString(),
         rinfo,
@@ -378,6 +461,7 @@ class JsEngine implements Engine {
         knownIncarnation(decoded.incarnation),
         decoded.intervalMs,
         decoded.leave,
+        signature,
       );
       return;
     }
@@ -391,15 +475,62 @@ class JsEngine implements Engine {
         knownIncarnation(decoded.incarnation),
         decoded.intervalMs,
         decoded.leave,
+        signature,
       );
     } else {
-      this.#apply(key, rinfo, now, null, 0, false);
+      this.#apply(key, rinfo, now, null, 0, false, null);
     }
   }
 
-  /** A valid frame from a TCP connection: a heartbeat of the connection's peer. */
-  #onFrame(frame: DecodedHeartbeat, address: string, port: number): void {
-    if (this.#closed) return;
+  /**
+   * The auth rules (AuthGate in native/core/auth/auth_gate.h): 'authenticated' when the tag
+   * matched a key, 'unsigned' when a datagram without a tag may pass, null when it is dropped
+   * (and counted here).
+   */
+  #judge(decoded: DecodeResult, msg: Buffer): 'authenticated' | 'unsigned' | null {
+    const keys = this.#keys;
+    if (decoded.status === 'tagTruncated' && keys !== null) {
+      this.#authFailed++;
+      return null;
+    }
+    if (decoded.status !== 'ok') {
+      if (this.#options.identity !== 'id') return this.#unsigned();
+      this.#malformed++;
+      return null;
+    }
+    if (!decoded.auth) return this.#unsigned();
+    if (keys === null) {
+      this.#authUnsupported++;
+      return null;
+    }
+    const signedLength = headerBytes + decoded.payloadLength;
+    if (!keys.verify(msg.subarray(0, signedLength), msg.subarray(signedLength))) {
+      this.#authFailed++;
+      return null;
+    }
+    return 'authenticated';
+  }
+
+  #unsigned(): 'unsigned' | null {
+    if (this.#keys === null) return 'unsigned';
+    this.#unauthenticated++;
+    return this.#options.auth?.required === true ? null : 'unsigned';
+  }
+
+  /**
+   * A valid frame from a TCP connection: a heartbeat of the connection's peer, past the same
+   * `allow` list and `auth.required` rule as a datagram (an AUTH frame never gets here: TCP keeps
+   * no tag to check). Returns the TCP counter to add one to.
+   */
+  #onFrame(
+    frame: DecodedHeartbeat,
+    address: string,
+    port: number,
+  ): 'notAllowed' | 'unauthenticated' | null {
+    if (this.#closed) return null;
+    if (!allowsSource(this.#options.allow, address)) return 'notAllowed';
+    const unauthenticated = this.#keys !== null;
+    if (unauthenticated && this.#options.auth?.required === true) return 'unauthenticated';
     const identity = this.#options.identity;
     const key =
       identity === 'id'
@@ -415,7 +546,9 @@ class JsEngine implements Engine {
       incarnation,
       frame.intervalMs,
       frame.leave,
+      null,
     );
+    return unauthenticated ? 'unauthenticated' : null;
   }
 
   /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */
@@ -426,6 +559,7 @@ class JsEngine implements Engine {
     incarnation: number | null,
     intervalMs: number,
     leave: boolean,
+    signature: Signature | null,
   ): void {
     const { missedBeats, timeoutMs } = this.#options;
     // Announced timeouts are capped where the native detector caps them.
@@ -459,6 +593,8 @@ class JsEngine implements Engine {
         heapGen: 0,
         heapKey: 0,
         removed: false,
+        replay: signature === null ? null : new ReplayWindow(signature.incarnation, signature.seq),
+        deferred: false,
       };
       this.#byKey.set(key, rec);
       if (this.#byId !== this.#byKey) this.#byId.set(id, rec);
@@ -475,6 +611,7 @@ class JsEngine implements Engine {
       this.#index(rec);
       return;
     }
+    if (signature !== null && !this.#fresh(rec, signature)) return;
     if (leave && !rec.up) return;
     this.#processed++;
     if (rec.ip !== rinfo.address || rec.port !== rinfo.port) {
@@ -490,6 +627,7 @@ class JsEngine implements Engine {
     }
     rec.timeoutMs = timeout;
     rec.deadline = now + timeout;
+    rec.deferred = false;
     if (!rec.up) {
       rec.up = true;
       this.#hostsUp++;
@@ -518,6 +656,17 @@ class JsEngine implements Engine {
     this.#index(rec);
   }
 
+  /** The replay check of an authenticated datagram (docs/protocol.md, "Replay protection"). */
+  #fresh(rec: HostRecord, signature: Signature): boolean {
+    if (rec.replay === null) {
+      rec.replay = new ReplayWindow(signature.incarnation, signature.seq);
+      return true;
+    }
+    if (rec.replay.fresh(signature.incarnation, signature.seq)) return true;
+    this.#replayed++;
+    return false;
+  }
+
   /** Files an up host under its new deadline and makes sure the timer fires by then. */
   #index(rec: HostRecord): void {
     if (this.#options.expiry === 'fifo') {
@@ -536,14 +685,20 @@ class JsEngine implements Engine {
     rec.downAt = now;
     this.#hostsUp--;
     this.#hostsDown++;
-    this.#emit({
+    const down: DownEvent = {
       type: 'down',
       id: rec.id,
       address: rec.address,
       at: toEpoch(now),
       lastSeen: toEpoch(rec.lastSeen),
       reason,
-    });
+    };
+    if (rec.deferred && reason === 'timeout') {
+      down.uncertain = true;
+      this.#uncertainDowns++;
+    }
+    rec.deferred = false;
+    this.#emit(down);
     const forgetAfterMs = this.#options.forgetAfterMs;
     this.#downFifo.delete(rec.key);
     this.#downFifo.set(rec.key, rec);
@@ -586,10 +741,52 @@ class JsEngine implements Engine {
     this.#timer.unref();
   }
 
+  /** Timers run before I/O when the loop wakes: note the time and let the socket be read first. */
   #tick(): void {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    if (this.#closed) return;
+    if (this.#closed || this.#drainingSince !== Number.POSITIVE_INFINITY) return;
+    this.#awaitDrain(performance.now(), this.#received, 1);
+  }
+
+  /**
+   * Runs `#expire(since)` once an I/O poll after `since` has emptied the socket, or after
+   * `maxDrainPolls` polls, with the window treated as lossy when the socket may have been full.
+   */
+  #awaitDrain(since: number, receivedAtSince: number, poll: number): void {
+    this.#drainingSince = since;
+    const received = this.#received;
+    setImmediate(() => {
+      if (this.#closed) return;
+      const burst = this.#received - received >= libuvReadsPerPoll;
+      if (burst && poll < maxDrainPolls) {
+        // A full burst: the socket may hold more that arrived before `since`. Read on.
+        this.#expiryWaits++;
+        this.#awaitDrain(since, receivedAtSince, poll + 1);
+        return;
+      }
+      this.#drainingSince = Number.POSITIVE_INFINITY;
+      // Node reports no kernel drops: a backlog not read to the end, or as large as the socket
+      // could hold, may have overflowed it.
+      const backlog = this.#received - receivedAtSince;
+      this.#mayHaveLost = burst || backlog >= this.#recvBufferBytes / maxDatagramCharge;
+      this.#expire(since);
+    });
+  }
+
+  #watermarkLag(): number {
+    return Math.max(0, performance.now() - this.#drainingSince);
+  }
+
+  /** Expires every deadline up to `horizon`, a time before which the socket has been read. */
+  #expire(horizon: number): void {
+    if (this.#mayHaveLost) {
+      // Deadlines between the last watermark and this one may have lost their heartbeat.
+      this.#lossyFrom = this.#lossyUntil > this.#watermark ? this.#lossyFrom : this.#watermark;
+      this.#lossyUntil = horizon;
+      this.#mayHaveLost = false;
+    }
+    this.#watermark = horizon;
     const now = performance.now();
     const { eventRingCapacity } = this.#options;
     // Paused: expire only while fewer than eventRingCapacity events wait, as a native worker does.
@@ -598,17 +795,17 @@ class JsEngine implements Engine {
       : expireBudget;
     if (this.#options.expiry === 'fifo') {
       for (const rec of this.#upFifo.values()) {
-        if (rec.deadline > now || budget === 0) break;
+        if (rec.deadline > horizon || budget === 0) break;
         this.#upFifo.delete(rec.key);
-        this.#goDown(rec, 'timeout', now);
+        if (!this.#deferIfLossy(rec)) this.#goDown(rec, 'timeout', now);
         budget--;
       }
     } else {
-      while (budget > 0 && this.#heap.peekKey() <= now) {
+      while (budget > 0 && this.#heap.peekKey() <= horizon) {
         const rec = this.#heap.pop();
         if (rec === null || !rec.up) continue;
-        if (rec.deadline <= now) {
-          this.#goDown(rec, 'timeout', now);
+        if (rec.deadline <= horizon) {
+          if (!this.#deferIfLossy(rec)) this.#goDown(rec, 'timeout', now);
           budget--;
         } else {
           this.#heap.push(rec, rec.deadline);
@@ -623,6 +820,19 @@ class JsEngine implements Engine {
     }
     this.#expiryHeld = this.#paused && this.#pending.length >= eventRingCapacity;
     this.#arm(budget === 0 ? now : this.#nextDue());
+  }
+
+  /** Moves a deadline in the lossy window to one timeout after it (once); true when it did. */
+  #deferIfLossy(rec: HostRecord): boolean {
+    if (rec.deferred || rec.deadline <= this.#lossyFrom || rec.deadline > this.#lossyUntil) {
+      return false;
+    }
+    rec.deferred = true;
+    // One more timeout from the end of the window: a live host is heard again by then.
+    rec.deadline = Math.max(rec.deadline, this.#lossyUntil) + rec.timeoutMs;
+    this.#lossyDeferred++;
+    this.#index(rec);
+    return true;
   }
 
   pause(): void {

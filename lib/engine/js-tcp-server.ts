@@ -8,7 +8,16 @@ import type { TcpReactorStats, TcpStats } from '../stats.js';
 import type { ResolvedTcpOptions } from '../tcp-options.js';
 
 /** Receives each valid frame with its connection's peer, which is the frame's source. */
-export type TcpFrameHandler = (frame: DecodedHeartbeat, address: string, port: number) => void;
+/**
+ * Applies a complete frame, or drops it; returns the counter to add one to, if any:
+ * `notAllowed` (dropped) or `unauthenticated` (an unsigned frame while the server has keys:
+ * dropped under `auth.required`, applied otherwise).
+ */
+export type TcpFrameHandler = (
+  frame: DecodedHeartbeat,
+  address: string,
+  port: number,
+) => 'notAllowed' | 'unauthenticated' | null;
 
 interface Connection {
   readonly socket: Socket;
@@ -53,6 +62,8 @@ export class JsTcpServer {
     frames: 0,
     protocolErrors: 0,
     authUnsupported: 0,
+    unauthenticated: 0,
+    notAllowed: 0,
     ringDrops: 0,
     handshakeTimeouts: 0,
     idleTimeouts: 0,
@@ -104,6 +115,8 @@ export class JsTcpServer {
       frames: c.frames,
       protocolErrors: c.protocolErrors,
       authUnsupported: c.authUnsupported,
+      unauthenticated: c.unauthenticated,
+      notAllowed: c.notAllowed,
       ringDrops: c.ringDrops,
       handshakeTimeouts: c.handshakeTimeouts,
       idleTimeouts: c.idleTimeouts,
@@ -169,8 +182,13 @@ export class JsTcpServer {
     const ok = connection.reader.feed(chunk, (result) => {
       complete++;
       this.#counters.frames++;
-      if (result.status === 'ok') this.#onFrame(result, connection.ip, port);
-      else this.#counters.authUnsupported++;
+      // TCP keeps no tag to check (the reader skips it): AUTH frames are refused over TCP.
+      if (result.auth) {
+        this.#counters.authUnsupported++;
+        return;
+      }
+      const counted = this.#onFrame(result, connection.ip, port);
+      if (counted !== null) this.#counters[counted]++;
     });
     if (!ok) {
       this.#counters.protocolErrors++;

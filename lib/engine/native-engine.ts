@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
 import { loadNative } from '../native/binding.js';
@@ -32,6 +34,8 @@ export interface NativeEngineHandle {
   takeSnapshot(worker: number): ArrayBuffer;
   foreignSockets(): number;
   close(): void;
+  /** Replaces every receiver's key ring; datagrams sent after it returns see only these keys. */
+  setKeys(keys: Uint8Array[]): void;
 }
 
 /** The engine configuration native code takes: ResolvedOptions with enums as numbers. */
@@ -54,6 +58,10 @@ export interface NativeEngineConfig {
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
+  /** The key ring, signing key first; empty: no authentication. */
+  authKeys: Uint8Array[];
+  authRequired: boolean;
+  allow: Array<{ family: number; bits: number; address: Uint8Array }>;
   /** Absent: TCP off. */
   tcp?: ResolvedTcpOptions;
 }
@@ -66,17 +74,24 @@ export type NativeEngineConstructor = new (
 // Layouts shared with native/core/engine/{event_record.h,shard_message.h,engine_stats.h}.
 const EVENT_RECORD_BYTES = 64;
 const HOST_RECORD_BYTES = 48;
-const COUNTERS_PER_THREAD = 8;
-const RECEIVER_FIELDS = [
-  'received',
-  'malformed',
-  'authUnsupported',
-  'kernelDrops',
-  'ringDrops',
-  'recvBufferBytes',
-] as const;
-/** Slot of receiveErrors in a receiver's line (ReceiverCounter::kReceiveErrors; 6 is not shown). */
-const RECEIVER_RECEIVE_ERRORS = 7;
+const COUNTERS_PER_THREAD = 16;
+/** Slot of each receiver counter in its line (ReceiverCounter in engine_stats.h; 6 is not shown). */
+const RECEIVER_FIELD = {
+  received: 0,
+  malformed: 1,
+  authUnsupported: 2,
+  kernelDrops: 3,
+  ringDrops: 4,
+  recvBufferBytes: 5,
+  receiveErrors: 7,
+  authFailed: 8,
+  unauthenticated: 9,
+  notAllowed: 10,
+} as const;
+/** Slot of the receiver's watermark, monotonic ms (ReceiverCounter::kWatermarkMs). */
+const RECEIVER_WATERMARK = 11;
+/** Slot of the errno that stopped a receiver, 0 while it runs (ReceiverCounter::kFailedErrno). */
+const RECEIVER_FAILED_ERRNO = 12;
 /** Slot of each worker counter in its line (WorkerCounter in engine_stats.h). */
 const WORKER_FIELD = {
   processed: 0,
@@ -87,6 +102,10 @@ const WORKER_FIELD = {
   eventsTaken: 5,
   eventsPublished: 6,
   forgotten: 7,
+  replayed: 8,
+  expiryWaits: 9,
+  lossyDeferred: 10,
+  uncertainDowns: 11,
 } as const;
 /** TcpAcceptorCounter in engine_stats.h, in order. */
 const TCP_ACCEPTOR_FIELDS = [
@@ -109,6 +128,8 @@ const TCP_REACTOR_FIELDS = [
   'idleTimeouts',
   'slowFrames',
   'closedByPeer',
+  'unauthenticated',
+  'notAllowed',
 ] as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
@@ -163,6 +184,7 @@ export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[
         lastSeen: view.getFloat64(base + 16, true),
         reason: view.getUint8(base + 33) === 2 ? 'left' : 'timeout',
       };
+      if (view.getUint8(base + 38) === 1) down.uncertain = true;
       events[i] = down;
     } else {
       const restart: RestartEvent = {
@@ -223,6 +245,8 @@ class NativeEngine implements Engine {
   readonly #eventBytes: Uint8Array;
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
+  /** The key ring to start with, and the one setKeys() last handed over. */
+  #keys: AuthKeys | null;
   #threadCpus: number[] = [];
   #receiveBackends: ('recvmmsg' | 'io_uring')[] = [];
   #delivered = 0;
@@ -238,12 +262,15 @@ class NativeEngine implements Engine {
     }
   >();
   #closed = false;
+  /** Receivers whose failure was reported. */
+  readonly #failedReported = new Set<number>();
   #portCheck: NodeJS.Timeout | undefined;
   #foreignSockets = 0;
   #paused = false;
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
+    this.#keys = options.auth?.keys ?? null;
     this.#sink = sink;
     this.#eventBytes = new Uint8Array(options.eventBatchSize * EVENT_RECORD_BYTES);
   }
@@ -278,6 +305,9 @@ class NativeEngine implements Engine {
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
+      authKeys: this.#keys?.keys ?? [],
+      authRequired: o.auth?.required === true,
+      allow: o.allow.map(({ family, bits, address }) => ({ family, bits, address })),
       ...(o.tcp === null ? {} : { tcp: o.tcp }),
     };
     let handle: NativeEngineHandle;
@@ -326,6 +356,7 @@ class NativeEngine implements Engine {
     if (handle === undefined) return;
     // While paused the events stay in the workers' rings; a full ring pauses their expiry.
     if (!this.#paused) this.#drainEvents(handle);
+    this.#reportFailedReceivers(handle);
     for (const [requestId, value, worker] of handle.drainResults()) {
       const request = this.#requests.get(requestId);
       if (request === undefined) continue;
@@ -351,6 +382,26 @@ class NativeEngine implements Engine {
       this.#delivered += count;
       this.#sink.events(batch);
     } while (count === capacity && !this.#paused);
+  }
+
+  /** A receiver that stopped for good wakes JS once; say so, once per receiver. */
+  #reportFailedReceivers(handle: NativeEngineHandle): void {
+    const counters = this.#counters;
+    if (counters === undefined) return;
+    for (let r = 0; r < handle.receiverCount; r++) {
+      const errno = Number(counters[r * COUNTERS_PER_THREAD + RECEIVER_FAILED_ERRNO]);
+      if (errno === 0 || this.#failedReported.has(r)) continue;
+      this.#failedReported.add(r);
+      const name = errnoName(errno);
+      this.#sink.error(
+        new HeartwatchError(
+          'ERR_HW_RECEIVER_FAILED',
+          `heartwatch: receiver hw-rx-${r} stopped: recvmmsg failed with ${name}; ` +
+            'expiry is held from now on (downs wait rather than be false): close and restart',
+          { syscall: 'recvmmsg' },
+        ),
+      );
+    }
   }
 
   pause(): void {
@@ -403,6 +454,8 @@ class NativeEngine implements Engine {
       const value = this.#threadCpus[thread];
       return value === undefined || value < 0 ? null : value;
     };
+    // CLOCK_MONOTONIC, the clock the receivers stamp their watermarks with.
+    const nowMs = Number(process.hrtime.bigint() / 1_000_000n);
     const receivers: ReceiverStats[] = [];
     for (let r = 0; r < receiverCount; r++) {
       const entry: ReceiverStats = {
@@ -412,14 +465,20 @@ class NativeEngine implements Engine {
         received: 0,
         malformed: 0,
         authUnsupported: 0,
+        authFailed: 0,
+        unauthenticated: 0,
+        notAllowed: 0,
         kernelDrops: 0,
         ringDrops: 0,
         recvBufferBytes: 0,
-        receiveErrors: read(r, RECEIVER_RECEIVE_ERRORS),
+        receiveErrors: 0,
+        watermarkLagMs: 0,
       };
-      RECEIVER_FIELDS.forEach((name, field) => {
-        entry[name] = read(r, field);
-      });
+      for (const [name, field] of Object.entries(RECEIVER_FIELD)) {
+        entry[name as keyof typeof RECEIVER_FIELD] = read(r, field);
+      }
+      const watermark = read(r, RECEIVER_WATERMARK);
+      entry.watermarkLagMs = watermark === 0 ? 0 : Math.max(0, nowMs - watermark);
       receivers.push(entry);
     }
     const workers: WorkerStats[] = [];
@@ -433,10 +492,14 @@ class NativeEngine implements Engine {
         hostsDown: read(t, WORKER_FIELD.hostsDown),
         trackedHosts: read(t, WORKER_FIELD.trackedHosts),
         refused: read(t, WORKER_FIELD.refused),
+        replayed: read(t, WORKER_FIELD.replayed),
         eventsPending: Math.max(
           0,
           read(t, WORKER_FIELD.eventsPublished) - read(t, WORKER_FIELD.eventsTaken),
         ),
+        expiryWaits: read(t, WORKER_FIELD.expiryWaits),
+        lossyDeferred: read(t, WORKER_FIELD.lossyDeferred),
+        uncertainDowns: read(t, WORKER_FIELD.uncertainDowns),
       });
     }
     const sum = <T>(list: T[], pick: (item: T) => number): number =>
@@ -446,6 +509,10 @@ class NativeEngine implements Engine {
       received: sum(receivers, (r) => r.received),
       malformed: sum(receivers, (r) => r.malformed),
       authUnsupported: sum(receivers, (r) => r.authUnsupported),
+      authFailed: sum(receivers, (r) => r.authFailed),
+      unauthenticated: sum(receivers, (r) => r.unauthenticated),
+      notAllowed: sum(receivers, (r) => r.notAllowed),
+      replayed: sum(workers, (w) => w.replayed),
       kernelDrops: sum(receivers, (r) => r.kernelDrops),
       ringDrops: sum(receivers, (r) => r.ringDrops),
       receiveErrors: sum(receivers, (r) => r.receiveErrors),
@@ -455,6 +522,10 @@ class NativeEngine implements Engine {
       refused: sum(workers, (w) => w.refused),
       eventsPending: sum(workers, (w) => w.eventsPending),
       eventsDelivered: this.#delivered,
+      watermarkLagMs: receivers.reduce((most, r) => Math.max(most, r.watermarkLagMs), 0),
+      expiryWaits: sum(workers, (w) => w.expiryWaits),
+      lossyDeferred: sum(workers, (w) => w.lossyDeferred),
+      uncertainDowns: sum(workers, (w) => w.uncertainDowns),
       receivers,
       workers,
       tcp: this.#tcpStats(read, cpu),
@@ -504,6 +575,16 @@ class NativeEngine implements Engine {
     }
   }
 
+  setKeys(keys: AuthKeys | null): void {
+    this.#keys = keys;
+    if (this.#handle === undefined || this.#closed) return;
+    try {
+      this.#handle.setKeys(keys?.keys ?? []);
+    } catch (error) {
+      throw toHeartwatchError(error);
+    }
+  }
+
   async remove(id: string): Promise<boolean> {
     const answers = await this.#request(COMMAND_REMOVE, BigInt(id), [0]);
     return answers[0]?.value === 1;
@@ -526,3 +607,9 @@ class NativeEngine implements Engine {
 
 /** Creates the native engine; listen() throws `ERR_HW_NATIVE_UNAVAILABLE` where it cannot run. */
 export const createNativeEngine: EngineFactory = (options, sink) => new NativeEngine(options, sink);
+
+/** `ENOTSOCK` for 88, or `errno 88` for a number this platform does not name. */
+function errnoName(errno: number): string {
+  const entry = Object.entries(osConstants.errno).find(([, value]) => value === errno);
+  return entry?.[0] ?? `errno ${errno}`;
+}

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { eventJson } from '../cli/format.js';
-import type { HostEvent } from '../events.js';
+import { eventJson, stormJson } from '../cli/format.js';
+import type { HostEvent, StormEvent } from '../events.js';
 import type { Heartwatch } from '../heartwatch.js';
 
 /** Options of {@link EventStream}. */
@@ -24,7 +24,8 @@ function frame(id: number, event: HostEvent): string {
 
 /**
  * `GET /events`: Server-Sent Events, one per host event: `id: <n>`, `event: <up|down|restart>`,
- * `data:` the object `serve --json` prints for it. The last `replay` frames are kept, so a client
+ * `data:` the object `serve --json` prints for it; a mass failure's start and end come as
+ * `event: storm` frames without an id (sent live, never replayed). The last `replay` frames are kept, so a client
  * that reconnects with `Last-Event-ID` (as EventSource does by itself) gets what it missed; when
  * that is no longer kept it gets one `event: gap` frame saying how many it missed. A client that
  * stops reading (bytes queued for it, none taken for `stallMs`) is disconnected, and so is one
@@ -59,8 +60,15 @@ export class EventStream {
     this.#maxClients = options.maxClients ?? 256;
     this.#recent = new Array<HostEvent>(this.#replay);
     const listener = (batch: HostEvent[]): void => this.#publish(batch);
+    // A storm frame has no id and is not kept for replay: it is news, not a host's state.
+    const storm = (event: StormEvent): void =>
+      this.#send(`event: storm\ndata: ${stormJson(event)}\n\n`);
     hw.on('events', listener);
-    this.#detach = () => hw.off('events', listener);
+    hw.on('storm', storm);
+    this.#detach = () => {
+      hw.off('events', listener);
+      hw.off('storm', storm);
+    };
     this.#keepAlive = setInterval(() => this.#send(':\n\n'), options.keepAliveMs ?? 15_000);
     this.#keepAlive.unref();
     this.#watchdog = setInterval(() => this.#cutStalled(), Math.max(50, this.#stallMs / 4));

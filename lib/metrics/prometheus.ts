@@ -40,11 +40,14 @@ export const statsMetrics: readonly StatsMetric[] = [
   },
   {
     name: 'heartwatch_heartbeats_rejected_total',
-    help: 'Heartbeats dropped by reason: malformed (not wire v1), auth_unsupported (signed, but this server has no key), host_limit (a new host beyond maxHosts).',
+    help: 'Heartbeats dropped by reason: malformed (not wire v1), auth_unsupported (signed, but this server has no key), auth_failed (a wrong, cut or altered tag), not_allowed (a source outside allow), replayed (a signed heartbeat seen before), host_limit (a new host beyond maxHosts).',
     type: 'counter',
     samples: (s) => [
       one(s.malformed, { reason: 'malformed' }),
       one(s.authUnsupported, { reason: 'auth_unsupported' }),
+      one(s.authFailed, { reason: 'auth_failed' }),
+      one(s.notAllowed, { reason: 'not_allowed' }),
+      one(s.replayed, { reason: 'replayed' }),
       one(s.refused, { reason: 'host_limit' }),
     ],
   },
@@ -65,6 +68,30 @@ export const statsMetrics: readonly StatsMetric[] = [
     help: 'Events handed to JavaScript.',
     type: 'counter',
     samples: (s) => [one(s.eventsDelivered)],
+  },
+  {
+    name: 'heartwatch_watermark_lag_seconds',
+    help: 'How far behind the clock expiry is held: now minus the oldest receive watermark (every heartbeat that arrived before it has been read).',
+    type: 'gauge',
+    samples: (s) => [one(s.watermarkLagMs / 1000)],
+  },
+  {
+    name: 'heartwatch_expiry_waits_total',
+    help: 'Expiry passes that held a due deadline back until the receivers had read up to it.',
+    type: 'counter',
+    samples: (s) => [one(s.expiryWaits)],
+  },
+  {
+    name: 'heartwatch_lossy_deferred_total',
+    help: 'Deadlines that fell in a window where heartbeats were lost, given one more timeout.',
+    type: 'counter',
+    samples: (s) => [one(s.lossyDeferred)],
+  },
+  {
+    name: 'heartwatch_uncertain_downs_total',
+    help: 'Downs declared after such a deferral (flagged uncertain).',
+    type: 'counter',
+    samples: (s) => [one(s.uncertainDowns)],
   },
 ];
 

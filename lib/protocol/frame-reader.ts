@@ -1,4 +1,4 @@
-import { type DecodeResult, decodeHeartbeatHeader, headerBytes } from './wire-v1.js';
+import { type DecodedHeartbeat, decodeHeartbeatHeader, headerBytes } from './wire-v1.js';
 
 /**
  * Cuts a TCP byte stream into v1 heartbeat frames (docs/protocol.md, "Over TCP"), the pure-TS
@@ -17,11 +17,11 @@ export class FrameReader {
   }
 
   /**
-   * Feeds one chunk; calls `frame` for every frame it completes (`ok` or `authUnsupported`).
+   * Feeds one chunk; calls `frame` for every frame it completes (its `auth` says a tag followed).
    * Returns `false` when a header breaks a v1 rule: the stream cannot be re-synchronised and
    * the caller closes the connection (the reader must not be fed again).
    */
-  feed(chunk: Uint8Array, frame: (result: DecodeResult) => void): boolean {
+  feed(chunk: Uint8Array, frame: (result: DecodedHeartbeat) => void): boolean {
     let at = 0;
     while (at < chunk.byteLength) {
       if (this.#filled < headerBytes) {
@@ -40,7 +40,8 @@ export class FrameReader {
       }
       if (this.#bodyLeft === 0) {
         this.#filled = 0;
-        frame(decodeHeartbeatHeader(this.#header).result);
+        const { result } = decodeHeartbeatHeader(this.#header);
+        if (result.status === 'ok') frame(result);
       }
     }
     return true;

@@ -1,3 +1,4 @@
+import { computeTag, minAuthKeyBytes } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 
 /**
@@ -44,6 +45,11 @@ export interface HeartbeatFields {
   payload?: Uint8Array;
   /** Set the LEAVE flag: the host is shutting down. */
   leave?: boolean;
+  /**
+   * Sign with this key (at least 16 bytes; 32 recommended): sets AUTH and appends the 16-byte
+   * tag. A signing sender's incarnation must only go up across restarts (docs/protocol.md).
+   */
+  key?: Uint8Array | undefined;
 }
 
 /** A valid v1 heartbeat, as {@link decodeHeartbeat} reads it. */
@@ -55,16 +61,16 @@ export interface DecodedHeartbeat {
   intervalMs: number;
   payloadLength: number;
   leave: boolean;
+  /** AUTH is set: a 16-byte tag follows the payload, not checked here (see the server's `auth`). */
+  auth: boolean;
 }
 
 /**
- * `malformed`: not a valid v1 datagram. `authUnsupported`: valid, but carries an AUTH tag, which
- * a server without a key cannot check, so it must drop it.
+ * `malformed`: not a valid v1 datagram. `tagTruncated`: AUTH is set and all else is valid, but
+ * fewer than 16 tag bytes follow the payload (a server with keys counts it `authFailed`, one
+ * without, `malformed`).
  */
-export type DecodeResult =
-  | DecodedHeartbeat
-  | { status: 'malformed' }
-  | { status: 'authUnsupported' };
+export type DecodeResult = DecodedHeartbeat | { status: 'malformed' } | { status: 'tagTruncated' };
 
 function checkU32(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > maxU32) {
@@ -77,7 +83,7 @@ function checkU32(name: string, value: number): void {
 
 /** Builds one v1 heartbeat datagram. Throws `ERR_HW_INVALID_ARGUMENT` for out-of-range fields. */
 export function encodeHeartbeat(fields: HeartbeatFields): Buffer {
-  const { hostId, incarnation, seq, intervalMs, payload, leave } = fields;
+  const { hostId, incarnation, seq, intervalMs, payload, leave, key } = fields;
   if (typeof hostId !== 'bigint' || hostId < 1n || hostId > maxU64) {
     throw new HeartwatchError(
       'ERR_HW_INVALID_ARGUMENT',
@@ -94,22 +100,30 @@ export function encodeHeartbeat(fields: HeartbeatFields): Buffer {
       `Invalid heartbeat field "payload": expected at most 65535 bytes, got ${payloadLength}`,
     );
   }
-  const buf = Buffer.alloc(headerBytes + payloadLength);
+  if (key !== undefined && (!(key instanceof Uint8Array) || key.byteLength < minAuthKeyBytes)) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_ARGUMENT',
+      `Invalid heartbeat field "key": expected a Buffer or Uint8Array of at least ${minAuthKeyBytes} bytes`,
+    );
+  }
+  const signedLength = headerBytes + payloadLength;
+  const buf = Buffer.alloc(signedLength + (key === undefined ? 0 : authTagBytes));
   buf[0] = magic0;
   buf[1] = magic1;
   buf[2] = protocolVersion;
-  buf[3] = leave === true ? flagLeave : 0;
+  buf[3] = (leave === true ? flagLeave : 0) | (key === undefined ? 0 : flagAuth);
   buf.writeBigUInt64BE(hostId, 4);
   buf.writeUInt32BE(incarnation, 12);
   buf.writeUInt32BE(seq, 16);
   buf.writeUInt32BE(intervalMs, 20);
   buf.writeUInt16BE(payloadLength, 24);
   if (payload !== undefined) buf.set(payload, headerBytes);
+  if (key !== undefined) buf.set(computeTag(key, buf.subarray(0, signedLength)), signedLength);
   return buf;
 }
 
 const malformed = Object.freeze({ status: 'malformed' } as const);
-const authUnsupported = Object.freeze({ status: 'authUnsupported' } as const);
+const tagTruncated = Object.freeze({ status: 'tagTruncated' } as const);
 
 /**
  * Checks a v1 header alone (every rule except the length one) and says how many bytes the whole
@@ -117,7 +131,7 @@ const authUnsupported = Object.freeze({ status: 'authUnsupported' } as const);
  * length (docs/protocol.md, "Over TCP"); `header` must hold at least 28 bytes.
  */
 export function decodeHeartbeatHeader(header: Uint8Array): {
-  result: DecodeResult;
+  result: DecodedHeartbeat | typeof malformed;
   messageBytes: number;
 } {
   const view = new DataView(header.buffer, header.byteOffset, headerBytes);
@@ -136,7 +150,6 @@ export function decodeHeartbeatHeader(header: Uint8Array): {
   ) {
     return { result: malformed, messageBytes };
   }
-  if (auth) return { result: authUnsupported, messageBytes };
   return {
     result: {
       status: 'ok',
@@ -146,6 +159,7 @@ export function decodeHeartbeatHeader(header: Uint8Array): {
       intervalMs: view.getUint32(20),
       payloadLength,
       leave: (flags & flagLeave) !== 0,
+      auth,
     },
     messageBytes,
   };
@@ -153,10 +167,13 @@ export function decodeHeartbeatHeader(header: Uint8Array): {
 
 /**
  * Parses one datagram: a valid header ({@link decodeHeartbeatHeader}) whose message length is
- * exactly the datagram's, `28 + payload_len` (`+ 16` with AUTH).
+ * exactly the datagram's, `28 + payload_len` (`+ 16` with AUTH). The tag is not checked here.
  */
 export function decodeHeartbeat(buf: Uint8Array): DecodeResult {
   if (buf.byteLength < headerBytes) return malformed;
   const { result, messageBytes } = decodeHeartbeatHeader(buf);
-  return buf.byteLength === messageBytes ? result : malformed;
+  if (result.status !== 'ok' || buf.byteLength === messageBytes) return result;
+  const short =
+    result.auth && buf.byteLength >= messageBytes - authTagBytes && buf.byteLength < messageBytes;
+  return short ? tagTruncated : malformed;
 }

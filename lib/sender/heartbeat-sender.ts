@@ -3,6 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
+import { checkAuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
 import { hostIdFromName } from '../protocol/host-id.js';
 import { encodeHeartbeat } from '../protocol/wire-v1.js';
@@ -37,6 +38,14 @@ export interface HeartbeatSenderOptions {
   payload?: Uint8Array;
   /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
   announceInterval?: boolean;
+  /**
+   * Sign every heartbeat with this key (16 to 1024 bytes, 32 recommended; the server's signing
+   * key). A signing sender's incarnation is its start time in Unix seconds (later senders in one
+   * process count on from the last), because a server checking tags only accepts incarnations
+   * that go up (docs/protocol.md, "Replay protection"). UDP only: with a key, `transport` must be
+   * `'udp'` (a TCP server keeps no tag to check and drops AUTH frames).
+   */
+  key?: Uint8Array;
 }
 
 /** Events a {@link HeartbeatSender} emits. */
@@ -61,6 +70,7 @@ const knownKeys = [
   'jitter',
   'payload',
   'announceInterval',
+  'key',
   'transport',
 ] as const;
 
@@ -83,6 +93,7 @@ interface ResolvedSenderOptions {
   jitter: number;
   payload: Uint8Array | undefined;
   announceInterval: boolean;
+  key: Buffer | undefined;
 }
 
 function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
@@ -173,7 +184,33 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   if (typeof announceInterval !== 'boolean') {
     throw invalid('announceInterval', 'a boolean', announceInterval);
   }
-  return { address, transport, hostId, intervalMs, jitter, payload, announceInterval };
+  let key: Buffer | undefined;
+  if (options.key !== undefined) key = checkAuthKeys('key', [options.key]).keys[0];
+  if (key !== undefined && transport !== 'udp') {
+    // A TCP server keeps no tag to check, so it drops AUTH frames: signing works over UDP only.
+    throw invalid('transport', '"udp" with a key (signed heartbeats go over UDP only)', transport);
+  }
+  if (
+    key !== undefined &&
+    payload !== undefined &&
+    (payload as Uint8Array).length > maxPayload - 16
+  ) {
+    throw invalid(
+      'payload',
+      `at most ${maxPayload - 16} bytes with a key (the tag takes 16)`,
+      payload,
+    );
+  }
+  return { address, transport, hostId, intervalMs, jitter, payload, announceInterval, key };
+}
+
+/** The last incarnation a signing sender of this process took (see the `key` option). */
+let lastSignedIncarnation = 0;
+
+function signedIncarnation(): number {
+  const now = Math.floor(Date.now() / 1000) >>> 0;
+  lastSignedIncarnation = Math.max(now, lastSignedIncarnation + 1) >>> 0;
+  return lastSignedIncarnation;
 }
 
 function asHeartwatchError(err: unknown, syscall: string): Error {
@@ -239,10 +276,14 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     this.intervalMs = this.#options.intervalMs;
     this.jitter = this.#options.jitter;
     // 0 means "not known" on the wire, so it is never picked.
-    this.#incarnation = randomBytes(4).readUInt32BE(0) || 1;
+    this.#incarnation =
+      this.#options.key === undefined ? randomBytes(4).readUInt32BE(0) || 1 : signedIncarnation();
   }
 
-  /** Random u32 chosen at construction; the server reports a change as a restart. */
+  /**
+   * Chosen at construction: a random u32, or with `key` the start time in Unix seconds. The
+   * server reports a change as a restart.
+   */
   get incarnation(): number {
     return this.#incarnation;
   }
@@ -364,7 +405,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
 
   #encode(leave: boolean): Buffer {
     this.#seq = (this.#seq + 1) >>> 0;
-    const { hostId, intervalMs, announceInterval, payload } = this.#options;
+    const { hostId, intervalMs, announceInterval, payload, key } = this.#options;
     return encodeHeartbeat({
       hostId,
       incarnation: this.#incarnation,
@@ -372,6 +413,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
       intervalMs: announceInterval ? intervalMs : 0,
       ...(payload === undefined ? {} : { payload }),
       leave,
+      key,
     });
   }
 

@@ -1,5 +1,6 @@
 #include "addon/engine_wrap.h"
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 
@@ -7,6 +8,16 @@
 
 namespace heartwatch::addon {
 namespace {
+
+// Keys arrive as Uint8Arrays, checked by lib/options.ts. Runs on: JS thread.
+std::vector<AuthKey> ToAuthKeys(const Napi::Array& keys) {
+  std::vector<AuthKey> out;
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const Napi::Uint8Array key = keys.Get(i).As<Napi::Uint8Array>();
+    out.emplace_back(key.Data(), key.Data() + key.ByteLength());
+  }
+  return out;
+}
 
 // Runs on: JS thread.
 void ToTcpConfig(const Napi::Object& tcp, TcpConfig& out) {
@@ -51,6 +62,18 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
   out.ring_capacity = GetUint(config, "ringCapacity");
   out.event_ring_capacity = GetUint(config, "eventRingCapacity");
   out.spin = config.Get("spin").As<Napi::Boolean>().Value();
+  out.auth_keys = ToAuthKeys(config.Get("authKeys").As<Napi::Array>());
+  out.auth_required = config.Get("authRequired").As<Napi::Boolean>().Value();
+  const Napi::Array allow = config.Get("allow").As<Napi::Array>();
+  for (uint32_t i = 0; i < allow.Length(); ++i) {
+    const Napi::Object entry = allow.Get(i).As<Napi::Object>();
+    AddressPrefix prefix{};
+    prefix.family = static_cast<uint8_t>(GetUint(entry, "family"));
+    prefix.bits = static_cast<uint8_t>(GetUint(entry, "bits"));
+    const Napi::Uint8Array address = entry.Get("address").As<Napi::Uint8Array>();
+    std::memcpy(prefix.address, address.Data(), std::min<size_t>(address.ByteLength(), sizeof prefix.address));
+    out.allow.push_back(prefix);
+  }
   const Napi::Value tcp = config.Get("tcp");
   if (tcp.IsObject()) ToTcpConfig(tcp.As<Napi::Object>(), out.tcp);
   return out;
@@ -85,6 +108,7 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&EngineWrap::DrainResults>("drainResults"),
           InstanceMethod<&EngineWrap::TakeSnapshot>("takeSnapshot"),
           InstanceMethod<&EngineWrap::Close>("close"),
+          InstanceMethod<&EngineWrap::SetKeys>("setKeys"),
           InstanceMethod<&EngineWrap::ForeignSockets>("foreignSockets"),
           InstanceAccessor<&EngineWrap::Port>("port"),
           InstanceAccessor<&EngineWrap::TcpPort>("tcpPort"),
@@ -139,6 +163,15 @@ void EngineWrap::Shutdown() {
 void EngineWrap::Start(const Napi::CallbackInfo& info) {
   if (stopped_) throw Napi::Error::New(info.Env(), "the engine is closed");
   engine_->start();
+}
+
+void EngineWrap::SetKeys(const Napi::CallbackInfo& info) {
+  if (stopped_) throw Napi::Error::New(info.Env(), "the engine is closed");
+  try {
+    engine_->set_keys(ToAuthKeys(info[0].As<Napi::Array>()));
+  } catch (const std::exception&) {
+    throw ToJsError(info.Env(), std::current_exception());
+  }
 }
 
 Napi::Value EngineWrap::Drain(const Napi::CallbackInfo& info) {

@@ -46,6 +46,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value DrainResults(const Napi::CallbackInfo& info);
   Napi::Value TakeSnapshot(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
+  // Replaces the key ring (hw.setKeys()); keys validated by lib/options.ts.
+  void SetKeys(const Napi::CallbackInfo& info);
   Napi::Value ForeignSockets(const Napi::CallbackInfo& info);
   Napi::Value Port(const Napi::CallbackInfo& info);
   Napi::Value TcpPort(const Napi::CallbackInfo& info);

@@ -58,6 +58,11 @@ FleetSimulator::Config ToConfig(const Napi::Object& js) {
   config.cpu = js.Get("cpu").As<Napi::Number>().Int32Value();
   config.first_seq = GetUint(js, "firstSeq");
   config.seed = GetUint(js, "seed");
+  const Napi::Value key = js.Get("key");
+  if (key.IsTypedArray()) {
+    const Napi::Uint8Array bytes = key.As<Napi::Uint8Array>();
+    config.key.assign(bytes.Data(), bytes.Data() + bytes.ByteLength());
+  }
   const Napi::Array kills = js.Get("kills").As<Napi::Array>();
   for (uint32_t i = 0; i < kills.Length(); ++i) {
     const Napi::Object kill = kills.Get(i).As<Napi::Object>();

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/common/system_error.h"
+#include "sim/tag_signer.h"
 #include "sim/tcp_fleet.h"
 
 namespace heartwatch::sim {
@@ -22,7 +23,7 @@ namespace {
 
 // Written from docs/protocol.md, not taken from the server (see the header comment).
 constexpr uint32_t kHeaderBytes = 28;
-constexpr uint8_t kMagic0 = 0x48, kMagic1 = 0x57, kVersion = 1, kFlagLeave = 0x01;
+constexpr uint8_t kMagic0 = 0x48, kMagic1 = 0x57, kVersion = 1, kFlagLeave = 0x01, kFlagAuth = 0x02;
 // The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP); IPv6 allows a little more.
 constexpr uint32_t kMaxDatagramBytes = 65507;
 constexpr uint32_t kMaxBatch = 1024;
@@ -88,8 +89,9 @@ void validate(const FleetSimulator::Config& c) {
     throw std::invalid_argument("packets_per_second must be positive and finite");
   }
   if (c.batch == 0 || c.batch > kMaxBatch) throw std::invalid_argument("batch must be 1 to 1024");
-  if (kHeaderBytes + c.payload_bytes > kMaxDatagramBytes) {
-    throw std::invalid_argument("payload_bytes must leave the datagram within 65507 bytes");
+  const uint32_t tag_bytes = c.key.empty() ? 0 : TagSigner::kTagBytes;
+  if (kHeaderBytes + c.payload_bytes + tag_bytes > kMaxDatagramBytes) {
+    throw std::invalid_argument("payload_bytes must leave the datagram (tag included) within 65507 bytes");
   }
   if (c.cpu < -1 || c.cpu >= CPU_SETSIZE) throw std::invalid_argument("cpu out of range");
   if (c.port == 0) throw std::invalid_argument("port must be 1 to 65535");
@@ -172,7 +174,9 @@ FleetSimulator::FleetSimulator(Config config)
   });
 
   // The fixed parts of every packet are written once; encode() fills in the rest per packet.
-  packet_bytes_ = kHeaderBytes + config_.payload_bytes;
+  signed_bytes_ = kHeaderBytes + config_.payload_bytes;
+  if (!config_.key.empty()) signer_ = std::make_unique<TagSigner>(config_.key);
+  packet_bytes_ = signed_bytes_ + (signer_ ? TagSigner::kTagBytes : 0);
   packets_.assign(size_t{config_.batch} * packet_bytes_, 0);
   iovecs_.resize(config_.batch);
   messages_.assign(config_.batch, mmsghdr{});
@@ -387,13 +391,18 @@ void FleetSimulator::note_sent(uint32_t message, int64_t sent_ns, Report& report
 void FleetSimulator::encode(uint32_t message, uint32_t host, const HostState& state,
                             bool leave) noexcept {
   uint8_t* packet = packets_.data() + size_t{message} * packet_bytes_;
-  packet[3] = leave ? kFlagLeave : 0;
+  packet[3] = static_cast<uint8_t>((leave ? kFlagLeave : 0) | (signer_ ? kFlagAuth : 0));
   put_u64(packet + 4, config_.first_host_id + host);
   put_u32(packet + 12, state.incarnation);
   put_u32(packet + 16, state.seq);
+  if (signer_) signer_->sign(packet, signed_bytes_, packet + signed_bytes_);
 }
 
 uint32_t FleetSimulator::next_incarnation(uint32_t previous) noexcept {
+  if (!config_.key.empty()) {
+    if (previous != 0) return previous + 1;
+    return std::max<uint32_t>(1, static_cast<uint32_t>(::time(nullptr)));
+  }
   // 0 means "not known" on the wire, so it is never picked.
   uint32_t next = static_cast<uint32_t>(splitmix64(rng_state_));
   if (next == previous) ++next;

@@ -27,6 +27,7 @@
 
 namespace heartwatch::sim {
 
+class TagSigner;
 class TcpFleet;
 
 class FleetSimulator {
@@ -61,6 +62,9 @@ class FleetSimulator {
     int cpu = -1;            // Pin run() to this CPU; -1: leave affinity alone.
     uint32_t first_seq = 0;  // Seq of each host's first packet (set near 2^32 to test wrap).
     uint64_t seed = 1;       // Shuffle order and incarnations; the same seed gives the same run.
+    // Sign every packet with this key (AUTH + tag). Incarnations then only go up, as a server
+    // that checks tags requires: the start time in Unix seconds, +1 per restart.
+    std::vector<uint8_t> key;
     std::vector<KillEvent> kills;
     std::vector<RestartEvent> restarts;
     // Over TCP: one connection per host to a server run with `tcp` (see sim/tcp_fleet.h), each
@@ -157,6 +161,8 @@ class FleetSimulator {
   std::vector<uint8_t> batch_leave_;
   std::vector<uint64_t> errno_counts_;
   uint32_t packet_bytes_;
+  uint32_t signed_bytes_;  // what the tag covers: the packet without its tag
+  std::unique_ptr<TagSigner> signer_;  // null: unsigned packets
 };
 
 }  // namespace heartwatch::sim

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/key_ring.h"
 #include "core/common/system_error.h"
 
 namespace heartwatch {
@@ -159,6 +160,63 @@ TEST(Engine, LeaveAndRestartAndMalformedAreHandledInOrder) {
         return EngineStats::get(engine.stats().receiver(0), static_cast<uint32_t>(ReceiverCounter::kMalformed)) == 1;
       },
       std::chrono::seconds(5)));
+}
+
+// Signs `d` in place under `key` (AUTH flag, 16-byte tag appended).
+std::vector<uint8_t> signed_with(std::vector<uint8_t> d, const AuthKey& key) {
+  d[3] |= 0x02;
+  const size_t length = d.size();
+  d.resize(length + kAuthTagBytes);
+  KeyRing({key}).sign(d.data(), length, d.data() + length);
+  return d;
+}
+
+uint64_t receiver_total(Engine& engine, ReceiverCounter field) {
+  uint64_t total = 0;
+  for (uint32_t r = 0; r < engine.receiver_count(); ++r) {
+    total += EngineStats::get(engine.stats().receiver(r), static_cast<uint32_t>(field));
+  }
+  return total;
+}
+
+// setKeys() on the JS thread while two receivers verify tags: under TSan this checks the ring
+// hand-over; afterwards only the new key verifies.
+TEST(Engine, RotatesKeysWhileReceiversVerify) {
+  const AuthKey old_key(32, 1), new_key(32, 2);
+  EngineConfig c = config(2, 1);
+  c.auth_keys = {old_key};
+  c.auth_required = true;
+  c.detector.timeout_ms = 60'000;
+  Engine engine(c, [] {});
+  engine.start();
+  Sender sender(engine.port());
+  std::atomic<bool> stop{false};
+  std::thread rotator([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      engine.set_keys(i % 2 == 0 ? std::vector<AuthKey>{new_key, old_key} : std::vector<AuthKey>{old_key});
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  for (uint32_t seq = 0; seq < 2000; ++seq) {
+    std::vector<uint8_t> d = heartbeat(1 + seq % 50, 9);
+    d[16] = static_cast<uint8_t>(seq >> 24), d[17] = static_cast<uint8_t>(seq >> 16);
+    d[18] = static_cast<uint8_t>(seq >> 8), d[19] = static_cast<uint8_t>(seq);
+    sender.send(signed_with(d, old_key));
+  }
+  stop.store(true);
+  rotator.join();
+  ASSERT_TRUE(wait_for([&] { return receiver_total(engine, ReceiverCounter::kReceived) == 2000; },
+                       std::chrono::seconds(10)));
+  EXPECT_EQ(receiver_total(engine, ReceiverCounter::kAuthFailed), 0u);
+  engine.set_keys({new_key});
+  sender.send(signed_with(heartbeat(1, 9), old_key));
+  sender.send(signed_with(heartbeat(2, 10), new_key));
+  sender.send(heartbeat(3, 9));
+  ASSERT_TRUE(wait_for([&] { return receiver_total(engine, ReceiverCounter::kReceived) == 2003; },
+                       std::chrono::seconds(10)));
+  EXPECT_EQ(receiver_total(engine, ReceiverCounter::kAuthFailed), 1u);
+  EXPECT_EQ(receiver_total(engine, ReceiverCounter::kUnauthenticated), 1u);
+  EXPECT_THROW(engine.set_keys({AuthKey(4, 1)}), std::invalid_argument);
 }
 
 TEST(Engine, RemoveAndSnapshotCommandsAreAnsweredByTheOwningWorker) {

@@ -33,6 +33,7 @@ struct Seen {
   std::vector<uint64_t> hosts;
   std::vector<uint32_t> seqs;
   std::vector<ParseStatus> statuses;
+  std::vector<bool> auth;
   bool violation = false;
 };
 
@@ -58,6 +59,7 @@ Seen feed(const std::vector<uint8_t>& stream, const std::vector<size_t>& cuts) {
       seen.hosts.push_back(parsed.host_id);
       seen.seqs.push_back(parsed.seq);
       seen.statuses.push_back(status);
+      seen.auth.push_back(parsed.auth);
     }
     EXPECT_EQ(data, stop);
     start = end;
@@ -79,8 +81,9 @@ TEST(FrameReader, SplitAtEveryByteBoundaryOfTwoFrames) {
       ASSERT_FALSE(seen.violation) << a << "," << b;
       ASSERT_EQ(seen.hosts, (std::vector<uint64_t>{1, 2, 3})) << a << "," << b;
       ASSERT_EQ(seen.seqs, (std::vector<uint32_t>{10, 20, 30}));
-      ASSERT_EQ(seen.statuses[1], ParseStatus::kAuthUnsupported);
-      ASSERT_EQ(seen.statuses[2], ParseStatus::kOk);
+      ASSERT_EQ(seen.statuses[1], ParseStatus::kOk);
+      ASSERT_TRUE(seen.auth[1]);
+      ASSERT_FALSE(seen.auth[2]);
     }
   }
 }

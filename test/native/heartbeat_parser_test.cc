@@ -155,7 +155,7 @@ TEST(HeartbeatParser, HostIdZeroIsMalformed) {
   d.flags = kHeartbeatFlagAuth;
   EXPECT_EQ(parse(d.bytes(true)), ParseStatus::kMalformed);
   d.host_id = 1;
-  EXPECT_EQ(parse(d.bytes(true)), ParseStatus::kAuthUnsupported);
+  EXPECT_EQ(parse(d.bytes(true)), ParseStatus::kOk);
 }
 
 TEST(HeartbeatParser, LeaveFlagIsReported) {
@@ -168,13 +168,14 @@ TEST(HeartbeatParser, LeaveFlagIsReported) {
   EXPECT_EQ(out.payload_len, 2u);
 }
 
-TEST(HeartbeatParser, WellFormedAuthIsUnsupportedAndStillDecoded) {
+TEST(HeartbeatParser, WellFormedAuthIsDecodedWithItsTagLeftToTheReceiver) {
   for (uint8_t flags : {kHeartbeatFlagAuth, uint8_t{kHeartbeatFlagAuth | kHeartbeatFlagLeave}}) {
     Datagram d;
     d.flags = flags;
     d.payload = {7, 7, 7};
     ParsedHeartbeat out{};
-    ASSERT_EQ(parse(d.bytes(true), out), ParseStatus::kAuthUnsupported);
+    ASSERT_EQ(parse(d.bytes(true), out), ParseStatus::kOk);
+    EXPECT_TRUE(out.auth);
     EXPECT_EQ(out.host_id, d.host_id);
     EXPECT_EQ(out.seq, d.seq);
     EXPECT_EQ(out.payload_len, 3u);
@@ -182,6 +183,8 @@ TEST(HeartbeatParser, WellFormedAuthIsUnsupportedAndStillDecoded) {
   }
 }
 
+// Shorter than the tag but not shorter than the payload: a truncated tag (a failed tag when the
+// server has keys); anything else off by a byte is malformed.
 TEST(HeartbeatParser, AuthNeedsExactlyTheTagLength) {
   Datagram d;
   d.flags = kHeartbeatFlagAuth;
@@ -190,8 +193,10 @@ TEST(HeartbeatParser, AuthNeedsExactlyTheTagLength) {
   bytes.push_back(0);
   for (size_t length = kHeartbeatHeaderBytes; length < bytes.size(); ++length) {
     ParsedHeartbeat out{};
-    const ParseStatus expected = length == kHeartbeatHeaderBytes + 1 + kAuthTagBytes
-                                     ? ParseStatus::kAuthUnsupported
+    const size_t unsigned_length = kHeartbeatHeaderBytes + 1;
+    const ParseStatus expected = length == unsigned_length + kAuthTagBytes ? ParseStatus::kOk
+                                 : length >= unsigned_length && length < unsigned_length + kAuthTagBytes
+                                     ? ParseStatus::kTagTruncated
                                      : ParseStatus::kMalformed;
     EXPECT_EQ(parse_heartbeat_v1(bytes.data(), length, out), expected) << length;
   }

@@ -31,6 +31,7 @@ const report = require('../../bench/lib/report.js') as {
   svg(result: unknown, scenarios: ScenarioModule[]): string;
   targets(rows: Row[]): { target: string; contender: string; figure: string; met: boolean }[];
 };
+const pause = require('../../bench/scenarios/pause.js') as ScenarioModule;
 const precision = require('../../bench/scenarios/precision.js') as ScenarioModule & {
   lateness(
     downs: [string, number, number, number][],
@@ -162,6 +163,30 @@ describe.runIf(fleetSimulatorAvailable())('bench suite scenario, tiny', () => {
     const baseline = rows.find((r) => r.contender === 'node-dgram');
     expect(baseline?.vsBaseline?.p99Ms).toBe(1);
   }, 20_000);
+
+  it('pause with 400 hosts: heartwatch reports no false down around a stop of its process', async () => {
+    const rows = await pause.run({
+      runs: 1,
+      hosts: 400,
+      kill: 20,
+      timeoutMs: 300,
+      intervalMs: 50,
+      scanIntervalMs: 50,
+      pauseMs: 900,
+      cpus: suite.defaultCpus(),
+    });
+    expect(rows.map((r) => r.contender)).toEqual([
+      'heartwatch-native',
+      'heartwatch-js',
+      'node-dgram',
+    ]);
+    for (const row of rows) {
+      expect(row).toMatchObject({ scenario: 'pause', hosts: 400, killed: 20, pauseMs: 900 });
+      if (row.contender.startsWith('heartwatch')) {
+        expect(row).toMatchObject({ falseDowns: 0, earlyCount: 0, eventsLost: 0 });
+      }
+    }
+  }, 30_000);
 });
 
 // The peer contenders (bench/peers/): Redis and etcd started for real on loopback. `npm test`

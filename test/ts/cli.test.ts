@@ -318,6 +318,46 @@ describe.each(engines)('heartwatch serve --engine %s', (engine) => {
     ]);
   });
 
+  it('prints the storm lines of a mass failure: start, the flagged downs, end', async () => {
+    const server = cli(
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--timeout',
+      '300ms',
+      '--missed-beats',
+      '0',
+      '--engine',
+      engine,
+      '--json',
+    );
+    const [, port] = await server.waitStderr(/listening on 127\.0\.0\.1:(\d+)/);
+    const fleet = 12;
+    for (let id = 1; id <= fleet; id++) await client.beat(Number(port), BigInt(id));
+    const start = await server.waitJson((o) => o.event === 'storm' && o.phase === 'start');
+    expect(Object.keys(start)).toEqual(['event', 'phase', 'time', 'downs', 'hosts']);
+    expect(start.time).toMatch(iso);
+    const end = await server.waitJson((o) => o.event === 'storm' && o.phase === 'end');
+    expect(end).toMatchObject({ event: 'storm', phase: 'end', downs: fleet });
+    expect(end.time).toMatch(iso);
+    const lines = server.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const startAt = lines.findIndex((o) => o.event === 'storm');
+    for (const down of lines.slice(startAt).filter((o) => o.event === 'down')) {
+      expect(Object.keys(down)).toEqual([
+        'event',
+        'id',
+        'address',
+        'time',
+        'reason',
+        'lastSeen',
+        'storm',
+      ]);
+      expect(down.storm).toBe(true);
+    }
+  });
+
   it('writes human-readable lines without --json and stops on SIGINT', async () => {
     const server = cli('serve', '--port', '0', '--host', '127.0.0.1', '--engine', engine);
     const [, port] = await server.waitStderr(/listening on 127\.0\.0\.1:(\d+)/);
@@ -485,7 +525,10 @@ describe.each(engines)('heartwatch serve --json --engine %s into a reader that s
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('close', resolve));
     const delivered = /closed after [\d,]+ datagrams and ([\d,]+) events/.exec(stderr())?.[1];
-    const lines = out.split('\n').slice(0, -1);
+    // Every host going down at once is a storm: its start and end lines are not host events.
+    const all = out.split('\n').slice(0, -1);
+    const lines = all.filter((line) => !line.startsWith('{"event":"storm"'));
+    expect(all.length - lines.length).toBeLessThanOrEqual(2);
     expect(lines.length).toBe(Number(delivered?.replaceAll(',', '')));
     // Per host: up, down, up, down, ... and down last: nothing in between went missing.
     const byHost = new Map<string, string[]>();

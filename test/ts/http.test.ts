@@ -129,6 +129,10 @@ describe('GET /metrics', () => {
       heartwatch_dropped_total: 'counter',
       heartwatch_events_pending: 'gauge',
       heartwatch_events_delivered_total: 'counter',
+      heartwatch_watermark_lag_seconds: 'gauge',
+      heartwatch_expiry_waits_total: 'counter',
+      heartwatch_lossy_deferred_total: 'counter',
+      heartwatch_uncertain_downs_total: 'counter',
       heartwatch_transitions_total: 'counter',
       heartwatch_detection_lateness_seconds: 'histogram',
       heartwatch_info: 'gauge',
@@ -145,6 +149,9 @@ describe('GET /metrics', () => {
     expect(v('heartwatch_heartbeats_rejected_total', { reason: 'host_limit' })).toBe(stats.refused);
     expect(v('heartwatch_dropped_total', { where: 'socket' })).toBe(stats.kernelDrops);
     expect(v('heartwatch_events_delivered_total')).toBe(stats.eventsDelivered);
+    expect(v('heartwatch_lossy_deferred_total')).toBe(stats.lossyDeferred);
+    expect(v('heartwatch_uncertain_downs_total')).toBe(stats.uncertainDowns);
+    expect(v('heartwatch_watermark_lag_seconds')).toBeGreaterThanOrEqual(0);
     expect(v('heartwatch_transitions_total', { kind: 'up' })).toBe(5);
     expect(v('heartwatch_transitions_total', { kind: 'down' })).toBe(5);
     expect(v('heartwatch_transitions_total', { kind: 'restart' })).toBe(0);
@@ -346,6 +353,27 @@ describe('GET /events (Server-Sent Events)', () => {
     expect(late.frames[0]).toMatchObject({ event: 'gap', data: '{"event":"gap","missed":5}' });
     expect(late.frames.slice(1).map((f) => f.event)).toEqual(['up', 'up', 'up', 'up']);
     late.close();
+  });
+
+  it('sends a mass failure as storm frames without an id, and its downs flagged storm', async () => {
+    await start();
+    const sse = new SseClient(port);
+    await until(() => api.summary().eventStream.clients === 1, 2000);
+    // 12 hosts, all silent after one beat: every one goes down within one timeout, a storm.
+    for (let id = 1n; id <= 12n; id++) await client.beat(udpPort, id);
+    const ended = () => sse.frames.some((f) => f.event === 'storm' && f.data?.includes('"end"'));
+    expect(await until(ended, 10_000)).toBe(true);
+    const storms = sse.frames.filter((f) => f.event === 'storm');
+    expect(storms.map((f) => JSON.parse(f.data as string).phase)).toEqual(['start', 'end']);
+    expect(storms.every((f) => f.id === undefined)).toBe(true);
+    const downs = sse.frames.filter((f) => f.event === 'down');
+    expect(downs).toHaveLength(12);
+    // The downs from the start frame on carry storm:true, exactly as serve --json prints them.
+    const from = sse.frames.indexOf(storms[0] as never);
+    const flagged = sse.frames.slice(from).filter((f) => f.event === 'down');
+    expect(flagged.length).toBeGreaterThan(0);
+    for (const f of flagged) expect(JSON.parse(f.data as string).storm).toBe(true);
+    sse.close();
   });
 });
 

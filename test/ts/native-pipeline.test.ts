@@ -261,6 +261,9 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
       ringCapacity: 1024,
       eventRingCapacity: 1024,
       spin: false,
+      authKeys: [],
+      authRequired: false,
+      allow: [],
     };
     const attempt = (config: object): { code?: string; syscall?: string } => {
       try {

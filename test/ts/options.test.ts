@@ -41,6 +41,9 @@ describe('resolveOptions defaults', () => {
       spin: false,
       engine: 'auto',
       expiry: 'wheel',
+      auth: null,
+      allow: [],
+      storm: { fraction: 0.4, windowMs: 5000, minDowns: 10, policy: 'flag' },
       tcp: null,
     });
   });
@@ -83,9 +86,18 @@ describe('resolveOptions defaults', () => {
       spin: true,
       engine: 'js',
       expiry: 'fifo',
+      auth: null,
+      allow: [],
+      storm: false,
       tcp: null,
     } as const;
-    expect(resolveOptions(low)).toEqual(low);
+    expect(resolveOptions(low)).toEqual({ ...low, storm: null });
+    expect(resolveOptions({ storm: { fraction: 0.001, windowMs: 1, minDowns: 1 } }).storm).toEqual({
+      fraction: 0.001,
+      windowMs: 1,
+      minDowns: 1,
+      policy: 'flag',
+    });
     const high = {
       port: 65535,
       host: '::1',
@@ -99,16 +111,89 @@ describe('resolveOptions defaults', () => {
       forgetAfterMs: 2 ** 31 - 1,
       batchSize: 1024,
       recvBufferBytes: 2 ** 31 - 1,
-      receiveBackend: 'io_uring',
+      receiveBackend: 'recvmmsg',
       ringCapacity: 2 ** 24,
       eventRingCapacity: 2 ** 24,
       eventBatchSize: 65_536,
       spin: false,
       engine: 'native',
       expiry: 'wheel',
+      auth: null,
+      allow: [],
+      storm: { fraction: 1, windowMs: 16_777_214, minDowns: 2 ** 31 - 1, policy: 'hold' },
       tcp: null,
     } as const;
     expect(resolveOptions(high)).toEqual(high);
+  });
+});
+
+describe('resolveOptions auth and allow', () => {
+  const key = (bytes: number) => Buffer.alloc(bytes, 0xab);
+
+  it('accepts 1 to 8 keys of 16 to 1024 bytes, and keeps them redacted', () => {
+    const one = resolveOptions({ auth: { keys: [key(16)] } }).auth;
+    expect(one?.required).toBe(false);
+    expect(one?.keys.size).toBe(1);
+    const eight = resolveOptions({
+      auth: { keys: Array.from({ length: 8 }, () => key(1024)), required: true },
+    });
+    expect(eight.auth?.required).toBe(true);
+    expect(eight.auth?.keys.keys[7]).toEqual(key(1024));
+    expect(JSON.stringify(eight)).not.toMatch(/abab|171/);
+    expect(String(eight.auth?.keys)).toBe('[8 heartwatch auth key(s), redacted]');
+  });
+
+  it.each([
+    [{ keys: [] }, /"auth\.keys".*got 0 keys/],
+    [{ keys: Array.from({ length: 9 }, () => Buffer.alloc(32)) }, /got 9 keys/],
+    [{ keys: [Buffer.alloc(15, 0xab)] }, /got 15 bytes at index 0/],
+    [{ keys: [Buffer.alloc(32), Buffer.alloc(1025)] }, /got 1025 bytes at index 1/],
+    [{ keys: ['00112233445566778899aabbccddeeff'] }, /got string at index 0/],
+    [{ keys: [Buffer.alloc(32)], required: 'yes' }, /"auth\.required": expected a boolean/],
+    [{ keys: [Buffer.alloc(32)], requird: true }, /Unknown option "auth\.requird"/],
+    [[Buffer.alloc(32)], /"auth": expected an object/],
+  ])('rejects auth %#', (auth, message) => {
+    const error = errorOf({ auth });
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toMatch(/ab{2}|00112233/);
+  });
+
+  it('parses prefixes, folding IPv4-mapped ones into IPv4', () => {
+    const { allow } = resolveOptions({
+      allow: ['10.0.0.0/8', 'fd00::/8', '192.0.2.7', '::ffff:10.1.0.0/112', '::/0'],
+    });
+    expect(
+      allow.map(({ family, bits, address }) => [family, bits, address.toString('hex')]),
+    ).toEqual([
+      [4, 8, '0a000000'],
+      [6, 8, `fd${'0'.repeat(30)}`],
+      [4, 32, 'c0000207'],
+      [4, 16, '0a010000'],
+      [6, 0, '0'.repeat(32)],
+    ]);
+    expect(
+      resolveOptions({ allow: Array.from({ length: 256 }, () => '10.0.0.0/8') }).allow,
+    ).toHaveLength(256);
+  });
+
+  it.each([
+    '10.0.0.0/33',
+    '::/129',
+    '10.0.0.0/',
+    '10.0.0.0/8/8',
+    'fe80::1%eth0/64',
+    'localhost',
+    '',
+    5,
+  ])('rejects the prefix %j naming the entry', (entry) => {
+    expect(errorOf({ allow: [entry] }).message).toMatch(/"allow\[0\]": expected an address prefix/);
+  });
+
+  it('rejects more than 256 prefixes and non-arrays', () => {
+    expect(errorOf({ allow: Array.from({ length: 257 }, () => '10.0.0.0/8') }).message).toMatch(
+      /257 entries/,
+    );
+    expect(errorOf({ allow: '10.0.0.0/8' }).message).toMatch(/"allow": expected an array/);
   });
 });
 
@@ -122,6 +207,18 @@ describe('resolveOptions errors', () => {
     );
     expect(errorOf({ identity: 'name' }).message).toBe(
       'Invalid option "identity": expected one of "id", "address", "ip", got "name"',
+    );
+    expect(errorOf({ storm: { fraction: 0 } }).message).toBe(
+      'Invalid option "storm.fraction": expected a number above 0, at most 1, got 0',
+    );
+    expect(errorOf({ storm: { policy: 'drop' } }).message).toBe(
+      'Invalid option "storm.policy": expected one of "flag", "hold", got "drop"',
+    );
+    expect(errorOf({ storm: { window: 5 } }).message).toBe(
+      'Invalid option "storm": expected an object with only fraction, windowMs, minDowns, policy, got { window: 5 } (unknown "window")',
+    );
+    expect(errorOf({ storm: true }).message).toBe(
+      'Invalid option "storm": expected false or an object such as { fraction: 0.5, policy: "hold" }, got true',
     );
     expect(errorOf({ host: 'localhost' }).message).toBe(
       'Invalid option "host": expected an IP address literal such as "::", "0.0.0.0" or "127.0.0.1", got "localhost"',
@@ -199,9 +296,17 @@ describe('resolveOptions errors', () => {
     expect(errorOf({ somethingElse: 1 }).message).not.toContain('did you mean');
   });
 
+  it('rejects io_uring until it honours the receive watermark and authentication', () => {
+    for (const engine of ['auto', 'native', 'js'] as const) {
+      expect(errorOf({ engine, receiveBackend: 'io_uring' }).message).toBe(
+        `Invalid option "receiveBackend": expected 'auto' or 'recvmmsg' ('io_uring' is not yet combined with the receive watermark and authentication), got "io_uring"`,
+      );
+    }
+  });
+
   it('rejects a receive backend the pure-TS engine cannot use', () => {
-    expect(errorOf({ engine: 'js', receiveBackend: 'io_uring' }).message).toBe(
-      `Invalid option "receiveBackend": expected 'auto' with engine 'js' (the pure-TS engine reads with node:dgram), got "io_uring"`,
+    expect(errorOf({ engine: 'js', receiveBackend: 'recvmmsg' }).message).toBe(
+      `Invalid option "receiveBackend": expected 'auto' with engine 'js' (the pure-TS engine reads with node:dgram), got "recvmmsg"`,
     );
     expect(resolveOptions({ engine: 'js', receiveBackend: 'auto' }).receiveBackend).toBe('auto');
     expect(resolveOptions({ receiveBackend: 'recvmmsg' }).receiveBackend).toBe('recvmmsg');

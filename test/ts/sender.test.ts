@@ -257,6 +257,16 @@ describe('HeartbeatSender', () => {
       /"name": expected a non-empty string, got ''/,
     ],
     [
+      'key over tcp',
+      { server: 'tcp://127.0.0.1:7700', hostId: 1n, key: Buffer.alloc(32, 1) },
+      /"transport": expected "udp" with a key \(signed heartbeats go over UDP only\), got 'tcp'/,
+    ],
+    [
+      'key with transport auto',
+      { server: 'udp://127.0.0.1:7700', hostId: 1n, key: Buffer.alloc(32, 1), transport: 'auto' },
+      /"transport": expected "udp" with a key.*got 'auto'/,
+    ],
+    [
       'interval zero',
       { server: 'udp://127.0.0.1:7700', hostId: 1n, intervalMs: 0 },
       /"intervalMs": expected an integer from 1 to 86400000 \(milliseconds\), got 0/,

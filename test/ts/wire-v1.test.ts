@@ -72,6 +72,7 @@ describe('decodeHeartbeat', () => {
       intervalMs: 1000,
       payloadLength: 2,
       leave: true,
+      auth: false,
     });
   });
 
@@ -97,6 +98,7 @@ describe('decodeHeartbeat', () => {
       intervalMs: fields.intervalMs,
       payloadLength: 65_535,
       leave: false,
+      auth: false,
     });
   });
 
@@ -118,18 +120,39 @@ describe('decodeHeartbeat', () => {
     ['reserved flag bit 7', patched(3, '81')],
     ['reserved field set', patched(26, '0001')],
     ['host_id 0', patched(4, '0000000000000000')],
-    ['AUTH without its tag', patched(3, '02')],
-    ['AUTH with a short tag', Buffer.concat([patched(3, '02'), Buffer.alloc(15)])],
+    ['AUTH with a tag and a trailing byte', Buffer.concat([patched(3, '02'), Buffer.alloc(17)])],
   ])('calls %s malformed', (_name, datagram) => {
     expect(decodeHeartbeat(datagram)).toEqual({ status: 'malformed' });
   });
 
-  it('calls a well-formed AUTH datagram authUnsupported', () => {
-    const withTag = Buffer.concat([patched(3, '03'), Buffer.alloc(16, 0x5a)]);
-    expect(decodeHeartbeat(withTag)).toEqual({ status: 'authUnsupported' });
+  it.each([
+    ['AUTH without its tag', patched(3, '02')],
+    ['AUTH with a short tag', Buffer.concat([patched(3, '02'), Buffer.alloc(15)])],
+  ])('calls %s tagTruncated', (_name, datagram) => {
+    expect(decodeHeartbeat(datagram)).toEqual({ status: 'tagTruncated' });
   });
 
-  it('calls an AUTH datagram with host_id 0 malformed, not authUnsupported', () => {
+  it('decodes a well-formed AUTH datagram, leaving the tag to the server', () => {
+    const withTag = Buffer.concat([patched(3, '03'), Buffer.alloc(16, 0x5a)]);
+    expect(decodeHeartbeat(withTag)).toMatchObject({ status: 'ok', leave: true, auth: true });
+  });
+
+  it('signs the spec example exactly as docs/protocol.md shows', () => {
+    const datagram = encodeHeartbeat({
+      hostId: 0x1234n,
+      incarnation: 0xdb018fed,
+      seq: 41,
+      intervalMs: 50,
+      payload: Buffer.from('heartwa'),
+      key: Buffer.from(Array.from({ length: 32 }, (_, i) => i)),
+    });
+    expect(datagram.toString('hex')).toBe(
+      '485701020000000000001234db018fed00000029000000320007000068656172747761' +
+        '6aec7edeeff664c3d3afe9ec54ac4125',
+    );
+  });
+
+  it('calls an AUTH datagram with host_id 0 malformed', () => {
     const bad = Buffer.concat([patched(3, '02'), Buffer.alloc(16)]);
     bad.fill(0, 4, 12);
     expect(decodeHeartbeat(bad)).toEqual({ status: 'malformed' });

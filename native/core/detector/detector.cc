@@ -128,7 +128,32 @@ void Detector::drop(uint32_t index) {
     --down_;
   }
   r.flags = 0;  // no longer kLive: for_each_host skips it
+  if (index < replay_.size()) replay_[index].seen = 0;
   pool_.release(index);
+}
+
+// Incarnations only go up under authentication (senders that sign use their start time), so a
+// lower one is an earlier life of the host; within one, a seq must be new to the window.
+bool Detector::fresh(uint32_t index, const Heartbeat& hb) {
+  if (index >= replay_.size()) {
+    replay_.resize(std::max<size_t>({size_t{index} + 1, replay_.size() * 2, 1024}), ReplayWindow{});
+  }
+  ReplayWindow& w = replay_[index];
+  if (w.seen == 0 || hb.incarnation > w.incarnation) {
+    w = {hb.incarnation, hb.seq, 1};
+    return true;
+  }
+  if (hb.incarnation < w.incarnation) return false;
+  const int32_t ahead = static_cast<int32_t>(hb.seq - w.top);
+  if (ahead > 0) {
+    w.seen = ahead >= 64 ? 1 : (w.seen << ahead) | 1;
+    w.top = hb.seq;
+    return true;
+  }
+  const uint32_t behind = w.top - hb.seq;
+  if (behind >= 64 || (w.seen >> behind & 1) != 0) return false;
+  w.seen |= uint64_t{1} << behind;
+  return true;
 }
 
 // A full table takes a new host in place of a down one, so hosts that stopped (a flood of
@@ -182,6 +207,7 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
     throw;
   }
   index.insert(i, now_ + timeout, ExpiryLane::kAlive, now_);
+  if (hb.authenticated) fresh(i, hb);
   ++up_;
   out.push_back(event(r, HostEventType::kUp));
 }
@@ -194,9 +220,14 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
     admit(index, hb, hash, timeout, out);
     return;
   }
+  if (hb.authenticated && !fresh(i, hb)) {
+    ++replayed_;
+    return;
+  }
   HostEntry& r = pool_.get<HostEntry>(i);
   if (r.has(HostEntry::kUp)) {
     index.rearm(i, last_seen(r) + r.timeout_ms, now_ + timeout, now_);
+    r.clear(HostEntry::kDeferred);
     r.last_seen = static_cast<uint32_t>(now_);
     r.timeout_ms = timeout;
     store_address(r, hb.address);
@@ -282,31 +313,66 @@ void Detector::leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std
   with_index([&](auto& index) { depart(index, key, from, out); });
 }
 
+void Detector::leave(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out) {
+  if (hb.authenticated) {
+    const uint32_t i = table_.find(hb.key, HostTable::hash(hb.key));
+    if (i != kNoIndex && !fresh(i, hb)) {
+      advance(now_ms);
+      ++replayed_;
+      return;
+    }
+  }
+  leave(hb.key, hb.address, now_ms, out);
+}
+
 template <class Index>
-size_t Detector::sweep(Index& index, size_t budget, std::vector<HostEvent>& out) {
+size_t Detector::sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out) {
+  const uint64_t limit = std::min(now_, horizon.until_ms);
   auto deadline = [this](uint32_t i) { return deadline_of(i); };
-  auto due = [&](uint32_t i, uint64_t) {
+  auto due = [&](uint32_t i, uint64_t at) {
     HostEntry& r = pool_.get<HostEntry>(i);
     if (!r.has(HostEntry::kUp)) {
       drop(i);
       ++forgotten_;
       return;
     }
+    if (at > limit) {
+      // The wheel's clock can run ahead of a lagging horizon (it jumps when empty); never early.
+      index.insert(i, at, ExpiryLane::kAlive, now_);
+      return;
+    }
+    const bool lossy = at > horizon.lossy_from_ms && at <= horizon.lossy_until_ms;
+    if (lossy && !r.has(HostEntry::kDeferred)) {
+      // A heartbeat that would have kept it up may be among the datagrams lost around its
+      // deadline: give it one more timeout from the end of the loss before believing the
+      // silence. The stretch lives in timeout_ms until its next heartbeat sets it afresh.
+      const uint64_t extended = std::max(at, horizon.lossy_until_ms) + r.timeout_ms;
+      r.timeout_ms = static_cast<uint32_t>(std::min<uint64_t>(extended - last_seen(r), kMaxTimeoutMs));
+      r.set(HostEntry::kDeferred);
+      ++deferred_;
+      index.insert(i, deadline_of(i), ExpiryLane::kAlive, now_);
+      return;
+    }
+    const bool uncertain = r.has(HostEntry::kDeferred);
     r.clear(HostEntry::kUp);
+    r.clear(HostEntry::kDeferred);
     --up_;
     ++down_;
     if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownTimeout, now_);
     HostEvent e = event(r, HostEventType::kDown);
     e.reason = DownReason::kTimeout;
+    e.uncertain = uncertain;
+    if (uncertain) ++uncertain_;
     out.push_back(e);
   };
-  return index.poll(now_, budget, deadline, due);
+  return index.poll(limit, budget, deadline, due);
 }
 
-size_t Detector::expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out) {
+size_t Detector::expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out,
+                        const ExpiryHorizon& horizon) {
   advance(now_ms);
   table_.migrate(HostTable::kMigrateStep * 4);
-  return with_index([&](auto& index) { return sweep(index, budget, out); });
+  return with_index([&](auto& index) { return sweep(index, budget, horizon, out); });
 }
 
 bool Detector::remove(uint64_t key) {
@@ -332,7 +398,11 @@ DetectorStats Detector::stats() const {
   s.down = down_;
   s.refused = refused_;
   s.forgotten = forgotten_;
-  s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() + (v6_pool_ ? v6_pool_->bytes_allocated() : 0);
+  s.replayed = replayed_;
+  s.deferred = deferred_;
+  s.uncertain = uncertain_;
+  s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() +
+                      (v6_pool_ ? v6_pool_->bytes_allocated() : 0) + replay_.capacity() * sizeof(ReplayWindow);
   return s;
 }
 

@@ -56,8 +56,22 @@ struct DetectorConfig {
   uint32_t clock_guard_ms = 0;
 };
 
+// How far one expire() call may go. `until_ms` is the receive watermark: deadlines after it
+// wait, because heartbeats that arrived before them may still be on their way to the detector.
+// A deadline in the lossy window (lossy_from_ms, lossy_until_ms], where datagrams were lost,
+// moves to one timeout after the window's end (once per silence): a live host whose heartbeats
+// were lost is heard again by then; if it stays silent its down is `uncertain`.
+struct ExpiryHorizon {
+  uint64_t until_ms = UINT64_MAX;
+  uint64_t lossy_from_ms = 0;
+  uint64_t lossy_until_ms = 0;
+};
+
 struct DetectorStats {
   uint64_t tracked, up, down, refused, forgotten;
+  uint64_t replayed;  // authenticated heartbeats and leaves dropped by the replay check
+  uint64_t deferred;   // deadlines given one more timeout for a lossy window
+  uint64_t uncertain;  // downs that followed such a deferral
   uint64_t bytes_allocated;  // every block the detector holds (pool, side pool, table)
 };
 
@@ -90,11 +104,15 @@ class Detector {
   // Graceful shutdown: an up host goes down (reason left) now; otherwise nothing happens.
   // Runs on: worker thread.
   void leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out);
-  // Marks down the hosts whose deadline has come and forgets hosts down for forget_after_ms,
-  // in deadline order, doing at most `budget` units of work. Returns the work done; a return
-  // equal to `budget` means there may be more.
+  // The same for a leave datagram; an authenticated one must pass the replay check first.
   // Runs on: worker thread.
-  size_t expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out);
+  void leave(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out);
+  // Marks down the hosts whose deadline has come (and is within `horizon`) and forgets hosts
+  // down for forget_after_ms, in deadline order, doing at most `budget` units of work. Returns
+  // the work done; a return equal to `budget` means there may be more.
+  // Runs on: worker thread.
+  size_t expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out,
+                const ExpiryHorizon& horizon = {});
   // Forgets a host without an event. False if unknown.
   // Runs on: worker thread.
   bool remove(uint64_t key);
@@ -126,7 +144,7 @@ class Detector {
   template <class Index>
   void depart(Index& index, uint64_t key, const PeerAddress& from, std::vector<HostEvent>& out);
   template <class Index>
-  size_t sweep(Index& index, size_t budget, std::vector<HostEvent>& out);
+  size_t sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out);
   template <class Fn>
   decltype(auto) with_index(Fn&& fn);
   template <class Fn>
@@ -143,6 +161,7 @@ class Detector {
   void store_address(HostEntry& r, const PeerAddress& address);
   PeerAddress load_address(const HostEntry& r) const;
   void drop(uint32_t index);
+  bool fresh(uint32_t index, const Heartbeat& hb);
   HostEvent event(const HostEntry& r, HostEventType type) const;
   HostSnapshot snapshot(uint32_t index) const;
 
@@ -156,6 +175,23 @@ class Detector {
   uint64_t down_ = 0;
   uint64_t refused_ = 0;
   uint64_t forgotten_ = 0;
+  uint64_t replayed_ = 0;
+
+  // Replay state of authenticated hosts (docs/protocol.md, "Replay protection"): the highest
+  // authenticated incarnation, the highest seq seen in it, and a 64-bit bitmap of the seqs
+  // top, top-1, ..., top-63 already accepted (IPsec/WireGuard style), so reordering within 64
+  // heartbeats is accepted once and everything else is a replay. Indexed by record index and
+  // grown only when a host authenticates: 16 bytes per record up to the highest index an
+  // authenticated host holds, nothing for a fleet that does not authenticate. seen == 0 means
+  // no state (an accepted seq always sets bit 0).
+  struct ReplayWindow {
+    uint32_t incarnation;
+    uint32_t top;
+    uint64_t seen;
+  };
+  std::vector<ReplayWindow> replay_;
+  uint64_t deferred_ = 0;
+  uint64_t uncertain_ = 0;
   uint32_t first_record_ = 0;  // the first pool index after the expiry index's sentinels
   uint32_t room_cursor_ = 0;   // where make_room() looks next
 };

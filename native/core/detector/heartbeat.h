@@ -17,6 +17,7 @@ struct Heartbeat {
   uint32_t seq;
   uint32_t incarnation;  // kUnknownIncarnation when the datagram carries none
   uint32_t interval_ms;  // 0 = unknown: the detector uses its configured timeout
+  bool authenticated;    // its tag matched a key: seq and incarnation are checked for replay
 };
 
 }  // namespace heartwatch

@@ -6,7 +6,7 @@
 //   incarnation   4
 //   addr          4  IPv4 bytes (network order) or, for IPv6, an index into the side pool
 //   timeout:24    3  this host's timeout in ms (announced interval x missed beats)
-//   flags:8       1  kUp, kLeft, kLinked, kLive and the address family
+//   flags:8       1  kUp, kLeft, kLinked, kLive, kDeferred and the address family
 //   prev:24,      8  intrusive links of the expiry index list the host is on, and the port
 //   next:24,
 //   port:16
@@ -30,6 +30,7 @@ struct HostEntry {
     kLive = 1 << 3,    // a host (free records and list sentinels lack it)
     kFamilyV4 = 1 << 4,
     kFamilyV6 = 1 << 5,
+    kDeferred = 1 << 6,  // up, its deadline fell in a lossy window: given one more timeout
   };
 
   uint64_t key;

@@ -22,6 +22,8 @@ struct HostEvent {
   HostEventType type;
   DownReason reason;  // down only
   bool recovered;     // up only: a down host heard again
+  bool uncertain;     // down only: its deadline fell where datagrams were lost, and it stayed
+                      // silent one more timeout (ExpiryHorizon)
 };
 
 static_assert(std::is_trivially_copyable_v<HostEvent>);

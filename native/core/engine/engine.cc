@@ -103,7 +103,13 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
     receivers_.push_back(std::make_unique<UdpReceiver>(r, config, std::move(socket), std::move(rings),
                                                        std::move(wake), stats_->receiver(r), cpu_for(r)));
   }
+  for (auto& receiver : receivers_) receiver->on_failure([this] { wake_js(); });
   if (config.tcp.enabled) create_tcp();
+  // In ring order: receiver r fills input(r), reactor k fills input(receivers + k).
+  std::vector<ReceiveWatermark*> watermarks;
+  for (auto& receiver : receivers_) watermarks.push_back(&receiver->watermark());
+  for (auto& reactor : reactors_) watermarks.push_back(&reactor->watermark());
+  for (auto& worker : workers_) worker->watch(watermarks);
 }
 
 void Engine::create_tcp() {
@@ -185,6 +191,11 @@ size_t Engine::drain_results(CommandResult* out, size_t max) noexcept {
   size_t total = 0;
   for (auto& worker : workers_) total += worker->drain_results(out + total, max - total);
   return total;
+}
+
+void Engine::set_keys(const std::vector<AuthKey>& keys) {
+  for (auto& receiver : receivers_) receiver->set_keys(std::make_unique<KeyRing>(keys));
+  for (auto& reactor : reactors_) reactor->set_keyed(!keys.empty());
 }
 
 uint32_t Engine::foreign_sockets() const {

@@ -69,6 +69,11 @@ class Engine {
   // Runs on: JS thread.
   bool post(uint32_t worker, const WorkerCommand& command) noexcept { return workers_[worker]->post(command); }
   uint32_t owner_of(uint64_t key) const noexcept;
+  // Replaces every receiver's key ring (hw.setKeys()): datagrams sent after this returns are
+  // checked with `keys` only. Throws std::invalid_argument for keys KeyRing refuses.
+  // Runs on: JS thread.
+  void set_keys(const std::vector<AuthKey>& keys);
+
   // How many UDP sockets not this engine's are bound to its port, in any process and on any
   // address (/proc/net/udp{,6}). Only a socket that set SO_REUSEPORT can be one while several
   // receivers share the port; with one receiver the kernel lets none bind.

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/auth/key_ring.h"
+#include "core/auth/source_allow_list.h"
 #include "core/detector/detector.h"
 #include "core/net/tcp_listener.h"
 #include "core/protocol/heartbeat_parser.h"
@@ -24,7 +26,9 @@ struct TcpConfig {
 };
 
 // How receivers read their sockets: recvmmsg batches, or a multishot io_uring recvmsg into
-// provided buffers (core/net/uring_reader.h). kAuto takes io_uring where the kernel allows it.
+// provided buffers (core/net/uring_reader.h). Until the io_uring path publishes the receive
+// watermark and runs the allow-list and auth checks, kAuto reads with recvmmsg and kIoUring is
+// refused (UdpReceiver).
 enum class ReceiveBackend : uint8_t { kAuto, kRecvmmsg, kIoUring };
 
 struct EngineConfig {
@@ -43,6 +47,9 @@ struct EngineConfig {
   uint32_t expire_budget = 4096;      // detector work per expire() call
   uint32_t max_idle_sleep_ms = 50;    // longest a worker sleeps with nothing due
   bool spin = false;                  // workers busy-poll instead of sleeping
+  std::vector<AuthKey> auth_keys;     // the first signs, all verify; empty: no authentication
+  bool auth_required = false;         // drop datagrams without a valid tag
+  std::vector<AddressPrefix> allow;   // sources accepted; empty: all
   TcpConfig tcp;                      // threads after the workers: accept, then reactors
 };
 

@@ -1,6 +1,6 @@
 // Counters that every engine thread writes for itself and that JS reads without a lock or a
-// native call: one 64-byte line of u64 counters per thread, receivers first, then workers, then
-// (with TCP on) the TCP accept thread and the TCP reactors.
+// native call: one 128-byte line of 16 u64 counters per thread, receivers first, then workers,
+// then (with TCP on) the TCP accept thread and the TCP reactors.
 // Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
 // thread counts as it takes events (pending = published - taken, exact from JS's view).
 // The addon exposes the whole block to JS as an ArrayBuffer; lib/engine/native-engine.ts reads
@@ -14,7 +14,7 @@
 
 namespace heartwatch {
 
-// Field order is a contract with lib/engine/native-engine.ts (RECEIVER_FIELDS).
+// Slots are a contract with lib/engine/native-engine.ts (RECEIVER_FIELD); 11-15 are free.
 enum class ReceiverCounter : uint32_t {
   kReceived = 0,         // datagrams taken from the socket
   kMalformed = 1,        // dropped: not a valid v1 heartbeat (identity mode "id")
@@ -24,10 +24,15 @@ enum class ReceiverCounter : uint32_t {
   kRecvBufferBytes = 5,  // SO_RCVBUF as granted by the kernel
   kBatches = 6,          // recvmmsg calls that returned datagrams
   kReceiveErrors = 7,    // recvmmsg calls that failed other than EAGAIN/EINTR
-  kCount = 8,
+  kAuthFailed = 8,       // dropped: AUTH tag wrong, truncated, or the datagram was altered
+  kUnauthenticated = 9,  // no tag while the server has keys (dropped if auth.required)
+  kNotAllowed = 10,      // dropped: source outside the `allow` list, before parsing
+  kWatermarkMs = 11,     // monotonic ms: everything that reached the socket before it was read
+  kFailedErrno = 12,     // 0 while running; the errno that stopped the thread for good
+  kCount = 16,
 };
 
-// Field order is a contract with lib/engine/native-engine.ts (WORKER_FIELD).
+// Slots are a contract with lib/engine/native-engine.ts (WORKER_FIELD); 9-15 are free.
 enum class WorkerCounter : uint32_t {
   kProcessed = 0,      // heartbeats (and leaves) applied to the detector
   kHostsUp = 1,
@@ -37,8 +42,14 @@ enum class WorkerCounter : uint32_t {
   kEventsTaken = 5,      // events JS has taken from this worker (written by the JS thread)
   kEventsPublished = 6,  // events decided, in the ring or the overflow or taken
   kForgotten = 7,
-  kCount = 8,
+  kReplayed = 8,         // authenticated datagrams dropped as replays (old seq or incarnation)
+  kExpiryWaits = 9,      // expiry passes that held a due deadline back for the receive watermark
+  kLossyDeferred = 10,   // deadlines in a lossy window given one more timeout
+  kUncertainDowns = 11,  // downs after such a deferral (flagged uncertain)
+  kCount = 16,
 };
+
+inline constexpr uint32_t kCountersPerLine = 16;
 
 // Field order is a contract with lib/engine/native-engine.ts (TCP_ACCEPTOR_FIELDS).
 enum class TcpAcceptorCounter : uint32_t {
@@ -57,19 +68,21 @@ enum class TcpAcceptorCounter : uint32_t {
 enum class TcpReactorCounter : uint32_t {
   kFrames = 0,             // complete frames read
   kProtocolErrors = 1,     // connections closed: a frame broke the v1 rules
-  kAuthUnsupported = 2,    // frames dropped: AUTH set, and this server has no key
+  kAuthUnsupported = 2,    // frames dropped: AUTH set (TCP keeps no tag to verify, keys or not)
   kRingDrops = 3,          // frames dropped: the worker's ring was full
   kHandshakeTimeouts = 4,  // connections closed: no complete first frame in time
   kIdleTimeouts = 5,       // connections closed: no frame in tcp.idleTimeoutMs
   kSlowFrames = 6,         // connections closed: a frame took longer than tcp.frameTimeoutMs
   kClosedByPeer = 7,       // connections the peer closed or reset
-  kCount = 8,
+  kUnauthenticated = 8,    // frames without a tag while the server has keys (dropped if required)
+  kNotAllowed = 9,         // frames dropped: the peer is outside the `allow` list
+  kCount = 10,
 };
 
 struct alignas(64) CounterLine {
-  std::atomic<uint64_t> values[8];
+  std::atomic<uint64_t> values[kCountersPerLine];
 };
-static_assert(sizeof(CounterLine) == 64);
+static_assert(sizeof(CounterLine) == 8 * kCountersPerLine);
 
 class EngineStats {
  public:

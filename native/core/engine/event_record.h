@@ -13,7 +13,8 @@
 // | 34     | 1    | recovered (0/1)                                            |
 // | 35     | 1    | family: 0 unknown, 4, 6                                    |
 // | 36     | 2    | port (u16)                                                 |
-// | 38     | 2    | zero                                                       |
+// | 38     | 1    | uncertain (0/1, down only)                                 |
+// | 39     | 1    | zero                                                       |
 // | 40     | 16   | ip (network order; IPv4 in the first 4 bytes)               |
 // | 56     | 8    | zero                                                       |
 #pragma once
@@ -37,7 +38,8 @@ struct EventRecord {
   uint8_t recovered;
   uint8_t family;
   uint16_t port;
-  uint16_t zero0;
+  uint8_t uncertain;
+  uint8_t zero0;
   uint8_t ip[16];
   uint64_t zero1;
 
@@ -51,6 +53,7 @@ struct EventRecord {
     record.type = static_cast<uint8_t>(event.type);
     record.reason = static_cast<uint8_t>(event.reason);
     record.recovered = event.recovered ? 1 : 0;
+    record.uncertain = event.uncertain ? 1 : 0;
     record.family = event.address.family;
     record.port = event.address.port;
     std::memcpy(record.ip, event.address.ip, sizeof(record.ip));
@@ -60,5 +63,6 @@ struct EventRecord {
 static_assert(sizeof(EventRecord) == 64);
 static_assert(std::is_trivially_copyable_v<EventRecord>);
 static_assert(offsetof(EventRecord, type) == 32 && offsetof(EventRecord, ip) == 40);
+static_assert(offsetof(EventRecord, uncertain) == 38);
 
 }  // namespace heartwatch

@@ -26,33 +26,22 @@ void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexc
   }
 }
 
-ParseStatus to_shard_message(IdentityMode identity, const uint8_t* data, size_t length,
-                             bool truncated, const sockaddr_storage& source,
-                             ShardMessage& out) noexcept {
-  ParsedHeartbeat parsed{};
-  const ParseStatus status =
-      truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(data, length, parsed);
-  return to_shard_message(identity, status, parsed, source, out);
-}
-
-ParseStatus to_shard_message(IdentityMode identity, ParseStatus status, ParsedHeartbeat parsed,
-                             const sockaddr_storage& source, ShardMessage& out) noexcept {
+void to_shard_message(IdentityMode identity, ParseStatus status, ParsedHeartbeat parsed,
+                      const sockaddr_storage& source, bool authenticated, ShardMessage& out) noexcept {
   out = ShardMessage{};
   to_peer_address(source, out.heartbeat.address);
-  if (status == ParseStatus::kAuthUnsupported) return status;
   if (identity == IdentityMode::kId) {
-    if (status == ParseStatus::kMalformed) return status;
     out.heartbeat.key = parsed.host_id;
   } else {
     // Any datagram is a heartbeat of its source; a valid v1 one also lends its fields.
     if (status != ParseStatus::kOk) parsed = ParsedHeartbeat{};
     out.heartbeat.key = identity_key(identity, parsed.host_id, reinterpret_cast<const sockaddr*>(&source));
   }
+  out.heartbeat.authenticated = authenticated;
   out.heartbeat.seq = parsed.seq;
   out.heartbeat.incarnation = parsed.incarnation;
   out.heartbeat.interval_ms = parsed.interval_ms;
   out.leave = parsed.leave;
-  return ParseStatus::kOk;
 }
 
 }  // namespace heartwatch

@@ -18,18 +18,11 @@ namespace heartwatch {
 // Runs on: receiver or reactor thread.
 void to_peer_address(const sockaddr_storage& source, PeerAddress& address) noexcept;
 
-// Builds `out` from `length` bytes at `data` received from `source`. `truncated` says the bytes
-// are not the whole message (a datagram cut by the kernel). Returns kOk when `out` is to be
-// handed to the owning worker; otherwise the reason it is dropped (the caller counts it).
+// Builds `out` for a message the caller accepted (a valid v1 heartbeat, or in identity
+// "address"/"ip" any datagram of `source`; `status` and `parsed` are what the parser said).
+// `authenticated`: its tag matched a key, so the worker applies replay protection.
 // Runs on: receiver or reactor thread.
-ParseStatus to_shard_message(IdentityMode identity, const uint8_t* data, size_t length,
-                             bool truncated, const sockaddr_storage& source,
-                             ShardMessage& out) noexcept;
-
-// The same for a message already parsed (a stream transport parses the header as it arrives):
-// `status` and `parsed` are what the parser said about it.
-// Runs on: receiver or reactor thread.
-ParseStatus to_shard_message(IdentityMode identity, ParseStatus status, ParsedHeartbeat parsed,
-                             const sockaddr_storage& source, ShardMessage& out) noexcept;
+void to_shard_message(IdentityMode identity, ParseStatus status, ParsedHeartbeat parsed,
+                      const sockaddr_storage& source, bool authenticated, ShardMessage& out) noexcept;
 
 }  // namespace heartwatch

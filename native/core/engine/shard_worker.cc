@@ -59,6 +59,12 @@ ShardWorker::~ShardWorker() {
   join();
 }
 
+void ShardWorker::watch(std::vector<ReceiveWatermark*> receivers) {
+  watermarks_ = std::move(receivers);
+  seen_mark_ms_.assign(watermarks_.size(), 0);
+  seen_lost_.assign(watermarks_.size(), 0);
+}
+
 void ShardWorker::start() { thread_ = std::thread([this] { run(); }); }
 
 void ShardWorker::request_stop() noexcept {
@@ -108,7 +114,13 @@ bool ShardWorker::step() {
   flush_overflow();
   size_t expired = 0;
   // Expiry pauses while JS is behind: its events would only pile up in the overflow.
-  if (!js_behind()) expired = detector_.expire(monotonic_ms_floor(), expire_budget_, decided_);
+  if (!js_behind()) {
+    const uint64_t clock = monotonic_ms_floor();
+    const ExpiryHorizon limit = horizon(clock);
+    expired = detector_.expire(clock, expire_budget_, decided_, limit);
+    if (expired < expire_budget_) expired_through_ms_ = std::min(clock, limit.until_ms);
+    await_watermark(clock, limit.until_ms);
+  }
   publish_events();
   update_counters();
   return applied > 0 || expired > 0;
@@ -116,7 +128,12 @@ bool ShardWorker::step() {
 
 size_t ShardWorker::drain_inputs(uint64_t now_ms) {
   size_t total = 0;
-  for (auto& ring : inputs_) {
+  const bool watched = !watermarks_.empty();
+  for (uint32_t r = 0; r < inputs_.size(); ++r) {
+    auto& ring = inputs_[r];
+    // Loaded before the drain: a drain that then finds the ring empty has applied everything
+    // the receiver pushed before publishing this mark.
+    const uint64_t mark = watched ? watermarks_[r]->drained_before_ms() : 0;
     // At most one ring's worth per step, so a receiver that keeps up with us cannot hold off
     // expiry, commands and publishing.
     size_t taken = 0;
@@ -127,8 +144,49 @@ size_t ShardWorker::drain_inputs(uint64_t now_ms) {
       taken += got;
     } while (got == kDrainBatch && taken < ring->capacity());
     total += taken;
+    if (watched && got < kDrainBatch) observe(r, mark, now_ms);
   }
   return total;
+}
+
+void ShardWorker::observe(uint32_t receiver, uint64_t mark, uint64_t now_ms) {
+  const uint64_t lost = watermarks_[receiver]->lost();
+  if (lost != seen_lost_[receiver]) {
+    seen_lost_[receiver] = lost;
+    // Datagrams missing from the last count were lost after the watermark seen with that count,
+    // and before now (read after the count): a deadline in between may have lost its heartbeat.
+    const uint64_t from = seen_mark_ms_[receiver];
+    const bool open = lossy_until_ms_ > expired_through_ms_;
+    lossy_from_ms_ = open ? std::min(lossy_from_ms_, from) : from;
+    lossy_until_ms_ = std::max({lossy_until_ms_, now_ms, monotonic_ms_floor() + 1});
+  }
+  if (mark > seen_mark_ms_[receiver]) seen_mark_ms_[receiver] = mark;
+}
+
+ExpiryHorizon ShardWorker::horizon(uint64_t now_ms) const {
+  ExpiryHorizon limit;
+  limit.until_ms = now_ms;
+  for (const uint64_t mark : seen_mark_ms_) limit.until_ms = std::min(limit.until_ms, mark);
+  limit.lossy_from_ms = lossy_from_ms_;
+  limit.lossy_until_ms = lossy_until_ms_;
+  return limit;
+}
+
+void ShardWorker::await_watermark(uint64_t clock_ms, uint64_t until_ms) {
+  if (until_ms >= clock_ms) {
+    awaiting_watermark_ = false;
+    return;
+  }
+  // At most once per millisecond (the watermark's resolution), so a busy pass pays nothing.
+  if (clock_ms == watermark_checked_ms_) return;
+  watermark_checked_ms_ = clock_ms;
+  const uint64_t due = detector_.next_deadline_ms();
+  awaiting_watermark_ = due <= clock_ms && due > until_ms;
+  if (!awaiting_watermark_) return;
+  ++expiry_waits_;
+  for (ReceiveWatermark* receiver : watermarks_) {
+    if (receiver->drained_before_ms() < due) receiver->kick();
+  }
 }
 
 // Heartbeats go to the detector in batches (it prefetches the batch's slots); a leave flushes the
@@ -142,7 +200,7 @@ void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now
     }
     detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
     batch_.clear();
-    detector_.leave(messages[i].heartbeat.key, messages[i].heartbeat.address, now_ms, decided_);
+    detector_.leave(messages[i].heartbeat, now_ms, decided_);
   }
   detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
   EngineStats::add(counters_, WorkerCounter::kProcessed, count);
@@ -229,8 +287,12 @@ void ShardWorker::update_counters() {
   EngineStats::set(counters_, WorkerCounter::kHostsDown, stats.down);
   EngineStats::set(counters_, WorkerCounter::kTrackedHosts, stats.tracked);
   EngineStats::set(counters_, WorkerCounter::kRefused, stats.refused);
+  EngineStats::set(counters_, WorkerCounter::kReplayed, stats.replayed);
   EngineStats::set(counters_, WorkerCounter::kForgotten, stats.forgotten);
   EngineStats::set(counters_, WorkerCounter::kEventsPublished, published_);
+  EngineStats::set(counters_, WorkerCounter::kExpiryWaits, expiry_waits_);
+  EngineStats::set(counters_, WorkerCounter::kLossyDeferred, stats.deferred);
+  EngineStats::set(counters_, WorkerCounter::kUncertainDowns, stats.uncertain);
 }
 
 void ShardWorker::sleep_until_work(uint64_t now_ms, bool js_behind) {
@@ -239,8 +301,9 @@ void ShardWorker::sleep_until_work(uint64_t now_ms, bool js_behind) {
     return;
   }
   uint64_t sleep_ms = max_idle_sleep_ms_;
-  if (js_behind || !pending_results_.empty() || deferred_snapshot_.has_value()) {
-    // JS taking events or results does not wake this thread: poll at a short period.
+  if (js_behind || !pending_results_.empty() || deferred_snapshot_.has_value() || awaiting_watermark_) {
+    // JS taking events or results, or a receiver publishing a watermark, does not wake this
+    // thread: poll at a short period.
     sleep_ms = 1;
   } else {
     const uint64_t next = detector_.next_deadline_ms();

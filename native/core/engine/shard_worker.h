@@ -22,6 +22,7 @@
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
 #include "core/engine/event_record.h"
+#include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/wake_signal.h"
 #include "core/ring/spsc_ring.h"
@@ -42,6 +43,11 @@ class ShardWorker {
   // The ring producer r fills (receivers first, then TCP reactors); created before start().
   SpscRing<ShardMessage>& input(uint32_t receiver) noexcept { return *inputs_[receiver]; }
   WakeSignal& wake() noexcept { return wake_; }
+
+  // The watermarks of the receivers, in ring order (receiver r fills input(r)). Expiry never
+  // passes the oldest of them; without any, it runs up to the clock.
+  // Runs on: JS thread, before start().
+  void watch(std::vector<ReceiveWatermark*> receivers);
 
   void start();
   void request_stop() noexcept;
@@ -79,6 +85,13 @@ class ShardWorker {
   void run();
   bool js_behind() const noexcept;
   size_t drain_inputs(uint64_t now_ms);
+  // Takes receiver r's watermark `mark` (loaded before its ring was drained empty) and opens a
+  // lossy window if r lost datagrams since the last one.
+  void observe(uint32_t receiver, uint64_t mark, uint64_t now_ms);
+  ExpiryHorizon horizon(uint64_t now_ms) const;
+  // When a deadline is due but beyond the watermark `until_ms`, kicks the receivers whose
+  // watermark is older than it, and keeps the worker polling until it passes.
+  void await_watermark(uint64_t clock_ms, uint64_t until_ms);
   void apply(const ShardMessage* messages, size_t count, uint64_t now_ms);
   void run_commands();
   void publish_events();
@@ -110,6 +123,16 @@ class ShardWorker {
   std::optional<WorkerCommand> deferred_snapshot_;
   uint64_t published_ = 0;
   uint64_t last_input_ms_ = 0;
+
+  std::vector<ReceiveWatermark*> watermarks_;
+  std::vector<uint64_t> seen_mark_ms_;  // per receiver: the watermark this worker has caught up with
+  std::vector<uint64_t> seen_lost_;     // per receiver: its loss count at that watermark
+  uint64_t lossy_from_ms_ = 0;
+  uint64_t lossy_until_ms_ = 0;
+  uint64_t expired_through_ms_ = 0;  // every deadline up to here has been decided
+  bool awaiting_watermark_ = false;  // a due deadline waits for the receivers: poll, do not sleep
+  uint64_t watermark_checked_ms_ = 0;
+  uint64_t expiry_waits_ = 0;
 
   WakeSignal wake_;
   std::atomic<bool> stop_{false};

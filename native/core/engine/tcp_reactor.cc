@@ -22,6 +22,7 @@ constexpr size_t kReadBytes = 64 * 1024;  // one read per ready connection per l
 constexpr size_t kStageFrames = 512;      // frames staged per worker before a push
 constexpr int kMaxEvents = 256;
 constexpr uint64_t kWakeToken = ~uint64_t{0};
+constexpr uint64_t kKickToken = ~uint64_t{0} - 1;  // a worker asks for a fresher watermark
 constexpr size_t kHandoffCapacity = 4096;
 // With no deadline armed the loop still wakes now and then; a stop request wakes it at once.
 constexpr int kIdlePollMs = 1000;
@@ -34,6 +35,9 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
     : index_(index),
       identity_(config.identity),
       tcp_(config.tcp),
+      keyed_(!config.auth_keys.empty()),
+      auth_required_(config.auth_required),
+      allow_(config.allow),
       rings_(std::move(rings)),
       wake_(std::move(wake)),
       counters_(counters),
@@ -59,6 +63,8 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
   event.events = EPOLLIN;
   event.data.u64 = kWakeToken;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &event);
+  event.data.u64 = kKickToken;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, watermark_.kick_fd(), &event);
 }
 
 TcpReactor::~TcpReactor() {
@@ -100,17 +106,28 @@ void TcpReactor::run() {
   epoll_event events[kMaxEvents];
   while (!stop_.load(std::memory_order_relaxed)) {
     const int timeout = wheel_.size() > 0 ? static_cast<int>(DeadlineWheel::kSlotMs) : kIdlePollMs;
+    // Read before the wait: every connection with bytes unread at this moment is reported by it.
+    const uint64_t started = monotonic_ms_floor();
+    watermark_.set_parked(true);
     const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
+    watermark_.set_parked(false);
     const uint64_t now = monotonic_ms_floor();
+    bool drained = ready >= 0 && ready < kMaxEvents;
     for (int i = 0; i < ready; ++i) {
-      if (events[i].data.u64 == kWakeToken) {
-        uint64_t drained;
-        [[maybe_unused]] const ssize_t got = read(event_fd_, &drained, sizeof(drained));
+      const uint64_t token = events[i].data.u64;
+      if (token == kWakeToken || token == kKickToken) {
+        uint64_t drained_count;
+        const int fd = token == kWakeToken ? event_fd_ : watermark_.kick_fd();
+        [[maybe_unused]] const ssize_t got = read(fd, &drained_count, sizeof(drained_count));
         continue;
       }
-      read_ready(static_cast<uint32_t>(events[i].data.u64), now);
+      drained = read_ready(static_cast<uint32_t>(token), now) && drained;
     }
     for (uint32_t w = 0; w < rings_.size(); ++w) flush(w);
+    if (drained) {
+      const uint32_t drops = static_cast<uint32_t>(TcpReactorCounter::kRingDrops);
+      watermark_.publish(started, EngineStats::get(counters_, drops));
+    }
     adopt(now);
     wheel_.advance(now, [&](uint32_t id) { expire(id, now); });
   }
@@ -146,17 +163,20 @@ void TcpReactor::adopt(uint64_t now_ms) {
   }
 }
 
-void TcpReactor::read_ready(uint32_t id, uint64_t now_ms) {
-  if (id >= connections_.size() || connections_[id].fd < 0) return;  // closed earlier this turn
+bool TcpReactor::read_ready(uint32_t id, uint64_t now_ms) {
+  if (id >= connections_.size() || connections_[id].fd < 0) return true;  // closed earlier this turn
   const ssize_t got = read(connections_[id].fd, read_buffer_.get(), kReadBytes);
   if (got > 0) {
     frames(id, read_buffer_.get(), static_cast<size_t>(got), now_ms);
-    return;
+    // A full buffer may have left bytes behind; a short read took all the socket held.
+    return static_cast<size_t>(got) < kReadBytes;
   }
-  if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (got < 0 && errno == EAGAIN) return true;
+  if (got < 0 && errno == EINTR) return false;
   // End of stream or a reset: the peer is gone.
   EngineStats::add(counters_, TcpReactorCounter::kClosedByPeer, 1);
   close_connection(id, false);
+  return true;
 }
 
 void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_t now_ms) {
@@ -166,21 +186,25 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   const uint8_t* end = data + length;
   const bool was_mid_frame = connection.reader.mid_frame();
   uint64_t complete = 0;
-  uint64_t auth_unsupported = 0;
+  // Indexed by TcpReactorCounter: kAuthUnsupported, kUnauthenticated, kNotAllowed.
+  uint64_t dropped[static_cast<size_t>(TcpReactorCounter::kCount)] = {};
+  const bool allowed = allow_.allows(source);
   ParsedHeartbeat parsed;
   ParseStatus status;
   FrameReader::Result result;
   while ((result = connection.reader.next(data, end, parsed, status)) == FrameReader::Result::kFrame) {
     ++complete;
+    if (!admit(allowed, parsed, dropped)) continue;
     ShardMessage message;
-    if (to_shard_message(identity_, status, parsed, source, message) != ParseStatus::kOk) {
-      ++auth_unsupported;
-      continue;
-    }
+    to_shard_message(identity_, status, parsed, source, false, message);
     stage(message);
   }
   if (complete) EngineStats::add(counters_, TcpReactorCounter::kFrames, complete);
-  if (auth_unsupported) EngineStats::add(counters_, TcpReactorCounter::kAuthUnsupported, auth_unsupported);
+  for (TcpReactorCounter field : {TcpReactorCounter::kAuthUnsupported, TcpReactorCounter::kUnauthenticated,
+                                  TcpReactorCounter::kNotAllowed}) {
+    const uint64_t n = dropped[static_cast<size_t>(field)];
+    if (n != 0) EngineStats::add(counters_, field, n);
+  }
   if (result == FrameReader::Result::kViolation) {
     EngineStats::add(counters_, TcpReactorCounter::kProtocolErrors, 1);
     close_connection(id, true);
@@ -192,6 +216,19 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
     connection.frame_started_ms = now_ms;
   }
   wheel_.arm(id, deadline_of(connection));
+}
+
+// Whether a complete frame goes on to its worker; a dropped one is counted in `dropped`.
+bool TcpReactor::admit(bool allowed, const ParsedHeartbeat& parsed, uint64_t* dropped) const noexcept {
+  auto drop = [dropped](TcpReactorCounter field) {
+    ++dropped[static_cast<size_t>(field)];
+    return false;
+  };
+  if (!allowed) return drop(TcpReactorCounter::kNotAllowed);
+  if (parsed.auth) return drop(TcpReactorCounter::kAuthUnsupported);
+  if (!keyed_.load(std::memory_order_relaxed)) return true;
+  ++dropped[static_cast<size_t>(TcpReactorCounter::kUnauthenticated)];
+  return !auth_required_;
 }
 
 void TcpReactor::stage(const ShardMessage& message) {

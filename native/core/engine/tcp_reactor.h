@@ -3,7 +3,8 @@
 // the others); the bytes go through the connection's FrameReader, and every complete frame
 // becomes a ShardMessage (the same to_shard_message() the UDP receivers use) pushed into the
 // worker's ring for this reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's
-// DeadlineWheel.
+// DeadlineWheel. TCP frames pass the same source allow-list and `auth.required` rule as
+// datagrams (see keyed_ below).
 //
 // Memory per connection: a Connection record and a wheel node (~130 bytes) and no buffer: the
 // 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored.
@@ -17,8 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
+#include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/deadline_wheel.h"
@@ -54,6 +57,10 @@ class TcpReactor {
   void start();
   void request_stop() noexcept;
   void join();
+  // Whether the server has keys (hw.setKeys() may add them): unsigned frames then count as
+  // unauthenticated. A relaxed load per frame: nothing else depends on its ordering.
+  // Runs on: JS thread.
+  void set_keyed(bool keyed) noexcept { keyed_.store(keyed, std::memory_order_relaxed); }
 
   // The accept thread's side: push a connection, then notify().
   // Runs on: accept thread.
@@ -62,6 +69,8 @@ class TcpReactor {
   // The ip_key of each connection this reactor closed, for the accept thread's counts.
   // Runs on: accept thread.
   size_t take_closed(uint64_t* out, size_t max) noexcept { return closed_.pop_batch(out, max); }
+  // What this reactor promises the workers about its connections (receive_watermark.h).
+  ReceiveWatermark& watermark() noexcept { return watermark_; }
 
  private:
   struct Connection {
@@ -77,8 +86,10 @@ class TcpReactor {
   // Runs on: reactor thread, for all the private functions below.
   void run();
   void adopt(uint64_t now_ms);
-  void read_ready(uint32_t id, uint64_t now_ms);
+  // Returns whether the connection was read empty (or closed).
+  bool read_ready(uint32_t id, uint64_t now_ms);
   void frames(uint32_t id, const uint8_t* data, size_t length, uint64_t now_ms);
+  bool admit(bool allowed, const ParsedHeartbeat& parsed, uint64_t* dropped) const noexcept;
   void stage(const ShardMessage& message);
   void flush(uint32_t worker);
   void expire(uint32_t id, uint64_t now_ms);
@@ -89,12 +100,20 @@ class TcpReactor {
   uint32_t index_;
   IdentityMode identity_;
   TcpConfig tcp_;
+  // Authentication over TCP: a frame's tag is skipped, never kept (see FrameReader), so no TCP
+  // frame can be verified. AUTH frames are dropped (kAuthUnsupported); with keys configured every
+  // other frame is unauthenticated, counted, and dropped when auth is required. The `allow` list
+  // applies to the peer's address like a datagram's source.
+  std::atomic<bool> keyed_;  // written by set_keyed() on the JS thread; relaxed suffices
+  bool auth_required_;
+  SourceAllowList allow_;
   std::vector<SpscRing<ShardMessage>*> rings_;
   std::vector<WakeSignal*> wake_;
   CounterLine& counters_;
   int cpu_;
   int epoll_fd_ = -1;
   int event_fd_ = -1;
+  ReceiveWatermark watermark_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 

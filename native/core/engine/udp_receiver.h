@@ -7,38 +7,41 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "core/auth/auth_gate.h"
+#include "core/auth/source_allow_list.h"
 #include "core/engine/engine_config.h"
 #include "core/engine/engine_stats.h"
+#include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/udp_socket.h"
-#include "core/net/uring_reader.h"
 #include "core/ring/spsc_ring.h"
 
 namespace heartwatch {
 
 // Receive buffers. Each datagram of a batch lands in its own slot, which holds every common
 // heartbeat (28 header bytes plus a small payload); the rest of a longer one, up to the largest
-// UDP datagram, goes on into one spill buffer that every slot of the batch shares, as the second
-// iovec. So small datagrams stay packed in kReceiveSlotBytes each and cost nothing more, and any
-// valid v1 size (up to 65,479 payload bytes) arrives whole in length and header: msg_len is its
-// true length, never truncated. When several datagrams of one batch spill, each overwrites the
-// spill of the one before, so only the batch's last spilled datagram keeps the bytes past its
-// slot; v1 reads nothing there (the payload is opaque and kept nowhere), so every one of them is
-// parsed exactly. A check that must read those bytes (an AUTH tag over a long payload) has them
-// only for that last one. Per receiver: batch_size x 2 KiB of slots plus one 64 KiB spill.
+// UDP datagram, goes on into that slot's own spill region, as the second iovec. So small
+// datagrams stay packed in kReceiveSlotBytes each, and any valid v1 size (up to 65,479 payload
+// bytes) arrives whole: msg_len is its true length, never truncated, and every datagram of a
+// batch keeps all its bytes, which an AUTH tag over a long payload needs. The spill regions are
+// one allocation of batch_size x kReceiveSpillBytes that small datagrams never touch, so the
+// kernel backs only the pages long datagrams were written to: it costs virtual memory, not
+// resident memory, for a fleet of small heartbeats. A long datagram is joined into one scratch
+// buffer before its tag is checked.
 inline constexpr size_t kReceiveSlotBytes = 2048;
 inline constexpr size_t kReceiveSpillBytes = 65536 - kReceiveSlotBytes;
 // Pause after a batch under a quarter full, so batches grow with the load (at most this much
 // added latency per heartbeat).
 inline constexpr long kCoalesceMicros = 200;
-// Longest an io_uring receiver waits before it looks at its stop flag again, as recvmmsg does
-// with the socket's receive timeout.
-inline constexpr int kUringWaitMillis = 100;
+// Longest a receiver waits on an empty socket before it looks again (and re-publishes its
+// watermark); workers kick it sooner when they need a fresher one.
+inline constexpr int kParkMillis = 100;
 
 class UdpReceiver {
  public:
@@ -53,26 +56,32 @@ class UdpReceiver {
 
   // Runs on: JS thread.
   void start();
-  // The backend this receiver reads with, resolved from the configured one at construction:
-  // kAuto becomes kIoUring where the kernel allowed it, else kRecvmmsg.
-  ReceiveBackend backend() const noexcept { return uring_ ? ReceiveBackend::kIoUring : ReceiveBackend::kRecvmmsg; }
-  // One recvmmsg (blocking up to the socket's receive timeout), or one io_uring wait (up to
-  // kUringWaitMillis), and the dispatch of what it got.
+  // The backend this receiver reads with: recvmmsg, whatever was configured. The io_uring reader
+  // (core/net/uring_reader.h) does not yet publish the receive watermark nor run the allow-list
+  // and auth checks, so the constructor refuses kIoUring and kAuto resolves to recvmmsg.
+  ReceiveBackend backend() const noexcept { return ReceiveBackend::kRecvmmsg; }
+  // One recvmmsg that does not wait, the dispatch of what it got, and the watermark it earned;
+  // on an empty socket, a wait (at most kParkMillis) for datagrams or a worker's kick.
   // Returns the number of datagrams taken. The thread loops on this; benchmarks call it inline.
   // Runs on: receiver thread.
   uint32_t receive_batch();
+  // What this receiver tells workers about its socket; workers watch it (ShardWorker::watch).
+  ReceiveWatermark& watermark() noexcept { return watermark_; }
+  // Called once, from the receiver thread, if it stops for good on an error (kFailedErrno says
+  // which). Its watermark stops there, so expiry is held: downs wait instead of being falsified.
+  // Runs on: JS thread, before start().
+  void on_failure(std::function<void()> callback) { on_failure_ = std::move(callback); }
   // Asks the thread to stop and wakes it from recvmmsg; join() waits for it.
   // Runs on: JS thread.
   void request_stop() noexcept;
   void join();
-  // Closes the socket, so a stopped engine holds no port; only after join(). An io_uring ring
-  // holds the socket as long as its request lives: the thread ended that request as it stopped;
-  // cancel() here covers a receiver driven inline, without its thread.
+  // Replaces the key ring from the next batch on (see AuthGate for the ordering).
   // Runs on: JS thread.
-  void close_socket() noexcept {
-    if (uring_) uring_->cancel();
-    socket_.close();
-  }
+  void set_keys(std::unique_ptr<KeyRing> ring) noexcept { auth_.offer(std::move(ring)); }
+
+  // Closes the socket, so a stopped engine holds no port; only after join().
+  // Runs on: JS thread.
+  void close_socket() noexcept { socket_.close(); }
 
  private:
   // Runs on: receiver thread.
@@ -80,27 +89,20 @@ class UdpReceiver {
   // Parses and shards `count` received datagrams, then pushes each worker's share at once.
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
-  // Points every recvmmsg header at its slot, source and control buffer, once.
-  // Runs on: JS thread (construction).
-  void prepare_headers() noexcept;
-  // receive_batch() for the io_uring backend.
+  const uint8_t* whole_datagram(uint32_t i) noexcept;
+  // Adds one batch's drop counts (indexed by AuthVerdict) to this receiver's counters.
   // Runs on: receiver thread.
-  uint32_t receive_uring_batch();
-  // Sleeps kCoalesceMicros after a thin batch (see receive_batch()).
+  void count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept;
+  // Publishes that everything that reached the socket before `started_ms` is in the rings.
   // Runs on: receiver thread.
-  void coalesce(uint32_t received) const noexcept;
-  // What a batch dropped before staging, counted once per batch.
-  struct BatchTally {
-    uint64_t malformed = 0;
-    uint64_t auth_unsupported = 0;
-  };
-  // Parses and keys one datagram, whichever backend received it, and stages it for its worker.
+  void publish_watermark(uint64_t started_ms);
+  // Handles a failed read: an empty socket publishes the watermark and parks; a broken socket
+  // fails the receiver; anything else is counted in kReceiveErrors and retried after a pause.
   // Runs on: receiver thread.
-  void stage(const uint8_t* data, size_t length, bool truncated, const sockaddr_storage& source,
-             BatchTally& tally);
-  // Pushes each worker's staged share at once, wakes it, and counts the batch.
+  void receive_failed(int error, uint64_t started_ms) noexcept;
+  // Records `error`, stops the loop, and reports it.
   // Runs on: receiver thread.
-  void push_staged(uint32_t count, const BatchTally& tally);
+  void fail(int error) noexcept;
 
   uint32_t index_;
   IdentityMode identity_;
@@ -110,6 +112,8 @@ class UdpReceiver {
   std::vector<SpscRing<ShardMessage>*> rings_;
   std::vector<WakeSignal*> wake_;
   CounterLine& counters_;
+  AuthGate auth_;
+  SourceAllowList allow_;
   int cpu_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -119,17 +123,17 @@ class UdpReceiver {
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> sources_;
   std::unique_ptr<uint8_t[]> datagrams_;  // batch_size_ slots of kReceiveSlotBytes
-  std::unique_ptr<uint8_t[]> spill_;      // kReceiveSpillBytes, the second iovec of every slot
+  std::unique_ptr<uint8_t[]> spill_;      // batch_size_ spill regions of kReceiveSpillBytes
+  std::unique_ptr<uint8_t[]> joined_;     // one whole long datagram, for its tag check
   std::unique_ptr<uint8_t[]> control_;
   size_t control_stride_;
-  uint32_t filled_headers_ = 0;  // headers the last recvmmsg wrote lengths into
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;
-  // The io_uring backend: null with recvmmsg. Attached to the thread that first receives.
-  std::unique_ptr<UringReader> uring_;
-  std::vector<ReceivedDatagram> received_;  // batch_size_ views into uring_'s buffers
-  bool uring_attached_ = false;
+  ReceiveWatermark watermark_;
+  uint64_t published_ms_ = 0;
+  std::function<void()> on_failure_;
+  bool failed_ = false;
 };
 
 }  // namespace heartwatch

@@ -23,7 +23,7 @@ class FrameReader {
   enum class Result : uint8_t { kNeedMore, kFrame, kViolation };
 
   // Consumes bytes from [data, end), advancing `data`, until one frame completes (kFrame: `frame`
-  // and `status`, kOk or kAuthUnsupported, describe it), the bytes run out (kNeedMore), or the
+  // and `status`, kOk, describe it; frame.auth says a tag followed), the bytes run out (kNeedMore), or the
   // stream breaks the protocol (kViolation; the reader must not be fed again).
   // Runs on: the owning reactor thread.
   Result next(const uint8_t*& data, const uint8_t* end, ParsedHeartbeat& frame,

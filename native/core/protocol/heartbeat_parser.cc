@@ -70,20 +70,21 @@ ParseStatus parse_heartbeat_header_v1(const uint8_t* data, ParsedHeartbeat& out,
   out.interval_ms = load_be<uint32_t>(data + 20);
   out.payload_len = load_be<uint16_t>(data + 24);
   out.leave = (flags & kHeartbeatFlagLeave) != 0;
-  const bool auth = (flags & kHeartbeatFlagAuth) != 0;
-  message_bytes = kHeartbeatHeaderBytes + size_t{out.payload_len} + (auth ? kAuthTagBytes : 0);
+  out.auth = (flags & kHeartbeatFlagAuth) != 0;
+  message_bytes = kHeartbeatHeaderBytes + size_t{out.payload_len} + (out.auth ? kAuthTagBytes : 0);
   // One combined test instead of a branch per rule: the rules fail together on garbage.
   const bool valid = ((lead & kLeadWordMask) == kLeadWord) & (load_be<uint16_t>(data + 26) == 0) &
                      (out.host_id != 0);
-  if (!valid) return ParseStatus::kMalformed;
-  return auth ? ParseStatus::kAuthUnsupported : ParseStatus::kOk;
+  return valid ? ParseStatus::kOk : ParseStatus::kMalformed;
 }
 
 ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept {
   if (length < kHeartbeatHeaderBytes) return ParseStatus::kMalformed;
   size_t expected = 0;
-  const ParseStatus status = parse_heartbeat_header_v1(data, out, expected);
-  return length == expected ? status : ParseStatus::kMalformed;
+  if (parse_heartbeat_header_v1(data, out, expected) != ParseStatus::kOk) return ParseStatus::kMalformed;
+  if (length == expected) return ParseStatus::kOk;
+  const bool tag_short = out.auth && length >= expected - kAuthTagBytes && length < expected;
+  return tag_short ? ParseStatus::kTagTruncated : ParseStatus::kMalformed;
 }
 
 uint64_t identity_key(IdentityMode mode, uint64_t host_id, const sockaddr* source) noexcept {

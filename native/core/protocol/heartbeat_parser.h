@@ -18,20 +18,23 @@ inline constexpr size_t kHeartbeatHeaderBytes = 28, kAuthTagBytes = 16;
 inline constexpr uint8_t kHeartbeatFlagLeave = 0x01;
 inline constexpr uint8_t kHeartbeatFlagAuth = 0x02;
 
-enum class ParseStatus : uint8_t { kOk, kMalformed, kAuthUnsupported };
+// kTagTruncated: AUTH is set and every rule holds except that fewer than 16 tag bytes follow the
+// payload. A server with keys counts it as a failed tag; one without, as malformed.
+enum class ParseStatus : uint8_t { kOk, kMalformed, kTagTruncated };
 
 struct ParsedHeartbeat {
   uint64_t host_id;
   uint32_t incarnation, seq, interval_ms;
   uint16_t payload_len;
   bool leave;
+  bool auth;  // a 16-byte tag follows the payload, at data + kHeartbeatHeaderBytes + payload_len
 };
 
 // Validates exactly per the spec: length == 28 + payload_len (+16 with AUTH), magic "HW",
-// version 1, reserved flag bits 0, reserved field 0, host_id != 0. A datagram that passes every
-// rule but carries AUTH returns kAuthUnsupported: v1 has no key to check the tag with.
-// `out` holds the decoded header when the result is kOk or kAuthUnsupported; after kMalformed
-// its contents mean nothing.
+// version 1, reserved flag bits 0, reserved field 0, host_id != 0. The parser does not check the
+// tag of an AUTH datagram (out.auth): the receiver does, with its KeyRing (core/auth/key_ring.h).
+// `out` holds the decoded header when the result is kOk or kTagTruncated; after kMalformed its
+// contents mean nothing.
 // Runs on: receiver thread.
 ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept;
 
