@@ -18,6 +18,11 @@ export interface UpEvent {
   recovered: boolean;
   /** The incarnation that heartbeat carried (0 for plain datagrams in address/ip identity). */
   incarnation: number;
+  /**
+   * The host's status (README "Statuses") after that heartbeat: the one it carried, or for a
+   * recovered host that sent none, the one it had. Absent when the host has none.
+   */
+  status?: Buffer;
 }
 
 /** A host stopped: its deadline passed with no heartbeat, or it announced it was leaving. */
@@ -51,7 +56,24 @@ export interface RestartEvent {
   previousIncarnation: number;
 }
 
-export type HostEvent = UpEvent | DownEvent | RestartEvent;
+/**
+ * An up host's status changed: a heartbeat carried bytes that differ from the status it had.
+ * Never for an unchanged status, and never for the heartbeat that brings a host up (its `up`
+ * carries the status). In order with the host's other events.
+ */
+export interface UpdateEvent {
+  type: 'update';
+  id: string;
+  address: string;
+  /** When the heartbeat that carried the new status was received. */
+  at: number;
+  /** The new status bytes (a copy the listener owns). */
+  status: Buffer;
+  /** The status it replaced; absent when the host had none. */
+  previous?: Buffer;
+}
+
+export type HostEvent = UpEvent | DownEvent | RestartEvent | UpdateEvent;
 
 /** One tracked host, as `hosts()` reports it. */
 export interface HostSnapshot {
@@ -62,6 +84,14 @@ export interface HostSnapshot {
   incarnation: number;
   /** The timeout applied to this host: its announced interval times `missedBeats`, or `timeoutMs`. */
   timeoutMs: number;
+  /** The host's latest status: by `host(id)` always, by `hosts()` when asked for; absent when it has none. */
+  status?: Buffer;
+}
+
+/** What `hosts()` and `hostsIterator()` include. */
+export interface HostsQuery {
+  /** Include each host's status (copies its bytes: costs memory for large fleets). Default false. */
+  statuses?: boolean;
 }
 
 /**

@@ -8,8 +8,10 @@ import type {
   DownEvent,
   HostEvent,
   HostSnapshot,
+  HostsQuery,
   RestartEvent,
   StormEvent,
+  UpdateEvent,
   UpEvent,
 } from './events.js';
 import { loadNative } from './native/binding.js';
@@ -22,6 +24,8 @@ export interface HeartwatchEvents {
   up: [event: UpEvent];
   down: [event: DownEvent];
   restart: [event: RestartEvent];
+  /** An up host's status changed (README "Statuses"). */
+  update: [event: UpdateEvent];
   /** Every event, as the batch the engine delivered; emitted before the per-type events. */
   events: [batch: HostEvent[]];
   /** A mass failure began or ended (option `storm`); `start` comes before the storm's downs. */
@@ -213,18 +217,35 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
     return this.#engine.stats();
   }
 
-  /** Every tracked host, up or down. For millions of hosts prefer {@link hostsIterator}. */
-  async hosts(): Promise<HostSnapshot[]> {
+  /**
+   * Every tracked host, up or down; with `{ statuses: true }` each with its status. For
+   * millions of hosts prefer {@link hostsIterator}.
+   */
+  async hosts(query: HostsQuery = {}): Promise<HostSnapshot[]> {
     const all: HostSnapshot[] = [];
-    for await (const batch of this.#engine.hosts()) {
+    for await (const batch of this.#engine.hosts(checkedQuery(query))) {
       for (const host of batch) all.push(host);
     }
     return all;
   }
 
-  /** The tracked hosts, streamed in batches (membership as of the call). */
-  hostsIterator(): AsyncIterable<HostSnapshot[]> {
-    return this.#engine.hosts();
+  /** The tracked hosts, streamed in batches (membership as of the call); statuses on request. */
+  hostsIterator(query: HostsQuery = {}): AsyncIterable<HostSnapshot[]> {
+    return this.#engine.hosts(checkedQuery(query));
+  }
+
+  /**
+   * One tracked host, with its status when it has one; `undefined` when it is not tracked.
+   * Asks only the worker that owns the host: cheap at any fleet size.
+   */
+  host(id: string): Promise<HostSnapshot | undefined> {
+    if (typeof id !== 'string' || !/^[0-9]{1,20}$/.test(id) || BigInt(id) >= 2n ** 64n) {
+      throw new HeartwatchError(
+        'ERR_HW_INVALID_ARGUMENT',
+        `host(id): expected a decimal u64 host id string, got ${typeof id === 'string' ? JSON.stringify(id) : typeof id}`,
+      );
+    }
+    return this.#engine.host(id);
   }
 
   /**
@@ -366,4 +387,21 @@ export class Heartwatch extends EventEmitter<HeartwatchEvents> {
     }
     this.#call('warning', warning);
   }
+}
+
+/** `query` as the engines take it; a wrong type is a clear error, not a silent default. */
+function checkedQuery(query: HostsQuery): HostsQuery {
+  if (typeof query !== 'object' || query === null) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_ARGUMENT',
+      `hosts(query): expected an object such as { statuses: true }, got ${query === null ? 'null' : typeof query}`,
+    );
+  }
+  if (query.statuses !== undefined && typeof query.statuses !== 'boolean') {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_ARGUMENT',
+      `hosts(query): "statuses" must be a boolean, got ${typeof query.statuses}`,
+    );
+  }
+  return { statuses: query.statuses === true };
 }

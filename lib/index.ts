@@ -6,8 +6,10 @@ export type {
   DownEvent,
   HostEvent,
   HostSnapshot,
+  HostsQuery,
   RestartEvent,
   StormEvent,
+  UpdateEvent,
   UpEvent,
 } from './events.js';
 export type { HeartwatchEvents } from './heartwatch.js';
@@ -37,4 +39,4 @@ export type { HeartbeatSenderEvents, HeartbeatSenderOptions } from './sender/hea
 export { HeartbeatSender } from './sender/heartbeat-sender.js';
 export type { FleetKill, FleetReport, FleetRestart, SimulateFleetOptions } from './simulator.js';
 export { fleetSimulatorAvailable, simulateFleet } from './simulator.js';
-export type { HeartwatchStats, ReceiverStats, WorkerStats } from './stats.js';
+export type { HeartwatchStats, ReceiverStats, StatusStats, WorkerStats } from './stats.js';

@@ -93,6 +93,18 @@ export interface HeartwatchOptions {
    * new host needs its place. Default 3 600 000 (one hour).
    */
   forgetAfterMs?: number | undefined;
+  /**
+   * The longest status (heartbeat payload) kept per host, 0 to 65 535 bytes; 0 ignores payloads.
+   * A longer one is refused and counted (`stats().statuses.oversize`), and the host keeps its
+   * old status. Default 1024.
+   */
+  maxStatusBytes?: number | undefined;
+  /**
+   * Bytes of status storage this engine may hold in all (blocks of power-of-two sizes, 8 bytes of
+   * header each; the native engine gives each worker an equal share), 0 to 2^40. A status past
+   * it is refused and counted (`stats().statuses.overBudget`). Default 64 MiB.
+   */
+  statusBudgetBytes?: number | undefined;
   /** Datagrams per `recvmmsg` call (native engine), 1 to 1024. Default 64. */
   batchSize?: number | undefined;
   /** Socket receive buffer to ask the kernel for, 4096 to 2^31-1 bytes. Default 8 MiB. */
@@ -168,6 +180,8 @@ export interface ResolvedOptions {
   readonly cpus: readonly number[] | null;
   readonly maxHosts: number;
   readonly forgetAfterMs: number;
+  readonly maxStatusBytes: number;
+  readonly statusBudgetBytes: number;
   readonly batchSize: number;
   readonly recvBufferBytes: number;
   readonly receiveBackend: ReceiveBackend;
@@ -187,6 +201,9 @@ export interface ResolvedOptions {
 }
 
 const maxI32 = 2 ** 31 - 1;
+
+/** The longest status: a v1 payload's length is a u16 (kMaxStatusBytes in status_store.h). */
+export const MAX_STATUS_BYTES = 65_535;
 
 /**
  * The longest timeout, about 4 h 39 min: the native detector keeps timeouts in 24 bits (one more
@@ -281,6 +298,8 @@ const knownOptions = [
   'cpus',
   'maxHosts',
   'forgetAfterMs',
+  'maxStatusBytes',
+  'statusBudgetBytes',
   'batchSize',
   'recvBufferBytes',
   'receiveBackend',
@@ -387,6 +406,18 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const forgetAfterMs = has('forgetAfterMs')
     ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
     : 3_600_000;
+  const maxStatusBytes = has('maxStatusBytes')
+    ? integer(
+        'maxStatusBytes',
+        given.maxStatusBytes,
+        0,
+        MAX_STATUS_BYTES,
+        ' (bytes; 0 = no statuses)',
+      )
+    : 1024;
+  const statusBudgetBytes = has('statusBudgetBytes')
+    ? integer('statusBudgetBytes', given.statusBudgetBytes, 0, 2 ** 40, ' (bytes)')
+    : 64 * 1024 * 1024;
   const batchSize = has('batchSize') ? integer('batchSize', given.batchSize, 1, 1024) : 64;
   const recvBufferBytes = has('recvBufferBytes')
     ? integer('recvBufferBytes', given.recvBufferBytes, 4096, maxI32, ' (bytes)')
@@ -466,6 +497,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     cpus,
     maxHosts,
     forgetAfterMs,
+    maxStatusBytes,
+    statusBudgetBytes,
     batchSize,
     recvBufferBytes,
     receiveBackend,

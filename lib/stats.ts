@@ -98,6 +98,24 @@ export interface HeartwatchStats {
   workers: WorkerStats[];
   /** The TCP transport's counters; `null` when TCP is off. */
   tcp: TcpStats | null;
+  /** Host statuses (README "Statuses"). */
+  statuses: StatusStats;
+}
+
+/** Host statuses, summed over the workers. */
+export interface StatusStats {
+  /** Hosts that have a status. */
+  hosts: number;
+  /** Bytes of the blocks holding them (8-byte header and power-of-two rounding included). */
+  bytes: number;
+  /** Statuses refused: longer than `maxStatusBytes`. */
+  oversize: number;
+  /** Statuses refused: `statusBudgetBytes` reached. */
+  overBudget: number;
+  /** Statuses that could not be passed from a receiver to a worker (native engine: the status byte ring between them was full); the heartbeats still counted. */
+  lost: number;
+  /** Update events dropped because JavaScript fell too far behind (native engine; the statuses are still kept). */
+  eventsDropped: number;
 }
 
 /** One TCP reactor thread (for the pure-TS engine: its node:net server, named `js`). */

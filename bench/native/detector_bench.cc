@@ -94,15 +94,30 @@ size_t rss_bytes() {
 // ---------------------------------------------------------------------------------------------
 // Contenders. Each keeps what a detector must: key, last seen, address, incarnation.
 
+// Statuses (issue 13): which hosts carry a 64-byte status on every heartbeat, and how often it
+// changes. kTenthChanging: every 10th host, its status changing every 100th beat (staggered by
+// key); kAllUnchanged: every host, never changing (the per-beat cost of an unchanged status).
+enum class StatusLoad : uint8_t { kNone, kTenthChanging, kAllUnchanged };
+constexpr size_t kStatusBytes = 64;
+
 class HeartwatchContender {
  public:
-  HeartwatchContender(ExpiryIndexKind kind, bool lazy, uint32_t hosts) : detector_(config(kind, lazy, hosts)) {
+  HeartwatchContender(ExpiryIndexKind kind, bool lazy, uint32_t hosts, StatusLoad load = StatusLoad::kNone)
+      : detector_(config(kind, lazy, hosts, load)), load_(load) {
     events_.reserve(1 << 16);
   }
   void beat(const Heartbeat* hbs, size_t n, uint64_t now) {
-    detector_.heartbeat_batch(hbs, n, now, events_);
+    if (load_ == StatusLoad::kNone) {
+      detector_.heartbeat_batch(hbs, n, now, events_);
+    } else {
+      fill_statuses(hbs, n, now);
+      detector_.heartbeat_batch(hbs, n, now, events_, views_);
+      for (const HostEvent& e : events_) updates_ += e.type == HostEventType::kUpdate ? 1 : 0;
+    }
     events_.clear();
+    detector_.clear_event_bytes();
   }
+  uint64_t updates() const { return updates_; }
   size_t expire(uint64_t now) {
     size_t down = 0;
     while (detector_.expire(now, 1 << 14, events_) == (1 << 14)) {
@@ -117,8 +132,28 @@ class HeartwatchContender {
   size_t bytes() const { return detector_.stats().bytes_allocated; }
 
  private:
-  static DetectorConfig config(ExpiryIndexKind kind, bool lazy, uint32_t hosts) {
+  // The bytes a receiver would hand over: key and version in a 64-byte status.
+  void fill_statuses(const Heartbeat* hbs, size_t n, uint64_t now) {
+    const uint64_t beat_number = now / kPeriodMs;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t key = hbs[i].key;
+      // Keys are odd (bench keys are random | 1): take every 10th by the bits above.
+      if (load_ == StatusLoad::kTenthChanging && (key >> 1) % 10 != 0) {
+        views_[i] = StatusView{};
+        continue;
+      }
+      const uint64_t version = load_ == StatusLoad::kAllUnchanged ? 0 : (beat_number + key / 10) / 100;
+      std::memcpy(statuses_[i], &key, 8);
+      std::memcpy(statuses_[i] + 8, &version, 8);
+      views_[i] = StatusView{statuses_[i], kStatusBytes};
+    }
+  }
+  static DetectorConfig config(ExpiryIndexKind kind, bool lazy, uint32_t hosts, StatusLoad load) {
     DetectorConfig c;
+    if (load != StatusLoad::kNone) {
+      c.max_status_bytes = kStatusBytes;
+      c.status_budget_bytes = uint64_t{hosts} * 256;
+    }
     c.timeout_ms = kTimeoutMs;
     c.missed_beats = 0;
     c.index = kind;
@@ -129,6 +164,10 @@ class HeartwatchContender {
   }
   Detector detector_;
   std::vector<HostEvent> events_;
+  StatusLoad load_;
+  uint8_t statuses_[kBatch][kStatusBytes] = {};
+  StatusView views_[kBatch];
+  uint64_t updates_ = 0;
 };
 
 struct StdHost {
@@ -307,6 +346,7 @@ struct Options {
   bool churn = true;
   bool main = true;
   std::string only;  // run just this contender (and the baseline, for the ratio)
+  bool statuses = false;  // add the status contenders (issue 13)
   std::vector<uint32_t> sizes;
 };
 
@@ -422,6 +462,12 @@ std::unique_ptr<HeartwatchContender> make_wheel(uint32_t n) {
 std::unique_ptr<HeartwatchContender> make_wheel_relink(uint32_t n) {
   return std::make_unique<HeartwatchContender>(ExpiryIndexKind::kWheel, false, n);
 }
+std::unique_ptr<HeartwatchContender> make_wheel_status_tenth(uint32_t n) {
+  return std::make_unique<HeartwatchContender>(ExpiryIndexKind::kWheel, true, n, StatusLoad::kTenthChanging);
+}
+std::unique_ptr<HeartwatchContender> make_wheel_status_unchanged(uint32_t n) {
+  return std::make_unique<HeartwatchContender>(ExpiryIndexKind::kWheel, true, n, StatusLoad::kAllUnchanged);
+}
 
 void run_size(uint32_t n, uint32_t rounds) {
   std::mt19937_64 rng(n);
@@ -461,6 +507,10 @@ void run_size(uint32_t n, uint32_t rounds) {
   add("heartwatch-fifo", make_fifo);
   add("heartwatch-wheel", make_wheel);
   add("heartwatch-wheel-relink", make_wheel_relink);
+  if (g_options.statuses) {
+    add("heartwatch-wheel-status10", make_wheel_status_tenth);
+    add("heartwatch-wheel-status-same", make_wheel_status_unchanged);
+  }
   add("min-heap", make_plain<HeapContender>);
   add("full-scan", make_plain<FullScanContender>);
   print_results(results);
@@ -528,6 +578,8 @@ Options parse(int argc, char** argv) {
       o.churn = false;
     } else if (a == "--only" && i + 1 < argc) {
       o.only = argv[++i];
+    } else if (a == "--statuses") {
+      o.statuses = true;
     } else if (a == "--churn-only") {
       o.main = false;
     } else if (a == "--sizes" && i + 1 < argc) {
@@ -537,7 +589,7 @@ Options parse(int argc, char** argv) {
         p = *end == ',' ? end + 1 : end;
       }
     } else {
-      std::fprintf(stderr, "usage: detector_bench [--cpu N] [--quick] [--sizes A,B] [--no-churn] [--churn-only] [--only NAME]\n");
+      std::fprintf(stderr, "usage: detector_bench [--cpu N] [--quick] [--sizes A,B] [--no-churn] [--churn-only] [--statuses] [--only NAME]\n");
       std::exit(2);
     }
   }

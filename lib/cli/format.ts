@@ -19,6 +19,15 @@ export function eventJson(event: HostEvent): string {
         address: event.address,
         time: isoTime(event.at),
         recovered: event.recovered,
+        ...(event.status === undefined ? {} : { status: event.status.toString('base64') }),
+      });
+    case 'update':
+      return JSON.stringify({
+        event: 'update',
+        id: event.id,
+        address: event.address,
+        time: isoTime(event.at),
+        status: event.status.toString('base64'),
       });
     case 'down':
       return JSON.stringify({
@@ -61,7 +70,11 @@ export function eventText(event: HostEvent): string {
   const head = `${isoTime(event.at)}  ${event.type.padEnd(7)} ${event.id}  ${event.address}`;
   switch (event.type) {
     case 'up':
-      return `${head}  ${event.recovered ? 'recovered' : 'new'}, incarnation ${event.incarnation}`;
+      return `${head}  ${event.recovered ? 'recovered' : 'new'}, incarnation ${event.incarnation}${
+        event.status === undefined ? '' : `, status ${statusText(event.status)}`
+      }`;
+    case 'update':
+      return `${head}  status ${statusText(event.status)}`;
     case 'down':
       return event.reason === 'left'
         ? `${head}  left (it sent LEAVE)`
@@ -69,6 +82,19 @@ export function eventText(event: HostEvent): string {
     case 'restart':
       return `${head}  incarnation ${event.previousIncarnation} -> ${event.incarnation}`;
   }
+}
+
+/** Longest status shown in human output; `--json` carries every byte. */
+const statusPreviewBytes = 80;
+
+/** A status for people: its text when it is printable UTF-8 (cut), else its size and base64. */
+export function statusText(status: Buffer): string {
+  const text = status.toString('utf8');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
+  const printable = !text.includes('\uFFFD') && !/[\u0000-\u001f\u007f]/.test(text);
+  if (!printable)
+    return `${status.byteLength} bytes, base64 ${status.toString('base64').slice(0, statusPreviewBytes)}`;
+  return text.length > statusPreviewBytes ? `${text.slice(0, statusPreviewBytes)}...` : text;
 }
 
 /** A count with thousands separators. */
@@ -115,7 +141,7 @@ export function eventTextBatch(batch: readonly HostEvent[]): string {
   const shown = batch.length > burstLines + 1 ? burstLines : batch.length;
   for (let i = 0; i < shown; i++) text += `${eventText(batch[i] as HostEvent)}\n`;
   if (shown === batch.length) return text;
-  const rest = { up: 0, down: 0, left: 0, restart: 0 };
+  const rest = { up: 0, down: 0, left: 0, restart: 0, update: 0 };
   for (let i = shown; i < batch.length; i++) {
     const event = batch[i] as HostEvent;
     if (event.type === 'down' && event.reason === 'left') rest.left += 1;
@@ -126,6 +152,7 @@ export function eventTextBatch(batch: readonly HostEvent[]): string {
     rest.left > 0 ? `${count(rest.left)} down (left)` : '',
     rest.up > 0 ? `${count(rest.up)} up` : '',
     rest.restart > 0 ? `${count(rest.restart)} restart` : '',
+    rest.update > 0 ? `${count(rest.update)} update` : '',
   ].filter((k) => k !== '');
   return `${text}... and ${count(batch.length - shown)} more in this burst: ${kinds.join(', ')}\n`;
 }

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { ListenInfo } from '../engine/engine.js';
 import type { HostEvent } from '../events.js';
 import { Heartwatch } from '../heartwatch.js';
-import { type HeartwatchOptions, maxThreads, maxTimeoutMs } from '../options.js';
+import { type HeartwatchOptions, MAX_STATUS_BYTES, maxThreads, maxTimeoutMs } from '../options.js';
 import { formatUdpAddress } from '../sender/udp-address.js';
 import type { TcpOptions } from '../tcp-options.js';
 import {
@@ -39,6 +39,8 @@ const spec = {
   workers: { type: 'string' },
   cpus: { type: 'string' },
   'max-hosts': { type: 'string' },
+  'max-status-bytes': { type: 'string' },
+  'status-budget': { type: 'string' },
   engine: { type: 'string' },
   'tcp-port': { type: 'string' },
   'tcp-host': { type: 'string' },
@@ -66,6 +68,8 @@ const flagOf: Record<string, string> = {
   workers: '--workers',
   cpus: '--cpus',
   maxHosts: '--max-hosts',
+  maxStatusBytes: '--max-status-bytes',
+  statusBudgetBytes: '--status-budget',
   engine: '--engine',
   allow: '--allow',
   forgetAfterMs: '--forget-after',
@@ -89,6 +93,8 @@ Flags:
   --workers N          worker threads                                    (default cores/2)
   --cpus LIST          CPUs to pin threads to, e.g. 0,1; "none" to not pin (default all)
   --max-hosts N        most hosts tracked; more are refused and counted  (default 4194304)
+  --max-status-bytes N longest host status kept; 0 ignores payloads      (default 1024)
+  --status-budget N    bytes of status storage in all                    (default 67108864)
   --engine E           auto, native or js; auto falls back to js with a warning
                                                                          (default auto)
   --tcp-port N         also take heartbeat frames over TCP on this port (default off)
@@ -193,6 +199,24 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
   }
   if (values['max-hosts'] !== undefined) {
     options.maxHosts = parseInteger('serve', '--max-hosts', values['max-hosts'], 1, 2 ** 31 - 1);
+  }
+  if (values['max-status-bytes'] !== undefined) {
+    options.maxStatusBytes = parseInteger(
+      'serve',
+      '--max-status-bytes',
+      values['max-status-bytes'],
+      0,
+      MAX_STATUS_BYTES,
+    );
+  }
+  if (values['status-budget'] !== undefined) {
+    options.statusBudgetBytes = parseInteger(
+      'serve',
+      '--status-budget',
+      values['status-budget'],
+      0,
+      2 ** 40,
+    );
   }
   if (values['auth-key-file'] !== undefined) {
     options.auth = {

@@ -1,5 +1,5 @@
 import type { AuthKeys } from '../auth/keys.js';
-import type { HostEvent, HostSnapshot } from '../events.js';
+import type { HostEvent, HostSnapshot, HostsQuery } from '../events.js';
 import type { ResolvedOptions } from '../options.js';
 import type { HeartwatchStats } from '../stats.js';
 
@@ -39,8 +39,10 @@ export interface Engine {
   listen(): Promise<ListenInfo>;
   /** Cheap and synchronous. */
   stats(): HeartwatchStats;
-  /** The tracked hosts, streamed in batches. */
-  hosts(): AsyncIterable<HostSnapshot[]>;
+  /** The tracked hosts, streamed in batches; with statuses when `query.statuses`. */
+  hosts(query?: HostsQuery): AsyncIterable<HostSnapshot[]>;
+  /** One tracked host with its status, or `undefined` when it is not tracked. */
+  host(id: string): Promise<HostSnapshot | undefined>;
   /**
    * Forgets a host now, without an event; resolves `false` when it was not tracked. Asynchronous
    * because the native engine's tables belong to worker threads, which take the request in turn.

@@ -6,7 +6,7 @@ import { allowsSource } from '../auth/allow-list.js';
 import type { AuthKeys } from '../auth/keys.js';
 import { ReplayWindow } from '../auth/replay-window.js';
 import { HeartwatchError } from '../errors.js';
-import type { DownEvent, HostEvent, HostSnapshot } from '../events.js';
+import type { DownEvent, HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
 import {
@@ -86,6 +86,8 @@ interface HostRecord {
   /** Key of the live heap entry, valid while heapGen != 0. */
   heapKey: number;
   removed: boolean;
+  /** The latest status (a copy), absent when the host has none. */
+  status: Buffer | undefined;
   /** Replay state, created when the host's first authenticated datagram arrives. */
   replay: ReplayWindow | null;
   /** Its deadline fell in a lossy window and was moved one timeout on (cleared by a heartbeat). */
@@ -96,6 +98,16 @@ interface HostRecord {
 interface Signature {
   incarnation: number;
   seq: number;
+}
+
+/**
+ * Bytes the native StatusStore takes for a status of `size` bytes (status_store.h: an 8-byte
+ * header, blocks of 32 << k bytes), so both engines count statuses against the budget alike.
+ */
+function statusBlockBytes(size: number): number {
+  let block = 32;
+  while (block < size + 8) block *= 2;
+  return block;
 }
 
 /**
@@ -176,6 +188,26 @@ class DeadlineHeap {
   }
 }
 
+/** One host as hosts() and host(id) report it; the status copied, and only when asked for. */
+function snapshotOf(rec: HostRecord, withStatus: boolean): HostSnapshot {
+  const host: HostSnapshot = {
+    id: rec.id,
+    address: rec.address,
+    state: rec.up ? 'up' : 'down',
+    lastSeen: toEpoch(rec.lastSeen),
+    incarnation: rec.incarnation,
+    timeoutMs: rec.timeoutMs,
+  };
+  if (withStatus && rec.status !== undefined) host.status = Buffer.from(rec.status);
+  return host;
+}
+
+/** `up` with a copy of the host's status when it has one. */
+function withStatus(up: UpEvent, rec: HostRecord): UpEvent {
+  if (rec.status !== undefined) up.status = Buffer.from(rec.status);
+  return up;
+}
+
 function toEpoch(monotonic: number): number {
   return performance.timeOrigin + monotonic;
 }
@@ -242,6 +274,10 @@ class JsEngine implements Engine {
   #hostsUp = 0;
   #hostsDown = 0;
   #eventsDelivered = 0;
+  #statusHosts = 0;
+  #statusBytes = 0;
+  #statusOversize = 0;
+  #statusOverBudget = 0;
 
   constructor(options: ResolvedOptions, sink: EngineSink) {
     this.#options = options;
@@ -301,8 +337,10 @@ class JsEngine implements Engine {
           resolve({ ...info, tcpPort: null });
           return;
         }
-        this.#tcp = new JsTcpServer(tcp, (frame, address, port) =>
-          this.#onFrame(frame, address, port),
+        this.#tcp = new JsTcpServer(
+          tcp,
+          (frame, address, port, payload) => this.#onFrame(frame, address, port, payload),
+          this.#options.maxStatusBytes,
         );
         this.#tcp.listen().then((tcpPort) => resolve({ ...info, tcpPort }), reject);
       });
@@ -354,6 +392,14 @@ class JsEngine implements Engine {
         },
       ],
       tcp: this.#tcp?.stats() ?? null,
+      statuses: {
+        hosts: this.#statusHosts,
+        bytes: this.#statusBytes,
+        oversize: this.#statusOversize,
+        overBudget: this.#statusOverBudget,
+        lost: 0,
+        eventsDropped: 0,
+      },
       workers: [
         {
           thread: 'js',
@@ -377,7 +423,7 @@ class JsEngine implements Engine {
    * Membership is fixed when called; each host's fields are read when its batch is built.
    * Yields to the event loop between batches so millions of hosts do not stall heartbeats.
    */
-  async *hosts(): AsyncGenerator<HostSnapshot[]> {
+  async *hosts(query: HostsQuery = {}): AsyncGenerator<HostSnapshot[]> {
     const records = [...this.#byId.values()];
     const size = this.#options.eventBatchSize;
     for (let start = 0; start < records.length; start += size) {
@@ -386,17 +432,15 @@ class JsEngine implements Engine {
       for (let i = start; i < Math.min(start + size, records.length); i++) {
         const rec = records[i] as HostRecord;
         if (rec.removed) continue;
-        batch.push({
-          id: rec.id,
-          address: rec.address,
-          state: rec.up ? 'up' : 'down',
-          lastSeen: toEpoch(rec.lastSeen),
-          incarnation: rec.incarnation,
-          timeoutMs: rec.timeoutMs,
-        });
+        batch.push(snapshotOf(rec, query.statuses === true));
       }
       if (batch.length > 0) yield batch;
     }
+  }
+
+  host(id: string): Promise<HostSnapshot | undefined> {
+    const rec = this.#byId.get(id);
+    return Promise.resolve(rec === undefined ? undefined : snapshotOf(rec, true));
   }
 
   remove(id: string): Promise<boolean> {
@@ -462,6 +506,8 @@ class JsEngine implements Engine {
         decoded.intervalMs,
         decoded.leave,
         signature,
+        decoded.payloadLength,
+        msg.subarray(headerBytes, headerBytes + decoded.payloadLength),
       );
       return;
     }
@@ -476,6 +522,8 @@ class JsEngine implements Engine {
         decoded.intervalMs,
         decoded.leave,
         signature,
+        decoded.payloadLength,
+        msg.subarray(headerBytes, headerBytes + decoded.payloadLength),
       );
     } else {
       this.#apply(key, rinfo, now, null, 0, false, null);
@@ -526,6 +574,7 @@ class JsEngine implements Engine {
     frame: DecodedHeartbeat,
     address: string,
     port: number,
+    payload?: Uint8Array,
   ): 'notAllowed' | 'unauthenticated' | null {
     if (this.#closed) return null;
     if (!allowsSource(this.#options.allow, address)) return 'notAllowed';
@@ -547,11 +596,17 @@ class JsEngine implements Engine {
       frame.intervalMs,
       frame.leave,
       null,
+      frame.payloadLength,
+      payload,
     );
     return unauthenticated ? 'unauthenticated' : null;
   }
 
-  /** `incarnation` null: a plain datagram that carries none, so the host's stays as it was. */
+  /**
+   * `incarnation` null: a plain datagram that carries none, so the host's stays as it was.
+   * `statusLength` > 0: the heartbeat carried a status, whose bytes are `status` when it was
+   * kept (at most maxStatusBytes).
+   */
   #apply(
     key: string,
     rinfo: Pick<RemoteInfo, 'address' | 'port'>,
@@ -560,6 +615,8 @@ class JsEngine implements Engine {
     intervalMs: number,
     leave: boolean,
     signature: Signature | null,
+    statusLength = 0,
+    status?: Uint8Array,
   ): void {
     const { missedBeats, timeoutMs } = this.#options;
     // Announced timeouts are capped where the native detector caps them.
@@ -593,6 +650,7 @@ class JsEngine implements Engine {
         heapGen: 0,
         heapKey: 0,
         removed: false,
+        status: undefined,
         replay: signature === null ? null : new ReplayWindow(signature.incarnation, signature.seq),
         deferred: false,
       };
@@ -600,14 +658,20 @@ class JsEngine implements Engine {
       if (this.#byId !== this.#byKey) this.#byId.set(id, rec);
       this.#processed++;
       this.#hostsUp++;
-      this.#emit({
-        type: 'up',
-        id,
-        address: rec.address,
-        at: toEpoch(now),
-        recovered: false,
-        incarnation: rec.incarnation,
-      });
+      this.#storeStatus(rec, statusLength, status);
+      this.#emit(
+        withStatus(
+          {
+            type: 'up',
+            id,
+            address: rec.address,
+            at: toEpoch(now),
+            recovered: false,
+            incarnation: rec.incarnation,
+          },
+          rec,
+        ),
+      );
       this.#index(rec);
       return;
     }
@@ -622,6 +686,7 @@ class JsEngine implements Engine {
     rec.lastSeen = now;
     if (leave) {
       this.#upFifo.delete(key);
+      this.#clearStatus(rec);
       this.#goDown(rec, 'left', now);
       return;
     }
@@ -634,26 +699,82 @@ class JsEngine implements Engine {
       this.#hostsDown--;
       this.#downFifo.delete(key);
       if (incarnation !== null) rec.incarnation = incarnation;
-      this.#emit({
-        type: 'up',
-        id: rec.id,
-        address: rec.address,
-        at: toEpoch(now),
-        recovered: true,
-        incarnation: rec.incarnation,
-      });
-    } else if (incarnation !== null && incarnation !== rec.incarnation) {
-      this.#emit({
-        type: 'restart',
-        id: rec.id,
-        address: rec.address,
-        at: toEpoch(now),
-        incarnation,
-        previousIncarnation: rec.incarnation,
-      });
-      rec.incarnation = incarnation;
+      this.#storeStatus(rec, statusLength, status);
+      this.#emit(
+        withStatus(
+          {
+            type: 'up',
+            id: rec.id,
+            address: rec.address,
+            at: toEpoch(now),
+            recovered: true,
+            incarnation: rec.incarnation,
+          },
+          rec,
+        ),
+      );
+    } else {
+      if (incarnation !== null && incarnation !== rec.incarnation) {
+        this.#emit({
+          type: 'restart',
+          id: rec.id,
+          address: rec.address,
+          at: toEpoch(now),
+          incarnation,
+          previousIncarnation: rec.incarnation,
+        });
+        rec.incarnation = incarnation;
+      }
+      const previous = this.#storeStatus(rec, statusLength, status);
+      if (previous !== undefined && rec.status !== undefined) {
+        this.#emit({
+          type: 'update',
+          id: rec.id,
+          address: rec.address,
+          at: toEpoch(now),
+          status: Buffer.from(rec.status),
+          ...(previous === null ? {} : { previous }),
+        });
+      }
     }
     this.#index(rec);
+  }
+
+  /**
+   * Keeps `status` as the host's status when it differs (the rules of the native detector:
+   * detector.h "Statuses"). Returns the status it replaced (`null`: it had none) when it changed,
+   * `undefined` when nothing changed: no status, the same bytes, or refused and counted.
+   */
+  #storeStatus(
+    rec: HostRecord,
+    length: number,
+    status: Uint8Array | undefined,
+  ): Buffer | null | undefined {
+    const max = this.#options.maxStatusBytes;
+    if (length === 0 || max === 0) return undefined;
+    if (length > max || status === undefined) {
+      this.#statusOversize++;
+      return undefined;
+    }
+    const old = rec.status;
+    if (old !== undefined && old.byteLength === length && old.equals(status)) return undefined;
+    const freed = old === undefined ? 0 : statusBlockBytes(old.byteLength);
+    const taken = statusBlockBytes(length);
+    if (this.#statusBytes - freed + taken > this.#options.statusBudgetBytes) {
+      this.#statusOverBudget++;
+      return undefined;
+    }
+    this.#statusBytes += taken - freed;
+    if (old === undefined) this.#statusHosts++;
+    rec.status = Buffer.from(status);
+    return old ?? null;
+  }
+
+  #clearStatus(rec: HostRecord): void {
+    if (rec.status === undefined) return;
+    this.#statusBytes -= statusBlockBytes(rec.status.byteLength);
+    this.#statusHosts--;
+    rec.status = undefined;
   }
 
   /** The replay check of an authenticated datagram (docs/protocol.md, "Replay protection"). */
@@ -718,6 +839,7 @@ class JsEngine implements Engine {
   }
 
   #forget(rec: HostRecord): void {
+    this.#clearStatus(rec);
     rec.removed = true;
     rec.heapGen = 0;
     this.#byKey.delete(rec.key);

@@ -12,11 +12,13 @@ import type { ResolvedTcpOptions } from '../tcp-options.js';
  * Applies a complete frame, or drops it; returns the counter to add one to, if any:
  * `notAllowed` (dropped) or `unauthenticated` (an unsigned frame while the server has keys:
  * dropped under `auth.required`, applied otherwise).
+ * `payload`: the frame's payload when it is at most the server's `keepPayloadBytes`.
  */
 export type TcpFrameHandler = (
   frame: DecodedHeartbeat,
   address: string,
   port: number,
+  payload?: Uint8Array,
 ) => 'notAllowed' | 'unauthenticated' | null;
 
 interface Connection {
@@ -72,8 +74,12 @@ export class JsTcpServer {
   };
   #port = 0;
 
-  constructor(options: ResolvedTcpOptions, onFrame: TcpFrameHandler) {
+  readonly #keepPayloadBytes: number;
+
+  /** `keepPayloadBytes`: payloads up to this size reach `onFrame` (statuses); 0: none. */
+  constructor(options: ResolvedTcpOptions, onFrame: TcpFrameHandler, keepPayloadBytes = 0) {
     this.#options = options;
+    this.#keepPayloadBytes = keepPayloadBytes;
     this.#onFrame = onFrame;
     this.#server = createServer({
       keepAlive: options.keepAliveIdleS > 0,
@@ -158,7 +164,7 @@ export class JsTcpServer {
     const connection: Connection = {
       socket,
       ip,
-      reader: new FrameReader(),
+      reader: new FrameReader(this.#keepPayloadBytes),
       openedAt: now,
       lastFrameAt: 0,
       frameStartedAt: 0,
@@ -179,7 +185,7 @@ export class JsTcpServer {
     const wasMid = connection.reader.midFrame;
     const port = connection.socket.remotePort ?? 0;
     let complete = 0;
-    const ok = connection.reader.feed(chunk, (result) => {
+    const ok = connection.reader.feed(chunk, (result, payload) => {
       complete++;
       this.#counters.frames++;
       // TCP keeps no tag to check (the reader skips it): AUTH frames are refused over TCP.
@@ -187,7 +193,7 @@ export class JsTcpServer {
         this.#counters.authUnsupported++;
         return;
       }
-      const counted = this.#onFrame(result, connection.ip, port);
+      const counted = this.#onFrame(result, connection.ip, port, payload);
       if (counted !== null) this.#counters[counted]++;
     });
     if (!ok) {

@@ -1,12 +1,21 @@
 import { constants as osConstants } from 'node:os';
 import type { AuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
-import type { DownEvent, HostEvent, HostSnapshot, RestartEvent, UpEvent } from '../events.js';
+import type {
+  DownEvent,
+  HostEvent,
+  HostSnapshot,
+  HostsQuery,
+  RestartEvent,
+  UpdateEvent,
+  UpEvent,
+} from '../events.js';
 import { loadNative } from '../native/binding.js';
 import { RECEIVE_BACKENDS, type ResolvedOptions } from '../options.js';
 import type {
   HeartwatchStats,
   ReceiverStats,
+  StatusStats,
   TcpReactorStats,
   TcpStats,
   WorkerStats,
@@ -29,9 +38,18 @@ export interface NativeEngineHandle {
   readonly cpus: number[];
   readonly statsBuffer: ArrayBuffer;
   drain(into: Uint8Array): number;
-  post(kind: number, key: bigint, requestId: number, worker: number): boolean;
+  post(
+    kind: number,
+    key: bigint,
+    requestId: number,
+    worker: number,
+    withStatuses?: boolean,
+  ): boolean;
   drainResults(): Array<[requestId: number, value: number, worker: number]>;
   takeSnapshot(worker: number): ArrayBuffer;
+  takeSnapshotStatuses(worker: number): ArrayBuffer;
+  /** The worker's event status ring; undefined with statuses off. */
+  statusBytes(worker: number): ArrayBuffer | undefined;
   foreignSockets(): number;
   close(): void;
   /** Replaces every receiver's key ring; datagrams sent after it returns see only these keys. */
@@ -50,6 +68,8 @@ export interface NativeEngineConfig {
   missedBeats: number;
   maxHosts: number;
   forgetAfterMs: number;
+  maxStatusBytes: number;
+  statusBudgetBytes: number;
   expiry: number;
   batchSize: number;
   recvBufferBytes: number;
@@ -131,8 +151,18 @@ const TCP_REACTOR_FIELDS = [
   'unauthenticated',
   'notAllowed',
 ] as const;
+/** StatusCounter in engine_stats.h, in order: one line per worker after every other line. */
+const STATUS_FIELDS = [
+  'hosts',
+  'bytes',
+  'oversize',
+  'overBudget',
+  'lost',
+  'eventsDropped',
+] as const;
 const COMMAND_REMOVE = 1;
 const COMMAND_SNAPSHOT = 2;
+const COMMAND_HOST = 3;
 const SNAPSHOT_CHUNK = 8192;
 /** How often a port shared by several receivers is checked for sockets not ours. */
 const PORT_CHECK_MS = 1000;
@@ -151,8 +181,36 @@ export function nativeEngineAvailable(): boolean {
   return nativeConstructor() !== undefined;
 }
 
-/** Decodes `count` 64-byte event records (event_record.h) from `bytes`. */
-export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[] {
+/**
+ * Copies a record's status bytes (and the previous status's after them) out of its worker's
+ * status ring, where they end at `end` (event_record.h): copies, because the next drain frees them.
+ */
+function statusBytes(
+  rings: readonly (Uint8Array | undefined)[],
+  worker: number,
+  end: number,
+  size: number,
+  previousSize: number,
+): [Buffer, Buffer | undefined] {
+  const ring = rings[worker] as Uint8Array;
+  const start = (end - size - previousSize) & (ring.byteLength - 1);
+  const status = Buffer.from(ring.subarray(start, start + size));
+  const previous =
+    previousSize === 0
+      ? undefined
+      : Buffer.from(ring.subarray(start + size, start + size + previousSize));
+  return [status, previous];
+}
+
+/**
+ * Decodes `count` 64-byte event records (event_record.h) from `bytes`; `rings[w]` is worker w's
+ * status ring (statusBytes()).
+ */
+export function decodeEventRecords(
+  bytes: Uint8Array,
+  count: number,
+  rings: readonly (Uint8Array | undefined)[] = [],
+): HostEvent[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, count * EVENT_RECORD_BYTES);
   const events: HostEvent[] = new Array(count);
   for (let i = 0; i < count; i++) {
@@ -165,6 +223,17 @@ export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[
       bytes.subarray(base + 40, base + 56),
       view.getUint16(base + 36, true),
     );
+    const statusSize = view.getUint16(base + 60, true);
+    const [status, previous] =
+      statusSize === 0
+        ? [undefined, undefined]
+        : statusBytes(
+            rings,
+            view.getUint8(base + 39),
+            view.getUint32(base + 56, true),
+            statusSize,
+            view.getUint16(base + 62, true),
+          );
     if (type === 1) {
       const up: UpEvent = {
         type: 'up',
@@ -174,7 +243,18 @@ export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[
         recovered: view.getUint8(base + 34) === 1,
         incarnation: view.getUint32(base + 24, true),
       };
+      if (status !== undefined) up.status = status;
       events[i] = up;
+    } else if (type === 4) {
+      const update: UpdateEvent = {
+        type: 'update',
+        id,
+        address,
+        at,
+        status: status ?? Buffer.alloc(0),
+      };
+      if (previous !== undefined) update.previous = previous;
+      events[i] = update;
     } else if (type === 2) {
       const down: DownEvent = {
         type: 'down',
@@ -201,12 +281,23 @@ export function decodeEventRecords(bytes: Uint8Array, count: number): HostEvent[
   return events;
 }
 
-function decodeHostRecords(bytes: Uint8Array, count: number): HostSnapshot[] {
+/**
+ * Decodes `count` 48-byte host records (shard_message.h); `statuses` holds their status bytes
+ * one after another from `statusOffset`. Returns the hosts and where the next record's status starts.
+ */
+function decodeHostRecords(
+  bytes: Uint8Array,
+  count: number,
+  statuses: Uint8Array,
+  statusOffset: number,
+): [HostSnapshot[], number] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, count * HOST_RECORD_BYTES);
   const hosts: HostSnapshot[] = new Array(count);
+  let offset = statusOffset;
   for (let i = 0; i < count; i++) {
     const base = i * HOST_RECORD_BYTES;
-    hosts[i] = {
+    const statusSize = view.getUint32(base + 44, true);
+    const host: HostSnapshot = {
       id: view.getBigUint64(base, true).toString(),
       address: formatAddress(
         view.getUint8(base + 25),
@@ -218,8 +309,13 @@ function decodeHostRecords(bytes: Uint8Array, count: number): HostSnapshot[] {
       incarnation: view.getUint32(base + 16, true),
       timeoutMs: view.getUint32(base + 20, true),
     };
+    if (statusSize > 0) {
+      host.status = Buffer.from(statuses.subarray(offset, offset + statusSize));
+      offset += statusSize;
+    }
+    hosts[i] = host;
   }
-  return hosts;
+  return [hosts, offset];
 }
 
 /** Maps a native error (Error with errno `code` and `syscall`) to a HeartwatchError. */
@@ -236,6 +332,7 @@ interface Answer {
   value: number;
   worker: number;
   records: ArrayBuffer | undefined;
+  statuses: ArrayBuffer | undefined;
 }
 
 class NativeEngine implements Engine {
@@ -245,6 +342,7 @@ class NativeEngine implements Engine {
   readonly #eventBytes: Uint8Array;
   #handle: NativeEngineHandle | undefined;
   #counters: BigUint64Array | undefined;
+  #statusRings: (Uint8Array | undefined)[] = [];
   /** The key ring to start with, and the one setKeys() last handed over. */
   #keys: AuthKeys | null;
   #threadCpus: number[] = [];
@@ -298,6 +396,8 @@ class NativeEngine implements Engine {
       missedBeats: o.missedBeats,
       maxHosts: o.maxHosts,
       forgetAfterMs: o.forgetAfterMs,
+      maxStatusBytes: o.maxStatusBytes,
+      statusBudgetBytes: o.statusBudgetBytes,
       expiry: EXPIRY[o.expiry],
       batchSize: o.batchSize,
       recvBufferBytes: o.recvBufferBytes,
@@ -319,6 +419,10 @@ class NativeEngine implements Engine {
     }
     this.#handle = handle;
     this.#counters = new BigUint64Array(handle.statsBuffer);
+    this.#statusRings = Array.from({ length: handle.workerCount }, (_, w) => {
+      const ring = handle.statusBytes(w);
+      return ring === undefined ? undefined : new Uint8Array(ring);
+    });
     this.#threadCpus = handle.cpus;
     this.#receiveBackends = handle.receiveBackends;
     if (handle.receiverCount > 1) {
@@ -362,8 +466,10 @@ class NativeEngine implements Engine {
       if (request === undefined) continue;
       // A snapshot leaves the worker as soon as it is answered, so the worker can take the next
       // one whether or not anyone reads this one.
-      const records = request.kind === COMMAND_SNAPSHOT ? handle.takeSnapshot(worker) : undefined;
-      request.answers.push({ value, worker, records });
+      const snapshot = request.kind === COMMAND_SNAPSHOT || request.kind === COMMAND_HOST;
+      const records = snapshot ? handle.takeSnapshot(worker) : undefined;
+      const statuses = snapshot ? handle.takeSnapshotStatuses(worker) : undefined;
+      request.answers.push({ value, worker, records, statuses });
       if (request.answers.length === request.expected) {
         this.#requests.delete(requestId);
         request.resolve(request.answers);
@@ -378,7 +484,7 @@ class NativeEngine implements Engine {
       count = handle.drain(this.#eventBytes);
       if (count === 0) break;
       // Decode before handing over: a listener may run this engine's drain again re-entrantly.
-      const batch = decodeEventRecords(this.#eventBytes, count);
+      const batch = decodeEventRecords(this.#eventBytes, count, this.#statusRings);
       this.#delivered += count;
       this.#sink.events(batch);
     } while (count === capacity && !this.#paused);
@@ -423,7 +529,7 @@ class NativeEngine implements Engine {
    * ring is full is asked again later, and only it. A remove goes to the key's owner, whichever
    * worker is named.
    */
-  #request(kind: number, key: bigint, workers: number[]): Promise<Answer[]> {
+  #request(kind: number, key: bigint, workers: number[], withStatuses = false): Promise<Answer[]> {
     const handle = this.#handle;
     if (handle === undefined || this.#closed) return Promise.resolve([]);
     const requestId = this.#nextRequest++;
@@ -436,7 +542,9 @@ class NativeEngine implements Engine {
           resolve([]);
           return;
         }
-        pending = pending.filter((worker) => !handle.post(kind, key, requestId, worker));
+        pending = pending.filter(
+          (worker) => !handle.post(kind, key, requestId, worker, withStatuses),
+        );
         if (pending.length > 0) setTimeout(attempt, 1);
       };
       attempt();
@@ -529,7 +637,30 @@ class NativeEngine implements Engine {
       receivers,
       workers,
       tcp: this.#tcpStats(read, cpu),
+      statuses: this.#statusStats(read),
     };
+  }
+
+  /** The workers' status lines, after every other line (engine_stats.h). */
+  #statusStats(read: (thread: number, field: number) => number): StatusStats {
+    const handle = this.#handle;
+    const stats: StatusStats = {
+      hosts: 0,
+      bytes: 0,
+      oversize: 0,
+      overBudget: 0,
+      lost: 0,
+      eventsDropped: 0,
+    };
+    if (handle === undefined) return stats;
+    const tcpLines = this.#options.tcp === null ? 0 : 1 + handle.tcpReactorCount;
+    const first = handle.receiverCount + handle.workerCount + tcpLines;
+    for (let w = 0; w < handle.workerCount; w++) {
+      STATUS_FIELDS.forEach((name, field) => {
+        stats[name] += read(first + w, field);
+      });
+    }
+    return stats;
   }
 
   /** The lines after the workers': the accept thread's, then one per reactor (engine_stats.h). */
@@ -559,20 +690,38 @@ class NativeEngine implements Engine {
     return stats;
   }
 
-  async *hosts(): AsyncIterable<HostSnapshot[]> {
+  async *hosts(query: HostsQuery = {}): AsyncIterable<HostSnapshot[]> {
     const handle = this.#handle;
     if (handle === undefined) return;
     const workers = Array.from({ length: handle.workerCount }, (_, w) => w);
-    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, workers);
+    const answers = await this.#request(COMMAND_SNAPSHOT, 0n, workers, query.statuses === true);
     const chunkBytes = SNAPSHOT_CHUNK * HOST_RECORD_BYTES;
     // JS owns these records: a consumer that reads slowly, or stops, holds up no worker.
-    for (const { records } of answers) {
+    for (const { records, statuses } of answers) {
       const bytes = new Uint8Array(records ?? new ArrayBuffer(0));
+      const statusBytes = new Uint8Array(statuses ?? new ArrayBuffer(0));
+      let statusOffset = 0;
       for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
         const chunk = bytes.subarray(offset, offset + chunkBytes);
-        yield decodeHostRecords(chunk, chunk.byteLength / HOST_RECORD_BYTES);
+        const [hosts, next] = decodeHostRecords(
+          chunk,
+          chunk.byteLength / HOST_RECORD_BYTES,
+          statusBytes,
+          statusOffset,
+        );
+        statusOffset = next;
+        yield hosts;
       }
     }
+  }
+
+  async host(id: string): Promise<HostSnapshot | undefined> {
+    const answers = await this.#request(COMMAND_HOST, BigInt(id), [0], true);
+    const answer = answers[0];
+    if (answer === undefined || answer.value !== 1 || answer.records === undefined)
+      return undefined;
+    const statuses = new Uint8Array(answer.statuses ?? new ArrayBuffer(0));
+    return decodeHostRecords(new Uint8Array(answer.records), 1, statuses, 0)[0][0];
   }
 
   setKeys(keys: AuthKeys | null): void {

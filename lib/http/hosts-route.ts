@@ -9,7 +9,10 @@ export const maxPageLimit = 100_000;
 /** How long a client may leave a page unread before the stream is cut (it holds a snapshot). */
 const stalledWriteMs = 30_000;
 
-/** One host as `/hosts` writes it: the fields of `hosts()`, in a fixed order. */
+/**
+ * One host as `/hosts` writes it: the fields of `hosts()`, in a fixed order, and `status` (base64
+ * of its bytes, as `serve --json` prints it) when the host has one.
+ */
 export function hostJson(host: HostSnapshot): string {
   return JSON.stringify({
     id: host.id,
@@ -18,6 +21,7 @@ export function hostJson(host: HostSnapshot): string {
     lastSeen: host.lastSeen,
     incarnation: host.incarnation,
     timeoutMs: host.timeoutMs,
+    ...(host.status === undefined ? {} : { status: host.status.toString('base64') }),
   });
 }
 
@@ -125,7 +129,7 @@ export async function listHosts(hw: Heartwatch, url: URL, res: ServerResponse): 
   const walk: Walk = { ...parseHostsQuery(url), skipped: 0, written: 0, more: false };
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
   res.write('{"hosts":[');
-  for await (const batch of hw.hostsIterator()) {
+  for await (const batch of hw.hostsIterator({ statuses: true })) {
     for (let from = 0; from < batch.length && !walk.more; from += hostsPerTurn) {
       const chunk = pageSlice(walk, batch, from, Math.min(batch.length, from + hostsPerTurn));
       if (chunk !== '' && !res.write(chunk) && !(await drained(res))) {
@@ -144,17 +148,11 @@ export async function listHosts(hw: Heartwatch, url: URL, res: ServerResponse): 
   res.end(`],"next":${next}}`);
 }
 
-/** `GET /hosts/<id>`: the host as `/hosts` lists it, or 404. Scans the hosts (no index by id). */
+/** `GET /hosts/<id>`: the host as `/hosts` lists it, or 404; asks only its owner (`host(id)`). */
 export async function oneHost(hw: Heartwatch, idText: string, res: ServerResponse): Promise<void> {
   const id = hostIdParam(idText);
-  for await (const batch of hw.hostsIterator()) {
-    const host = batch.find((h) => h.id === id);
-    if (host !== undefined) {
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-      res.end(hostJson(host));
-      return;
-    }
-    await nextTurn();
-  }
-  throw new HttpError(404, `host ${id} is not tracked`);
+  const host = await hw.host(id);
+  if (host === undefined) throw new HttpError(404, `host ${id} is not tracked`);
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(hostJson(host));
 }

@@ -57,6 +57,8 @@ export class EventTally {
   /** Counts one delivered batch. */
   add(batch: readonly HostEvent[]): void {
     for (const event of batch) {
+      // A status update is not a transition between up and down.
+      if (event.type === 'update') continue;
       this.transitions[event.type] += 1;
       if (event.type === 'down' && event.reason === 'timeout' && this.latenessKnown) {
         this.#observe(Math.max(0, event.at - event.lastSeen - this.#timeoutMs) / 1000);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { checkAuthKeys } from '../auth/keys.js';
 import { HeartwatchError } from '../errors.js';
@@ -34,8 +35,18 @@ export interface HeartbeatSenderOptions {
    * fleet started together does not beat in lock-step. 0 to 0.9; default 0.1.
    */
   jitter?: number;
-  /** Opaque bytes carried in every heartbeat: at most 65 479 over UDP (a datagram fits IPv4), 65 535 over TCP. */
+  /**
+   * Opaque bytes carried in every heartbeat: at most 65 479 over UDP (a datagram fits IPv4),
+   * 65 535 over TCP. The server keeps them as the host's status; to change a status over time,
+   * use {@link HeartbeatSender.setStatus} instead (it sends the bytes only when needed).
+   */
   payload?: Uint8Array;
+  /**
+   * With a status set ({@link HeartbeatSender.setStatus}), a heartbeat carries it again at least
+   * this often, so a server that restarted, or lost the beats of a change, learns it. 0 to
+   * 86 400 000 ms; 0 puts it in every heartbeat. Default 30 000.
+   */
+  statusRefreshMs?: number;
   /** Put `intervalMs` in each heartbeat so the server can use it for the deadline. Default true. */
   announceInterval?: boolean;
   /**
@@ -72,7 +83,10 @@ const knownKeys = [
   'announceInterval',
   'key',
   'transport',
+  'statusRefreshMs',
 ] as const;
+/** Beats that carry a status after it changes (the first at once), so one lost datagram loses nothing. */
+const statusRepeats = 3;
 
 function describe(value: unknown): string {
   return inspect(value, { depth: 0, breakLength: Number.POSITIVE_INFINITY, maxStringLength: 80 });
@@ -85,6 +99,32 @@ function invalid(option: string, expected: string, value: unknown): HeartwatchEr
   );
 }
 
+/** A status as bytes: Uint8Array as is, string as UTF-8, anything else as JSON. */
+function statusToBytes(status: unknown, limit: number): Buffer {
+  let bytes: Buffer;
+  if (status instanceof Uint8Array) {
+    bytes = Buffer.from(status);
+  } else if (typeof status === 'string') {
+    bytes = Buffer.from(status, 'utf8');
+  } else {
+    const json = typeof status === 'undefined' ? undefined : JSON.stringify(status);
+    if (json === undefined) {
+      throw new HeartwatchError(
+        'ERR_HW_INVALID_ARGUMENT',
+        `setStatus(): expected a Buffer, a string or a JSON-serializable value, got ${describe(status)}`,
+      );
+    }
+    bytes = Buffer.from(json, 'utf8');
+  }
+  if (bytes.length === 0 || bytes.length > limit) {
+    throw new HeartwatchError(
+      'ERR_HW_INVALID_ARGUMENT',
+      `setStatus(): expected 1 to ${limit} bytes, got ${bytes.length}${bytes.length === 0 ? ' (null stops sending a status)' : ''}`,
+    );
+  }
+  return bytes;
+}
+
 interface ResolvedSenderOptions {
   address: UdpAddress;
   transport: 'udp' | 'tcp' | 'auto';
@@ -93,6 +133,7 @@ interface ResolvedSenderOptions {
   jitter: number;
   payload: Uint8Array | undefined;
   announceInterval: boolean;
+  statusRefreshMs: number;
   key: Buffer | undefined;
 }
 
@@ -184,6 +225,15 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
   if (typeof announceInterval !== 'boolean') {
     throw invalid('announceInterval', 'a boolean', announceInterval);
   }
+  const statusRefreshMs = options.statusRefreshMs ?? 30_000;
+  if (
+    typeof statusRefreshMs !== 'number' ||
+    !Number.isInteger(statusRefreshMs) ||
+    statusRefreshMs < 0 ||
+    statusRefreshMs > maxIntervalMs
+  ) {
+    throw invalid('statusRefreshMs', `an integer from 0 to ${maxIntervalMs} (ms)`, statusRefreshMs);
+  }
   let key: Buffer | undefined;
   if (options.key !== undefined) key = checkAuthKeys('key', [options.key]).keys[0];
   if (key !== undefined && transport !== 'udp') {
@@ -201,7 +251,17 @@ function resolveSenderOptions(input: unknown): ResolvedSenderOptions {
       payload,
     );
   }
-  return { address, transport, hostId, intervalMs, jitter, payload, announceInterval, key };
+  return {
+    address,
+    transport,
+    hostId,
+    intervalMs,
+    jitter,
+    payload,
+    announceInterval,
+    statusRefreshMs,
+    key,
+  };
 }
 
 /** The last incarnation a signing sender of this process took (see the `key` option). */
@@ -265,6 +325,10 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
   #timer: NodeJS.Timeout | undefined;
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  #status: Buffer | undefined;
+  /** Beats that still carry the status because it changed. */
+  #statusBeatsLeft = 0;
+  #statusSentAt = Number.NEGATIVE_INFINITY;
 
   /** Validates `options` (a `HeartwatchError` with code `ERR_HW_INVALID_OPTION` when wrong). */
   constructor(options: HeartbeatSenderOptions) {
@@ -337,6 +401,60 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
     return this.#closing;
   }
 
+  /**
+   * Sets the status this host reports (README "Statuses"): a Buffer or Uint8Array as is, a string
+   * as UTF-8, anything else as JSON. A new status goes out at once (when started) and on the
+   * next beats; after that a heartbeat carries it every `statusRefreshMs`, and the others stay
+   * 28 bytes. Setting the same bytes again sends nothing. `null` stops sending a status: the
+   * server keeps the last one until the host leaves or is forgotten. Throws
+   * `ERR_HW_INVALID_ARGUMENT` for an empty or too large status (the `payload` limits), and when
+   * the sender was made with a fixed `payload`.
+   */
+  setStatus(status: Uint8Array | string | object | null): void {
+    if (this.#closing !== undefined) {
+      throw new HeartwatchError('ERR_HW_CLOSED', 'HeartbeatSender: setStatus() after close()');
+    }
+    if (this.#options.payload !== undefined) {
+      throw new HeartwatchError(
+        'ERR_HW_INVALID_ARGUMENT',
+        'setStatus(): this sender carries a fixed "payload" in every heartbeat; use one or the other',
+      );
+    }
+    if (status === null) {
+      this.#status = undefined;
+      return;
+    }
+    const { transport, key } = this.#options;
+    // The payload limits: a signed datagram leaves 16 bytes for its tag.
+    const limit =
+      transport !== 'udp' ? maxTcpPayload : key === undefined ? maxPayload : maxPayload - 16;
+    const bytes = statusToBytes(status, limit);
+    if (this.#status?.equals(bytes) === true) return;
+    this.#status = bytes;
+    this.#statusBeatsLeft = statusRepeats;
+    if (this.#target !== undefined && this.#closing === undefined) {
+      this.#send(false).catch((err: Error) => this.emit('error', err));
+    }
+  }
+
+  /** The status this sender reports, or `undefined`. */
+  get status(): Buffer | undefined {
+    return this.#status;
+  }
+
+  /** The status when this beat should carry it: after a change, or when a refresh is due. */
+  #statusForBeat(): Buffer | undefined {
+    const status = this.#status;
+    if (status === undefined) return undefined;
+    const now = performance.now();
+    if (this.#statusBeatsLeft === 0 && now - this.#statusSentAt < this.#options.statusRefreshMs) {
+      return undefined;
+    }
+    this.#statusBeatsLeft = Math.max(0, this.#statusBeatsLeft - 1);
+    this.#statusSentAt = now;
+    return status;
+  }
+
   async #open(): Promise<void> {
     let { host, family } = this.#options.address;
     if (family === 0) {
@@ -405,7 +523,9 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> {
 
   #encode(leave: boolean): Buffer {
     this.#seq = (this.#seq + 1) >>> 0;
-    const { hostId, intervalMs, announceInterval, payload, key } = this.#options;
+    const { hostId, intervalMs, announceInterval, key } = this.#options;
+    // A LEAVE clears the status on the server: no need to carry it.
+    const payload = this.#options.payload ?? (leave ? undefined : this.#statusForBeat());
     return encodeHeartbeat({
       hostId,
       incarnation: this.#incarnation,

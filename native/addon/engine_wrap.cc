@@ -62,6 +62,8 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
   out.ring_capacity = GetUint(config, "ringCapacity");
   out.event_ring_capacity = GetUint(config, "eventRingCapacity");
   out.spin = config.Get("spin").As<Napi::Boolean>().Value();
+  out.detector.max_status_bytes = GetUint(config, "maxStatusBytes");
+  out.detector.status_budget_bytes = static_cast<uint64_t>(config.Get("statusBudgetBytes").As<Napi::Number>().Int64Value());
   out.auth_keys = ToAuthKeys(config.Get("authKeys").As<Napi::Array>());
   out.auth_required = config.Get("authRequired").As<Napi::Boolean>().Value();
   const Napi::Array allow = config.Get("allow").As<Napi::Array>();
@@ -107,6 +109,8 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&EngineWrap::Post>("post"),
           InstanceMethod<&EngineWrap::DrainResults>("drainResults"),
           InstanceMethod<&EngineWrap::TakeSnapshot>("takeSnapshot"),
+          InstanceMethod<&EngineWrap::TakeSnapshotStatuses>("takeSnapshotStatuses"),
+          InstanceMethod<&EngineWrap::StatusBytes>("statusBytes"),
           InstanceMethod<&EngineWrap::Close>("close"),
           InstanceMethod<&EngineWrap::SetKeys>("setKeys"),
           InstanceMethod<&EngineWrap::ForeignSockets>("foreignSockets"),
@@ -190,10 +194,11 @@ Napi::Value EngineWrap::Post(const Napi::CallbackInfo& info) {
   command.kind = static_cast<CommandKind>(info[0].As<Napi::Number>().Uint32Value());
   command.key = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
   command.request_id = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-  // A remove goes to the key's owner; a snapshot to the worker named, so that a caller asking
-  // every worker can retry just those whose command ring was full.
-  const uint32_t worker = command.kind == CommandKind::kRemove ? engine_->owner_of(command.key)
-                                                               : info[3].As<Napi::Number>().Uint32Value();
+  command.with_statuses = info.Length() > 4 && info[4].ToBoolean().Value();
+  // A remove or a host lookup goes to the key's owner; a snapshot to the worker named, so that
+  // a caller asking every worker can retry just those whose command ring was full.
+  const uint32_t worker = command.kind != CommandKind::kSnapshot ? engine_->owner_of(command.key)
+                                                                 : info[3].As<Napi::Number>().Uint32Value();
   if (worker >= engine_->worker_count()) return Napi::Boolean::New(env, false);
   return Napi::Boolean::New(env, engine_->post(worker, command));
 }
@@ -228,6 +233,30 @@ Napi::Value EngineWrap::TakeSnapshot(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(
       env, data, bytes, [](Napi::Env, void*, std::vector<HostRecord>* owner) { delete owner; },
       records.release());
+}
+
+Napi::Value EngineWrap::TakeSnapshotStatuses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto bytes = std::make_unique<std::vector<uint8_t>>(
+      engine_->worker(info[0].As<Napi::Number>().Uint32Value()).take_snapshot_statuses());
+  if (bytes->empty()) return Napi::ArrayBuffer::New(env, 0);
+  void* data = bytes->data();
+  const size_t size = bytes->size();
+  return Napi::ArrayBuffer::New(
+      env, data, size, [](Napi::Env, void*, std::vector<uint8_t>* owner) { delete owner; }, bytes.release());
+}
+
+// The ring stays alive while JS holds the buffer: the buffer's finalizer drops a reference.
+Napi::Value EngineWrap::StatusBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t worker = info[0].As<Napi::Number>().Uint32Value();
+  if (worker >= engine_->worker_count()) return env.Undefined();
+  std::shared_ptr<ByteRing> ring = engine_->worker(worker).event_status_bytes();
+  if (!ring) return env.Undefined();
+  auto* hint = new std::shared_ptr<ByteRing>(ring);
+  return Napi::ArrayBuffer::New(
+      env, ring->data(), ring->capacity(), [](Napi::Env, void*, std::shared_ptr<ByteRing>* owner) { delete owner; },
+      hint);
 }
 
 void EngineWrap::Close(const Napi::CallbackInfo&) {

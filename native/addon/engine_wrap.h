@@ -6,11 +6,15 @@
 //   port, receiverCount, workerCount, cpus (number[], -1 = not pinned)
 //   statsBuffer                        ArrayBuffer over the live counters (engine_stats.h)
 //   drain(Uint8Array) -> records       copies 64-byte event records (event_record.h)
-//   post(kind, key: bigint, requestId, worker) -> boolean   remove (1, to the key's owner) or
-//                                      snapshot (2, to `worker`) command; false: ring full, retry
+//   post(kind, key: bigint, requestId, worker, withStatuses?) -> boolean   remove (1, to the key's
+//                                      owner), snapshot (2, to `worker`) or host (3, to the key's
+//                                      owner) command; false: ring full, retry
 //   drainResults() -> [requestId, value, worker][]
 //   takeSnapshot(worker) -> ArrayBuffer   the 48-byte host records (shard_message.h) of the
 //                                      snapshot whose result was just drained; frees the worker
+//   takeSnapshotStatuses(worker) -> ArrayBuffer   status bytes of the records just taken, in order
+//   statusBytes(worker) -> ArrayBuffer | undefined   the worker's event status ring (event_record.h);
+//                                      undefined with statuses off
 //   foreignSockets() -> number         UDP sockets on the port that are not this engine's
 //   close()                            stops and joins every thread; idempotent. Events still
 //                                      queued stay readable with drain() afterwards.
@@ -45,6 +49,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Post(const Napi::CallbackInfo& info);
   Napi::Value DrainResults(const Napi::CallbackInfo& info);
   Napi::Value TakeSnapshot(const Napi::CallbackInfo& info);
+  Napi::Value TakeSnapshotStatuses(const Napi::CallbackInfo& info);
+  Napi::Value StatusBytes(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
   // Replaces the key ring (hw.setKeys()); keys validated by lib/options.ts.
   void SetKeys(const Napi::CallbackInfo& info);

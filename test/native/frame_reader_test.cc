@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace heartwatch {
@@ -71,6 +73,39 @@ std::vector<uint8_t> concat(const std::vector<std::vector<uint8_t>>& parts) {
   std::vector<uint8_t> out;
   for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
   return out;
+}
+
+// Statuses (issue 13): a payload up to the keep buffer's size is copied there whatever the
+// cuts, an AUTH tag after it is not, and a longer payload is skipped without touching it.
+TEST(FrameReader, KeepsPayloadsThatFitAtEveryCut) {
+  std::vector<uint8_t> a = frame(1, 0, 5);
+  std::vector<uint8_t> b = frame(2, 1, 6, 2);  // with an AUTH tag
+  std::vector<uint8_t> c = frame(3, 2, 9);     // longer than the buffer
+  for (int i = 0; i < 5; ++i) a[28 + i] = static_cast<uint8_t>('a' + i);
+  for (int i = 0; i < 6; ++i) b[28 + i] = static_cast<uint8_t>('A' + i);
+  const std::vector<uint8_t> stream = concat({a, b, c});
+  for (size_t cut = 1; cut < stream.size(); ++cut) {
+    FrameReader reader;
+    uint8_t keep[8];
+    std::memset(keep, 0, sizeof keep);
+    std::vector<std::string> kept;
+    for (size_t start : {size_t{0}, cut}) {
+      const uint8_t* data = stream.data() + start;
+      const uint8_t* stop = start == 0 ? stream.data() + cut : stream.data() + stream.size();
+      ParsedHeartbeat parsed{};
+      ParseStatus status{};
+      while (reader.next(data, stop, parsed, status, keep, sizeof keep) == FrameReader::Result::kFrame) {
+        kept.push_back(parsed.payload_len <= sizeof keep
+                           ? std::string(reinterpret_cast<const char*>(keep), parsed.payload_len)
+                           : std::string("skipped"));
+        std::memset(keep, 0, sizeof keep);
+      }
+    }
+    ASSERT_EQ(kept.size(), 3u) << cut;
+    EXPECT_EQ(kept[0], "abcde") << cut;
+    EXPECT_EQ(kept[1], "ABCDEF") << cut;
+    EXPECT_EQ(kept[2], "skipped") << cut;
+  }
 }
 
 TEST(FrameReader, SplitAtEveryByteBoundaryOfTwoFrames) {

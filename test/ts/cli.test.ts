@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { allowedCpus } from '../../lib/native/platform.js';
@@ -456,6 +456,51 @@ async function quietAfter(size: () => number, limitMs: number): Promise<boolean>
   }
   return false;
 }
+
+describe.each(engines)('heartwatch serve --json --engine %s with statuses', (engine) => {
+  let client: LoopbackClient;
+  beforeEach(async () => {
+    client = await LoopbackClient.open();
+  });
+  afterEach(() => client.close());
+
+  it('prints update lines exactly, and up lines with the status the first beat carried', async () => {
+    const server = cli(
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--engine',
+      engine,
+      '--max-status-bytes',
+      '100',
+      '--json',
+    );
+    const [, port] = await server.waitStderr(/listening on 127\.0\.0\.1:(\d+) \(engine (\w+)/);
+    const address = `127.0.0.1:${client.port}`;
+    await client.beat(Number(port), 42n, { payload: Buffer.from('{"ready":false}') });
+    const up = await server.waitJson((o) => o.event === 'up' && o.id === '42');
+    expect(Object.keys(up)).toEqual(['event', 'id', 'address', 'time', 'recovered', 'status']);
+    expect(Buffer.from(up.status as string, 'base64').toString()).toBe('{"ready":false}');
+    await client.beat(Number(port), 42n, { seq: 1, payload: Buffer.from([0, 255, 10]) });
+    const update = await server.waitJson((o) => o.event === 'update');
+    const line = server.lines.find((l) => l.includes('"update"')) as string;
+    expect(line).toBe(
+      `{"event":"update","id":"42","address":"${address}","time":"${update.time as string}","status":"AP8K"}`,
+    );
+    expect(update.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    await client.beat(Number(port), 43n);
+    const plain = await server.waitJson((o) => o.event === 'up' && o.id === '43');
+    expect(Object.keys(plain)).toEqual(['event', 'id', 'address', 'time', 'recovered']);
+  });
+
+  it('names --max-status-bytes when it is out of range', async () => {
+    const { code, stderr } = await runCli('serve', '--max-status-bytes', '70000');
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--max-status-bytes must be an integer from 0 to 65535, got "70000"/);
+  });
+});
 
 describe.each(engines)('heartwatch serve --json --engine %s into a reader that stops', (engine) => {
   const hosts = 20_000;

@@ -563,3 +563,38 @@ describe('prom-client stays optional', () => {
     }
   });
 });
+
+describe('statuses over HTTP', () => {
+  it('/hosts and /hosts/<id> include status (base64) when present; /events carries update like serve --json', async () => {
+    await start();
+    const sse = new SseClient(port);
+    await until(() => api.summary().eventStream.clients === 1, 2000);
+    await client.beat(udpPort, 42n, { payload: Buffer.from('ready') });
+    await client.beat(udpPort, 43n);
+    await client.beat(udpPort, 42n, { payload: Buffer.from('draining') });
+    expect(await until(() => sse.frames.length === 3, 5000)).toBe(true);
+    const update = sse.frames.find((f) => f.event === 'update') as { data: string };
+    expect(JSON.parse(update.data)).toEqual({
+      event: 'update',
+      id: '42',
+      address: `127.0.0.1:${client.port}`,
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      status: Buffer.from('draining').toString('base64'),
+    });
+    const up = sse.frames.find((f) => f.event === 'up') as { data: string };
+    expect(JSON.parse(up.data).status).toBe(Buffer.from('ready').toString('base64'));
+    sse.close();
+
+    const one = await fetchText(port, '/hosts/42');
+    expect(JSON.parse(one.body).status).toBe(Buffer.from('draining').toString('base64'));
+    expect(JSON.parse((await fetchText(port, '/hosts/43')).body).status).toBeUndefined();
+    expect((await fetchText(port, '/hosts/44')).status).toBe(404);
+    const all = JSON.parse((await fetchText(port, '/hosts')).body) as {
+      hosts: { id: string; status?: string }[];
+    };
+    expect(all.hosts.find((h) => h.id === '42')?.status).toBe(
+      Buffer.from('draining').toString('base64'),
+    );
+    expect(all.hosts.find((h) => h.id === '43')).not.toHaveProperty('status');
+  });
+});

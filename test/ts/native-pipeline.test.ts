@@ -254,6 +254,8 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
       missedBeats: 0,
       maxHosts: 1000,
       forgetAfterMs: 0,
+      maxStatusBytes: 0,
+      statusBudgetBytes: 0,
       expiry: 0,
       batchSize: 64,
       recvBufferBytes: 1 << 20,

@@ -23,6 +23,7 @@ const DetectorConfig& validated(const DetectorConfig& c) {
     fail("max_hosts must be in 1.." + std::to_string(kMaxHostsPerShard));
   }
   if (c.forget_after_ms > kMaxForgetAfterMs) fail("forget_after_ms must be at most 2^31");
+  if (c.max_status_bytes > kMaxStatusBytes) fail("max_status_bytes must be at most " + std::to_string(kMaxStatusBytes));
   if (c.index == ExpiryIndexKind::kFifo && c.missed_beats != 0) {
     fail("the FIFO index needs one uniform timeout (missed_beats == 0)");
   }
@@ -41,6 +42,7 @@ Detector::Detector(const DetectorConfig& config)
       pool_(sizeof(HostEntry), config_.max_hosts + kSentinels + 1,
             std::min(config_.initial_capacity, config_.max_hosts) + kSentinels),
       table_(pool_, std::min(config_.initial_capacity, config_.max_hosts), config_.max_hosts),
+      statuses_(config_.max_status_bytes, config_.status_budget_bytes),
       index_(make_index(config_, pool_)),
       first_record_(pool_.end()),
       room_cursor_(first_record_) {}
@@ -118,7 +120,68 @@ HostEvent Detector::event(const HostEntry& r, HostEventType type) const {
   return e;
 }
 
+void Detector::apply_status(uint32_t index, StatusView status, bool update, std::vector<HostEvent>& out) {
+  if (status.size == 0 || config_.max_status_bytes == 0) return;
+  // Before hashing: an oversize status may have come as its size alone, without bytes.
+  if (status.size > config_.max_status_bytes) {
+    ++status_oversize_;
+    return;
+  }
+  const uint32_t hash = status_hash(status.data, status.size);
+  switch (statuses_.check(index, status, hash)) {
+    case StatusChange::kUnchanged:
+      return;
+    case StatusChange::kOversize:
+      ++status_oversize_;
+      return;
+    case StatusChange::kOverBudget:
+      ++status_over_budget_;
+      return;
+    case StatusChange::kChanged:
+      break;
+  }
+  HostEntry& r = pool_.get<HostEntry>(index);
+  if (!update) {
+    statuses_.put(index, status, hash);
+    r.set(HostEntry::kStatus);
+    return;
+  }
+  HostEvent e = event(r, HostEventType::kUpdate);
+  const size_t mark = event_bytes_.size();
+  e.status_offset = static_cast<uint32_t>(mark);
+  e.status_size = static_cast<uint16_t>(status.size);
+  event_bytes_.insert(event_bytes_.end(), status.data, status.data + status.size);
+  // The previous bytes are copied before put() overwrites or frees their block.
+  const std::span<const uint8_t> previous = statuses_.get(index);
+  e.previous_size = static_cast<uint16_t>(previous.size());
+  event_bytes_.insert(event_bytes_.end(), previous.begin(), previous.end());
+  try {
+    statuses_.put(index, status, hash);
+  } catch (...) {
+    event_bytes_.resize(mark);
+    throw;
+  }
+  r.set(HostEntry::kStatus);
+  out.push_back(e);
+}
+
+void Detector::attach_status(uint32_t index, HostEvent& e) {
+  if (!pool_.get<HostEntry>(index).has(HostEntry::kStatus)) return;
+  const std::span<const uint8_t> status = statuses_.get(index);
+  e.status_offset = static_cast<uint32_t>(event_bytes_.size());
+  e.status_size = static_cast<uint16_t>(status.size());
+  event_bytes_.insert(event_bytes_.end(), status.begin(), status.end());
+}
+
+void Detector::clear_status(uint32_t index) {
+  HostEntry& r = pool_.get<HostEntry>(index);
+  if (!r.has(HostEntry::kStatus)) return;
+  statuses_.erase(index);
+  r.clear(HostEntry::kStatus);
+}
+
 void Detector::drop(uint32_t index) {
+  clear_status(index);
   HostEntry& r = pool_.get<HostEntry>(index);
   table_.erase(r.key, HostTable::hash(r.key));
   if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
@@ -186,7 +249,7 @@ bool Detector::make_room(Index& index) {
 
 template <class Index>
 void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout,
-                     std::vector<HostEvent>& out) {
+                     std::vector<HostEvent>& out, StatusView status) {
   if (table_.size() >= config_.max_hosts && !(config_.reclaim_down && make_room(index))) {
     ++refused_;
     return;
@@ -209,15 +272,19 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
   index.insert(i, now_ + timeout, ExpiryLane::kAlive, now_);
   if (hb.authenticated) fresh(i, hb);
   ++up_;
-  out.push_back(event(r, HostEventType::kUp));
+  HostEvent e = event(r, HostEventType::kUp);
+  apply_status(i, status, false, out);
+  attach_status(i, e);
+  out.push_back(e);
 }
 
 template <class Index>
-void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out) {
+void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out,
+                    StatusView status) {
   const uint32_t timeout = timeout_for(hb.interval_ms);
   const uint32_t i = table_.find(hb.key, hash);
   if (i == kNoIndex) {
-    admit(index, hb, hash, timeout, out);
+    admit(index, hb, hash, timeout, out, status);
     return;
   }
   if (hb.authenticated && !fresh(i, hb)) {
@@ -238,6 +305,7 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
       e.previous_incarnation = previous;
       out.push_back(e);
     }
+    apply_status(i, status, true, out);
     return;
   }
   if (r.has(HostEntry::kLinked)) index.remove(i);
@@ -252,22 +320,26 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
   ++up_;
   HostEvent e = event(r, HostEventType::kUp);
   e.recovered = true;
+  apply_status(i, status, false, out);
+  attach_status(i, e);
   out.push_back(e);
 }
 
-void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out) {
+void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out, StatusView status) {
   advance(now_ms);
   table_.migrate(HostTable::kMigrateStep);
-  with_index([&](auto& index) { beat(index, hb, HostTable::hash(hb.key), out); });
+  with_index([&](auto& index) { beat(index, hb, HostTable::hash(hb.key), out, status); });
 }
 
 // Three passes over up to kBatchGroup heartbeats, so that the cache misses of one pass are in
 // flight together instead of one after another: hash and prefetch the home slots; find each
-// key's first fingerprint match and prefetch its record; then apply the heartbeats in order.
+// key's first fingerprint match and prefetch its record (and its status slot, for a beat with a
+// status, then that status's block); then apply the heartbeats in order.
 // (Prefetching the list neighbours a relink touches measured slower: those are stores, which
 // the store buffer already overlaps.)
 template <class Index>
-void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out) {
+void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
+                     const StatusView* statuses) {
   uint64_t hashes[kBatchGroup];
   for (size_t base = 0; base < count; base += kBatchGroup) {
     const size_t n = std::min(kBatchGroup, count - base);
@@ -275,18 +347,31 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
       hashes[j] = HostTable::hash(hbs[base + j].key);
       table_.prefetch(hashes[j]);
     }
+    uint32_t candidates[kBatchGroup];
     for (size_t j = 0; j < n; ++j) {
-      const uint32_t candidate = table_.candidate(hashes[j]);
-      if (candidate != kNoIndex) __builtin_prefetch(pool_.at(candidate), 1);
+      candidates[j] = table_.candidate(hashes[j]);
+      if (candidates[j] == kNoIndex) continue;
+      __builtin_prefetch(pool_.at(candidates[j]), 1);
+      if (statuses != nullptr && statuses[base + j].size != 0) statuses_.prefetch_slot(candidates[j]);
     }
-    for (size_t j = 0; j < n; ++j) beat(index, hbs[base + j], hashes[j], out);
+    // A beat with a status also reads its host's status slot and block (change detection):
+    // issue those misses together too. Beats without one skip this pass.
+    if (statuses != nullptr && config_.max_status_bytes != 0) {
+      for (size_t j = 0; j < n; ++j) {
+        if (candidates[j] != kNoIndex && statuses[base + j].size != 0) statuses_.prefetch_block(candidates[j]);
+      }
+    }
+    for (size_t j = 0; j < n; ++j) {
+      beat(index, hbs[base + j], hashes[j], out, statuses != nullptr ? statuses[base + j] : StatusView{});
+    }
   }
 }
 
-void Detector::heartbeat_batch(const Heartbeat* hbs, size_t count, uint64_t now_ms, std::vector<HostEvent>& out) {
+void Detector::heartbeat_batch(const Heartbeat* hbs, size_t count, uint64_t now_ms, std::vector<HostEvent>& out,
+                               const StatusView* statuses) {
   advance(now_ms);
   table_.migrate(HostTable::kMigrateStep * 4);
-  with_index([&](auto& index) { batch(index, hbs, count, out); });
+  with_index([&](auto& index) { batch(index, hbs, count, out, statuses); });
 }
 
 template <class Index>
@@ -298,6 +383,7 @@ void Detector::depart(Index& index, uint64_t key, const PeerAddress& from, std::
   if (r.has(HostEntry::kLinked)) index.remove(i);
   r.clear(HostEntry::kUp);
   r.set(HostEntry::kLeft);
+  clear_status(i);
   r.last_seen = static_cast<uint32_t>(now_);
   store_address(r, from);
   if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownLeft, now_);
@@ -402,7 +488,12 @@ DetectorStats Detector::stats() const {
   s.deferred = deferred_;
   s.uncertain = uncertain_;
   s.bytes_allocated = pool_.bytes_allocated() + table_.bytes_allocated() +
-                      (v6_pool_ ? v6_pool_->bytes_allocated() : 0) + replay_.capacity() * sizeof(ReplayWindow);
+                      (v6_pool_ ? v6_pool_->bytes_allocated() : 0) + replay_.capacity() * sizeof(ReplayWindow) +
+                      statuses_.bytes_allocated();
+  s.statuses = statuses_.count();
+  s.status_bytes = statuses_.bytes_in_use();
+  s.status_oversize = status_oversize_;
+  s.status_over_budget = status_over_budget_;
   return s;
 }
 
@@ -415,6 +506,7 @@ HostSnapshot Detector::snapshot(uint32_t index) const {
   s.last_seen_ms = last_seen(r);
   s.incarnation = r.incarnation;
   s.timeout_ms = r.timeout_ms - config_.clock_guard_ms;
+  if (r.has(HostEntry::kStatus)) s.status = statuses_.get(index);
   return s;
 }
 

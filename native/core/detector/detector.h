@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <variant>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "core/detector/host_table.h"
 #include "core/detector/peer_address.h"
 #include "core/detector/slab_pool.h"
+#include "core/detector/status_store.h"
 #include "core/detector/timing_wheel.h"
 
 namespace heartwatch {
@@ -54,6 +56,10 @@ struct DetectorConfig {
   // heartbeat stamped m arrived in [m, m+1), so only at m + timeout + 1 has a full timeout
   // surely passed in real time. Snapshots report the timeout without it.
   uint32_t clock_guard_ms = 0;
+  // Statuses (docs/detector.md, "Statuses"): the longest kept, 0..kMaxStatusBytes (0: payloads
+  // are ignored), and the bytes of status blocks this detector may hold.
+  uint32_t max_status_bytes = 0;
+  uint64_t status_budget_bytes = 0;
 };
 
 // How far one expire() call may go. `until_ms` is the receive watermark: deadlines after it
@@ -72,7 +78,11 @@ struct DetectorStats {
   uint64_t replayed;  // authenticated heartbeats and leaves dropped by the replay check
   uint64_t deferred;   // deadlines given one more timeout for a lossy window
   uint64_t uncertain;  // downs that followed such a deferral
-  uint64_t bytes_allocated;  // every block the detector holds (pool, side pool, table)
+  uint64_t bytes_allocated;  // every block the detector holds (pool, side pool, table, replay windows, statuses)
+  uint64_t statuses;            // hosts with a status
+  uint64_t status_bytes;        // bytes of the blocks holding them
+  uint64_t status_oversize;     // statuses refused: longer than max_status_bytes
+  uint64_t status_over_budget;  // statuses refused: status_budget_bytes reached
 };
 
 struct HostSnapshot {
@@ -82,6 +92,7 @@ struct HostSnapshot {
   uint64_t last_seen_ms;
   uint32_t incarnation;
   uint32_t timeout_ms;
+  std::span<const uint8_t> status;  // empty: none; valid until the detector is next changed
 };
 
 class Detector {
@@ -94,13 +105,24 @@ class Detector {
   Detector& operator=(const Detector&) = delete;
 
   // Each call that decides events appends them to `out`; the caller owns and clears it.
+  //
+  // Statuses: a heartbeat may carry one (its payload; `status.size` 0: none). The host keeps
+  // its latest status; a beat without one leaves it as it is. A changed status on an up host is
+  // an update event (new and previous bytes); a status on the beat that makes a host up is part
+  // of that up event, whose bytes are the status after the beat. A leave, forget or remove
+  // clears it. Event bytes go to event_bytes(), which the caller clears with the events.
 
   // Runs on: worker thread.
-  void heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out);
+  void heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out, StatusView status = {});
   // Same as heartbeat() for each, in order; hashes and prefetches the batch first so the
-  // table and record cache misses overlap.
+  // table and record cache misses overlap. `statuses`, when not null, has `count` entries.
   // Runs on: worker thread.
-  void heartbeat_batch(const Heartbeat* hbs, size_t count, uint64_t now_ms, std::vector<HostEvent>& out);
+  void heartbeat_batch(const Heartbeat* hbs, size_t count, uint64_t now_ms, std::vector<HostEvent>& out,
+                       const StatusView* statuses = nullptr);
+  // The status bytes of the events decided since the last clear_event_bytes().
+  // Runs on: worker thread.
+  const std::vector<uint8_t>& event_bytes() const { return event_bytes_; }
+  void clear_event_bytes() { event_bytes_.clear(); }
   // Graceful shutdown: an up host goes down (reason left) now; otherwise nothing happens.
   // Runs on: worker thread.
   void leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out);
@@ -134,13 +156,15 @@ class Detector {
 
  private:
   template <class Index>
-  void beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out);
+  void beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out, StatusView status);
   template <class Index>
-  void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out);
+  void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out,
+             StatusView status);
   template <class Index>
   bool make_room(Index& index);
   template <class Index>
-  void batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out);
+  void batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
+             const StatusView* statuses);
   template <class Index>
   void depart(Index& index, uint64_t key, const PeerAddress& from, std::vector<HostEvent>& out);
   template <class Index>
@@ -164,11 +188,21 @@ class Detector {
   bool fresh(uint32_t index, const Heartbeat& hb);
   HostEvent event(const HostEntry& r, HostEventType type) const;
   HostSnapshot snapshot(uint32_t index) const;
+  // Stores `status` for record `index` (when it differs); `update` asks for an update event
+  // when it changed. Refusals are counted and leave the old status.
+  void apply_status(uint32_t index, StatusView status, bool update, std::vector<HostEvent>& out);
+  // Adds the host's current status to `e` (an up event).
+  void attach_status(uint32_t index, HostEvent& e);
+  void clear_status(uint32_t index);
 
   DetectorConfig config_;
   SlabPool pool_;
   std::unique_ptr<SlabPool> v6_pool_;  // 16-byte IPv6 addresses, created on the first one
   HostTable table_;
+  StatusStore statuses_;
+  std::vector<uint8_t> event_bytes_;
+  uint64_t status_oversize_ = 0;
+  uint64_t status_over_budget_ = 0;
   std::variant<ExpiryFifo, TimingWheel> index_;
   uint64_t now_ = 0;
   uint64_t up_ = 0;

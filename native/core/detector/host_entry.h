@@ -31,6 +31,7 @@ struct HostEntry {
     kFamilyV4 = 1 << 4,
     kFamilyV6 = 1 << 5,
     kDeferred = 1 << 6,  // up, its deadline fell in a lossy window: given one more timeout
+    kStatus = 1 << 7,  // has a status in the detector's StatusStore
   };
 
   uint64_t key;

@@ -9,7 +9,8 @@
 
 namespace heartwatch {
 
-enum class HostEventType : uint8_t { kUp = 1, kDown = 2, kRestart = 3 };
+// kUpdate: the host's status bytes changed (see Detector, "Statuses").
+enum class HostEventType : uint8_t { kUp = 1, kDown = 2, kRestart = 3, kUpdate = 4 };
 enum class DownReason : uint8_t { kNone = 0, kTimeout = 1, kLeft = 2 };
 
 struct HostEvent {
@@ -24,12 +25,17 @@ struct HostEvent {
   bool recovered;     // up only: a down host heard again
   bool uncertain;     // down only: its deadline fell where datagrams were lost, and it stayed
                       // silent one more timeout (ExpiryHorizon)
+  // Status bytes (update, and up when the host has a status) at status_offset in the
+  // detector's event_bytes(), followed by the previous status (update only; 0 bytes: none).
+  uint32_t status_offset;
+  uint16_t status_size;
+  uint16_t previous_size;
 };
 
 static_assert(std::is_trivially_copyable_v<HostEvent>);
 static_assert(std::is_standard_layout_v<HostEvent>);
 // The JS side decodes events at fixed offsets; a layout change must be made there too.
-static_assert(sizeof(HostEvent) == 56);
+static_assert(sizeof(HostEvent) == 64);
 static_assert(sizeof(PeerAddress) == 20);
 
 }  // namespace heartwatch

@@ -69,11 +69,13 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
   // Each shard gets an equal part of the cap, so the total never exceeds it.
   EngineConfig shard_config = config;
   shard_config.detector.max_hosts = std::max<uint32_t>(1, config.detector.max_hosts / config.workers);
+  shard_config.detector.status_budget_bytes = config.detector.status_budget_bytes / config.workers;
   const double epoch_offset = monotonic_to_epoch_offset_ms();
   for (uint32_t w = 0; w < config.workers; ++w) {
     workers_.push_back(std::make_unique<ShardWorker>(w, shard_config, stats_->worker(w),
                                                      cpu_for(config.receivers + w), epoch_offset,
                                                      [this] { wake_js(); }));
+    workers_.back()->count_statuses_in(stats_->worker_status(w));
   }
 
   // The port is heartwatch's alone (README "Ports"). The first socket binds without
@@ -102,6 +104,7 @@ Engine::Engine(const EngineConfig& config, std::function<void()> wake_js_callbac
     }
     receivers_.push_back(std::make_unique<UdpReceiver>(r, config, std::move(socket), std::move(rings),
                                                        std::move(wake), stats_->receiver(r), cpu_for(r)));
+    receivers_.back()->carry_statuses(status_rings(r), config.detector.max_status_bytes);
   }
   for (auto& receiver : receivers_) receiver->on_failure([this] { wake_js(); });
   if (config.tcp.enabled) create_tcp();
@@ -130,6 +133,7 @@ void Engine::create_tcp() {
     }
     reactors_.push_back(std::make_unique<TcpReactor>(k, config_, std::move(rings), std::move(wake),
                                                      stats_->tcp_reactor(k), cpu_for(first_thread + 1 + k)));
+    reactors_.back()->carry_statuses(status_rings(config_.receivers + k), config_.detector.max_status_bytes);
     reactors.push_back(reactors_.back().get());
   }
   acceptor_ = std::make_unique<TcpAcceptor>(tcp, std::move(listener), std::move(reactors),
@@ -162,6 +166,14 @@ void Engine::stop() {
   for (auto& receiver : receivers_) receiver->close_socket();
   for (auto& worker : workers_) worker->request_stop();
   for (auto& worker : workers_) worker->join();
+}
+
+std::vector<ByteRing*> Engine::status_rings(uint32_t producer) {
+  std::vector<ByteRing*> rings;
+  for (auto& worker : workers_) {
+    if (worker->status_input(producer) != nullptr) rings.push_back(worker->status_input(producer));
+  }
+  return rings;
 }
 
 int Engine::cpu_for(uint32_t thread_index) const noexcept {

@@ -83,6 +83,8 @@ class Engine {
 
  private:
   int cpu_for(uint32_t thread_index) const noexcept;
+  // Producer `producer`'s status byte ring towards each worker; empty with statuses off.
+  std::vector<ByteRing*> status_rings(uint32_t producer);
   // Runs on: JS thread.
   void create_tcp();
   // Runs on: worker thread.

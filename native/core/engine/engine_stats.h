@@ -1,6 +1,7 @@
 // Counters that every engine thread writes for itself and that JS reads without a lock or a
 // native call: one 128-byte line of 16 u64 counters per thread, receivers first, then workers,
-// then (with TCP on) the TCP accept thread and the TCP reactors.
+// then (with TCP on) the TCP accept thread and the TCP reactors, then a status line per worker
+// (StatusCounter, written by that worker).
 // Every field has exactly one writer: the line's thread, except kEventsTaken, which the JS
 // thread counts as it takes events (pending = published - taken, exact from JS's view).
 // The addon exposes the whole block to JS as an ArrayBuffer; lib/engine/native-engine.ts reads
@@ -79,6 +80,18 @@ enum class TcpReactorCounter : uint32_t {
   kCount = 10,
 };
 
+// One line per worker after all the others (status_carrier.h, detector.h "Statuses"); field
+// order is a contract with lib/engine/native-engine.ts (STATUS_FIELDS).
+enum class StatusCounter : uint32_t {
+  kStatuses = 0,      // hosts with a status
+  kBytes = 1,         // bytes of the blocks holding them
+  kOversize = 2,      // statuses refused: longer than maxStatusBytes
+  kOverBudget = 3,    // statuses refused: statusBudgetBytes reached
+  kLost = 4,          // statuses a receiver or reactor could not pass on (byte ring full)
+  kEventsDropped = 5, // update events dropped while JS was too far behind
+  kCount = 6,
+};
+
 struct alignas(64) CounterLine {
   std::atomic<uint64_t> values[kCountersPerLine];
 };
@@ -96,9 +109,10 @@ class EngineStats {
   CounterLine& worker(uint32_t index) noexcept { return lines_[receivers_ + index]; }
   CounterLine& tcp_acceptor() noexcept { return lines_[receivers_ + workers_]; }
   CounterLine& tcp_reactor(uint32_t index) noexcept { return lines_[receivers_ + workers_ + 1 + index]; }
+  CounterLine& worker_status(uint32_t index) noexcept { return lines_[line_count() + index]; }
 
   void* data() noexcept { return lines_; }
-  size_t byte_length() const noexcept { return sizeof(CounterLine) * line_count(); }
+  size_t byte_length() const noexcept { return sizeof(CounterLine) * (line_count() + workers_); }
 
   // Runs on: the line's owning thread.
   static void add(CounterLine& line, ReceiverCounter field, uint64_t delta) noexcept {
@@ -122,6 +136,9 @@ class EngineStats {
   static void add(CounterLine& line, TcpReactorCounter field, uint64_t delta) noexcept {
     bump(line, static_cast<uint32_t>(field), delta);
   }
+  static void set(CounterLine& line, StatusCounter field, uint64_t value) noexcept {
+    line.values[static_cast<uint32_t>(field)].store(value, std::memory_order_relaxed);
+  }
   static uint64_t get(const CounterLine& line, uint32_t field) noexcept {
     return line.values[field].load(std::memory_order_relaxed);
   }
@@ -133,6 +150,7 @@ class EngineStats {
     value.store(value.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
   }
 
+  // The lines before the workers' status lines.
   uint32_t line_count() const noexcept {
     return receivers_ + workers_ + (tcp_reactors_ > 0 ? 1 + tcp_reactors_ : 0);
   }

@@ -8,15 +8,21 @@
 // | 16     | 8    | last_seen (f64, Unix epoch ms of the last heartbeat)        |
 // | 24     | 4    | incarnation (u32)                                          |
 // | 28     | 4    | previous_incarnation (u32, restart only)                    |
-// | 32     | 1    | type: 1 up, 2 down, 3 restart                               |
+// | 32     | 1    | type: 1 up, 2 down, 3 restart, 4 update                     |
 // | 33     | 1    | reason: 0 none, 1 timeout, 2 left                           |
 // | 34     | 1    | recovered (0/1)                                            |
 // | 35     | 1    | family: 0 unknown, 4, 6                                    |
 // | 36     | 2    | port (u16)                                                 |
 // | 38     | 1    | uncertain (0/1, down only)                                 |
-// | 39     | 1    | zero                                                       |
+// | 39     | 1    | worker (u8): whose status byte ring holds the status bytes  |
 // | 40     | 16   | ip (network order; IPv4 in the first 4 bytes)               |
-// | 56     | 8    | zero                                                       |
+// | 56     | 4    | status_end (u32): where the status bytes end in that ring   |
+// | 60     | 2    | status_size (u16; 0: no status)                            |
+// | 62     | 2    | previous_size (u16, update only; 0: none)                  |
+//
+// The status bytes, then the previous status's, run contiguously up to status_end (modulo the
+// ring's power-of-two size) in the worker's status byte ring, which the addon shows JS as an
+// ArrayBuffer; JS copies them out before the next drain() releases them (ShardWorker).
 #pragma once
 
 #include <cstdint>
@@ -39,9 +45,11 @@ struct EventRecord {
   uint8_t family;
   uint16_t port;
   uint8_t uncertain;
-  uint8_t zero0;
+  uint8_t worker;
   uint8_t ip[16];
-  uint64_t zero1;
+  uint32_t status_end;
+  uint16_t status_size;
+  uint16_t previous_size;
 
   static EventRecord from(const HostEvent& event, double epoch_offset_ms) noexcept {
     EventRecord record{};
@@ -57,12 +65,15 @@ struct EventRecord {
     record.family = event.address.family;
     record.port = event.address.port;
     std::memcpy(record.ip, event.address.ip, sizeof(record.ip));
+    record.status_size = event.status_size;
+    record.previous_size = event.previous_size;
     return record;
   }
 };
 static_assert(sizeof(EventRecord) == 64);
 static_assert(std::is_trivially_copyable_v<EventRecord>);
 static_assert(offsetof(EventRecord, type) == 32 && offsetof(EventRecord, ip) == 40);
-static_assert(offsetof(EventRecord, uncertain) == 38);
+static_assert(offsetof(EventRecord, uncertain) == 38 && offsetof(EventRecord, worker) == 39 &&
+              offsetof(EventRecord, status_end) == 56 && offsetof(EventRecord, previous_size) == 62);
 
 }  // namespace heartwatch

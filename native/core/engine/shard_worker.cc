@@ -15,6 +15,13 @@ namespace {
 
 constexpr size_t kDrainBatch = 256;
 constexpr size_t kCommandRingCapacity = 1024;
+// Status bytes per (producer, worker) ring: room for a ring's worth of small statuses, and for
+// several of the largest.
+constexpr size_t kStatusInputBytes = 1u << 20;
+// Status bytes of events towards JS per event ring slot (room for a 64-byte status and its
+// previous one in every slot), and at least this much; as much again may wait in the overflow.
+constexpr size_t kEventStatusBytesPerSlot = 128;
+constexpr size_t kMinEventStatusBytes = 1u << 20;
 // How long after the last heartbeat a worker keeps polling instead of sleeping until woken.
 constexpr uint64_t kBusyWindowMs = 100;
 
@@ -49,6 +56,14 @@ ShardWorker::ShardWorker(uint32_t index, const EngineConfig& config, CounterLine
   for (uint32_t r = 0; r < producers; ++r) {
     inputs_.push_back(std::make_unique<SpscRing<ShardMessage>>(config.ring_capacity));
   }
+  if (config.detector.max_status_bytes > 0) {
+    const size_t largest = size_t{config.detector.max_status_bytes} * 2;
+    for (uint32_t r = 0; r < producers; ++r) {
+      status_inputs_.push_back(std::make_unique<ByteRing>(std::max(kStatusInputBytes, 4 * largest)));
+    }
+    event_bytes_ = std::make_shared<ByteRing>(std::max(
+        {kMinEventStatusBytes, 4 * largest, size_t{config.event_ring_capacity} * kEventStatusBytesPerSlot}));
+  }
   decided_.reserve(config.expire_budget + 2 * kDrainBatch);
   batch_.reserve(kDrainBatch);
   drained_.resize(kDrainBatch);
@@ -78,11 +93,29 @@ void ShardWorker::join() {
 }
 
 size_t ShardWorker::drain_events(EventRecord* out, size_t max) noexcept {
+  if (release_pending_) event_bytes_->release(release_end_);
+  release_pending_ = false;
   size_t count = events_.pop_batch(out, max);
-  // After join() this thread owns the overflow: hand over what the ring could not hold.
+  // After join() this thread owns the overflow: hand over what the ring could not hold, its
+  // status bytes through the byte ring (whose producer this thread now is).
   while (joined_ && count < max && !overflow_.empty()) {
-    out[count++] = overflow_.front();
+    EventRecord record = overflow_.front();
+    const size_t size = size_t{record.status_size} + record.previous_size;
+    if (size > 0) {
+      uint8_t* run = event_bytes_->reserve(size);
+      if (run == nullptr) break;  // the next drain frees what this one hands out
+      std::memcpy(run, overflow_bytes_.front().data(), size);
+      record.status_end = static_cast<uint32_t>(event_bytes_->end());
+      overflow_status_bytes_ -= size;
+      overflow_bytes_.pop_front();
+    }
+    out[count++] = record;
     overflow_.pop_front();
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (out[i].status_size == 0) continue;
+    release_end_ = out[i].status_end;
+    release_pending_ = true;
   }
   return count;
 }
@@ -140,13 +173,21 @@ size_t ShardWorker::drain_inputs(uint64_t now_ms) {
     size_t got;
     do {
       got = ring->pop_batch(drained_.data(), kDrainBatch);
-      apply(drained_.data(), got, now_ms);
+      apply(drained_.data(), got, now_ms, r);
       taken += got;
     } while (got == kDrainBatch && taken < ring->capacity());
     total += taken;
     if (watched && got < kDrainBatch) observe(r, mark, now_ms);
   }
   return total;
+}
+
+StatusView ShardWorker::status_view(const ShardMessage& message, ByteRing* bytes) {
+  if ((message.status_flags & kStatusLost) != 0) ++status_lost_;
+  StatusView view{nullptr, message.status_size};
+  // Without kStatusCarried only the size came (longer than the limit: the detector counts it).
+  if ((message.status_flags & kStatusCarried) != 0) view.data = bytes->run(message.status_end, message.status_size);
+  return view;
 }
 
 void ShardWorker::observe(uint32_t receiver, uint64_t mark, uint64_t now_ms) {
@@ -190,19 +231,38 @@ void ShardWorker::await_watermark(uint64_t clock_ms, uint64_t until_ms) {
 }
 
 // Heartbeats go to the detector in batches (it prefetches the batch's slots); a leave flushes the
-// batch before it so one host's messages keep their order.
-void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now_ms) {
+// batch before it so one host's messages keep their order. Statuses ride in statuses_, which
+// stays empty while no message of the batch has one; their bytes are freed after the batch.
+void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now_ms, uint32_t producer) {
+  ByteRing* bytes = status_input(producer);
+  const uint32_t* release = nullptr;
+  auto flush = [&] {
+    if (!statuses_.empty()) statuses_.resize(batch_.size());
+    detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_,
+                              statuses_.empty() ? nullptr : statuses_.data());
+    batch_.clear();
+    statuses_.clear();
+  };
   batch_.clear();
+  statuses_.clear();
   for (size_t i = 0; i < count; ++i) {
-    if (!messages[i].leave) {
-      batch_.push_back(messages[i].heartbeat);
+    const ShardMessage& message = messages[i];
+    if (message.status_size != 0 || message.status_flags != 0) {
+      if ((message.status_flags & kStatusCarried) != 0) release = &message.status_end;
+      if (!message.leave) {
+        statuses_.resize(batch_.size() + 1);
+        statuses_.back() = status_view(message, bytes);
+      }
+    }
+    if (!message.leave) {
+      batch_.push_back(message.heartbeat);
       continue;
     }
-    detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
-    batch_.clear();
-    detector_.leave(messages[i].heartbeat, now_ms, decided_);
+    flush();
+    detector_.leave(message.heartbeat, now_ms, decided_);
   }
-  detector_.heartbeat_batch(batch_.data(), batch_.size(), now_ms, decided_);
+  flush();
+  if (release != nullptr) bytes->release(*release);
   EngineStats::add(counters_, WorkerCounter::kProcessed, count);
   if (decided_.size() >= kDrainBatch) publish_events();
 }
@@ -226,19 +286,7 @@ void ShardWorker::run_commands() {
       deferred_snapshot_ = command;
       continue;
     } else {
-      snapshot_.clear();
-      detector_.for_each_host([this](const HostSnapshot& host) {
-        HostRecord record{};
-        record.key = host.key;
-        record.last_seen_epoch_ms = static_cast<double>(host.last_seen_ms) + epoch_offset_ms_;
-        record.incarnation = host.incarnation;
-        record.timeout_ms = host.timeout_ms;
-        record.state = host.up ? 1 : 2;
-        record.family = host.address.family;
-        record.port = host.address.port;
-        std::memcpy(record.ip, host.address.ip, sizeof(record.ip));
-        snapshot_.push_back(record);
-      });
+      fill_snapshot(command);
       result.value = snapshot_.size();
       snapshot_busy_.store(true, std::memory_order_release);
     }
@@ -252,6 +300,32 @@ void ShardWorker::run_commands() {
   if (delivered) publish_();
 }
 
+void ShardWorker::fill_snapshot(const WorkerCommand& command) {
+  snapshot_.clear();
+  snapshot_statuses_.clear();
+  auto add = [this, &command](const HostSnapshot& host) {
+    HostRecord record{};
+    record.key = host.key;
+    record.last_seen_epoch_ms = static_cast<double>(host.last_seen_ms) + epoch_offset_ms_;
+    record.incarnation = host.incarnation;
+    record.timeout_ms = host.timeout_ms;
+    record.state = host.up ? 1 : 2;
+    record.family = host.address.family;
+    record.port = host.address.port;
+    std::memcpy(record.ip, host.address.ip, sizeof(record.ip));
+    if (command.with_statuses) {
+      record.status_size = static_cast<uint32_t>(host.status.size());
+      snapshot_statuses_.insert(snapshot_statuses_.end(), host.status.begin(), host.status.end());
+    }
+    snapshot_.push_back(record);
+  };
+  if (command.kind == CommandKind::kSnapshot) {
+    detector_.for_each_host(add);
+  } else if (const std::optional<HostSnapshot> host = detector_.host(command.key)) {
+    add(*host);
+  }
+}
+
 void ShardWorker::publish_events() {
   if (decided_.empty()) return;
   // Counters first: JS must never see an event before the state that produced it, nor take
@@ -259,22 +333,61 @@ void ShardWorker::publish_events() {
   published_ += decided_.size();
   update_counters();
   size_t pushed = 0;
+  const uint8_t* bytes = detector_.event_bytes().data();
   for (const HostEvent& event : decided_) {
-    const EventRecord record = EventRecord::from(event, epoch_offset_ms_);
+    EventRecord record = EventRecord::from(event, epoch_offset_ms_);
+    record.worker = static_cast<uint8_t>(index_);
+    const size_t size = size_t{event.status_size} + event.previous_size;
+    const uint8_t* run = size > 0 ? bytes + event.status_offset : nullptr;
     // Once anything waits in the overflow, everything after it must too, to keep the order.
-    if (overflow_.empty() && events_.try_push(record)) {
+    if (overflow_.empty() && push_record(record, run, size)) {
       ++pushed;
     } else {
-      overflow_.push_back(record);
+      queue_overflow(record, run, size);
     }
   }
   decided_.clear();
+  detector_.clear_event_bytes();
   if (pushed > 0) publish_();
+}
+
+bool ShardWorker::push_record(EventRecord record, const uint8_t* run, size_t size) noexcept {
+  if (size == 0) return events_.try_push(record);
+  const uint64_t before = event_bytes_->end();
+  uint8_t* into = event_bytes_->reserve(size);
+  if (into == nullptr) return false;
+  std::memcpy(into, run, size);
+  record.status_end = static_cast<uint32_t>(event_bytes_->end());
+  if (events_.try_push(record)) return true;
+  event_bytes_->rewind(before);
+  return false;
+}
+
+void ShardWorker::queue_overflow(const EventRecord& record, const uint8_t* run, size_t size) {
+  if (size > 0) {
+    if (record.type == static_cast<uint8_t>(HostEventType::kUpdate) &&
+        overflow_status_bytes_ + size > event_bytes_->capacity()) {
+      // Counted as published above; it never will be.
+      --published_;
+      ++events_dropped_;
+      return;
+    }
+    overflow_bytes_.emplace_back(run, run + size);
+    overflow_status_bytes_ += size;
+  }
+  overflow_.push_back(record);
 }
 
 void ShardWorker::flush_overflow() {
   size_t pushed = 0;
-  while (!overflow_.empty() && events_.try_push(overflow_.front())) {
+  while (!overflow_.empty()) {
+    const EventRecord& record = overflow_.front();
+    const size_t size = size_t{record.status_size} + record.previous_size;
+    if (!push_record(record, size > 0 ? overflow_bytes_.front().data() : nullptr, size)) break;
+    if (size > 0) {
+      overflow_status_bytes_ -= size;
+      overflow_bytes_.pop_front();
+    }
     overflow_.pop_front();
     ++pushed;
   }
@@ -293,6 +406,13 @@ void ShardWorker::update_counters() {
   EngineStats::set(counters_, WorkerCounter::kExpiryWaits, expiry_waits_);
   EngineStats::set(counters_, WorkerCounter::kLossyDeferred, stats.deferred);
   EngineStats::set(counters_, WorkerCounter::kUncertainDowns, stats.uncertain);
+  if (status_counters_ == nullptr) return;
+  EngineStats::set(*status_counters_, StatusCounter::kStatuses, stats.statuses);
+  EngineStats::set(*status_counters_, StatusCounter::kBytes, stats.status_bytes);
+  EngineStats::set(*status_counters_, StatusCounter::kOversize, stats.status_oversize);
+  EngineStats::set(*status_counters_, StatusCounter::kOverBudget, stats.status_over_budget);
+  EngineStats::set(*status_counters_, StatusCounter::kLost, status_lost_);
+  EngineStats::set(*status_counters_, StatusCounter::kEventsDropped, events_dropped_);
 }
 
 void ShardWorker::sleep_until_work(uint64_t now_ms, bool js_behind) {

@@ -152,6 +152,10 @@ void TcpReactor::adopt(uint64_t now_ms) {
     connection.opened_ms = now_ms;
     connection.ip_key = accepted.ip_key;
     connection.peer = accepted.peer;
+    if (statuses_.enabled()) {
+      if (status_buffers_.size() <= id) status_buffers_.resize(id + 1);
+      if (!status_buffers_[id]) status_buffers_[id].reset(new uint8_t[max_status_bytes_]);
+    }
     epoll_event event{};
     event.events = EPOLLIN | EPOLLRDHUP;
     event.data.u64 = id;
@@ -192,11 +196,18 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   ParsedHeartbeat parsed;
   ParseStatus status;
   FrameReader::Result result;
-  while ((result = connection.reader.next(data, end, parsed, status)) == FrameReader::Result::kFrame) {
+  uint8_t* keep = statuses_.enabled() ? status_buffers_[id].get() : nullptr;
+  while ((result = connection.reader.next(data, end, parsed, status, keep, max_status_bytes_)) ==
+         FrameReader::Result::kFrame) {
     ++complete;
     if (!admit(allowed, parsed, dropped)) continue;
     ShardMessage message;
     to_shard_message(identity_, status, parsed, source, false, message);
+    if (statuses_.enabled() && parsed.payload_len > 0) {
+      const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
+      const bool kept = parsed.payload_len <= max_status_bytes_;  // then all of it is in `keep`
+      statuses_.carry(owner, message, parsed.payload_len, keep, parsed.payload_len, nullptr, kept);
+    }
     stage(message);
   }
   if (complete) EngineStats::add(counters_, TcpReactorCounter::kFrames, complete);
@@ -242,6 +253,7 @@ void TcpReactor::flush(uint32_t worker) {
   if (staged == 0) return;
   const size_t pushed = rings_[worker]->push_batch(&staged_[worker * kStageFrames], staged);
   staged_counts_[worker] = 0;
+  if (pushed < staged) statuses_.unwind(worker, &staged_[worker * kStageFrames], staged, pushed);
   if (pushed < staged) EngineStats::add(counters_, TcpReactorCounter::kRingDrops, staged - pushed);
   if (pushed > 0) wake_[worker]->notify();
 }

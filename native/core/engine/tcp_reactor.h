@@ -23,6 +23,7 @@
 #include "core/engine/engine_stats.h"
 #include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
+#include "core/engine/status_carrier.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/deadline_wheel.h"
 #include "core/protocol/frame_reader.h"
@@ -55,6 +56,13 @@ class TcpReactor {
 
   // Runs on: JS thread.
   void start();
+  // Passes heartbeat statuses to the workers through `rings` (one per worker): each connection
+  // then holds one buffer of `max_status_bytes` for the status of its frame in progress.
+  // Before start(). Runs on: JS thread.
+  void carry_statuses(std::vector<ByteRing*> rings, uint32_t max_status_bytes) {
+    max_status_bytes_ = max_status_bytes;
+    statuses_.attach(std::move(rings), max_status_bytes);
+  }
   void request_stop() noexcept;
   void join();
   // Whether the server has keys (hw.setKeys() may add them): unsigned frames then count as
@@ -125,6 +133,10 @@ class TcpReactor {
   std::unique_ptr<uint8_t[]> read_buffer_;
   std::vector<ShardMessage> staged_;  // worker w's share at [w * kStageFrames, ...)
   std::vector<uint32_t> staged_counts_;
+  StatusCarrier statuses_;
+  uint32_t max_status_bytes_ = 0;
+  // Per connection id, kept for the next connection with that id: its status buffer.
+  std::vector<std::unique_ptr<uint8_t[]>> status_buffers_;
 };
 
 }  // namespace heartwatch

@@ -192,6 +192,12 @@ void UdpReceiver::dispatch(uint32_t count) {
     if (!accepted(verdict)) continue;
     to_shard_message(identity_, status, parsed, sources_[i], verdict == AuthVerdict::kAuthenticated, message);
     const uint32_t owner = shard_of(message.heartbeat.key, workers);
+    if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
+      // The payload starts in the slot and goes on in the slot's own spill region.
+      statuses_.carry(owner, message, parsed.payload_len, slot + kHeartbeatHeaderBytes,
+                      kReceiveSlotBytes - kHeartbeatHeaderBytes, spill_.get() + size_t{i} * kReceiveSpillBytes,
+                      true);
+    }
     staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
   }
 
@@ -201,6 +207,7 @@ void UdpReceiver::dispatch(uint32_t count) {
     if (staged == 0) continue;
     const size_t pushed = rings_[w]->push_batch(&staged_[static_cast<size_t>(w) * batch_size_], staged);
     ring_drops += staged - pushed;
+    if (pushed < staged) statuses_.unwind(w, &staged_[static_cast<size_t>(w) * batch_size_], staged, pushed);
     staged_counts_[w] = 0;
     if (pushed > 0) wake_[w]->notify();
   }

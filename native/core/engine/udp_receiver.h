@@ -18,6 +18,7 @@
 #include "core/engine/engine_stats.h"
 #include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
+#include "core/engine/status_carrier.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/udp_socket.h"
 #include "core/ring/spsc_ring.h"
@@ -54,6 +55,11 @@ class UdpReceiver {
   UdpReceiver(const UdpReceiver&) = delete;
   UdpReceiver& operator=(const UdpReceiver&) = delete;
 
+  // Passes heartbeat statuses to the workers through `rings` (one per worker); before start().
+  // Runs on: JS thread.
+  void carry_statuses(std::vector<ByteRing*> rings, uint32_t max_status_bytes) {
+    statuses_.attach(std::move(rings), max_status_bytes);
+  }
   // Runs on: JS thread.
   void start();
   // The backend this receiver reads with: recvmmsg, whatever was configured. The io_uring reader
@@ -130,6 +136,7 @@ class UdpReceiver {
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;
+  StatusCarrier statuses_;
   ReceiveWatermark watermark_;
   uint64_t published_ms_ = 0;
   std::function<void()> on_failure_;

@@ -5,8 +5,8 @@
 
 namespace heartwatch {
 
-FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end,
-                                      ParsedHeartbeat& frame, ParseStatus& status) noexcept {
+FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end, ParsedHeartbeat& frame,
+                                      ParseStatus& status, uint8_t* keep, uint32_t keep_capacity) noexcept {
   while (data < end) {
     if (filled_ < kHeartbeatHeaderBytes) {
       const size_t take = std::min<size_t>(kHeartbeatHeaderBytes - filled_, end - data);
@@ -21,6 +21,15 @@ FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end,
       body_left_ = static_cast<uint32_t>(message_bytes - kHeartbeatHeaderBytes);
     } else {
       const size_t skip = std::min<size_t>(body_left_, end - data);
+      if (keep != nullptr) {
+        // Where these bytes fall in the body, from the header: the payload, then any tag.
+        const uint32_t payload = static_cast<uint32_t>(header_[24]) << 8 | header_[25];
+        const uint32_t body = payload + ((header_[3] & kHeartbeatFlagAuth) != 0 ? kAuthTagBytes : 0);
+        const uint32_t done = body - body_left_;
+        if (payload <= keep_capacity && done < payload) {
+          std::memcpy(keep + done, data, std::min<size_t>(skip, payload - done));
+        }
+      }
       body_left_ -= static_cast<uint32_t>(skip);
       data += skip;
     }

@@ -41,7 +41,13 @@ export class LoopbackClient {
   beat(
     port: number,
     hostId: bigint,
-    fields: { incarnation?: number; seq?: number; intervalMs?: number; leave?: boolean } = {},
+    fields: {
+      incarnation?: number;
+      seq?: number;
+      intervalMs?: number;
+      leave?: boolean;
+      payload?: Uint8Array;
+    } = {},
   ): Promise<void> {
     return this.send(
       encodeHeartbeat({
@@ -50,6 +56,7 @@ export class LoopbackClient {
         seq: fields.seq ?? 0,
         intervalMs: fields.intervalMs ?? 0,
         leave: fields.leave ?? false,
+        ...(fields.payload === undefined ? {} : { payload: fields.payload }),
       }),
       port,
     );
