@@ -30,6 +30,7 @@ export { nativeInfo } from './native/native-info.js';
 export type {
   HeartwatchOptions,
   Identity,
+  ReceiveBackend,
   ResolvedAuth,
   ResolvedOptions,
   StormOptions,

@@ -138,9 +138,15 @@ export interface Started {
 /** Starts Heartwatch instances and clients and closes them all in `closeAll()`. */
 export class Fixture {
   readonly #open: { close(): Promise<void> }[] = [];
+  /** Options every start() begins with (a suite's receiveBackend, say). */
+  readonly #defaults: HeartwatchOptions;
+
+  constructor(defaults: HeartwatchOptions = {}) {
+    this.#defaults = defaults;
+  }
 
   async start(options: HeartwatchOptions): Promise<Started> {
-    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, ...options });
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, ...this.#defaults, ...options });
     this.#open.push(hw);
     const log = new EventLog(hw);
     const { port } = await hw.listen();
