@@ -113,9 +113,10 @@ export interface HeartwatchOptions {
   /**
    * How the native engine's receivers read their sockets: `'recvmmsg'` (batches of `batchSize`),
    * `'io_uring'` (a multishot recvmsg into kernel-picked buffers; Linux 6.1+, fails `listen()`
-   * with the errno where the kernel or a seccomp policy refuses io_uring), or `'auto'` (recvmmsg,
-   * the faster of the two as measured in bench/README.md). Both run the same checks and publish
-   * the same receive watermark. `listen()` and `stats().receivers[i].backend` say which one runs.
+   * with the errno where the kernel or a seccomp policy refuses io_uring), or `'auto'` (io_uring,
+   * which drains more datagrams per CPU second (bench/README.md), falling back to recvmmsg where
+   * it is refused). Both run the same checks and publish the same receive watermark. `listen()`
+   * says which one runs and why 'auto' fell back; `stats().receivers[i].backend` too.
    * The pure-TS engine reads with node:dgram and takes only `'auto'`. Default `'auto'`.
    */
   receiveBackend?: ReceiveBackend | undefined;

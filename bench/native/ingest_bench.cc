@@ -7,7 +7,9 @@
 // CLOCK_THREAD_CPUTIME_ID, user + system): on a shared machine the wall clock also counts the
 // time the core spent on other processes.
 //
-//   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N]
+//   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--only NAME]
+//
+// --only runs the bare loop and that one heartwatch contender (for a profile of one backend).
 //
 // Prints a table and one JSON line per contender:
 //   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...}
@@ -49,6 +51,7 @@ struct Options {
   int runs = 5;
   int cpu = 1;
   uint32_t batch = 64;
+  std::string only;  // one heartwatch contender, or every one
 };
 
 Options parse(int argc, char** argv) {
@@ -56,13 +59,17 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const long long value = std::atoll(argv[i + 1]);
+    if (flag == "--only") {
+      o.only = argv[i + 1];
+      continue;
+    }
     if (flag == "--packets") o.packets = static_cast<uint64_t>(value);
     else if (flag == "--hosts") o.hosts = static_cast<uint64_t>(value);
     else if (flag == "--runs") o.runs = static_cast<int>(value);
     else if (flag == "--cpu") o.cpu = static_cast<int>(value);
     else if (flag == "--batch") o.batch = static_cast<uint32_t>(value);
     else {
-      std::fprintf(stderr, "unknown flag %s (known: --packets --hosts --runs --cpu --batch)\n", flag.c_str());
+      std::fprintf(stderr, "unknown flag %s (known: --packets --hosts --runs --cpu --batch --only)\n", flag.c_str());
       std::exit(2);
     }
   }
@@ -281,6 +288,8 @@ struct Rates {
   }
 };
 
+bool wanted(const Options& o, const Rates& rates) { return o.only.empty() || o.only == rates.name; }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -294,10 +303,12 @@ int main(int argc, char** argv) {
   Rates authed{"heartwatch-auth", "heartwatch, recvmmsg, auth required", {}, {}};
   uint64_t short_runs = 0;
   for (int run = 0; run < o.runs; ++run) {
-    std::vector<std::pair<Rates*, RunResult>> results = {{&bare, run_bare(o)},
-                                                         {&heartwatch, run_heartwatch(o, false, ReceiveBackend::kRecvmmsg)}};
-    if (uring) results.emplace_back(&heartwatch_uring, run_heartwatch(o, false, ReceiveBackend::kIoUring));
-    results.emplace_back(&authed, run_heartwatch(o, true, ReceiveBackend::kRecvmmsg));
+    std::vector<std::pair<Rates*, RunResult>> results = {{&bare, run_bare(o)}};
+    if (wanted(o, heartwatch)) results.emplace_back(&heartwatch, run_heartwatch(o, false, ReceiveBackend::kRecvmmsg));
+    if (uring && wanted(o, heartwatch_uring)) {
+      results.emplace_back(&heartwatch_uring, run_heartwatch(o, false, ReceiveBackend::kIoUring));
+    }
+    if (wanted(o, authed)) results.emplace_back(&authed, run_heartwatch(o, true, ReceiveBackend::kRecvmmsg));
     std::fprintf(stderr, "run %d:", run);
     for (auto& [rates, result] : results) {
       rates->add(result);
@@ -307,9 +318,10 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "\n");
   }
-  std::vector<const Rates*> rows = {&bare, &heartwatch};
-  if (uring) rows.push_back(&heartwatch_uring);
-  rows.push_back(&authed);
+  std::vector<const Rates*> rows;
+  for (const Rates* r : {&bare, &heartwatch, &heartwatch_uring, &authed}) {
+    if (!r->wall.empty()) rows.push_back(r);
+  }
   const double bare_wall = median(bare.wall);
   const double bare_cpu = median(bare.cpu);
   std::printf("| contender | packets/s (median of %d) | ratio to bare | packets/CPU-s | ratio to bare |\n"

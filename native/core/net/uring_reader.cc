@@ -92,6 +92,7 @@ int UringReader::setup(uint32_t cq_entries, const char*& call) noexcept {
   call = "io_uring_setup";
   ring_fd_ = sys_setup(kSubmissionEntries, &params);
   if (ring_fd_ < 0) return errno;
+  enter_fd_ = ring_fd_;
   call = "mmap";
   if (const int error = map_rings(params); error != 0) return error;
   call = "io_uring_register";
@@ -157,7 +158,17 @@ UringReader::~UringReader() {
 }
 
 int UringReader::attach() noexcept {
-  return sys_register(ring_fd_, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0 ? errno : 0;
+  if (sys_register(ring_fd_, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) return errno;
+  // The ring's descriptor registered with this thread: each io_uring_enter then skips the file
+  // table lookup. Where the kernel refuses (before 5.18), the plain descriptor serves.
+  io_uring_rsrc_update update{};
+  update.offset = ~0u;  // any free slot
+  update.data = static_cast<uint64_t>(ring_fd_);
+  if (sys_register(ring_fd_, IORING_REGISTER_RING_FDS, &update, 1) == 1) {
+    enter_fd_ = static_cast<int>(update.offset);
+    enter_flags_ = IORING_ENTER_REGISTERED_RING;
+  }
+  return 0;
 }
 
 io_uring_sqe* UringReader::next_sqe() noexcept {
@@ -173,8 +184,8 @@ int UringReader::enter(uint32_t min_complete, const __kernel_timespec* timeout) 
   io_uring_getevents_arg arg{};
   arg.sigmask_sz = _NSIG / 8;
   arg.ts = reinterpret_cast<uint64_t>(timeout);
-  const unsigned flags = IORING_ENTER_GETEVENTS | (timeout != nullptr ? IORING_ENTER_EXT_ARG : 0);
-  const long submitted = syscall(__NR_io_uring_enter, ring_fd_, to_submit_, min_complete, flags,
+  const unsigned flags = enter_flags_ | IORING_ENTER_GETEVENTS | (timeout != nullptr ? IORING_ENTER_EXT_ARG : 0);
+  const long submitted = syscall(__NR_io_uring_enter, enter_fd_, to_submit_, min_complete, flags,
                                  timeout != nullptr ? &arg : nullptr, timeout != nullptr ? sizeof(arg) : 0);
   if (submitted < 0) return errno;
   to_submit_ -= std::min<uint32_t>(to_submit_, static_cast<uint32_t>(submitted));

@@ -95,6 +95,8 @@ class UringReader {
 
   int fd_;
   int ring_fd_ = -1;
+  int enter_fd_ = -1;         // ring_fd_, or its registered index (enter_flags_ says which)
+  unsigned enter_flags_ = 0;
   uint32_t buffer_count_;
   // The rings, mapped from the kernel: submission indices, entries and completions.
   void* ring_memory_ = nullptr;
