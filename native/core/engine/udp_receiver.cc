@@ -213,9 +213,10 @@ uint32_t UdpReceiver::receive_uring_batch() {
   }
   uring_->release();
   // A read error ended the multishot (collect() arms a new one): a broken socket fails the
-  // receiver, anything else is counted, as with recvmmsg.
+  // receiver, anything else is counted, as with recvmmsg (never taken for an empty socket: only
+  // the queue check above may publish).
   if (const int error = uring_->error(); error != 0) {
-    receive_failed(error, started_ms);
+    receive_failed(error == EAGAIN ? EBUSY : error, started_ms);
     return total;
   }
   if (checked && queued == 0) publish_watermark(started_ms, kernel_drops);

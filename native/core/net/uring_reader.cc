@@ -13,6 +13,7 @@
 #include <new>
 
 namespace heartwatch {
+#if HW_IO_URING_HEADERS
 namespace {
 
 constexpr uint16_t kBufferGroup = 0;
@@ -23,6 +24,7 @@ constexpr uint64_t kCancelTag = 2;
 constexpr uint32_t kSubmissionEntries = 4;
 
 // Where the kernel puts each part in a buffer: fixed, since every request has the same shape_.
+static_assert(sizeof(io_uring_recvmsg_out) == kUringLayoutBytes);
 constexpr size_t kNameOffset = sizeof(io_uring_recvmsg_out);
 constexpr size_t kControlOffset = kNameOffset + kUringNameRoom;
 constexpr size_t kPayloadOffset = kControlOffset + CMSG_SPACE(sizeof(uint32_t));
@@ -296,4 +298,23 @@ void UringReader::cancel() noexcept {
   }
 }
 
+#else  // kernel headers older than Linux 6.1: every open() is refused, as by an old kernel.
+
+UringReader::UringReader(int fd, uint32_t buffers) noexcept : fd_(fd), buffer_count_(buffers) {}
+UringReader::~UringReader() = default;
+
+std::unique_ptr<UringReader> UringReader::open(int, uint32_t, int& error, const char*& call) noexcept {
+  error = ENOSYS;
+  call = "io_uring_setup (built with kernel headers older than Linux 6.1)";
+  return nullptr;
+}
+
+int UringReader::attach() noexcept { return ENOSYS; }
+int UringReader::collect() noexcept { return ENOSYS; }
+uint32_t UringReader::take(ReceivedDatagram*, uint32_t, uint32_t&) noexcept { return 0; }
+void UringReader::release() noexcept {}
+int UringReader::error() noexcept { return 0; }
+void UringReader::cancel() noexcept {}
+
+#endif
 }  // namespace heartwatch

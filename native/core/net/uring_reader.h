@@ -16,12 +16,28 @@
 // attach(), the ring's only submitter (IORING_SETUP_SINGLE_ISSUER).
 #pragma once
 
-#include <linux/io_uring.h>
 #include <sys/socket.h>
+#if __has_include(<linux/io_uring.h>)
+#include <linux/io_uring.h>
+#endif
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+
+// The kernel headers this is built against name what the reader uses (Linux 6.1's do); older
+// ones build a reader whose open() refuses, as an old kernel would.
+#if defined(IORING_SETUP_DEFER_TASKRUN)
+#define HW_IO_URING_HEADERS 1
+#else
+#define HW_IO_URING_HEADERS 0
+#endif
+
+struct io_uring_sqe;
+struct io_uring_cqe;
+struct io_uring_buf;
+struct io_uring_params;
+struct __kernel_timespec;
 
 namespace heartwatch {
 
@@ -40,12 +56,13 @@ inline constexpr uint32_t kUringNameRoom = 32;
 // (kReceiveSlotBytes + kReceiveSpillBytes, checked where both are known), so both backends see
 // every datagram whole.
 inline constexpr uint32_t kUringPayloadRoom = 65536;
-// Each buffer: 16-byte io_uring_recvmsg_out, the source, the SO_RXQ_OVFL control message, then
-// the payload. The kernel writes only the bytes a datagram needs, so a small heartbeat touches
+// Each buffer: the 16-byte io_uring_recvmsg_out, the source, the SO_RXQ_OVFL control message,
+// then the payload. The kernel writes only the bytes a datagram needs, so a small heartbeat touches
 // one page of its buffer: resident memory is about kUringBufferCount pages, and at most the whole
 // region (~16 MiB per receiver) under a flood of maximum-size datagrams.
+inline constexpr uint32_t kUringLayoutBytes = 16;
 inline constexpr uint32_t kUringBufferBytes =
-    sizeof(io_uring_recvmsg_out) + kUringNameRoom + CMSG_SPACE(sizeof(uint32_t)) + kUringPayloadRoom;
+    kUringLayoutBytes + kUringNameRoom + CMSG_SPACE(sizeof(uint32_t)) + kUringPayloadRoom;
 // Buffers a receiver provides: the kernel can fill this many in one io_uring_enter before the
 // receiver returns any; more datagrams wait in the socket (the multishot ends with ENOBUFS and
 // the reader arms it again).
