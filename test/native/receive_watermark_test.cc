@@ -194,6 +194,29 @@ TEST(ReceiveWatermark, AHeartbeatBehindALongBurstHoldsItsHostUp) {
   EXPECT_EQ(EngineStats::get(stats.receiver(0), static_cast<uint32_t>(ReceiverCounter::kKernelDrops)), 0u);
 }
 
+// Datagrams the kernel dropped on a full socket are counted (SO_RXQ_OVFL on the next datagram
+// read) and published with the watermark as a loss (SO_MEMINFO), on either backend.
+TEST(ReceiveWatermark, KernelDropsAreCountedAndPublished) {
+  const EngineConfig config = engine_config();
+  EngineStats stats(1, 1);
+  ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
+  UdpSocket socket({config.host, config.port, 4096});  // the smallest buffer the kernel grants
+  const uint16_t port = socket.bound_port();
+  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
+                       stats.receiver(0), -1);
+  for (uint64_t id = 1; id <= 200; ++id) send_to(port, heartbeat_datagram(id));
+  uint64_t taken = 0;
+  for (uint32_t n = 1, reads = 0; n > 0 && reads < 50; ++reads) taken += n = receiver.receive_batch();
+  ASSERT_LT(taken, 200u) << "nothing was dropped: the test needs a smaller buffer";
+  send_to(port, heartbeat_datagram(7));  // queued after the drops: it carries their count
+  ASSERT_EQ(receiver.receive_batch(), 1u);
+  const uint64_t dropped = 200 - taken;
+  EXPECT_EQ(EngineStats::get(stats.receiver(0), static_cast<uint32_t>(ReceiverCounter::kKernelDrops)), dropped);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  receiver.receive_batch();  // an empty read publishes, with the loss count
+  EXPECT_EQ(receiver.watermark().lost(), dropped);
+}
+
 TEST(ReceiveWatermark, AReceiverWhoseSocketBreaksReportsItAndHoldsExpiry) {
   const EngineConfig config = engine_config();
   EngineStats stats(1, 1);
