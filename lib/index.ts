@@ -35,6 +35,7 @@ export { nativeInfo } from './native/native-info.js';
 export type {
   HeartwatchOptions,
   Identity,
+  ReceiveBackend,
   ResolvedAuth,
   ResolvedOptions,
   StormOptions,

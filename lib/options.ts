@@ -15,6 +15,10 @@ import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './t
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
+/** Option `receiveBackend`'s values (the native contract's `receiveBackend` gives each its native value). */
+export const RECEIVE_BACKENDS = ['auto', 'recvmmsg', 'io_uring'] as const;
+/** How the native engine reads its UDP sockets (option `receiveBackend`). */
+export type ReceiveBackend = (typeof RECEIVE_BACKENDS)[number];
 
 /**
  * The mass-failure guard: when more than `fraction` of the up hosts go down by timeout within
@@ -106,6 +110,16 @@ export interface HeartwatchOptions {
   batchSize?: number | undefined;
   /** Socket receive buffer to ask the kernel for, 4096 to 2^31-1 bytes. Default 8 MiB. */
   recvBufferBytes?: number | undefined;
+  /**
+   * How the native engine's receivers read their sockets: `'recvmmsg'` (batches of `batchSize`),
+   * `'io_uring'` (a multishot recvmsg into kernel-picked buffers; Linux 6.1+, fails `listen()`
+   * with the errno where the kernel or a seccomp policy refuses io_uring), or `'auto'` (io_uring,
+   * which drains more datagrams per CPU second (bench/README.md), falling back to recvmmsg where
+   * it is refused). Both run the same checks and publish the same receive watermark. `listen()`
+   * says which one runs and why 'auto' fell back; `stats().receivers[i].backend` too.
+   * The pure-TS engine reads with node:dgram and takes only `'auto'`. Default `'auto'`.
+   */
+  receiveBackend?: ReceiveBackend | undefined;
   /** Slots per receiver-to-worker ring (native engine), a power of two from 1024 to 2^24. Default 65 536. */
   ringCapacity?: number | undefined;
   /**
@@ -173,6 +187,7 @@ export interface ResolvedOptions {
   readonly statusBudgetBytes: number;
   readonly batchSize: number;
   readonly recvBufferBytes: number;
+  readonly receiveBackend: ReceiveBackend;
   readonly ringCapacity: number;
   readonly eventRingCapacity: number;
   readonly eventBatchSize: number;
@@ -287,6 +302,7 @@ const knownOptions = [
   'statusBudgetBytes',
   'batchSize',
   'recvBufferBytes',
+  'receiveBackend',
   'ringCapacity',
   'eventRingCapacity',
   'eventBatchSize',
@@ -436,6 +452,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const engine = has('engine')
     ? oneOf('engine', given.engine, ['auto', 'native', 'js'] as const)
     : 'auto';
+  const receiveBackend = has('receiveBackend')
+    ? oneOf('receiveBackend', given.receiveBackend, RECEIVE_BACKENDS)
+    : 'auto';
+  if (engine === 'js' && receiveBackend !== 'auto') {
+    throw invalid(
+      'receiveBackend',
+      `'auto' with engine 'js' (the pure-TS engine reads with node:dgram)`,
+      receiveBackend,
+    );
+  }
   const expiryChoice = has('expiry')
     ? oneOf('expiry', given.expiry, ['auto', 'fifo', 'wheel'] as const)
     : 'auto';
@@ -471,6 +497,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     statusBudgetBytes,
     batchSize,
     recvBufferBytes,
+    receiveBackend,
     ringCapacity,
     eventRingCapacity,
     eventBatchSize,

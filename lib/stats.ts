@@ -10,6 +10,8 @@ export interface ReceiverStats {
   thread: string;
   /** CPU the thread is pinned to, or `null` when unpinned. */
   cpu: number | null;
+  /** How it reads its socket: option `receiveBackend` as resolved; `'node:dgram'` for the pure-TS engine. */
+  backend: 'recvmmsg' | 'io_uring' | 'node:dgram';
   /** Datagrams received, valid or not. */
   received: number;
   /** Datagrams dropped because they are not valid wire-protocol v1. */

@@ -20,6 +20,17 @@ export interface ListenInfo {
   host: string;
   /** Receive buffer the kernel granted (Linux reports twice the requested size, capped by rmem_max). */
   recvBufferBytes: number;
+  /**
+   * How the UDP socket is read: the native engine's `receiveBackend` as resolved (receiver 0's;
+   * each receiver's in `stats().receivers[i].backend`), `'node:dgram'` for the pure-TS engine.
+   */
+  receiveBackend: 'recvmmsg' | 'io_uring' | 'node:dgram';
+  /**
+   * Why the native engine reads with recvmmsg where `receiveBackend: 'auto'` would have used
+   * io_uring: the refused call and its errno (`'io_uring_setup: EPERM'` under a seccomp policy
+   * that forbids it); `null` where nothing was refused.
+   */
+  receiveBackendFallback: string | null;
   /** The bound TCP port, or `null` when TCP is off. */
   tcpPort: number | null;
 }

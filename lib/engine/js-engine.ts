@@ -328,7 +328,13 @@ class JsEngine implements Engine {
         });
         this.#abortListen = undefined;
         this.#recvBufferBytes = socket.getRecvBufferSize();
-        const info = { port: socket.address().port, host, recvBufferBytes: this.#recvBufferBytes };
+        const info = {
+          port: socket.address().port,
+          host,
+          recvBufferBytes: this.#recvBufferBytes,
+          receiveBackend: 'node:dgram' as const,
+          receiveBackendFallback: null,
+        };
         const tcp = this.#options.tcp;
         if (tcp === null) {
           resolve({ ...info, tcpPort: null });
@@ -377,6 +383,7 @@ class JsEngine implements Engine {
         {
           thread: 'js',
           cpu: null,
+          backend: 'node:dgram',
           received: this.#received,
           malformed: this.#malformed,
           authUnsupported: this.#authUnsupported,

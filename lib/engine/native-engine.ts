@@ -33,6 +33,10 @@ export interface NativeEngineHandle {
   readonly tcpPort: number;
   readonly tcpReactorCount: number;
   readonly receiverCount: number;
+  /** Each receiver's backend, resolved ('auto' never appears). */
+  readonly receiveBackends: ('recvmmsg' | 'io_uring')[];
+  /** Each receiver's reason for recvmmsg where 'auto' would have used io_uring; '' where none. */
+  readonly receiveBackendFallbacks: string[];
   readonly workerCount: number;
   readonly cpus: number[];
   readonly statsBuffer: ArrayBuffer;
@@ -72,6 +76,8 @@ export interface NativeEngineConfig {
   expiry: number;
   batchSize: number;
   recvBufferBytes: number;
+  /** The contract's value of option receiveBackend. */
+  receiveBackend: number;
   ringCapacity: number;
   eventRingCapacity: number;
   spin: boolean;
@@ -318,6 +324,7 @@ class NativeEngine implements Engine {
   /** The key ring to start with, and the one setKeys() last handed over. */
   #keys: AuthKeys | null;
   #threadCpus: number[] = [];
+  #receiveBackends: ('recvmmsg' | 'io_uring')[] = [];
   #delivered = 0;
   #nextRequest = 1;
   /** Open commands: their kind, how many workers will answer, the answers so far, who waits. */
@@ -372,6 +379,7 @@ class NativeEngine implements Engine {
       expiry: contract.expiry[o.expiry],
       batchSize: o.batchSize,
       recvBufferBytes: o.recvBufferBytes,
+      receiveBackend: contract.receiveBackend[o.receiveBackend],
       ringCapacity: o.ringCapacity,
       eventRingCapacity: o.eventRingCapacity,
       spin: o.spin,
@@ -396,6 +404,7 @@ class NativeEngine implements Engine {
       return ring === undefined ? undefined : new Uint8Array(ring);
     });
     this.#threadCpus = handle.cpus;
+    this.#receiveBackends = handle.receiveBackends;
     if (handle.receiverCount > 1) {
       this.#portCheck = setInterval(() => this.#checkPort(handle), PORT_CHECK_MS);
       this.#portCheck.unref();
@@ -404,6 +413,8 @@ class NativeEngine implements Engine {
       port: handle.port,
       host: o.host,
       recvBufferBytes: this.stats().receivers[0]?.recvBufferBytes ?? 0,
+      receiveBackend: handle.receiveBackends[0] ?? 'recvmmsg',
+      receiveBackendFallback: handle.receiveBackendFallbacks[0] || null,
       tcpPort: o.tcp === null ? null : handle.tcpPort,
     };
   }
@@ -547,7 +558,11 @@ class NativeEngine implements Engine {
     if (contract !== undefined) {
       const rx = contract.counters.receiver;
       for (let r = 0; r < receiverCount; r++) {
-        const entry = { thread: `hw-rx-${r}`, cpu: cpu(r) } as ReceiverStats;
+        const entry = {
+          thread: `hw-rx-${r}`,
+          cpu: cpu(r),
+          backend: this.#receiveBackends[r] ?? 'recvmmsg',
+        } as ReceiverStats;
         for (const name of RECEIVER_SHOWN) entry[name] = read(r, rx[name]);
         const watermark = read(r, rx.watermarkMs);
         entry.watermarkLagMs = watermark === 0 ? 0 : Math.max(0, nowMs - watermark);

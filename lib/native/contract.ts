@@ -57,6 +57,7 @@ export const contractNames = {
   family: ['unknown', 'ipv4', 'ipv6'],
   identity: ['id', 'address', 'ip'],
   expiry: ['fifo', 'wheel'],
+  receiveBackend: ['auto', 'recvmmsg', 'io_uring'],
   command: ['remove', 'snapshot', 'host'],
   limits: [
     'maxHostsPerShard',

@@ -238,6 +238,9 @@ Napi::Object Contract(Napi::Env env) {
                                        {"ip", value_of(IdentityMode::kIp)}}));
   contract.Set("expiry", Table(env, {{"fifo", value_of(ExpiryIndexKind::kFifo)},
                                      {"wheel", value_of(ExpiryIndexKind::kWheel)}}));
+  contract.Set("receiveBackend", Table(env, {{"auto", value_of(ReceiveBackend::kAuto)},
+                                             {"recvmmsg", value_of(ReceiveBackend::kRecvmmsg)},
+                                             {"io_uring", value_of(ReceiveBackend::kIoUring)}}));
   contract.Set("command", Table(env, {{"remove", value_of(CommandKind::kRemove)},
                                       {"snapshot", value_of(CommandKind::kSnapshot)},
                                       {"host", value_of(CommandKind::kHost)}}));

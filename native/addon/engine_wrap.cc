@@ -57,6 +57,7 @@ EngineConfig ToEngineConfig(const Napi::Object& config) {
   out.detector.forget_after_ms = GetUint(config, "forgetAfterMs");
   out.detector.index = static_cast<ExpiryIndexKind>(GetUint(config, "expiry"));
   out.batch_size = GetUint(config, "batchSize");
+  out.receive_backend = static_cast<ReceiveBackend>(GetUint(config, "receiveBackend"));
   out.recv_buffer_bytes = GetUint(config, "recvBufferBytes");
   out.ring_capacity = GetUint(config, "ringCapacity");
   out.event_ring_capacity = GetUint(config, "eventRingCapacity");
@@ -117,6 +118,8 @@ void EngineWrap::Register(Napi::Env env, Napi::Object exports) {
           InstanceAccessor<&EngineWrap::TcpPort>("tcpPort"),
           InstanceAccessor<&EngineWrap::TcpReactorCount>("tcpReactorCount"),
           InstanceAccessor<&EngineWrap::ReceiverCount>("receiverCount"),
+          InstanceAccessor<&EngineWrap::ReceiveBackends>("receiveBackends"),
+          InstanceAccessor<&EngineWrap::ReceiveBackendFallbacks>("receiveBackendFallbacks"),
           InstanceAccessor<&EngineWrap::WorkerCount>("workerCount"),
           InstanceAccessor<&EngineWrap::Cpus>("cpus"),
           InstanceAccessor<&EngineWrap::StatsBuffer>("statsBuffer"),
@@ -283,6 +286,24 @@ Napi::Value EngineWrap::TcpReactorCount(const Napi::CallbackInfo& info) {
 
 Napi::Value EngineWrap::ReceiverCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), engine_->receiver_count());
+}
+
+// Each receiver's backend by name, as lib/options.ts spells receiveBackend.
+Napi::Value EngineWrap::ReceiveBackends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  for (uint32_t r = 0; r < engine_->receiver_count(); ++r) {
+    out.Set(r, engine_->receive_backend(r) == ReceiveBackend::kIoUring ? "io_uring" : "recvmmsg");
+  }
+  return out;
+}
+
+// Each receiver's reason for reading with recvmmsg where 'auto' would have used io_uring ('' none).
+Napi::Value EngineWrap::ReceiveBackendFallbacks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  for (uint32_t r = 0; r < engine_->receiver_count(); ++r) out.Set(r, engine_->receive_backend_fallback(r));
+  return out;
 }
 
 Napi::Value EngineWrap::WorkerCount(const Napi::CallbackInfo& info) {

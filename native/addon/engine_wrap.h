@@ -59,6 +59,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value TcpPort(const Napi::CallbackInfo& info);
   Napi::Value TcpReactorCount(const Napi::CallbackInfo& info);
   Napi::Value ReceiverCount(const Napi::CallbackInfo& info);
+  Napi::Value ReceiveBackends(const Napi::CallbackInfo& info);
+  Napi::Value ReceiveBackendFallbacks(const Napi::CallbackInfo& info);
   Napi::Value WorkerCount(const Napi::CallbackInfo& info);
   Napi::Value Cpus(const Napi::CallbackInfo& info);
   Napi::Value StatsBuffer(const Napi::CallbackInfo& info);

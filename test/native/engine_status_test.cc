@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/engine/engine.h"
+#include "receive_backend_env.h"
 
 namespace heartwatch {
 namespace {
@@ -62,6 +63,7 @@ struct Collector {
 
 EngineConfig status_config() {
   EngineConfig c;
+  c.receive_backend = test_receive_backend();
   c.host = "127.0.0.1";
   c.port = 0;
   c.receivers = 2;

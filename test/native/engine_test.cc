@@ -17,6 +17,7 @@
 
 #include "core/auth/key_ring.h"
 #include "core/common/system_error.h"
+#include "receive_backend_env.h"
 
 namespace heartwatch {
 namespace {
@@ -53,6 +54,7 @@ class Sender {
 
 EngineConfig config(uint32_t receivers, uint32_t workers) {
   EngineConfig c;
+  c.receive_backend = test_receive_backend();
   c.host = "127.0.0.1";
   c.port = 0;
   c.receivers = receivers;

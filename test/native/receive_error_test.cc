@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/engine/udp_receiver.h"
+#include "receive_backend_env.h"
 
 namespace heartwatch {
 namespace {
@@ -40,6 +41,7 @@ void send_to(int fd, uint16_t port) {
 
 TEST(ReceiveError, IsCountedAndTheReceiverGoesOn) {
   EngineConfig config;
+  config.receive_backend = test_receive_backend();
   config.batch_size = 8;
   UdpSocket udp(UdpSocketOptions{"127.0.0.1", 0, 0});
   const int fd = udp.fd();

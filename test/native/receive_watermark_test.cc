@@ -15,6 +15,7 @@
 #include "core/detector/detector.h"
 #include "core/engine/shard_worker.h"
 #include "core/engine/udp_receiver.h"
+#include "receive_backend_env.h"
 
 namespace heartwatch {
 namespace {
@@ -107,6 +108,7 @@ void send_to(uint16_t port, const std::vector<uint8_t>& datagram) {
 
 EngineConfig engine_config() {
   EngineConfig c;
+  c.receive_backend = test_receive_backend();
   c.host = "127.0.0.1";
   c.port = 0;
   c.detector = detector_config(ExpiryIndexKind::kFifo);
@@ -118,8 +120,9 @@ EngineConfig engine_config() {
 size_t downs(ShardWorker& worker) {
   std::vector<EventRecord> events(64);
   size_t count = 0;
-  const size_t n = worker.drain_events(events.data(), events.size());
-  for (size_t i = 0; i < n; ++i) count += events[i].type == static_cast<uint8_t>(HostEventType::kDown);
+  for (size_t n; (n = worker.drain_events(events.data(), events.size())) > 0;) {
+    for (size_t i = 0; i < n; ++i) count += events[i].type == static_cast<uint8_t>(HostEventType::kDown);
+  }
   return count;
 }
 
@@ -154,6 +157,64 @@ TEST(ReceiveWatermark, AHeartbeatStillInTheSocketHoldsItsHostUp) {
   receiver.receive_batch();  // an empty read publishes a fresh watermark
   worker.step();
   EXPECT_EQ(downs(worker), 1u);
+}
+
+// A heartbeat queued behind a burst longer than one read takes (a recvmmsg batch; with io_uring,
+// more datagrams than the provided buffers, so the multishot ends on ENOBUFS with the rest still
+// in the socket): the read that took the first part publishes nothing, so its host stays up.
+TEST(ReceiveWatermark, AHeartbeatBehindALongBurstHoldsItsHostUp) {
+  const EngineConfig config = engine_config();
+  EngineStats stats(1, 1);
+  ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
+  UdpSocket socket({config.host, config.port, config.recv_buffer_bytes});
+  const uint16_t port = socket.bound_port();
+  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
+                       stats.receiver(0), -1);
+  worker.watch({&receiver.watermark()});
+
+  send_to(port, heartbeat_datagram(7));
+  ASSERT_EQ(receiver.receive_batch(), 1u);
+  worker.step();
+  std::this_thread::sleep_for(std::chrono::milliseconds(kTimeoutMs / 2));
+  constexpr uint64_t kBurst = 2 * kUringBufferCount;
+  for (uint64_t id = 1000; id < 1000 + kBurst; ++id) send_to(port, heartbeat_datagram(id));
+  send_to(port, heartbeat_datagram(7));
+  std::this_thread::sleep_for(std::chrono::milliseconds(kTimeoutMs));
+  const uint32_t first = receiver.receive_batch();
+  ASSERT_GT(first, 0u);
+  ASSERT_LT(first, kBurst + 1) << "one read took the whole burst: nothing left to test";
+  worker.step();
+  EXPECT_EQ(downs(worker), 0u) << "expired past a heartbeat still queued behind the burst";
+
+  uint64_t taken = first;
+  for (int reads = 0; taken < kBurst + 1 && reads < 1000; ++reads) taken += receiver.receive_batch();
+  EXPECT_EQ(taken, kBurst + 1);
+  worker.step();
+  EXPECT_EQ(downs(worker), 0u);
+  EXPECT_EQ(EngineStats::get(stats.receiver(0), static_cast<uint32_t>(ReceiverCounter::kKernelDrops)), 0u);
+}
+
+// Datagrams the kernel dropped on a full socket are counted (SO_RXQ_OVFL on the next datagram
+// read) and published with the watermark as a loss (SO_MEMINFO), on either backend.
+TEST(ReceiveWatermark, KernelDropsAreCountedAndPublished) {
+  const EngineConfig config = engine_config();
+  EngineStats stats(1, 1);
+  ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
+  UdpSocket socket({config.host, config.port, 4096});  // the smallest buffer the kernel grants
+  const uint16_t port = socket.bound_port();
+  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
+                       stats.receiver(0), -1);
+  for (uint64_t id = 1; id <= 200; ++id) send_to(port, heartbeat_datagram(id));
+  uint64_t taken = 0;
+  for (uint32_t n = 1, reads = 0; n > 0 && reads < 50; ++reads) taken += n = receiver.receive_batch();
+  ASSERT_LT(taken, 200u) << "nothing was dropped: the test needs a smaller buffer";
+  send_to(port, heartbeat_datagram(7));  // queued after the drops: it carries their count
+  ASSERT_EQ(receiver.receive_batch(), 1u);
+  const uint64_t dropped = 200 - taken;
+  EXPECT_EQ(EngineStats::get(stats.receiver(0), static_cast<uint32_t>(ReceiverCounter::kKernelDrops)), dropped);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  receiver.receive_batch();  // an empty read publishes, with the loss count
+  EXPECT_EQ(receiver.watermark().lost(), dropped);
 }
 
 TEST(ReceiveWatermark, AReceiverWhoseSocketBreaksReportsItAndHoldsExpiry) {

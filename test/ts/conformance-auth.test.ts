@@ -10,9 +10,10 @@ import type { HeartwatchOptions } from '../../lib/options.js';
 import { encodeHeartbeat, type HeartbeatFields } from '../../lib/protocol/wire-v1.js';
 import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
 import type { TcpStats } from '../../lib/stats.js';
-import { Fixture, sleep, until } from './helpers/loopback.js';
+import { engineVariants, Fixture, sleep, until } from './helpers/loopback.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
+const variants = engineVariants(engines);
 const key = Buffer.alloc(32, 0x11);
 const otherKey = Buffer.alloc(32, 0x22);
 const threads = { receivers: 1, workers: 1, cpus: null } as const;
@@ -21,8 +22,9 @@ const isUp = (id: bigint) => (e: HostEvent) => e.type === 'up' && e.id === Strin
 const signed = (fields: Partial<HeartbeatFields> & { hostId: bigint }, k: Buffer = key): Buffer =>
   encodeHeartbeat({ incarnation: 1000, seq: 0, intervalMs: 0, ...fields, key: k });
 
-describe.each(engines)('%s engine: authentication', (engine) => {
-  const fixture = new Fixture();
+describe.each(variants)('$engine engine ($receiveBackend): authentication', (variant) => {
+  const { engine } = variant;
+  const fixture = new Fixture(variant);
   afterEach(() => fixture.closeAll());
 
   it('drops a wrong key, a truncated tag and a flipped payload bit, counted authFailed', async () => {
@@ -368,8 +370,9 @@ describe.each(engines)('%s engine: authentication over TCP', (engine) => {
   });
 });
 
-describe.each(engines)('%s engine: large signed datagrams', (engine) => {
-  const fixture = new Fixture();
+describe.each(variants)('$engine engine ($receiveBackend): large signed datagrams', (variant) => {
+  const { engine } = variant;
+  const fixture = new Fixture(variant);
   afterEach(() => fixture.closeAll());
 
   it('a burst of 16 signed 30 KB datagrams all verify (each keeps its own bytes past 2 KiB)', async () => {
@@ -390,8 +393,9 @@ describe.each(engines)('%s engine: large signed datagrams', (engine) => {
   });
 });
 
-describe.each(engines)('%s engine: source allow-list', (engine) => {
-  const fixture = new Fixture();
+describe.each(variants)('$engine engine ($receiveBackend): source allow-list', (variant) => {
+  const { engine } = variant;
+  const fixture = new Fixture(variant);
   afterEach(() => fixture.closeAll());
 
   it.each([

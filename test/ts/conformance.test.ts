@@ -9,7 +9,14 @@ import type { DownEvent, HostEvent, RestartEvent, UpEvent } from '../../lib/even
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { hostIdFromSource } from '../../lib/protocol/host-id.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
-import { Fixture, ownSocketCount, ownUdpSocketsOnPort, sleep, until } from './helpers/loopback.js';
+import {
+  engineVariants,
+  Fixture,
+  ownSocketCount,
+  ownUdpSocketsOnPort,
+  sleep,
+  until,
+} from './helpers/loopback.js';
 import { PortThief } from './helpers/port-thief.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
@@ -22,8 +29,9 @@ const isUp = (id: bigint | string, recovered?: boolean) => (e: HostEvent) =>
 const isDown = (id: bigint | string, reason?: 'timeout' | 'left') => (e: HostEvent) =>
   e.type === 'down' && e.id === String(id) && (reason === undefined || e.reason === reason);
 
-describe.each(engines)('%s engine', (engine) => {
-  const fixture = new Fixture();
+describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (variant) => {
+  const { engine } = variant;
+  const fixture = new Fixture(variant);
   afterEach(() => fixture.closeAll());
 
   it('reports the engine it runs and an ephemeral port', async () => {
@@ -365,7 +373,11 @@ describe.each(engines)('%s engine', (engine) => {
   });
 
   it('refuses new hosts past maxHosts and counts them', async () => {
-    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000, maxHosts: 3 });
+    const { hw, port, log, client } = await fixture.start({
+      engine,
+      timeoutMs: 5000,
+      maxHosts: 3,
+    });
     for (let id = 1n; id <= 5n; id++) await client.beat(port, id);
     expect(await until(() => hw.stats().received === 5)).toBe(true);
     await log.waitFor(isUp(3n));
@@ -691,7 +703,9 @@ describe.each(engines)('%s engine', (engine) => {
 
   it('rejects listen() with EADDRINUSE when the port is taken', async () => {
     const blocker = createSocket('udp4');
-    fixture.track({ close: () => new Promise<void>((resolve) => blocker.close(() => resolve())) });
+    fixture.track({
+      close: () => new Promise<void>((resolve) => blocker.close(() => resolve())),
+    });
     await new Promise<void>((resolve) => blocker.bind(0, '127.0.0.1', resolve));
     const hw = fixture.track(
       new Heartwatch({ engine, host: '127.0.0.1', port: blocker.address().port }),

@@ -80,7 +80,10 @@ function beat(hostId: bigint, extra: { leave?: boolean; incarnation?: number } =
   });
 }
 
-describe.runIf(nativeEngineAvailable())('native pipeline', () => {
+/** Both UDP receive backends pass the same pipeline tests. */
+const backends = ['recvmmsg', 'io_uring'] as const;
+
+describe.runIf(nativeEngineAvailable()).each(backends)('native pipeline (%s)', (receiveBackend) => {
   it('loses no event of a mass failure while the event loop is blocked', async () => {
     const hosts = 20_000;
     // Long enough that every up arrives before the first down on a loaded machine (at 300 ms,
@@ -89,6 +92,7 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
     const timeoutMs = 3000;
     // Tiny event rings force the overflow and expiry-pause paths.
     const { hw, port, events } = await start({
+      receiveBackend,
       timeoutMs,
       missedBeats: 0,
       workers: 2,
@@ -133,7 +137,12 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
   }, 120_000);
 
   it('counts every malformed datagram in a flood and tracks the valid hosts exactly', async () => {
-    const { hw, port } = await start({ timeoutMs: 60_000, workers: 2, receivers: 2 });
+    const { hw, port } = await start({
+      receiveBackend,
+      timeoutMs: 60_000,
+      workers: 2,
+      receivers: 2,
+    });
     const valid = Array.from({ length: 2_000 }, (_, i) => beat(BigInt(1_000_000 + i)));
     const bad: Uint8Array[] = [];
     let seed = 12345;
@@ -177,7 +186,12 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
   }, 30_000);
 
   it('closes cleanly while heartbeats are still arriving', async () => {
-    const { hw, port, events } = await start({ timeoutMs: 5_000, receivers: 2, workers: 2 });
+    const { hw, port, events } = await start({
+      receiveBackend,
+      timeoutMs: 5_000,
+      receivers: 2,
+      workers: 2,
+    });
     const client = await udpClient();
     let sending = true;
     const blaster = (async () => {
@@ -262,6 +276,7 @@ describe.runIf(nativeEngineAvailable())('native pipeline', () => {
       expiry: 0,
       batchSize: 64,
       recvBufferBytes: 1 << 20,
+      receiveBackend: 0,
       ringCapacity: 1024,
       eventRingCapacity: 1024,
       spin: false,

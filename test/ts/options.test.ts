@@ -36,6 +36,7 @@ describe('resolveOptions defaults', () => {
       statusBudgetBytes: 64 * 1024 * 1024,
       batchSize: 64,
       recvBufferBytes: 8 * 1024 * 1024,
+      receiveBackend: 'auto',
       ringCapacity: 65_536,
       eventRingCapacity: 65_536,
       eventBatchSize: 4096,
@@ -82,6 +83,7 @@ describe('resolveOptions defaults', () => {
       statusBudgetBytes: 0,
       batchSize: 1,
       recvBufferBytes: 4096,
+      receiveBackend: 'auto',
       ringCapacity: 1024,
       eventRingCapacity: 1024,
       eventBatchSize: 1,
@@ -115,6 +117,7 @@ describe('resolveOptions defaults', () => {
       statusBudgetBytes: 2 ** 40,
       batchSize: 1024,
       recvBufferBytes: 2 ** 31 - 1,
+      receiveBackend: 'recvmmsg',
       ringCapacity: 2 ** 24,
       eventRingCapacity: 2 ** 24,
       eventBatchSize: 65_536,
@@ -248,6 +251,8 @@ describe('resolveOptions errors', () => {
     ['statusBudgetBytes', -1],
     ['batchSize', 1025],
     ['recvBufferBytes', 4095],
+    ['receiveBackend', 'uring'],
+    ['receiveBackend', 1],
     ['ringCapacity', 3000],
     ['ringCapacity', 512],
     ['ringCapacity', 2 ** 25],
@@ -297,6 +302,18 @@ describe('resolveOptions errors', () => {
     expect(errorOf({ recievers: 2 }).message).toContain('did you mean "receivers"?');
     expect(errorOf({ PORT: 1 }).message).toContain('did you mean "port"?');
     expect(errorOf({ somethingElse: 1 }).message).not.toContain('did you mean');
+  });
+
+  it('rejects a receive backend the pure-TS engine cannot use', () => {
+    expect(errorOf({ engine: 'js', receiveBackend: 'recvmmsg' }).message).toBe(
+      `Invalid option "receiveBackend": expected 'auto' with engine 'js' (the pure-TS engine reads with node:dgram), got "recvmmsg"`,
+    );
+    expect(resolveOptions({ engine: 'js', receiveBackend: 'auto' }).receiveBackend).toBe('auto');
+    expect(resolveOptions({ receiveBackend: 'recvmmsg' }).receiveBackend).toBe('recvmmsg');
+    expect(resolveOptions({ receiveBackend: 'io_uring' }).receiveBackend).toBe('io_uring');
+    expect(errorOf({ engine: 'js', receiveBackend: 'io_uring' }).message).toContain(
+      `expected 'auto' with engine 'js'`,
+    );
   });
 
   it('rejects expiry fifo together with missedBeats > 0, naming both', () => {

@@ -8,16 +8,18 @@ import type { HostEvent, UpdateEvent, UpEvent } from '../../lib/events.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
 import { HeartbeatSender } from '../../lib/sender/heartbeat-sender.js';
-import { Fixture, sleep, until } from './helpers/loopback.js';
+import { engineVariants, Fixture, sleep, until } from './helpers/loopback.js';
 
 const engines: ('js' | 'native')[] = nativeEngineAvailable() ? ['js', 'native'] : ['js'];
+const variants = engineVariants(engines);
 
 const bytes = (text: string) => Buffer.from(text);
 const ofHost = (id: bigint, type?: HostEvent['type']) => (e: HostEvent) =>
   e.id === String(id) && (type === undefined || e.type === type);
 
-describe.each(engines)('%s engine: statuses', (engine) => {
-  const fixture = new Fixture();
+describe.each(variants)('$engine engine ($receiveBackend): statuses', (variant) => {
+  const { engine } = variant;
+  const fixture = new Fixture(variant);
   afterEach(() => fixture.closeAll());
 
   it('a status on the first beat is part of up; host(id) and hosts({ statuses }) return it', async () => {

@@ -49,6 +49,12 @@ class Engine {
   uint32_t receiver_count() const noexcept { return static_cast<uint32_t>(receivers_.size()); }
   uint32_t worker_count() const noexcept { return static_cast<uint32_t>(workers_.size()); }
   int receiver_cpu(uint32_t index) const noexcept { return cpu_for(index); }
+  // How receiver `index` reads its socket (config.receive_backend, resolved).
+  ReceiveBackend receive_backend(uint32_t index) const noexcept { return receivers_[index]->backend(); }
+  // Why receiver `index` reads with recvmmsg where kAuto would have used io_uring, else empty.
+  const std::string& receive_backend_fallback(uint32_t index) const noexcept {
+    return receivers_[index]->fallback_reason();
+  }
   int worker_cpu(uint32_t index) const noexcept { return cpu_for(receiver_count() + index); }
   // TCP thread `index`: 0 the accept thread, 1 + k reactor k.
   int tcp_cpu(uint32_t index) const noexcept { return cpu_for(receiver_count() + worker_count() + index); }

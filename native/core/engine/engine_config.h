@@ -37,6 +37,12 @@ struct TcpConfig {
   uint32_t frame_timeout_ms = 10'000;      // a frame's last byte due within this of its first
 };
 
+// How receivers read their sockets: recvmmsg batches, or a multishot io_uring recvmsg into
+// provided buffers (core/net/uring_reader.h); both run one per-datagram path and publish the
+// receive watermark (UdpReceiver). kAuto picks per kAutoPrefersIoUring and falls back to recvmmsg
+// where io_uring is refused; kIoUring refused fails the engine's construction.
+enum class ReceiveBackend : uint8_t { kAuto, kRecvmmsg, kIoUring };
+
 struct EngineConfig {
   std::string host = "::";
   uint16_t port = 7700;
@@ -46,6 +52,7 @@ struct EngineConfig {
   IdentityMode identity = IdentityMode::kId;
   DetectorConfig detector;            // max_hosts is per worker shard here
   uint32_t batch_size = 64;           // datagrams per recvmmsg
+  ReceiveBackend receive_backend = ReceiveBackend::kAuto;
   uint32_t recv_buffer_bytes = 8u << 20;
   uint32_t ring_capacity = 1u << 16;  // heartbeats per (receiver, worker) ring
   uint32_t event_ring_capacity = 1u << 16;  // events per worker ring towards JS

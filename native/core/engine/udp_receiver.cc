@@ -11,22 +11,27 @@
 #include <string>
 
 #include "core/common/current_thread.h"
+#include "core/common/errno_name.h"
+#include "core/common/system_error.h"
 #include "core/common/monotonic_clock.h"
 #include "core/engine/heartbeat_intake.h"
 
 namespace heartwatch {
 
-void UdpReceiver::count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept {
+static_assert(kUringPayloadRoom >= kReceiveSlotBytes + kReceiveSpillBytes,
+              "both backends hold every datagram whole");
+
+void UdpReceiver::count_verdicts(const BatchTally& tally) noexcept {
   auto add = [this](ReceiverCounter field, uint64_t n) {
     if (n != 0) EngineStats::add(counters_, field, n);
   };
-  auto of = [verdicts](AuthVerdict v) { return verdicts[static_cast<size_t>(v)]; };
+  auto of = [&tally](AuthVerdict v) { return tally.verdicts[static_cast<size_t>(v)]; };
   add(ReceiverCounter::kMalformed, of(AuthVerdict::kMalformed));
   add(ReceiverCounter::kAuthUnsupported, of(AuthVerdict::kAuthUnsupported));
   add(ReceiverCounter::kAuthFailed, of(AuthVerdict::kAuthFailed));
   add(ReceiverCounter::kUnauthenticated,
       of(AuthVerdict::kUnauthenticated) + of(AuthVerdict::kRejectedUnauthenticated));
-  add(ReceiverCounter::kNotAllowed, not_allowed);
+  add(ReceiverCounter::kNotAllowed, tally.not_allowed);
 }
 
 UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket socket,
@@ -54,7 +59,26 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
   control_.reset(new uint8_t[control_stride_ * config.batch_size]);
+  open_backend(config.receive_backend);
   EngineStats::set(counters_, ReceiverCounter::kRecvBufferBytes, socket_.granted_recv_buffer_bytes());
+}
+
+void UdpReceiver::open_backend(ReceiveBackend wanted) {
+  if (wanted == ReceiveBackend::kRecvmmsg || (wanted == ReceiveBackend::kAuto && !kAutoPrefersIoUring)) return;
+  int error = 0;
+  const char* call = "";
+  uring_ = UringReader::open(socket_.fd(), kUringBufferCount, error, call);
+  if (uring_) {
+    received_.resize(batch_size_);
+    return;
+  }
+  if (wanted == ReceiveBackend::kIoUring) {
+    throw SystemError(error, call,
+                      "(receiveBackend 'io_uring': the kernel or a seccomp policy refused io_uring; "
+                      "'auto' falls back to recvmmsg)");
+  }
+  const char* name = errno_name(error);
+  fallback_reason_ = std::string(call) + ": " + (name != nullptr ? name : "EUNKNOWN");
 }
 
 UdpReceiver::~UdpReceiver() {
@@ -81,6 +105,7 @@ void UdpReceiver::run() {
   } catch (const std::bad_alloc&) {
     fail(ENOMEM);
   }
+  if (uring_attached_) uring_->cancel();
 }
 
 void UdpReceiver::fail(int error) noexcept {
@@ -109,6 +134,10 @@ void UdpReceiver::receive_failed(int error, uint64_t started_ms) noexcept {
 }
 
 uint32_t UdpReceiver::receive_batch() {
+  return uring_ ? receive_uring_batch() : receive_recvmmsg_batch();
+}
+
+uint32_t UdpReceiver::receive_recvmmsg_batch() {
   for (uint32_t i = 0; i < batch_size_; ++i) {
     iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
     iovecs_[2 * i + 1] = {spill_.get() + i * kReceiveSpillBytes, kReceiveSpillBytes};
@@ -132,69 +161,139 @@ uint32_t UdpReceiver::receive_batch() {
     return 0;
   }
   if (received == 0) return 0;
-  auth_.refresh();
   dispatch(static_cast<uint32_t>(received));
   if (static_cast<uint32_t>(received) < batch_size_) publish_watermark(started_ms);
-  if (!spin_ && static_cast<uint32_t>(received) < batch_size_ / 4) {
+  coalesce(static_cast<uint32_t>(received));
+  return static_cast<uint32_t>(received);
+}
+
+// The receive watermark with io_uring. A multishot receive gives no short read to stand on: an
+// empty completion queue does not say the socket is empty (the multishot may have ended on
+// ENOBUFS with datagrams still queued). So: T0 is read first; collect() then runs every receive
+// the kernel had pending for the ring (with DEFER_TASKRUN the multishot receives only inside this
+// thread's io_uring_enter, and posts each datagram's completion before that call returns); then
+// SO_MEMINFO reads the bytes queued on the socket. If none were, every datagram that reached the
+// socket before T0 had left its queue by then, taken by a receive of this thread whose completion
+// was posted before that read; the reap below takes every posted completion (the completion
+// queue holds twice the buffers, so none overflows), so each is pushed before T0 is published.
+uint32_t UdpReceiver::receive_uring_batch() {
+  if (!uring_attached_) {
+    // Only the thread that attaches may use the ring (SINGLE_ISSUER); nothing else can read the
+    // socket, so a failure here fails the receiver.
+    if (const int error = uring_->attach(); error != 0) {
+      fail(error);
+      return 0;
+    }
+    uring_attached_ = true;
+  }
+  const uint64_t started_ms = monotonic_ms_floor();
+  if (const int error = uring_->collect(); error != 0 && error != EINTR) {
+    // EBADF and the like: the ring is broken; EBUSY or EAGAIN (the kernel's own shortage):
+    // counted and retried after a pause.
+    receive_failed(error == EAGAIN ? EBUSY : error, started_ms);
+    return 0;
+  }
+  if (stop_.load(std::memory_order_relaxed)) return 0;
+  // At most once a millisecond, the watermark's resolution: the read costs a syscall.
+  uint64_t queued = 1;
+  uint64_t kernel_drops = 0;
+  const bool checked = started_ms != published_ms_ && started_ms != queue_checked_ms_ &&
+                       socket_queue(queued, kernel_drops);
+  if (checked) queue_checked_ms_ = started_ms;
+  auth_.refresh();
+  uint32_t total = 0;
+  for (uint32_t count; (count = uring_->take(received_.data(), batch_size_, last_kernel_drops_)) > 0;) {
+    BatchTally tally;
+    for (uint32_t i = 0; i < count; ++i) {
+      const ReceivedDatagram& d = received_[i];
+      stage({d.data, kUringPayloadRoom, nullptr, d.length, d.truncated, d.source}, tally);
+    }
+    push_staged(count, tally);
+    total += count;
+  }
+  uring_->release();
+  // A read error ended the multishot (collect() arms a new one): a broken socket fails the
+  // receiver, anything else is counted, as with recvmmsg (never taken for an empty socket: only
+  // the queue check above may publish).
+  if (const int error = uring_->error(); error != 0) {
+    receive_failed(error == EAGAIN ? EBUSY : error, started_ms);
+    return total;
+  }
+  if (checked && queued == 0) publish_watermark(started_ms, kernel_drops);
+  if (total == 0) {
+    watermark_.park(socket_.fd(), kParkMillis);
+    return 0;
+  }
+  coalesce(total);
+  return total;
+}
+
+void UdpReceiver::coalesce(uint32_t received) const noexcept {
+  if (!spin_ && received < batch_size_ / 4) {
     // A thin batch costs a syscall for a handful of datagrams; let the socket fill a little.
     // The pause bounds the added latency, and the socket buffer absorbs it at any rate.
     const timespec pause{0, kCoalesceMicros * 1000};
     clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
   }
-  return static_cast<uint32_t>(received);
 }
 
-// The datagram of slot i in one piece: in place when it fits its slot, else its slot and its
-// spill region copied into joined_ (only long signed datagrams pay the copy).
-const uint8_t* UdpReceiver::whole_datagram(uint32_t i) noexcept {
-  const uint8_t* slot = datagrams_.get() + size_t{i} * kReceiveSlotBytes;
-  const size_t length = messages_[i].msg_len;
-  if (length <= kReceiveSlotBytes) return slot;
-  std::memcpy(joined_.get(), slot, kReceiveSlotBytes);
-  std::memcpy(joined_.get() + kReceiveSlotBytes, spill_.get() + size_t{i} * kReceiveSpillBytes,
-              std::min(length, kReceiveSlotBytes + kReceiveSpillBytes) - kReceiveSlotBytes);
+// The datagram in one piece: in place when its head holds it, else its head and the rest copied
+// into joined_ (only long signed datagrams from recvmmsg pay the copy).
+const uint8_t* UdpReceiver::whole_datagram(const DatagramView& datagram) noexcept {
+  if (datagram.length <= datagram.head_size) return datagram.head;
+  std::memcpy(joined_.get(), datagram.head, datagram.head_size);
+  std::memcpy(joined_.get() + datagram.head_size, datagram.rest,
+              std::min(datagram.length, kReceiveSlotBytes + kReceiveSpillBytes) - datagram.head_size);
   return joined_.get();
 }
 
 void UdpReceiver::dispatch(uint32_t count) {
-  const uint32_t workers = static_cast<uint32_t>(rings_.size());
-  uint64_t verdicts[static_cast<size_t>(AuthVerdict::kCount)] = {};
-  uint64_t not_allowed = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    const msghdr& header = messages_[i].msg_hdr;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr;
-         c = CMSG_NXTHDR(const_cast<msghdr*>(&header), c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-        std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
-      }
+  auth_.refresh();
+  // SO_RXQ_OVFL carries the socket's drop count so far, on every datagram once it is non-zero:
+  // the batch's last datagram has the newest.
+  const msghdr& last = messages_[count - 1].msg_hdr;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&last); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&last), c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+      std::memcpy(&last_kernel_drops_, CMSG_DATA(c), sizeof(uint32_t));
     }
-    if (!allow_.allows(sources_[i])) {
-      ++not_allowed;
-      continue;
-    }
-    // The header is in the slot; msg_len is the whole datagram's length (see kReceiveSlotBytes).
-    const uint8_t* slot = datagrams_.get() + size_t{i} * kReceiveSlotBytes;
-    const bool truncated = (header.msg_flags & MSG_TRUNC) != 0;
-    ParsedHeartbeat parsed{};
-    ShardMessage message;
-    const ParseStatus status =
-        truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(slot, messages_[i].msg_len, parsed);
-    // Only a tag check reads past the header, so only a signed long datagram is joined.
-    const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(i) : slot;
-    const AuthVerdict verdict = auth_.check(status, parsed, data);
-    ++verdicts[static_cast<size_t>(verdict)];
-    if (!accepted(verdict)) continue;
-    to_shard_message(identity_, status, parsed, sources_[i], verdict == AuthVerdict::kAuthenticated, message);
-    const uint32_t owner = shard_of(message.heartbeat.key, workers);
-    if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
-      // The payload starts in the slot and goes on in the slot's own spill region.
-      statuses_.carry(owner, message, parsed.payload_len, slot + kHeartbeatHeaderBytes,
-                      kReceiveSlotBytes - kHeartbeatHeaderBytes, spill_.get() + size_t{i} * kReceiveSpillBytes,
-                      true);
-    }
-    staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
   }
+  BatchTally tally;
+  for (uint32_t i = 0; i < count; ++i) {
+    // The header is in the slot, the rest in the slot's own spill region; msg_len is the whole
+    // datagram's length (see kReceiveSlotBytes).
+    stage({datagrams_.get() + size_t{i} * kReceiveSlotBytes, kReceiveSlotBytes,
+           spill_.get() + size_t{i} * kReceiveSpillBytes, messages_[i].msg_len,
+           (messages_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, &sources_[i]},
+          tally);
+  }
+  push_staged(count, tally);
+}
 
+void UdpReceiver::stage(const DatagramView& datagram, BatchTally& tally) {
+  if (!allow_.allows(*datagram.source)) {
+    ++tally.not_allowed;
+    return;
+  }
+  ParsedHeartbeat parsed{};
+  ShardMessage message;
+  const ParseStatus status =
+      datagram.truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(datagram.head, datagram.length, parsed);
+  // Only a tag check reads past the header, so only a signed long datagram is joined.
+  const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(datagram) : datagram.head;
+  const AuthVerdict verdict = auth_.check(status, parsed, data);
+  ++tally.verdicts[static_cast<size_t>(verdict)];
+  if (!accepted(verdict)) return;
+  to_shard_message(identity_, status, parsed, *datagram.source, verdict == AuthVerdict::kAuthenticated, message);
+  const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
+  if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
+    statuses_.carry(owner, message, parsed.payload_len, datagram.head + kHeartbeatHeaderBytes,
+                    datagram.head_size - kHeartbeatHeaderBytes, datagram.rest, true);
+  }
+  staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
+}
+
+void UdpReceiver::push_staged(uint32_t count, const BatchTally& tally) {
+  const uint32_t workers = static_cast<uint32_t>(rings_.size());
   uint64_t ring_drops = 0;
   for (uint32_t w = 0; w < workers; ++w) {
     const uint32_t staged = staged_counts_[w];
@@ -208,24 +307,38 @@ void UdpReceiver::dispatch(uint32_t count) {
 
   EngineStats::add(counters_, ReceiverCounter::kReceived, count);
   EngineStats::add(counters_, ReceiverCounter::kBatches, 1);
-  count_verdicts(verdicts, not_allowed);
+  count_verdicts(tally);
   if (ring_drops) EngineStats::add(counters_, ReceiverCounter::kRingDrops, ring_drops);
   EngineStats::set(counters_, ReceiverCounter::kKernelDrops, last_kernel_drops_);
+}
+
+bool UdpReceiver::socket_queue(uint64_t& queued_bytes, uint64_t& kernel_drops) const noexcept {
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof(meminfo);
+  if (getsockopt(socket_.fd(), SOL_SOCKET, SO_MEMINFO, meminfo, &length) != 0 ||
+      length <= SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+    return false;
+  }
+  // The memory of every datagram still queued (sk_rmem_alloc): 0 only when none is, an empty
+  // datagram included (FIONREAD would read 0 for one at the head).
+  queued_bytes = meminfo[SK_MEMINFO_RMEM_ALLOC];
+  kernel_drops = meminfo[SK_MEMINFO_DROPS];
+  return true;
 }
 
 void UdpReceiver::publish_watermark(uint64_t started_ms) {
   // At most once per millisecond, the watermark's resolution: the loss count costs a syscall.
   if (started_ms == published_ms_) return;
-  published_ms_ = started_ms;
   // The socket's own drop count, read now, covers every drop before started_ms (the count each
   // datagram carries stops at the last one queued, and can miss drops after it).
-  uint32_t meminfo[SK_MEMINFO_VARS] = {};
-  socklen_t length = sizeof(meminfo);
+  uint64_t queued_bytes = 0;
   uint64_t kernel_drops = last_kernel_drops_;
-  if (getsockopt(socket_.fd(), SOL_SOCKET, SO_MEMINFO, meminfo, &length) == 0 &&
-      length > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
-    kernel_drops = meminfo[SK_MEMINFO_DROPS];
-  }
+  socket_queue(queued_bytes, kernel_drops);
+  publish_watermark(started_ms, kernel_drops);
+}
+
+void UdpReceiver::publish_watermark(uint64_t started_ms, uint64_t kernel_drops) {
+  published_ms_ = started_ms;
   const uint64_t ring_drops = EngineStats::get(counters_, static_cast<uint32_t>(ReceiverCounter::kRingDrops));
   watermark_.publish(started_ms, kernel_drops + ring_drops);
   EngineStats::set(counters_, ReceiverCounter::kWatermarkMs, started_ms);

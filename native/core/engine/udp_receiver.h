@@ -1,6 +1,7 @@
-// A receiver thread: drains its socket (how several share one port: see Engine) with recvmmsg,
-// parses each datagram, keys it, and hands it to the worker that owns the key through that
-// pair's SPSC ring.
+// A receiver thread: drains its socket (how several share one port: see Engine) with recvmmsg or
+// a multishot io_uring recvmsg (config.receive_backend), runs each datagram through the one
+// per-datagram path both share (allow-list, parse, auth and replay tag, key, shard, status), and
+// hands it to the worker that owns the key through that pair's SPSC ring.
 #pragma once
 
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "core/engine/status_carrier.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/udp_socket.h"
+#include "core/net/uring_reader.h"
 #include "core/ring/spsc_ring.h"
 
 namespace heartwatch {
@@ -43,6 +46,9 @@ inline constexpr long kCoalesceMicros = 200;
 // Longest a receiver waits on an empty socket before it looks again (and re-publishes its
 // watermark); workers kick it sooner when they need a fresher one.
 inline constexpr int kParkMillis = 100;
+// Whether receiveBackend 'auto' reads with io_uring where the kernel allows it: it drains more
+// datagrams per CPU second than recvmmsg (bench/README.md, "Receive backends").
+inline constexpr bool kAutoPrefersIoUring = true;
 
 class UdpReceiver {
  public:
@@ -62,8 +68,14 @@ class UdpReceiver {
   }
   // Runs on: JS thread.
   void start();
-  // One recvmmsg that does not wait, the dispatch of what it got, and the watermark it earned;
-  // on an empty socket, a wait (at most kParkMillis) for datagrams or a worker's kick.
+  // The backend this receiver reads with, resolved at construction: kAuto becomes kIoUring
+  // where the kernel allowed it (see kAutoPrefersIoUring), else kRecvmmsg.
+  ReceiveBackend backend() const noexcept { return uring_ ? ReceiveBackend::kIoUring : ReceiveBackend::kRecvmmsg; }
+  // Why io_uring was not used where kAuto asked for it ("io_uring_setup: EPERM"), else empty.
+  const std::string& fallback_reason() const noexcept { return fallback_reason_; }
+  // One read that does not wait (a recvmmsg, or an io_uring_enter and its completions), the
+  // dispatch of what it got, and the watermark it earned; on an empty socket, a wait (at most
+  // kParkMillis) for datagrams or a worker's kick.
   // Returns the number of datagrams taken. The thread loops on this; benchmarks call it inline.
   // Runs on: receiver thread.
   uint32_t receive_batch();
@@ -81,23 +93,65 @@ class UdpReceiver {
   // Runs on: JS thread.
   void set_keys(std::unique_ptr<KeyRing> ring) noexcept { auth_.offer(std::move(ring)); }
 
-  // Closes the socket, so a stopped engine holds no port; only after join().
+  // Closes the socket, so a stopped engine holds no port; only after join(). An io_uring ring
+  // holds the socket as long as its request lives: the thread ended that request as it stopped;
+  // cancel() here covers a receiver driven inline, on the thread that calls this.
   // Runs on: JS thread.
-  void close_socket() noexcept { socket_.close(); }
+  void close_socket() noexcept {
+    if (uring_ && uring_attached_) uring_->cancel();
+    socket_.close();
+  }
 
  private:
   // Runs on: receiver thread.
   void run();
-  // Parses and shards `count` received datagrams, then pushes each worker's share at once.
+  // One datagram as either backend received it: its first `head_size` bytes at `head` (the
+  // header always), the rest, if any, at `rest`.
+  struct DatagramView {
+    const uint8_t* head;
+    size_t head_size;
+    const uint8_t* rest;
+    size_t length;  // the datagram's true length
+    bool truncated;
+    const sockaddr_storage* source;
+  };
+  // What a batch dropped before staging, counted once per batch.
+  struct BatchTally {
+    uint64_t verdicts[static_cast<size_t>(AuthVerdict::kCount)] = {};
+    uint64_t not_allowed = 0;
+  };
+  // Picks the backend: opens the io_uring reader where config asks for it.
+  // Runs on: JS thread (construction).
+  void open_backend(ReceiveBackend wanted);
+  // receive_batch() for each backend.
+  // Runs on: receiver thread.
+  uint32_t receive_recvmmsg_batch();
+  uint32_t receive_uring_batch();
+  // Runs the recvmmsg batch of `count` datagrams through stage(), then push_staged().
   // Runs on: receiver thread.
   void dispatch(uint32_t count);
-  const uint8_t* whole_datagram(uint32_t i) noexcept;
-  // Adds one batch's drop counts (indexed by AuthVerdict) to this receiver's counters.
+  // The per-datagram path both backends run: allow-list, parse, auth and replay tag, key, shard,
+  // status; the message is staged for its worker.
   // Runs on: receiver thread.
-  void count_verdicts(const uint64_t* verdicts, uint64_t not_allowed) noexcept;
-  // Publishes that everything that reached the socket before `started_ms` is in the rings.
+  void stage(const DatagramView& datagram, BatchTally& tally);
+  // Pushes each worker's staged share at once, wakes it, and counts the batch.
+  // Runs on: receiver thread.
+  void push_staged(uint32_t count, const BatchTally& tally);
+  const uint8_t* whole_datagram(const DatagramView& datagram) noexcept;
+  // Sleeps kCoalesceMicros after a thin batch (see receive_recvmmsg_batch()).
+  // Runs on: receiver thread.
+  void coalesce(uint32_t received) const noexcept;
+  // Adds one batch's drop counts to this receiver's counters.
+  // Runs on: receiver thread.
+  void count_verdicts(const BatchTally& tally) noexcept;
+  // The socket's queued bytes and drop count (SO_MEMINFO); false where the kernel said nothing.
+  // Runs on: receiver thread.
+  bool socket_queue(uint64_t& queued_bytes, uint64_t& kernel_drops) const noexcept;
+  // Publishes that everything that reached the socket before `started_ms` is in the rings, with
+  // the loss count as of then.
   // Runs on: receiver thread.
   void publish_watermark(uint64_t started_ms);
+  void publish_watermark(uint64_t started_ms, uint64_t kernel_drops);
   // Handles a failed read: an empty socket publishes the watermark and parks; a broken socket
   // fails the receiver; anything else is counted in kReceiveErrors and retried after a pause.
   // Runs on: receiver thread.
@@ -132,6 +186,12 @@ class UdpReceiver {
   std::vector<ShardMessage> staged_;      // worker w's share at [w * batch_size_, ...)
   std::vector<uint32_t> staged_counts_;
   uint32_t last_kernel_drops_ = 0;
+  // The io_uring backend: null with recvmmsg. Attached to the thread that first receives.
+  std::unique_ptr<UringReader> uring_;
+  std::vector<ReceivedDatagram> received_;  // batch_size_ views into uring_'s buffers
+  bool uring_attached_ = false;
+  uint64_t queue_checked_ms_ = 0;  // the last millisecond the socket's queue was read
+  std::string fallback_reason_;
   StatusCarrier statuses_;
   ReceiveWatermark watermark_;
   uint64_t published_ms_ = 0;

@@ -136,11 +136,31 @@ export interface Started {
 }
 
 /** Starts Heartwatch instances and clients and closes them all in `closeAll()`. */
+/**
+ * Each engine a suite runs on, the native one once per UDP receive backend, so both backends pass
+ * the same suite: `describe.each(engineVariants(engines))`, then `new Fixture({ receiveBackend })`.
+ */
+export function engineVariants(
+  engines: readonly ('js' | 'native')[],
+): { engine: 'js' | 'native'; receiveBackend: 'auto' | 'recvmmsg' | 'io_uring' }[] {
+  return engines.flatMap((engine) =>
+    engine === 'native'
+      ? (['recvmmsg', 'io_uring'] as const).map((receiveBackend) => ({ engine, receiveBackend }))
+      : [{ engine, receiveBackend: 'auto' as const }],
+  );
+}
+
 export class Fixture {
   readonly #open: { close(): Promise<void> }[] = [];
+  /** Options every start() begins with (a suite's receiveBackend, say). */
+  readonly #defaults: HeartwatchOptions;
+
+  constructor(defaults: HeartwatchOptions = {}) {
+    this.#defaults = defaults;
+  }
 
   async start(options: HeartwatchOptions): Promise<Started> {
-    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, ...options });
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, ...this.#defaults, ...options });
     this.#open.push(hw);
     const log = new EventLog(hw);
     const { port } = await hw.listen();
