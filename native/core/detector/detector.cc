@@ -44,6 +44,7 @@ Detector::Detector(const DetectorConfig& config)
       table_(pool_, std::min(config_.initial_capacity, config_.max_hosts), config_.max_hosts),
       statuses_(config_.max_status_bytes, config_.status_budget_bytes),
       index_(make_index(config_, pool_)),
+      default_timeout_(config_.timeout_ms + config_.clock_guard_ms),
       first_record_(pool_.end()),
       room_cursor_(first_record_) {}
 
@@ -61,10 +62,8 @@ decltype(auto) Detector::with_index(Fn&& fn) const {
   return fn(std::get<ExpiryFifo>(index_));
 }
 
-uint32_t Detector::timeout_for(uint32_t interval_ms) const {
-  const uint64_t timeout = interval_ms == 0 || config_.missed_beats == 0
-                               ? config_.timeout_ms
-                               : uint64_t{interval_ms} * config_.missed_beats;
+uint32_t Detector::announced_timeout(uint32_t interval_ms) const {
+  const uint64_t timeout = uint64_t{interval_ms} * config_.missed_beats;
   return static_cast<uint32_t>(std::min<uint64_t>(timeout + config_.clock_guard_ms, kMaxTimeoutMs));
 }
 
@@ -77,7 +76,7 @@ uint64_t Detector::deadline_of(uint32_t index) const {
   return down_since + config_.forget_after_ms;
 }
 
-void Detector::store_address(HostEntry& r, const PeerAddress& address) {
+void Detector::store_other_address(HostEntry& r, const PeerAddress& address) {
   if (address.family == 4) {
     if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
     std::memcpy(&r.addr, address.ip, 4);
@@ -278,11 +277,17 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
   out.push_back(e);
 }
 
+// `hint` is a record that may hold the key (the batch's first fingerprint match, looked up
+// before the earlier beats of the batch ran): taken when its key matches, so the common case
+// probes the table once per heartbeat instead of twice. A live record with the key is the
+// key's one record, whatever the beats before it changed.
 template <class Index>
-void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out,
+void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
                     StatusView status) {
   const uint32_t timeout = timeout_for(hb.interval_ms);
-  const uint32_t i = table_.find(hb.key, hash);
+  const bool hit = hint != kNoIndex && pool_.get<HostEntry>(hint).key == hb.key &&
+                   pool_.get<HostEntry>(hint).has(HostEntry::kLive);
+  const uint32_t i = hit ? hint : table_.find(hb.key, hash);
   if (i == kNoIndex) {
     admit(index, hb, hash, timeout, out, status);
     return;
@@ -328,7 +333,7 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vecto
 void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out, StatusView status) {
   advance(now_ms);
   table_.migrate(HostTable::kMigrateStep);
-  with_index([&](auto& index) { beat(index, hb, HostTable::hash(hb.key), out, status); });
+  with_index([&](auto& index) { beat(index, hb, HostTable::hash(hb.key), kNoIndex, out, status); });
 }
 
 // Three passes over up to kBatchGroup heartbeats, so that the cache misses of one pass are in
@@ -362,7 +367,8 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
       }
     }
     for (size_t j = 0; j < n; ++j) {
-      beat(index, hbs[base + j], hashes[j], out, statuses != nullptr ? statuses[base + j] : StatusView{});
+      beat(index, hbs[base + j], hashes[j], candidates[j], out,
+           statuses != nullptr ? statuses[base + j] : StatusView{});
     }
   }
 }

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -156,7 +157,8 @@ class Detector {
 
  private:
   template <class Index>
-  void beat(Index& index, const Heartbeat& hb, uint64_t hash, std::vector<HostEvent>& out, StatusView status);
+  void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
+            StatusView status);
   template <class Index>
   void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out,
              StatusView status);
@@ -177,12 +179,24 @@ class Detector {
   void advance(uint64_t now_ms) {
     if (now_ms > now_) now_ = now_ms;
   }
-  uint32_t timeout_for(uint32_t interval_ms) const;
+  uint32_t timeout_for(uint32_t interval_ms) const {
+    return interval_ms == 0 || config_.missed_beats == 0 ? default_timeout_ : announced_timeout(interval_ms);
+  }
+  uint32_t announced_timeout(uint32_t interval_ms) const;
   uint64_t last_seen(const HostEntry& r) const {
     return now_ - static_cast<uint32_t>(static_cast<uint32_t>(now_) - r.last_seen);
   }
   uint64_t deadline_of(uint32_t index) const;
-  void store_address(HostEntry& r, const PeerAddress& address);
+  void store_address(HostEntry& r, const PeerAddress& address) {
+    // The common case, an IPv4 host heard from over IPv4 again, inline: two stores.
+    if (address.family == kFamilyIpv4 && r.has(HostEntry::kFamilyV4)) {
+      std::memcpy(&r.addr, address.ip, 4);
+      r.port = address.port;
+      return;
+    }
+    store_other_address(r, address);
+  }
+  void store_other_address(HostEntry& r, const PeerAddress& address);
   PeerAddress load_address(const HostEntry& r) const;
   void drop(uint32_t index);
   bool fresh(uint32_t index, const Heartbeat& hb);
@@ -204,6 +218,7 @@ class Detector {
   uint64_t status_oversize_ = 0;
   uint64_t status_over_budget_ = 0;
   std::variant<ExpiryFifo, TimingWheel> index_;
+  uint32_t default_timeout_;  // timeout_ms + clock_guard_ms, validated to fit kMaxTimeoutMs
   uint64_t now_ = 0;
   uint64_t up_ = 0;
   uint64_t down_ = 0;

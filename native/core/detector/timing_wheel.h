@@ -105,11 +105,9 @@ class TimingWheel {
       for (bool more = true; more && work < budget;) {
         more = false;
         for (uint32_t lane = lanes; lane < lanes + kLanes && work < budget; ++lane) {
-          if (HostList::empty(pool_, lane)) continue;
+          const uint32_t index = pop_front(lane);
+          if (index == kNoIndex) continue;
           more = true;
-          const uint32_t index = HostList::front(pool_, lane);
-          __builtin_prefetch(pool_.at(static_cast<uint32_t>(pool_.get<HostEntry>(index).next)), 1);
-          remove(index);
           ++work;
           const uint64_t deadline = deadline_of(index);
           if (level == 0 && deadline <= elapsed_) {
@@ -119,6 +117,7 @@ class TimingWheel {
           }
         }
       }
+      settle(level * kSlots + slot);
     }
     return work;
   }
@@ -139,6 +138,39 @@ class TimingWheel {
     ++count_;
   }
 
+  // Takes the first record off `lane` (kNoIndex when empty) without touching the record after
+  // it, which is likely not in cache: that one's prev is left stale, and only prefetched, so
+  // the lanes' chains of misses overlap instead of stalling one by one. settle() repairs the
+  // fronts before poll() returns; nothing else runs on the wheel in between (on_due may file
+  // records, which reads only a lane's sentinel and its last record).
+  uint32_t pop_front(uint32_t lane) {
+    HostEntry& sentinel = pool_.get<HostEntry>(lane);
+    const uint32_t index = static_cast<uint32_t>(sentinel.next);
+    if (index == lane) return kNoIndex;
+    HostEntry& r = pool_.get<HostEntry>(index);
+    const uint32_t next = static_cast<uint32_t>(r.next);
+    sentinel.next = next;
+    if (next == lane) {
+      sentinel.prev = lane;  // now empty: push_back reads prev
+    } else {
+      __builtin_prefetch(pool_.at(next), 1);
+    }
+    r.clear(HostEntry::kLinked);
+    --count_;
+    return index;
+  }
+  // Makes each lane of the slot a valid list again (see pop_front) and clears the slot's
+  // occupied bit if it is empty.
+  void settle(uint32_t level_slot) {
+    const uint32_t lanes = first_sentinel_ + level_slot * kLanes;
+    bool empty = true;
+    for (uint32_t lane = lanes; lane < lanes + kLanes; ++lane) {
+      if (HostList::empty(pool_, lane)) continue;
+      pool_.get<HostEntry>(HostList::front(pool_, lane)).prev = lane;
+      empty = false;
+    }
+    if (empty) occupied_[level_slot / kSlots] &= ~(uint64_t{1} << (level_slot % kSlots));
+  }
   bool next_slot(uint32_t& level_out, uint32_t& slot_out, uint64_t& start_out) const;
   bool slot_empty(uint32_t level_slot) const {
     const uint32_t lanes = first_sentinel_ + level_slot * kLanes;
