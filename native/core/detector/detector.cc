@@ -67,15 +67,6 @@ uint32_t Detector::announced_timeout(uint32_t interval_ms) const {
   return static_cast<uint32_t>(std::min<uint64_t>(timeout + config_.clock_guard_ms, kMaxTimeoutMs));
 }
 
-uint64_t Detector::deadline_of(uint32_t index) const {
-  const HostEntry& r = pool_.get<HostEntry>(index);
-  const uint64_t seen = last_seen(r);
-  if (r.has(HostEntry::kUp)) return seen + r.timeout_ms;
-  // Down since the deadline it missed, or since it left.
-  const uint64_t down_since = r.has(HostEntry::kLeft) ? seen : seen + r.timeout_ms;
-  return down_since + config_.forget_after_ms;
-}
-
 void Detector::store_other_address(HostEntry& r, const PeerAddress& address) {
   if (address.family == 4) {
     if (r.has(HostEntry::kFamilyV6)) v6_pool_->release(r.addr);
@@ -297,22 +288,31 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t h
     return;
   }
   HostEntry& r = pool_.get<HostEntry>(i);
-  if (r.has(HostEntry::kUp)) {
-    index.rearm(i, last_seen(r) + r.timeout_ms, now_ + timeout, now_);
-    r.clear(HostEntry::kDeferred);
-    r.last_seen = static_cast<uint32_t>(now_);
-    r.timeout_ms = timeout;
-    store_address(r, hb.address);
-    if (hb.incarnation != kUnknownIncarnation && r.incarnation != hb.incarnation) {
-      const uint32_t previous = r.incarnation;
-      r.incarnation = hb.incarnation;
-      HostEvent e = event(r, HostEventType::kRestart);
-      e.previous_incarnation = previous;
-      out.push_back(e);
-    }
-    apply_status(i, status, true, out);
+  if (!r.has(HostEntry::kUp)) {
+    revive(index, i, hb, timeout, out, status);
     return;
   }
+  index.rearm(i, last_seen(r) + r.timeout_ms, now_ + timeout, now_);
+  r.clear(HostEntry::kDeferred);
+  r.last_seen = static_cast<uint32_t>(now_);
+  r.timeout_ms = timeout;
+  store_address(r, hb.address);
+  if (hb.incarnation != kUnknownIncarnation && r.incarnation != hb.incarnation) restart(r, hb.incarnation, out);
+  if (status.size != 0) apply_status(i, status, true, out);
+}
+
+void Detector::restart(HostEntry& r, uint32_t incarnation, std::vector<HostEvent>& out) {
+  const uint32_t previous = r.incarnation;
+  r.incarnation = incarnation;
+  HostEvent e = event(r, HostEventType::kRestart);
+  e.previous_incarnation = previous;
+  out.push_back(e);
+}
+
+template <class Index>
+void Detector::revive(Index& index, uint32_t i, const Heartbeat& hb, uint32_t timeout, std::vector<HostEvent>& out,
+                      StatusView status) {
+  HostEntry& r = pool_.get<HostEntry>(i);
   if (r.has(HostEntry::kLinked)) index.remove(i);
   r.clear(HostEntry::kLeft);
   r.set(HostEntry::kUp);

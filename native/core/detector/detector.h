@@ -159,8 +159,13 @@ class Detector {
   template <class Index>
   void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
             StatusView status);
+  // The cold paths of beat(), kept out of line so the common one stays short.
   template <class Index>
-  void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out,
+  [[gnu::noinline]] void revive(Index& index, uint32_t i, const Heartbeat& hb, uint32_t timeout,
+                                std::vector<HostEvent>& out, StatusView status);
+  [[gnu::noinline]] void restart(HostEntry& r, uint32_t incarnation, std::vector<HostEvent>& out);
+  template <class Index>
+  [[gnu::noinline]] void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out,
              StatusView status);
   template <class Index>
   bool make_room(Index& index);
@@ -186,7 +191,14 @@ class Detector {
   uint64_t last_seen(const HostEntry& r) const {
     return now_ - static_cast<uint32_t>(static_cast<uint32_t>(now_) - r.last_seen);
   }
-  uint64_t deadline_of(uint32_t index) const;
+  uint64_t deadline_of(uint32_t index) const {
+    const HostEntry& r = pool_.get<HostEntry>(index);
+    const uint64_t seen = last_seen(r);
+    if (r.has(HostEntry::kUp)) return seen + r.timeout_ms;
+    // Down since the deadline it missed, or since it left.
+    const uint64_t down_since = r.has(HostEntry::kLeft) ? seen : seen + r.timeout_ms;
+    return down_since + config_.forget_after_ms;
+  }
   void store_address(HostEntry& r, const PeerAddress& address) {
     // The common case, an IPv4 host heard from over IPv4 again, inline: two stores.
     if (address.family == kFamilyIpv4 && r.has(HostEntry::kFamilyV4)) {

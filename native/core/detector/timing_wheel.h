@@ -95,8 +95,10 @@ class TimingWheel {
     while (work < budget) {
       uint32_t level;
       uint32_t slot;
-      uint64_t start;
-      if (!next_slot(level, slot, start) || start > now) {
+      uint64_t start = earliest_;
+      if (start <= now && !next_slot(level, slot, start)) start = std::numeric_limits<uint64_t>::max();
+      if (start > now) {
+        earliest_ = start;
         if (now > elapsed_) elapsed_ = now;  // everything up to now is handled
         break;
       }
@@ -131,6 +133,8 @@ class TimingWheel {
     const uint64_t differing = (elapsed_ ^ deadline) | (kSlots - 1);
     const uint32_t level = std::min<uint32_t>((63 - std::countl_zero(differing)) / kSlotBits, kLevels - 1);
     const uint32_t slot = static_cast<uint32_t>(deadline >> (level * kSlotBits)) & (kSlots - 1);
+    // The slot opens at the deadline with the digits below its level cleared.
+    earliest_ = std::min(earliest_, deadline & ~((uint64_t{1} << (level * kSlotBits)) - 1));
     next_lane_ = (next_lane_ + 1) & (kLanes - 1);
     HostList::push_back(pool_, first_sentinel_ + (level * kSlots + slot) * kLanes + next_lane_, index);
     occupied_[level] |= uint64_t{1} << slot;
@@ -186,6 +190,10 @@ class TimingWheel {
   uint32_t count_ = 0;
   uint32_t next_lane_ = 0;
   uint64_t elapsed_ = 0;
+  // A lower bound on the start of the earliest non-empty slot (UINT64_MAX: none), so a poll
+  // with nothing due, most of them, skips next_slot(): next_slot() sets it, file() lowers it,
+  // and taking records off only makes the true start later.
+  uint64_t earliest_ = std::numeric_limits<uint64_t>::max();
   std::array<uint64_t, kLevels> occupied_{};
 };
 
