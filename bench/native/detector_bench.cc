@@ -9,9 +9,10 @@
 // (period 1 s, random order, batches of 64 as recvmmsg delivers them) while the clock advances
 // and expire() runs every simulated millisecond; then all hosts fall silent and the clock runs
 // on, 1 ms per expire(), until every host is down (timeout 3 s). Reported, in CPU time of the
-// measuring thread: ns per heartbeat (rounds, expire ticks included), ns per expiry (the silent phase), bytes per host (the
-// structure's own accounting of every block it holds, malloc headers included for the std
-// containers; the RSS growth is printed beside it as a cross-check).
+// measuring thread: ns per heartbeat (rounds, expire ticks included), ns per expiry (the
+// silent phase); and bytes per host (the structure's own accounting of every block it holds,
+// malloc headers included for the std containers; the RSS growth is printed beside it as a
+// cross-check).
 //
 // A churn scenario (hosts leave and new ones join continuously) compares allocators: run it
 // with HEARTWATCH_ALLOCATOR=system, and with LD_PRELOAD=libtcmalloc_minimal.so.4 for the std
