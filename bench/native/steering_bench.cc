@@ -309,8 +309,8 @@ int main(int argc, char** argv) {
                 median(per_cpu[k]) / rings, static_cast<unsigned long long>(drops[k]));
   }
   for (int k = 0; k < 2; ++k) {
-    std::printf("{\"bench\":\"steering\",\"layout\":\"%s\",\"packets\":%llu,\"hosts\":%llu,\"packetsPerCpuSecond\":%.4g,"
-                "\"packetsPerSecond\":%.4g,\"ratioToRings\":%.3f}\n",
+    std::printf("{\"bench\":\"steering\",\"layout\":\"%s\",\"packets\":%llu,\"hosts\":%llu,"
+                "\"packetsPerCpuSecond\":%.4g,\"packetsPerSecond\":%.4g,\"ratioToRings\":%.3f}\n",
                 names[k], static_cast<unsigned long long>(o.packets), static_cast<unsigned long long>(o.hosts),
                 median(per_cpu[k]), median(per_wall[k]), median(per_cpu[k]) / rings);
   }

@@ -167,8 +167,8 @@ class Detector {
                                 std::vector<HostEvent>& out, StatusView status);
   [[gnu::noinline]] void restart(HostEntry& r, uint32_t incarnation, std::vector<HostEvent>& out);
   template <class Index>
-  [[gnu::noinline]] void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout, std::vector<HostEvent>& out,
-             StatusView status);
+  [[gnu::noinline]] void admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t timeout,
+                               std::vector<HostEvent>& out, StatusView status);
   template <class Index>
   bool make_room(Index& index);
   template <class Index>
