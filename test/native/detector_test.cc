@@ -259,6 +259,32 @@ TEST(Detector, AFullTableTakesANewHostInTheOldestDownHostsPlace) {
   }
 }
 
+// A batch looks its records up before it applies them: here the first heartbeat takes the
+// record the second one's lookup found (host 11's, reclaimed for host 22), so the second must
+// find that host 11 is gone, not beat host 22's record.
+TEST(Detector, ABatchDoesNotApplyABeatToARecordAnEarlierBeatHandedToAnotherHost) {
+  for (ExpiryIndexKind kind : {ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel}) {
+    DetectorConfig c = wheel_config();
+    c.index = kind;
+    c.missed_beats = 0;
+    c.max_hosts = 1;
+    Detector d(c);
+    std::vector<HostEvent> out;
+    d.heartbeat(beat(11), kT0, out);
+    drain(d, kT0 + 2000, out);
+    ASSERT_FALSE(d.host(11)->up);
+    out.clear();
+    const Heartbeat batch[] = {beat(22), beat(11)};
+    d.heartbeat_batch(batch, 2, kT0 + 2000, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].key, 22u);
+    EXPECT_EQ(out[0].type, HostEventType::kUp);
+    EXPECT_FALSE(d.host(11).has_value());
+    EXPECT_TRUE(d.host(22)->address == v4(22));
+    EXPECT_EQ(d.stats().refused, 1u);
+  }
+}
+
 TEST(Detector, AFullTableOfUpHostsStillRefusesNewOnes) {
   DetectorConfig c = wheel_config();
   c.max_hosts = 4;

@@ -49,6 +49,10 @@ class WheelHarness {
       if (work < budget) return due;
     }
   }
+  void remove(uint32_t i) {
+    wheel_.remove(i);
+    deadline_[i] = kNever;
+  }
   uint64_t fired_at(uint32_t i) const { return fired_at_[i]; }
   uint64_t deadline(uint32_t i) const { return deadline_[i]; }
   TimingWheel& wheel() { return wheel_; }
@@ -141,6 +145,37 @@ TEST(TimingWheel, ManyHostsInOneSlotDrainAcrossBudgetedPolls) {
   }
   EXPECT_EQ(fired, 10'000u);
   EXPECT_GE(calls, 10'000 / 256);  // the mass expiry really was spread over calls
+  EXPECT_EQ(h.wheel().size(), 0u);
+}
+
+// A poll that stops part-way through a slot leaves every list valid: the records still filed
+// there can be removed, and only the others fire.
+TEST(TimingWheel, ABudgetedPollLeavesTheRestOfItsSlotRemovable) {
+  WheelHarness h;
+  h.poll(0);
+  std::vector<uint32_t> first;
+  std::vector<uint32_t> second;
+  // Deadline 5000 from 0 files in the level-2 slot that opens at 4096; records fill the slot's
+  // lanes in turn, so each lane holds one of `first` with one of `second` behind it.
+  for (uint32_t n = 0; n < TimingWheel::kLanes; ++n) first.push_back(h.arm(5000, 0));
+  for (uint32_t n = 0; n < TimingWheel::kLanes; ++n) second.push_back(h.arm(5000, 0));
+  const size_t work = h.wheel().poll(4096, TimingWheel::kLanes, [&](uint32_t i) { return h.deadline(i); },
+                                     [&](uint32_t i, uint64_t) { ADD_FAILURE() << "fired early: " << i; });
+  ASSERT_EQ(work, TimingWheel::kLanes);  // took the front of each lane, re-filed it, and stopped
+  for (uint32_t i : second) h.remove(i);
+  EXPECT_EQ(h.wheel().size(), TimingWheel::kLanes);
+  // Bounded polls: a broken list can cycle.
+  std::vector<uint32_t> due;
+  for (uint64_t now : {uint64_t{4999}, uint64_t{5000}}) {
+    const size_t more = h.wheel().poll(now, 1000, [&](uint32_t i) { return h.deadline(i); },
+                                       [&](uint32_t i, uint64_t d) {
+                                         EXPECT_LE(d, now) << "fired early";
+                                         due.push_back(i);
+                                       });
+    ASSERT_LT(more, 1000u);
+  }
+  std::sort(due.begin(), due.end());
+  EXPECT_EQ(due, first);
   EXPECT_EQ(h.wheel().size(), 0u);
 }
 

@@ -53,19 +53,6 @@ uint32_t HostTable::find_in(const Slots& t, uint64_t key, uint64_t hash) const {
   return pos == t.capacity ? 0 : t.slots[pos] >> kFingerprintBits;
 }
 
-uint32_t HostTable::candidate(uint64_t hash) const {
-  const uint32_t fingerprint = static_cast<uint32_t>(hash & kFingerprintMask);
-  for (const Slots* t : {&cur_, &old_}) {
-    if (t->slots == nullptr) break;
-    uint32_t pos = home(hash, t->capacity);
-    for (uint32_t v; (v = t->slots[pos]) != 0;) {
-      if ((v & kFingerprintMask) == fingerprint) return v >> kFingerprintBits;
-      if (++pos == t->capacity) pos = 0;
-    }
-  }
-  return 0;
-}
-
 void HostTable::place(Slots& t, uint32_t value, uint64_t hash) {
   uint32_t pos = home(hash, t.capacity);
   while (t.slots[pos] != 0) {

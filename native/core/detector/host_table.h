@@ -47,7 +47,10 @@ class HostTable {
 
   // The first record whose fingerprint matches (0 if none): what to prefetch before find().
   // Runs on: worker thread.
-  uint32_t candidate(uint64_t hash) const;
+  uint32_t candidate(uint64_t hash) const {
+    const uint32_t found = first_match(cur_, hash);
+    return found != 0 || old_.slots == nullptr ? found : first_match(old_, hash);
+  }
 
   // The key's record index, or 0. Runs on: worker thread.
   uint32_t find(uint64_t key, uint64_t hash) const {
@@ -88,6 +91,15 @@ class HostTable {
   }
   static uint32_t entry(uint32_t index, uint64_t hash) {
     return (index << kFingerprintBits) | static_cast<uint32_t>(hash & kFingerprintMask);
+  }
+  static uint32_t first_match(const Slots& t, uint64_t hash) {
+    const uint32_t fingerprint = static_cast<uint32_t>(hash & kFingerprintMask);
+    uint32_t pos = home(hash, t.capacity);
+    for (uint32_t v; (v = t.slots[pos]) != 0;) {
+      if ((v & kFingerprintMask) == fingerprint) return v >> kFingerprintBits;
+      if (++pos == t.capacity) pos = 0;
+    }
+    return 0;
   }
   static Slots allocate_slots(uint64_t hosts);
   uint32_t find_in(const Slots& t, uint64_t key, uint64_t hash) const;

@@ -95,8 +95,10 @@ class TimingWheel {
     while (work < budget) {
       uint32_t level;
       uint32_t slot;
-      uint64_t start;
-      if (!next_slot(level, slot, start) || start > now) {
+      uint64_t start = earliest_;
+      if (start <= now && !next_slot(level, slot, start)) start = std::numeric_limits<uint64_t>::max();
+      if (start > now) {
+        earliest_ = start;
         if (now > elapsed_) elapsed_ = now;  // everything up to now is handled
         break;
       }
@@ -105,11 +107,9 @@ class TimingWheel {
       for (bool more = true; more && work < budget;) {
         more = false;
         for (uint32_t lane = lanes; lane < lanes + kLanes && work < budget; ++lane) {
-          if (HostList::empty(pool_, lane)) continue;
+          const uint32_t index = pop_front(lane);
+          if (index == kNoIndex) continue;
           more = true;
-          const uint32_t index = HostList::front(pool_, lane);
-          __builtin_prefetch(pool_.at(static_cast<uint32_t>(pool_.get<HostEntry>(index).next)), 1);
-          remove(index);
           ++work;
           const uint64_t deadline = deadline_of(index);
           if (level == 0 && deadline <= elapsed_) {
@@ -119,6 +119,7 @@ class TimingWheel {
           }
         }
       }
+      settle(level * kSlots + slot);
     }
     return work;
   }
@@ -132,6 +133,8 @@ class TimingWheel {
     const uint64_t differing = (elapsed_ ^ deadline) | (kSlots - 1);
     const uint32_t level = std::min<uint32_t>((63 - std::countl_zero(differing)) / kSlotBits, kLevels - 1);
     const uint32_t slot = static_cast<uint32_t>(deadline >> (level * kSlotBits)) & (kSlots - 1);
+    // The slot opens at the deadline with the digits below its level cleared.
+    earliest_ = std::min(earliest_, deadline & ~((uint64_t{1} << (level * kSlotBits)) - 1));
     next_lane_ = (next_lane_ + 1) & (kLanes - 1);
     HostList::push_back(pool_, first_sentinel_ + (level * kSlots + slot) * kLanes + next_lane_, index);
     occupied_[level] |= uint64_t{1} << slot;
@@ -139,6 +142,39 @@ class TimingWheel {
     ++count_;
   }
 
+  // Takes the first record off `lane` (kNoIndex when empty) without touching the record after
+  // it, which is likely not in cache: that one's prev is left stale, and only prefetched, so
+  // the lanes' chains of misses overlap instead of stalling one by one. settle() repairs the
+  // fronts before poll() returns; nothing else runs on the wheel in between (on_due may file
+  // records, which reads only a lane's sentinel and its last record).
+  uint32_t pop_front(uint32_t lane) {
+    HostEntry& sentinel = pool_.get<HostEntry>(lane);
+    const uint32_t index = static_cast<uint32_t>(sentinel.next);
+    if (index == lane) return kNoIndex;
+    HostEntry& r = pool_.get<HostEntry>(index);
+    const uint32_t next = static_cast<uint32_t>(r.next);
+    sentinel.next = next;
+    if (next == lane) {
+      sentinel.prev = lane;  // now empty: push_back reads prev
+    } else {
+      __builtin_prefetch(pool_.at(next), 1);
+    }
+    r.clear(HostEntry::kLinked);
+    --count_;
+    return index;
+  }
+  // Makes each lane of the slot a valid list again (see pop_front) and clears the slot's
+  // occupied bit if it is empty.
+  void settle(uint32_t level_slot) {
+    const uint32_t lanes = first_sentinel_ + level_slot * kLanes;
+    bool empty = true;
+    for (uint32_t lane = lanes; lane < lanes + kLanes; ++lane) {
+      if (HostList::empty(pool_, lane)) continue;
+      pool_.get<HostEntry>(HostList::front(pool_, lane)).prev = lane;
+      empty = false;
+    }
+    if (empty) occupied_[level_slot / kSlots] &= ~(uint64_t{1} << (level_slot % kSlots));
+  }
   bool next_slot(uint32_t& level_out, uint32_t& slot_out, uint64_t& start_out) const;
   bool slot_empty(uint32_t level_slot) const {
     const uint32_t lanes = first_sentinel_ + level_slot * kLanes;
@@ -154,6 +190,10 @@ class TimingWheel {
   uint32_t count_ = 0;
   uint32_t next_lane_ = 0;
   uint64_t elapsed_ = 0;
+  // A lower bound on the start of the earliest non-empty slot (UINT64_MAX: none), so a poll
+  // with nothing due, most of them, skips next_slot(): next_slot() sets it, file() lowers it,
+  // and taking records off only makes the true start later.
+  uint64_t earliest_ = std::numeric_limits<uint64_t>::max();
   std::array<uint64_t, kLevels> occupied_{};
 };
 
