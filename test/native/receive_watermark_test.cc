@@ -117,6 +117,24 @@ EngineConfig engine_config() {
   return c;
 }
 
+// One receiver and one worker on a loopback socket, driven inline by the test as their threads
+// would be (the socket is moved into the receiver; `port` and `fd` are what it was bound to).
+struct InlinePipeline {
+  explicit InlinePipeline(uint32_t recv_buffer_bytes = engine_config().recv_buffer_bytes)
+      : bound({config.host, config.port, recv_buffer_bytes}),
+        port(bound.bound_port()),
+        fd(bound.fd()),
+        receiver(0, config, std::move(bound), {&worker.input(0)}, {&worker.wake()}, stats.receiver(0), -1) {}
+
+  EngineConfig config = engine_config();
+  EngineStats stats{1, 1};
+  ShardWorker worker{0, config, stats.worker(0), -1, 0.0, [] {}};
+  UdpSocket bound;
+  uint16_t port;
+  int fd;
+  UdpReceiver receiver;
+};
+
 size_t downs(ShardWorker& worker) {
   std::vector<EventRecord> events(64);
   size_t count = 0;
@@ -129,13 +147,8 @@ size_t downs(ShardWorker& worker) {
 // Receiver and worker driven inline, as their threads would be: a heartbeat waiting in the socket
 // when the deadline passes (the receiver stalled) keeps its host up.
 TEST(ReceiveWatermark, AHeartbeatStillInTheSocketHoldsItsHostUp) {
-  const EngineConfig config = engine_config();
-  EngineStats stats(1, 1);
-  ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
-  UdpSocket socket({config.host, config.port, config.recv_buffer_bytes});
-  const uint16_t port = socket.bound_port();
-  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
-                       stats.receiver(0), -1);
+  InlinePipeline pipeline;
+  auto& [config, stats, worker, bound, port, fd, receiver] = pipeline;
   worker.watch({&receiver.watermark()});
 
   send_to(port, heartbeat_datagram(7));
@@ -163,13 +176,8 @@ TEST(ReceiveWatermark, AHeartbeatStillInTheSocketHoldsItsHostUp) {
 // more datagrams than the provided buffers, so the multishot ends on ENOBUFS with the rest still
 // in the socket): the read that took the first part publishes nothing, so its host stays up.
 TEST(ReceiveWatermark, AHeartbeatBehindALongBurstHoldsItsHostUp) {
-  const EngineConfig config = engine_config();
-  EngineStats stats(1, 1);
-  ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
-  UdpSocket socket({config.host, config.port, config.recv_buffer_bytes});
-  const uint16_t port = socket.bound_port();
-  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
-                       stats.receiver(0), -1);
+  InlinePipeline pipeline;
+  auto& [config, stats, worker, bound, port, fd, receiver] = pipeline;
   worker.watch({&receiver.watermark()});
 
   send_to(port, heartbeat_datagram(7));
@@ -197,13 +205,8 @@ TEST(ReceiveWatermark, AHeartbeatBehindALongBurstHoldsItsHostUp) {
 // Datagrams the kernel dropped on a full socket are counted (SO_RXQ_OVFL on the next datagram
 // read) and published with the watermark as a loss (SO_MEMINFO), on either backend.
 TEST(ReceiveWatermark, KernelDropsAreCountedAndPublished) {
-  const EngineConfig config = engine_config();
-  EngineStats stats(1, 1);
-  ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
-  UdpSocket socket({config.host, config.port, 4096});  // the smallest buffer the kernel grants
-  const uint16_t port = socket.bound_port();
-  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
-                       stats.receiver(0), -1);
+  InlinePipeline pipeline(4096);  // the smallest buffer the kernel grants
+  auto& [config, stats, worker, bound, port, fd, receiver] = pipeline;
   for (uint64_t id = 1; id <= 200; ++id) send_to(port, heartbeat_datagram(id));
   uint64_t taken = 0;
   for (uint32_t n = 1, reads = 0; n > 0 && reads < 50; ++reads) taken += n = receiver.receive_batch();
@@ -218,13 +221,8 @@ TEST(ReceiveWatermark, KernelDropsAreCountedAndPublished) {
 }
 
 TEST(ReceiveWatermark, AReceiverWhoseSocketBreaksReportsItAndHoldsExpiry) {
-  const EngineConfig config = engine_config();
-  EngineStats stats(1, 1);
-  ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
-  UdpSocket socket({config.host, config.port, config.recv_buffer_bytes});
-  const int fd = socket.fd();
-  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()},
-                       stats.receiver(0), -1);
+  InlinePipeline pipeline;
+  auto& [config, stats, worker, bound, port, fd, receiver] = pipeline;
   worker.watch({&receiver.watermark()});
   std::atomic<int> failures{0};
   receiver.on_failure([&] { failures.fetch_add(1); });
