@@ -11,12 +11,21 @@ import {
   jsMaxHosts,
   nativeMaxHostsPerShard,
 } from './native/platform.js';
+import {
+  derive,
+  maxThreadsFor,
+  type OptionEnv,
+  type OptionSpec,
+  optionSpec,
+  optionTable,
+  type RECEIVE_BACKENDS,
+  type TableOptionName,
+} from './options-table.js';
 import { type ResolvedTcpOptions, resolveTcpOptions, type TcpOptions } from './tcp-options.js';
 
 /** How a datagram is attributed to a host. */
 export type Identity = 'id' | 'address' | 'ip';
-/** Option `receiveBackend`'s values (the native contract's `receiveBackend` gives each its native value). */
-export const RECEIVE_BACKENDS = ['auto', 'recvmmsg', 'io_uring'] as const;
+export { RECEIVE_BACKENDS } from './options-table.js';
 /** How the native engine reads its UDP sockets (option `receiveBackend`). */
 export type ReceiveBackend = (typeof RECEIVE_BACKENDS)[number];
 
@@ -205,15 +214,20 @@ export interface ResolvedOptions {
 
 const maxI32 = 2 ** 31 - 1;
 
+/** The table's options as `resolveTable` gives them: `expiry` still may be 'auto'. */
+type TableValues = Omit<Pick<ResolvedOptions, Exclude<TableOptionName, 'maxHosts'>>, 'expiry'> & {
+  readonly expiry: 'auto' | 'fifo' | 'wheel';
+};
+
 /** The longest status: a v1 payload's length is a u16 (lib/engine/limits.ts). */
 export const MAX_STATUS_BYTES = engineLimits.maxStatusBytes;
 
 /** The longest timeout, about 4 h 39 min, for both engines (lib/engine/limits.ts says why). */
 export const maxTimeoutMs = engineLimits.maxTimeoutMs;
 
-/** The most threads of one kind: 4 per CPU lets tests and oversubscribed setups run, 256 bounds memory. */
+/** The most threads of one kind (lib/options-table.ts), by default for this process's CPUs. */
 export function maxThreads(cpuCount = availableParallelism()): number {
-  return Math.min(256, Math.max(4, cpuCount * 4));
+  return maxThreadsFor(cpuCount);
 }
 
 /** The most hosts the engine that will run can track, and the reason, for the error message. */
@@ -287,33 +301,11 @@ function cpuList(value: unknown, allowed: readonly number[]): readonly number[] 
   return Object.freeze([...seen]);
 }
 
+/** The table's options, then the compound ones that keep their own code. */
 const knownOptions = [
-  'port',
-  'host',
-  'timeoutMs',
-  'missedBeats',
-  'identity',
-  'receivers',
-  'workers',
-  'cpus',
-  'maxHosts',
-  'forgetAfterMs',
-  'maxStatusBytes',
-  'statusBudgetBytes',
-  'batchSize',
-  'recvBufferBytes',
-  'receiveBackend',
-  'ringCapacity',
-  'eventRingCapacity',
-  'eventBatchSize',
-  'spin',
-  'engine',
-  'expiry',
-  'auth',
-  'allow',
-  'storm',
-  'tcp',
-] as const satisfies readonly (keyof HeartwatchOptions)[];
+  ...optionTable.map((o) => o.name),
+  ...(['cpus', 'auth', 'allow', 'storm', 'tcp'] as const),
+] satisfies readonly (keyof HeartwatchOptions)[];
 
 function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -370,91 +362,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const has = (key: (typeof knownOptions)[number]): boolean => given[key] !== undefined;
   const allowed = allowedCpus();
-  const cpuCount = allowed.length;
-  const threads = maxThreads(cpuCount);
-  const defaultThreads = Math.max(1, Math.floor(cpuCount / 2));
-
-  const port = has('port') ? integer('port', given.port, 0, 65535, ' (0 picks a free port)') : 7700;
-  let host = '::';
-  if (has('host')) {
-    if (typeof given.host !== 'string' || isIP(given.host) === 0) {
-      throw invalid(
-        'host',
-        'an IP address literal such as "::", "0.0.0.0" or "127.0.0.1"',
-        given.host,
-      );
-    }
-    host = given.host;
-  }
-  const timeoutMs = has('timeoutMs')
-    ? integer('timeoutMs', given.timeoutMs, 1, maxTimeoutMs, ' (milliseconds)')
-    : 5000;
-  const missedBeats = has('missedBeats')
-    ? integer('missedBeats', given.missedBeats, 0, 1000, ' (0 ignores announced intervals)')
-    : 3;
-  const identity = has('identity')
-    ? oneOf('identity', given.identity, ['id', 'address', 'ip'] as const)
-    : 'id';
-  const receivers = has('receivers')
-    ? integer('receivers', given.receivers, 1, threads, ` (this machine has ${cpuCount} CPUs)`)
-    : defaultThreads;
-  const workers = has('workers')
-    ? integer('workers', given.workers, 1, threads, ` (this machine has ${cpuCount} CPUs)`)
-    : defaultThreads;
-  const cpus =
-    given.cpus === undefined ? Object.freeze([...allowed]) : cpuList(given.cpus, allowed);
-  const forgetAfterMs = has('forgetAfterMs')
-    ? integer('forgetAfterMs', given.forgetAfterMs, 0, maxI32, ' (milliseconds; 0 = never)')
-    : 3_600_000;
-  const maxStatusBytes = has('maxStatusBytes')
-    ? integer(
-        'maxStatusBytes',
-        given.maxStatusBytes,
-        0,
-        MAX_STATUS_BYTES,
-        ' (bytes; 0 = no statuses)',
-      )
-    : 1024;
-  const statusBudgetBytes = has('statusBudgetBytes')
-    ? integer('statusBudgetBytes', given.statusBudgetBytes, 0, 2 ** 40, ' (bytes)')
-    : 64 * 1024 * 1024;
-  const batchSize = has('batchSize')
-    ? integer('batchSize', given.batchSize, 1, engineLimits.maxBatchSize)
-    : 64;
-  const recvBufferBytes = has('recvBufferBytes')
-    ? integer('recvBufferBytes', given.recvBufferBytes, 4096, maxI32, ' (bytes)')
-    : 8 * 1024 * 1024;
-  const powerOfTwo = (option: 'ringCapacity' | 'eventRingCapacity'): number => {
-    if (!has(option)) return 65_536;
-    const value = given[option];
-    const { minRingCapacity, maxRingCapacity } = engineLimits;
-    if (
-      typeof value !== 'number' ||
-      !Number.isInteger(value) ||
-      value < minRingCapacity ||
-      value > maxRingCapacity ||
-      (value & (value - 1)) !== 0
-    ) {
-      throw invalid(option, `a power of two from ${minRingCapacity} to ${maxRingCapacity}`, value);
-    }
-    return value;
-  };
-  const ringCapacity = powerOfTwo('ringCapacity');
-  const eventRingCapacity = powerOfTwo('eventRingCapacity');
-  const eventBatchSize = has('eventBatchSize')
-    ? integer('eventBatchSize', given.eventBatchSize, 1, 65_536)
-    : 4096;
-  let spin = false;
-  if (has('spin')) {
-    if (typeof given.spin !== 'boolean') throw invalid('spin', 'a boolean', given.spin);
-    spin = given.spin;
-  }
-  const engine = has('engine')
-    ? oneOf('engine', given.engine, ['auto', 'native', 'js'] as const)
-    : 'auto';
-  const receiveBackend = has('receiveBackend')
-    ? oneOf('receiveBackend', given.receiveBackend, RECEIVE_BACKENDS)
-    : 'auto';
+  const env: OptionEnv = { cpuCount: allowed.length };
+  const table = resolveTable(given, env);
+  const { missedBeats, engine, receiveBackend, timeoutMs, host } = table;
   if (engine === 'js' && receiveBackend !== 'auto') {
     throw invalid(
       'receiveBackend',
@@ -462,10 +372,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       receiveBackend,
     );
   }
-  const expiryChoice = has('expiry')
-    ? oneOf('expiry', given.expiry, ['auto', 'fifo', 'wheel'] as const)
-    : 'auto';
-  if (expiryChoice === 'fifo' && missedBeats > 0) {
+  if (table.expiry === 'fifo' && missedBeats > 0) {
     throw new HeartwatchError(
       'ERR_HW_INVALID_OPTION',
       `Invalid options "expiry" and "missedBeats": expiry "fifo" gives every host the same timeout, ` +
@@ -473,42 +380,69 @@ export function resolveOptions(input: unknown): ResolvedOptions {
         `${has('missedBeats') ? '' : ' (the default)'}`,
     );
   }
-  const expiry = expiryChoice === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : expiryChoice;
-  const auth = has('auth') && given.auth !== null ? resolveAuth(given.auth) : null;
-  const allow = has('allow') ? checkAllowList(given.allow) : Object.freeze([]);
-  const storm = stormOptions(given.storm, timeoutMs);
-  const hostLimit = maxHostsLimit(engine, workers);
-  const maxHosts = has('maxHosts')
-    ? integer('maxHosts', given.maxHosts, 1, hostLimit.max, hostLimit.note)
-    : Math.min(4_194_304, hostLimit.max);
-
+  const expiry = table.expiry === 'auto' ? (missedBeats === 0 ? 'fifo' : 'wheel') : table.expiry;
   return Object.freeze({
-    port,
-    host,
-    timeoutMs,
-    missedBeats,
-    identity,
-    receivers,
-    workers,
-    cpus,
-    maxHosts,
-    forgetAfterMs,
-    maxStatusBytes,
-    statusBudgetBytes,
-    batchSize,
-    recvBufferBytes,
-    receiveBackend,
-    ringCapacity,
-    eventRingCapacity,
-    eventBatchSize,
-    spin,
-    engine,
+    ...table,
+    cpus: given.cpus === undefined ? Object.freeze([...allowed]) : cpuList(given.cpus, allowed),
+    maxHosts: resolveMaxHosts(given.maxHosts, engine, table.workers),
     expiry,
-    auth,
-    allow,
-    storm,
-    tcp: resolveTcpOptions(given.tcp, host, threads),
+    auth: has('auth') && given.auth !== null ? resolveAuth(given.auth) : null,
+    allow: has('allow') ? checkAllowList(given.allow) : Object.freeze([]),
+    storm: stormOptions(given.storm, timeoutMs),
+    tcp: resolveTcpOptions(given.tcp, host, maxThreadsFor(env.cpuCount)),
   });
+}
+
+/** The table's options (lib/options-table.ts), each checked against its entry or defaulted. */
+function resolveTable(given: Record<string, unknown>, env: OptionEnv): TableValues {
+  const values: Record<string, unknown> = {};
+  for (const spec of optionTable as readonly OptionSpec[]) {
+    if (spec.name === 'maxHosts') continue;
+    const value = given[spec.name];
+    values[spec.name] =
+      value === undefined ? derive(spec.default, env) : checkScalar(spec, value, env);
+  }
+  return values as TableValues;
+}
+
+/** One value against its table entry, with the error message each kind has always had. */
+function checkScalar(spec: OptionSpec, value: unknown, env: OptionEnv): unknown {
+  const { name } = spec;
+  const min = derive(spec.min ?? 0, env);
+  const max = derive(spec.max ?? 0, env);
+  switch (spec.kind) {
+    case 'integer':
+      return integer(name, value, min, max, derive(spec.unit ?? '', env));
+    case 'powerOfTwo':
+      if (
+        typeof value !== 'number' ||
+        !Number.isInteger(value) ||
+        value < min ||
+        value > max ||
+        (value & (value - 1)) !== 0
+      ) {
+        throw invalid(name, `a power of two from ${min} to ${max}`, value);
+      }
+      return value;
+    case 'choice':
+      return oneOf(name, value, spec.choices ?? []);
+    case 'boolean':
+      if (typeof value !== 'boolean') throw invalid(name, 'a boolean', value);
+      return value;
+    case 'ip':
+      if (typeof value !== 'string' || isIP(value) === 0) {
+        throw invalid(name, 'an IP address literal such as "::", "0.0.0.0" or "127.0.0.1"', value);
+      }
+      return value;
+  }
+}
+
+/** `maxHosts`: its table entry's bounds, lowered to what the engine that will run can track. */
+function resolveMaxHosts(value: unknown, engine: ResolvedOptions['engine'], workers: number) {
+  const spec = optionSpec('maxHosts');
+  const limit = maxHostsLimit(engine, workers);
+  if (value === undefined) return Math.min(spec.default as number, limit.max);
+  return integer('maxHosts', value, spec.min as number, limit.max, limit.note);
 }
 
 function resolveAuth(value: unknown): ResolvedAuth {
