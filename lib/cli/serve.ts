@@ -2,13 +2,12 @@ import { isIP } from 'node:net';
 import type { ListenInfo } from '../engine/engine.js';
 import type { HostEvent } from '../events.js';
 import { Heartwatch } from '../heartwatch.js';
-import { type HeartwatchOptions, MAX_STATUS_BYTES, maxThreads, maxTimeoutMs } from '../options.js';
+import { type HeartwatchOptions, maxThreads, maxTimeoutMs } from '../options.js';
 import { formatUdpAddress } from '../sender/udp-address.js';
 import type { TcpOptions } from '../tcp-options.js';
 import {
   type Command,
   optionErrorAsUsage,
-  parseChoice,
   parseDuration,
   parseFlags,
   parseInteger,
@@ -27,23 +26,14 @@ import {
 } from './format.js';
 import { readKeyFile } from './key-file.js';
 import { Logger } from './log.js';
+import { applyTableFlags, flagHelp, tableFlagOf, tableFlagSpec } from './option-flags.js';
 import { mergeSources, namingSources } from './serve-config.js';
 import { parseOperations, startOperations } from './serve-ops.js';
 import { SourceWatch } from './source-watch.js';
 
 const spec = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  timeout: { type: 'string' },
-  'missed-beats': { type: 'string' },
-  identity: { type: 'string' },
-  receivers: { type: 'string' },
-  workers: { type: 'string' },
+  ...tableFlagSpec,
   cpus: { type: 'string' },
-  'max-hosts': { type: 'string' },
-  'max-status-bytes': { type: 'string' },
-  'status-budget': { type: 'string' },
-  engine: { type: 'string' },
   'tcp-port': { type: 'string' },
   'tcp-host': { type: 'string' },
   'tcp-reactors': { type: 'string' },
@@ -53,29 +43,13 @@ const spec = {
   'auth-key-file': { type: 'string' },
   'auth-required': { type: 'boolean' },
   allow: { type: 'string' },
-  'forget-after': { type: 'string' },
   http: { type: 'string' },
   'stats-interval': { type: 'string' },
   config: { type: 'string' },
 } as const;
 
 /** Library option -> CLI flag, to phrase option errors in the user's terms. */
-const flagOf: Record<string, string> = {
-  port: '--port',
-  host: '--host',
-  timeoutMs: '--timeout',
-  missedBeats: '--missed-beats',
-  identity: '--identity',
-  receivers: '--receivers',
-  workers: '--workers',
-  cpus: '--cpus',
-  maxHosts: '--max-hosts',
-  maxStatusBytes: '--max-status-bytes',
-  statusBudgetBytes: '--status-budget',
-  engine: '--engine',
-  allow: '--allow',
-  forgetAfterMs: '--forget-after',
-};
+const flagOf: Record<string, string> = { ...tableFlagOf, cpus: '--cpus', allow: '--allow' };
 
 const help = `Usage: heartwatch serve [flags]
 
@@ -85,28 +59,24 @@ once every socket is bound, then the timeout rule ("timeout: 3 x announced inter
 5000 ms"). Ctrl-C (SIGINT) or SIGTERM closes it cleanly (exit 0).
 
 Flags:
-  --port N             UDP port, 0 for an ephemeral one                 (default 7700)
-  --host IP            bind address; "::" is dual-stack IPv6 + IPv4      (default ::)
-  --timeout D          declare a host down after D without a heartbeat   (default 5000)
-  --missed-beats N     a host that announces its interval I is down after N*I
-                       missed; others use --timeout; 0: always --timeout (default 3)
-  --identity MODE      id: the host_id field; address: source ip:port;
-                       ip: source IP (any datagram counts)               (default id)
-  --receivers N        receiver threads                                  (default cores/2)
-  --workers N          worker threads                                    (default cores/2)
+${flagHelp('port')}
+${flagHelp('host')}
+${flagHelp('timeoutMs')}
+${flagHelp('missedBeats')}
+${flagHelp('identity')}
+${flagHelp('receivers')}
+${flagHelp('workers')}
   --cpus LIST          CPUs to pin threads to, e.g. 0,1; "none" to not pin (default all)
-  --max-hosts N        most hosts tracked; more are refused and counted  (default 4194304)
-  --max-status-bytes N longest host status kept; 0 ignores payloads      (default 1024)
-  --status-budget N    bytes of status storage in all                    (default 67108864)
-  --engine E           auto, native or js; auto falls back to js with a warning
-                                                                         (default auto)
+${flagHelp('maxHosts')}
+${flagHelp('maxStatusBytes')}
+${flagHelp('statusBudgetBytes')}
+${flagHelp('engine')}
   --tcp-port N         also take heartbeat frames over TCP on this port (default off)
   --tcp-host IP        bind address for TCP                              (default --host)
   --tcp-reactors N     TCP reactor threads, one epoll loop each          (default 1)
   --tcp-max-connections N  open TCP connections at most; more are reset (default 65536)
   --tcp-idle-timeout D close a TCP connection with no frame for D       (default 60s)
-  --forget-after D     forget a host D after it went down (no event); 0 keeps it until a
-                       new host needs its place                          (default 1h)
+${flagHelp('forgetAfterMs')}
   --json               one JSON object per event per line on stdout
   --auth-key-file F    check heartbeat tags with the keys in F: one hex key per line, the
                        first signs, all verify; F must be mode 0600 (not group/other readable)
@@ -160,66 +130,8 @@ Example:
 
 function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): HeartwatchOptions {
   const options: HeartwatchOptions = {};
-  if (values.port !== undefined)
-    options.port = parseInteger('serve', '--port', values.port, 0, 65535);
-  if (values.host !== undefined) {
-    if (isIP(values.host) === 0) {
-      throw new UsageError(
-        `heartwatch serve: --host must be an IP address such as ::, 0.0.0.0 or 127.0.0.1, got "${values.host}"`,
-      );
-    }
-    options.host = values.host;
-  }
-  if (values.timeout !== undefined) {
-    options.timeoutMs = parseDuration('serve', '--timeout', values.timeout, 1, maxTimeoutMs);
-  }
-  if (values['missed-beats'] !== undefined) {
-    options.missedBeats = parseInteger('serve', '--missed-beats', values['missed-beats'], 0, 1000);
-  }
-  if (values.identity !== undefined) {
-    options.identity = parseChoice('serve', '--identity', values.identity, [
-      'id',
-      'address',
-      'ip',
-    ] as const);
-  }
-  if (values.receivers !== undefined) {
-    options.receivers = parseInteger('serve', '--receivers', values.receivers, 1, maxThreads());
-  }
-  if (values.workers !== undefined) {
-    options.workers = parseInteger('serve', '--workers', values.workers, 1, maxThreads());
-  }
+  applyTableFlags(values, options);
   if (values.cpus !== undefined) options.cpus = parseCpus(values.cpus);
-  if (values['forget-after'] !== undefined) {
-    options.forgetAfterMs = parseDuration(
-      'serve',
-      '--forget-after',
-      values['forget-after'],
-      0,
-      2 ** 31 - 1,
-    );
-  }
-  if (values['max-hosts'] !== undefined) {
-    options.maxHosts = parseInteger('serve', '--max-hosts', values['max-hosts'], 1, 2 ** 31 - 1);
-  }
-  if (values['max-status-bytes'] !== undefined) {
-    options.maxStatusBytes = parseInteger(
-      'serve',
-      '--max-status-bytes',
-      values['max-status-bytes'],
-      0,
-      MAX_STATUS_BYTES,
-    );
-  }
-  if (values['status-budget'] !== undefined) {
-    options.statusBudgetBytes = parseInteger(
-      'serve',
-      '--status-budget',
-      values['status-budget'],
-      0,
-      2 ** 40,
-    );
-  }
   if (values['auth-key-file'] !== undefined) {
     options.auth = {
       keys: readKeyFile('serve', values['auth-key-file']).keys,
@@ -229,13 +141,6 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
     throw new UsageError('heartwatch serve: --auth-required needs --auth-key-file F');
   }
   if (values.allow !== undefined) options.allow = values.allow.split(',').map((p) => p.trim());
-  if (values.engine !== undefined) {
-    options.engine = parseChoice('serve', '--engine', values.engine, [
-      'auto',
-      'native',
-      'js',
-    ] as const);
-  }
   const tcp = tcpOptions(values);
   if (tcp !== undefined) options.tcp = tcp;
   return options;
