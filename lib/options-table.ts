@@ -46,6 +46,11 @@ export interface OptionSpec {
   /** README's default and allowed cells where they are formulas rather than values. */
   readonly readme?: { readonly default?: string; readonly allowed?: string };
   readonly flag?: OptionFlag;
+  /**
+   * How the native engine's config takes it (lib/engine/native-engine.ts): `'value'` as is,
+   * `'enum'` as the native contract's number for the choice; absent: native code does not take it.
+   */
+  readonly native?: 'value' | 'enum';
 }
 
 const maxI32 = 2 ** 31 - 1;
@@ -71,6 +76,7 @@ const threads = {
 export const optionTable = [
   {
     name: 'port',
+    native: 'value',
     kind: 'integer',
     default: 7700,
     min: 0,
@@ -87,6 +93,7 @@ export const optionTable = [
   },
   {
     name: 'host',
+    native: 'value',
     kind: 'ip',
     default: '::',
     doc: 'bind address',
@@ -98,6 +105,7 @@ export const optionTable = [
   },
   {
     name: 'timeoutMs',
+    native: 'value',
     kind: 'integer',
     default: 5000,
     min: 1,
@@ -114,6 +122,7 @@ export const optionTable = [
   },
   {
     name: 'missedBeats',
+    native: 'value',
     kind: 'integer',
     default: 3,
     min: 0,
@@ -131,6 +140,7 @@ export const optionTable = [
   },
   {
     name: 'identity',
+    native: 'enum',
     kind: 'choice',
     default: 'id',
     choices: ['id', 'address', 'ip'],
@@ -146,6 +156,7 @@ export const optionTable = [
   },
   {
     name: 'receivers',
+    native: 'value',
     ...threads,
     doc: 'receiver threads (native), one socket each',
     readme: { ...threads.readme, allowed: '1–min(256, max(4, 4n))' },
@@ -159,6 +170,7 @@ export const optionTable = [
   },
   {
     name: 'workers',
+    native: 'value',
     ...threads,
     doc: 'worker threads (native), each owning a shard of the hosts',
     readme: { ...threads.readme, allowed: 'like `receivers`' },
@@ -172,6 +184,7 @@ export const optionTable = [
   },
   {
     name: 'maxHosts',
+    native: 'value',
     kind: 'integer',
     default: 4_194_304,
     min: 1,
@@ -191,6 +204,7 @@ export const optionTable = [
   },
   {
     name: 'forgetAfterMs',
+    native: 'value',
     kind: 'integer',
     default: 3_600_000,
     min: 0,
@@ -208,6 +222,7 @@ export const optionTable = [
   },
   {
     name: 'maxStatusBytes',
+    native: 'value',
     kind: 'integer',
     default: 1024,
     min: 0,
@@ -225,6 +240,7 @@ export const optionTable = [
   },
   {
     name: 'statusBudgetBytes',
+    native: 'value',
     kind: 'integer',
     default: 64 * 1024 * 1024,
     min: 0,
@@ -242,6 +258,7 @@ export const optionTable = [
   },
   {
     name: 'batchSize',
+    native: 'value',
     kind: 'integer',
     default: 64,
     min: 1,
@@ -250,6 +267,7 @@ export const optionTable = [
   },
   {
     name: 'receiveBackend',
+    native: 'enum',
     kind: 'choice',
     default: 'auto',
     choices: RECEIVE_BACKENDS,
@@ -257,6 +275,7 @@ export const optionTable = [
   },
   {
     name: 'recvBufferBytes',
+    native: 'value',
     kind: 'integer',
     default: 8 * 1024 * 1024,
     min: 4096,
@@ -267,6 +286,7 @@ export const optionTable = [
   },
   {
     name: 'ringCapacity',
+    native: 'value',
     kind: 'powerOfTwo',
     default: 65_536,
     min: engineLimits.minRingCapacity,
@@ -275,6 +295,7 @@ export const optionTable = [
   },
   {
     name: 'eventRingCapacity',
+    native: 'value',
     kind: 'powerOfTwo',
     default: 65_536,
     min: engineLimits.minRingCapacity,
@@ -289,7 +310,13 @@ export const optionTable = [
     max: 65_536,
     doc: 'events per batch handed to JS',
   },
-  { name: 'spin', kind: 'boolean', default: false, doc: 'native threads busy-poll' },
+  {
+    name: 'spin',
+    native: 'value',
+    kind: 'boolean',
+    default: false,
+    doc: 'native threads busy-poll',
+  },
   {
     name: 'engine',
     kind: 'choice',
@@ -307,6 +334,7 @@ export const optionTable = [
   },
   {
     name: 'expiry',
+    native: 'enum',
     kind: 'choice',
     default: 'auto',
     choices: ['auto', 'fifo', 'wheel'],

@@ -13,6 +13,7 @@ import type {
 import { loadNative, type NativeBinding } from '../native/binding.js';
 import { counterNames, type NativeContract } from '../native/contract.js';
 import type { ResolvedOptions } from '../options.js';
+import { type OptionSpec, optionTable } from '../options-table.js';
 import type {
   HeartwatchStats,
   ReceiverStats,
@@ -87,6 +88,23 @@ export interface NativeEngineConfig {
   allow: Array<{ family: number; bits: number; address: Uint8Array }>;
   /** Absent: TCP off. */
   tcp?: ResolvedTcpOptions;
+}
+
+/**
+ * The options-table options native code takes (lib/options-table.ts, field `native`), enums as
+ * the contract's numbers.
+ */
+function nativeTableConfig(o: ResolvedOptions, contract: NativeContract) {
+  const config: Record<string, unknown> = {};
+  for (const spec of optionTable as readonly OptionSpec[]) {
+    const value = o[spec.name as keyof ResolvedOptions];
+    if (spec.native === 'value') config[spec.name] = value;
+    if (spec.native === 'enum') {
+      const numbers = contract[spec.name as 'identity' | 'expiry' | 'receiveBackend'];
+      config[spec.name] = numbers[value as keyof typeof numbers];
+    }
+  }
+  return config as Omit<NativeEngineConfig, 'cpus' | 'authKeys' | 'authRequired' | 'allow' | 'tcp'>;
 }
 
 export type NativeEngineConstructor = new (
@@ -364,25 +382,8 @@ class NativeEngine implements Engine {
     }
     const o = this.#options;
     const config: NativeEngineConfig = {
-      host: o.host,
-      port: o.port,
-      receivers: o.receivers,
-      workers: o.workers,
+      ...nativeTableConfig(o, contract),
       cpus: o.cpus === null ? [] : [...o.cpus],
-      identity: contract.identity[o.identity],
-      timeoutMs: o.timeoutMs,
-      missedBeats: o.missedBeats,
-      maxHosts: o.maxHosts,
-      forgetAfterMs: o.forgetAfterMs,
-      maxStatusBytes: o.maxStatusBytes,
-      statusBudgetBytes: o.statusBudgetBytes,
-      expiry: contract.expiry[o.expiry],
-      batchSize: o.batchSize,
-      recvBufferBytes: o.recvBufferBytes,
-      receiveBackend: contract.receiveBackend[o.receiveBackend],
-      ringCapacity: o.ringCapacity,
-      eventRingCapacity: o.eventRingCapacity,
-      spin: o.spin,
       authKeys: this.#keys?.keys ?? [],
       authRequired: o.auth?.required === true,
       allow: o.allow.map(({ family, bits, address }) => ({ family, bits, address })),
