@@ -338,20 +338,16 @@ function closestOption(name: string): string | undefined {
   return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
-/**
- * Checks options and fills in defaults. Throws `HeartwatchError('ERR_HW_INVALID_OPTION')` naming
- * the option, the value given and what is allowed; unknown keys are errors too.
- */
-export function resolveOptions(input: unknown): ResolvedOptions {
-  if (input === undefined) input = {};
+/** The options object, once it is an object whose every key is a known option. */
+function knownKeys(input: unknown): Record<string, unknown> {
+  if (input === undefined) return {};
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new HeartwatchError(
       'ERR_HW_INVALID_OPTION',
       `Invalid options: expected an object such as { port: 7700, timeoutMs: 5000 }, got ${describe(input)}`,
     );
   }
-  const given = input as Record<string, unknown>;
-  for (const key of Object.keys(given)) {
+  for (const key of Object.keys(input)) {
     if ((knownOptions as readonly string[]).includes(key)) continue;
     const suggestion = closestOption(key);
     throw new HeartwatchError(
@@ -360,6 +356,15 @@ export function resolveOptions(input: unknown): ResolvedOptions {
         ` Known options: ${knownOptions.join(', ')}`,
     );
   }
+  return input as Record<string, unknown>;
+}
+
+/**
+ * Checks options and fills in defaults. Throws `HeartwatchError('ERR_HW_INVALID_OPTION')` naming
+ * the option, the value given and what is allowed; unknown keys are errors too.
+ */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  const given = knownKeys(input);
   const has = (key: (typeof knownOptions)[number]): boolean => given[key] !== undefined;
   const allowed = allowedCpus();
   const env: OptionEnv = { cpuCount: allowed.length };
