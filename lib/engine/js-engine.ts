@@ -217,7 +217,7 @@ class JsEngine implements Engine {
 
   readonly #options: ResolvedOptions;
   readonly #sink: EngineSink;
-  /** Hosts by table key; in `id` identity this is also the by-id index. */
+  /** Hosts by table key (the C++ HostTable); in `id` identity this is also the by-id table. */
   readonly #byKey = new Map<string, HostRecord>();
   readonly #byId: Map<string, HostRecord>;
   /** `fifo` expiry: up hosts in deadline order, because every host has the same timeout. */
@@ -684,7 +684,7 @@ class JsEngine implements Engine {
           rec,
         ),
       );
-      this.#index(rec);
+      this.#insertExpiry(rec);
       return;
     }
     if (signature !== null && !this.#fresh(rec, signature)) return;
@@ -751,7 +751,7 @@ class JsEngine implements Engine {
         });
       }
     }
-    this.#index(rec);
+    this.#insertExpiry(rec);
   }
 
   /**
@@ -802,8 +802,11 @@ class JsEngine implements Engine {
     return false;
   }
 
-  /** Files an up host under its new deadline and makes sure the timer fires by then. */
-  #index(rec: HostRecord): void {
+  /**
+   * Files an up host in the expiry index under its new deadline (the C++ ExpiryIndex's insert or
+   * rearm) and makes sure the timer fires by then.
+   */
+  #insertExpiry(rec: HostRecord): void {
     if (this.#options.expiry === 'fifo') {
       // Every host has the same timeout, so the tail is always the latest deadline.
       this.#upFifo.delete(rec.key);
@@ -968,7 +971,7 @@ class JsEngine implements Engine {
     // One more timeout from the end of the window: a live host is heard again by then.
     rec.deadline = Math.max(rec.deadline, this.#lossyUntil) + rec.timeoutMs;
     this.#lossyDeferred++;
-    this.#index(rec);
+    this.#insertExpiry(rec);
     return true;
   }
 
