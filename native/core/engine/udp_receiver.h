@@ -123,6 +123,9 @@ class UdpReceiver {
   // Picks the backend: opens the io_uring reader where config asks for it.
   // Runs on: JS thread (construction).
   void open_backend(ReceiveBackend wanted);
+  // Points every recvmmsg header at its slot, spill region, source and control buffer, once.
+  // Runs on: JS thread (construction).
+  void build_headers() noexcept;
   // receive_batch() for each backend.
   // Runs on: receiver thread.
   uint32_t receive_recvmmsg_batch();
