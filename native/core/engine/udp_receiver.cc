@@ -48,6 +48,7 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       auth_(std::make_unique<KeyRing>(config.auth_keys), config.auth_required,
             config.identity != IdentityMode::kId),
       allow_(config.allow),
+      allow_all_(allow_.empty()),
       cpu_(cpu),
       messages_(config.batch_size),
       iovecs_(2 * static_cast<size_t>(config.batch_size)),
@@ -132,6 +133,32 @@ void UdpReceiver::receive_failed(int error, uint64_t started_ms) noexcept {
   EngineStats::add(counters_, ReceiverCounter::kReceiveErrors, 1);
   const timespec pause{0, kCoalesceMicros * 1000};
   clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+}
+
+inline void UdpReceiver::stage(const DatagramView& datagram, BatchTally& tally) {
+  // allows() says yes to anything when the list is empty; this test spares the call.
+  if (!allow_all_ && !allow_.allows(*datagram.source)) {
+    ++tally.not_allowed;
+    return;
+  }
+  ParsedHeartbeat parsed{};
+  const ParseStatus status =
+      datagram.truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(datagram.head, datagram.length, parsed);
+  // Only a tag check reads past the header, so only a signed long datagram is joined.
+  const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(datagram) : datagram.head;
+  const AuthVerdict verdict = auth_.check(status, parsed, data);
+  ++tally.verdicts[static_cast<size_t>(verdict)];
+  if (!accepted(verdict)) return;
+  // The key picks the worker, so the message is built straight into that worker's next slot.
+  const uint64_t key = heartbeat_key(identity_, parsed, *datagram.source);
+  const uint32_t owner = shard_of(key, static_cast<uint32_t>(rings_.size()));
+  ShardMessage& message = staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++];
+  fill_shard_message(key, identity_, status, parsed, *datagram.source, verdict == AuthVerdict::kAuthenticated,
+                     message);
+  if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
+    statuses_.carry(owner, message, parsed.payload_len, datagram.head + kHeartbeatHeaderBytes,
+                    datagram.head_size - kHeartbeatHeaderBytes, datagram.rest, true);
+  }
 }
 
 uint32_t UdpReceiver::receive_batch() {
@@ -276,32 +303,6 @@ void UdpReceiver::dispatch(uint32_t count) {
     messages_[i].msg_hdr.msg_controllen = control_stride_;
   }
   push_staged(count, tally);
-}
-
-void UdpReceiver::stage(const DatagramView& datagram, BatchTally& tally) {
-  // allows() says yes to anything when the list is empty; this test spares the call.
-  if (!allow_.empty() && !allow_.allows(*datagram.source)) {
-    ++tally.not_allowed;
-    return;
-  }
-  ParsedHeartbeat parsed{};
-  const ParseStatus status =
-      datagram.truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(datagram.head, datagram.length, parsed);
-  // Only a tag check reads past the header, so only a signed long datagram is joined.
-  const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(datagram) : datagram.head;
-  const AuthVerdict verdict = auth_.check(status, parsed, data);
-  ++tally.verdicts[static_cast<size_t>(verdict)];
-  if (!accepted(verdict)) return;
-  // The key picks the worker, so the message is built straight into that worker's next slot.
-  const uint64_t key = heartbeat_key(identity_, parsed, *datagram.source);
-  const uint32_t owner = shard_of(key, static_cast<uint32_t>(rings_.size()));
-  ShardMessage& message = staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++];
-  fill_shard_message(key, identity_, status, parsed, *datagram.source, verdict == AuthVerdict::kAuthenticated,
-                     message);
-  if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
-    statuses_.carry(owner, message, parsed.payload_len, datagram.head + kHeartbeatHeaderBytes,
-                    datagram.head_size - kHeartbeatHeaderBytes, datagram.rest, true);
-  }
 }
 
 void UdpReceiver::push_staged(uint32_t count, const BatchTally& tally) {
