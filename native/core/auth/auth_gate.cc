@@ -18,16 +18,7 @@ void AuthGate::refresh() noexcept {
   if (fresh != nullptr) current_.reset(fresh);
 }
 
-AuthVerdict AuthGate::unsigned_verdict() const noexcept {
-  if (!keyed()) return AuthVerdict::kPlain;
-  return required_ ? AuthVerdict::kRejectedUnauthenticated : AuthVerdict::kUnauthenticated;
-}
-
-AuthVerdict AuthGate::check(ParseStatus status, const ParsedHeartbeat& parsed, const uint8_t* data) const noexcept {
-  if (status == ParseStatus::kTagTruncated && keyed()) return AuthVerdict::kAuthFailed;
-  if (status != ParseStatus::kOk) return plain_pings_ ? unsigned_verdict() : AuthVerdict::kMalformed;
-  if (!parsed.auth) return unsigned_verdict();
-  if (!keyed()) return AuthVerdict::kAuthUnsupported;
+AuthVerdict AuthGate::verify(const ParsedHeartbeat& parsed, const uint8_t* data) const noexcept {
   const size_t signed_length = kHeartbeatHeaderBytes + size_t{parsed.payload_len};
   return current_->verify(data, signed_length, data + signed_length) ? AuthVerdict::kAuthenticated
                                                                      : AuthVerdict::kAuthFailed;

@@ -54,10 +54,22 @@ class AuthGate {
   const KeyRing& ring() const noexcept { return *current_; }
   // `data` is the whole datagram; `parsed` its header when status is not kMalformed.
   // Runs on: receiver thread.
-  AuthVerdict check(ParseStatus status, const ParsedHeartbeat& parsed, const uint8_t* data) const noexcept;
+  // Inline: the receiver runs it once per datagram, and most take one of its first branches.
+  AuthVerdict check(ParseStatus status, const ParsedHeartbeat& parsed, const uint8_t* data) const noexcept {
+    if (status == ParseStatus::kTagTruncated && keyed()) return AuthVerdict::kAuthFailed;
+    if (status != ParseStatus::kOk) return plain_pings_ ? unsigned_verdict() : AuthVerdict::kMalformed;
+    if (!parsed.auth) return unsigned_verdict();
+    if (!keyed()) return AuthVerdict::kAuthUnsupported;
+    return verify(parsed, data);
+  }
 
  private:
-  AuthVerdict unsigned_verdict() const noexcept;
+  AuthVerdict unsigned_verdict() const noexcept {
+    if (!keyed()) return AuthVerdict::kPlain;
+    return required_ ? AuthVerdict::kRejectedUnauthenticated : AuthVerdict::kUnauthenticated;
+  }
+  // The tag check of a signed, well-formed datagram, with keys.
+  AuthVerdict verify(const ParsedHeartbeat& parsed, const uint8_t* data) const noexcept;
 
   std::unique_ptr<KeyRing> current_;
   std::atomic<KeyRing*> pending_{nullptr};

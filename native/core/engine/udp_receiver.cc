@@ -48,6 +48,7 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       auth_(std::make_unique<KeyRing>(config.auth_keys), config.auth_required,
             config.identity != IdentityMode::kId),
       allow_(config.allow),
+      allow_all_(allow_.empty()),
       cpu_(cpu),
       messages_(config.batch_size),
       iovecs_(2 * static_cast<size_t>(config.batch_size)),
@@ -59,6 +60,7 @@ UdpReceiver::UdpReceiver(uint32_t index, const EngineConfig& config, UdpSocket s
       staged_(static_cast<size_t>(config.batch_size) * rings_.size()),
       staged_counts_(rings_.size(), 0) {
   control_.reset(new uint8_t[control_stride_ * config.batch_size]);
+  build_headers();
   open_backend(config.receive_backend);
   EngineStats::set(counters_, ReceiverCounter::kRecvBufferBytes, socket_.granted_recv_buffer_bytes());
 }
@@ -133,11 +135,37 @@ void UdpReceiver::receive_failed(int error, uint64_t started_ms) noexcept {
   clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
 }
 
+inline void UdpReceiver::stage(const DatagramView& datagram, BatchTally& tally) {
+  // allows() says yes to anything when the list is empty; this test spares the call.
+  if (!allow_all_ && !allow_.allows(*datagram.source)) {
+    ++tally.not_allowed;
+    return;
+  }
+  ParsedHeartbeat parsed{};
+  const ParseStatus status =
+      datagram.truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(datagram.head, datagram.length, parsed);
+  // Only a tag check reads past the header, so only a signed long datagram is joined.
+  const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(datagram) : datagram.head;
+  const AuthVerdict verdict = auth_.check(status, parsed, data);
+  ++tally.verdicts[static_cast<size_t>(verdict)];
+  if (!accepted(verdict)) return;
+  // The key picks the worker, so the message is built straight into that worker's next slot.
+  const uint64_t key = heartbeat_key(identity_, parsed, *datagram.source);
+  const uint32_t owner = shard_of(key, static_cast<uint32_t>(rings_.size()));
+  ShardMessage& message = staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++];
+  fill_shard_message(key, identity_, status, parsed, *datagram.source, verdict == AuthVerdict::kAuthenticated,
+                     message);
+  if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
+    statuses_.carry(owner, message, parsed.payload_len, datagram.head + kHeartbeatHeaderBytes,
+                    datagram.head_size - kHeartbeatHeaderBytes, datagram.rest, true);
+  }
+}
+
 uint32_t UdpReceiver::receive_batch() {
   return uring_ ? receive_uring_batch() : receive_recvmmsg_batch();
 }
 
-uint32_t UdpReceiver::receive_recvmmsg_batch() {
+void UdpReceiver::build_headers() noexcept {
   for (uint32_t i = 0; i < batch_size_; ++i) {
     iovecs_[2 * i] = {datagrams_.get() + i * kReceiveSlotBytes, kReceiveSlotBytes};
     iovecs_[2 * i + 1] = {spill_.get() + i * kReceiveSpillBytes, kReceiveSpillBytes};
@@ -150,6 +178,10 @@ uint32_t UdpReceiver::receive_recvmmsg_batch() {
     header.msg_control = control_.get() + i * control_stride_;
     header.msg_controllen = control_stride_;
   }
+}
+
+uint32_t UdpReceiver::receive_recvmmsg_batch() {
+  // The headers were built once (build_headers()); dispatch() restores what the kernel wrote.
   // Read before the call: a short read below proves everything that arrived before it is read.
   const uint64_t started_ms = monotonic_ms_floor();
   const int received = recvmmsg(socket_.fd(), messages_.data(), batch_size_, MSG_DONTWAIT, nullptr);
@@ -265,31 +297,12 @@ void UdpReceiver::dispatch(uint32_t count) {
            spill_.get() + size_t{i} * kReceiveSpillBytes, messages_[i].msg_len,
            (messages_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, &sources_[i]},
           tally);
+    // The kernel shortened these two to what it wrote (msg_flags is output only); the rest of
+    // the header, and the iovecs, it only reads.
+    messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    messages_[i].msg_hdr.msg_controllen = control_stride_;
   }
   push_staged(count, tally);
-}
-
-void UdpReceiver::stage(const DatagramView& datagram, BatchTally& tally) {
-  if (!allow_.allows(*datagram.source)) {
-    ++tally.not_allowed;
-    return;
-  }
-  ParsedHeartbeat parsed{};
-  ShardMessage message;
-  const ParseStatus status =
-      datagram.truncated ? ParseStatus::kMalformed : parse_heartbeat_v1(datagram.head, datagram.length, parsed);
-  // Only a tag check reads past the header, so only a signed long datagram is joined.
-  const uint8_t* data = status == ParseStatus::kOk && parsed.auth ? whole_datagram(datagram) : datagram.head;
-  const AuthVerdict verdict = auth_.check(status, parsed, data);
-  ++tally.verdicts[static_cast<size_t>(verdict)];
-  if (!accepted(verdict)) return;
-  to_shard_message(identity_, status, parsed, *datagram.source, verdict == AuthVerdict::kAuthenticated, message);
-  const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
-  if (statuses_.enabled() && status == ParseStatus::kOk && parsed.payload_len > 0) {
-    statuses_.carry(owner, message, parsed.payload_len, datagram.head + kHeartbeatHeaderBytes,
-                    datagram.head_size - kHeartbeatHeaderBytes, datagram.rest, true);
-  }
-  staged_[static_cast<size_t>(owner) * batch_size_ + staged_counts_[owner]++] = message;
 }
 
 void UdpReceiver::push_staged(uint32_t count, const BatchTally& tally) {

@@ -2,38 +2,13 @@
 
 #include <netinet/in.h>
 
-#include <bit>
 #include <cstring>
 
 namespace heartwatch {
 namespace {
 
-// The first four bytes read as one big-endian word: magic "HW", version 1, and flags with only
-// LEAVE and AUTH allowed; masking off those two bits leaves exactly this value.
-constexpr uint32_t kLeadWord = 0x48570100;
-constexpr uint32_t kLeadWordMask = ~uint32_t{kHeartbeatFlagLeave | kHeartbeatFlagAuth};
-
-template <typename T>
-T load_be(const uint8_t* p) noexcept {
-  T value;
-  std::memcpy(&value, p, sizeof(T));
-  if constexpr (std::endian::native == std::endian::little) {
-    if constexpr (sizeof(T) == 8) return static_cast<T>(__builtin_bswap64(value));
-    if constexpr (sizeof(T) == 4) return static_cast<T>(__builtin_bswap32(value));
-    if constexpr (sizeof(T) == 2) return static_cast<T>(__builtin_bswap16(value));
-  }
-  return value;
-}
-
-// The splitmix64 / Stafford "mix13" finalizer: a bijection on 64 bits with full avalanche.
-constexpr uint64_t mix64(uint64_t x) noexcept {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
+using protocol_detail::load_be;
+using protocol_detail::mix64;
 
 constexpr uint64_t kIpv6KeyBit = uint64_t{1} << 63;
 
@@ -60,33 +35,6 @@ bool is_v4_mapped(const sockaddr_in6& source) noexcept {
 
 }  // namespace
 
-ParseStatus parse_heartbeat_header_v1(const uint8_t* data, ParsedHeartbeat& out,
-                                      size_t& message_bytes) noexcept {
-  const uint32_t lead = load_be<uint32_t>(data);
-  const uint8_t flags = data[3];
-  out.host_id = load_be<uint64_t>(data + 4);
-  out.incarnation = load_be<uint32_t>(data + 12);
-  out.seq = load_be<uint32_t>(data + 16);
-  out.interval_ms = load_be<uint32_t>(data + 20);
-  out.payload_len = load_be<uint16_t>(data + 24);
-  out.leave = (flags & kHeartbeatFlagLeave) != 0;
-  out.auth = (flags & kHeartbeatFlagAuth) != 0;
-  message_bytes = kHeartbeatHeaderBytes + size_t{out.payload_len} + (out.auth ? kAuthTagBytes : 0);
-  // One combined test instead of a branch per rule: the rules fail together on garbage.
-  const bool valid = ((lead & kLeadWordMask) == kLeadWord) & (load_be<uint16_t>(data + 26) == 0) &
-                     (out.host_id != 0);
-  return valid ? ParseStatus::kOk : ParseStatus::kMalformed;
-}
-
-ParseStatus parse_heartbeat_v1(const uint8_t* data, size_t length, ParsedHeartbeat& out) noexcept {
-  if (length < kHeartbeatHeaderBytes) return ParseStatus::kMalformed;
-  size_t expected = 0;
-  if (parse_heartbeat_header_v1(data, out, expected) != ParseStatus::kOk) return ParseStatus::kMalformed;
-  if (length == expected) return ParseStatus::kOk;
-  const bool tag_short = out.auth && length >= expected - kAuthTagBytes && length < expected;
-  return tag_short ? ParseStatus::kTagTruncated : ParseStatus::kMalformed;
-}
-
 uint64_t identity_key(IdentityMode mode, uint64_t host_id, const sockaddr* source) noexcept {
   if (mode == IdentityMode::kId) return host_id;
   if (source == nullptr) return 0;
@@ -106,7 +54,5 @@ uint64_t identity_key(IdentityMode mode, uint64_t host_id, const sockaddr* sourc
   }
   return 0;
 }
-
-uint64_t shard_hash(uint64_t key) noexcept { return mix64(key); }
 
 }  // namespace heartwatch
