@@ -4,7 +4,6 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 namespace heartwatch {
 namespace {
@@ -371,15 +370,12 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
   uint32_t candidates[kPipeline];
   const bool with_status = statuses != nullptr && config_.max_status_bytes != 0;
   const size_t lag = with_status ? 3 * kAhead : 2 * kAhead;
-  // Step t of the pipeline. `checked` false: every stage has a heartbeat (lag <= t < count),
-  // so the steady state runs without the stage bounds, which cost a tenth of a heartbeat.
-  auto step = [&](size_t t, auto checked) __attribute__((always_inline)) {
-    constexpr bool kChecked = decltype(checked)::value;
-    if (!kChecked || t < count) {
+  for (size_t t = 0; t < count + lag; ++t) {
+    if (t < count) {
       hashes[t % kPipeline] = HostTable::hash(hbs[t].key);
       table_.prefetch(hashes[t % kPipeline]);
     }
-    if (!kChecked || (t >= kAhead && t - kAhead < count)) {
+    if (t >= kAhead && t - kAhead < count) {
       const size_t j = t - kAhead;
       const uint32_t c = candidates[j % kPipeline] = table_.candidate(hashes[j % kPipeline]);
       if (c != kNoIndex) {
@@ -387,22 +383,18 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
         if (with_status && statuses[j].size != 0) statuses_.prefetch_slot(c);
       }
     }
-    if (with_status && (!kChecked || (t >= 2 * kAhead && t - 2 * kAhead < count))) {
+    if (with_status && t >= 2 * kAhead && t - 2 * kAhead < count) {
       const size_t j = t - 2 * kAhead;
       if (candidates[j % kPipeline] != kNoIndex && statuses[j].size != 0) {
         statuses_.prefetch_block(candidates[j % kPipeline]);
       }
     }
-    if (!kChecked || t >= lag) {
+    if (t >= lag) {
       const size_t j = t - lag;
       beat(index, hbs[j], hashes[j % kPipeline], candidates[j % kPipeline], out,
            statuses != nullptr ? statuses[j] : StatusView{});
     }
-  };
-  size_t t = 0;
-  for (; t < lag; ++t) step(t, std::true_type{});
-  for (; t < count; ++t) step(t, std::false_type{});
-  for (; t < count + lag; ++t) step(t, std::true_type{});
+  }
 }
 
 void Detector::heartbeat_batch(const Heartbeat* hbs, size_t count, uint64_t now_ms, std::vector<HostEvent>& out,
