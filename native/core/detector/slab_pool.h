@@ -42,8 +42,8 @@ class SlabPool {
     return chunks_[index >> kChunkShift] + (static_cast<size_t>(index & (kChunkRecords - 1)) << record_shift_);
   }
   // T must be the pool's record type (sizeof(T) == record_bytes). The shift is then a
-  // constant: at() reloads record_shift_ after every store through a uint32_t field, since
-  // such a store may alias it, and that reload was a tenth of a heartbeat's instructions.
+  // constant, where at() reloads record_shift_ after every store through a uint32_t field
+  // (such a store may alias it): on the detector's hot paths that is after most stores.
   template <class T>
   T& get(uint32_t index) const {
     static_assert(sizeof(T) >= 4 && (sizeof(T) & (sizeof(T) - 1)) == 0, "records are a power of two >= 4");
