@@ -6,6 +6,7 @@
 // an intrusive free list (its first 4 bytes hold the next free index).
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -40,9 +41,14 @@ class SlabPool {
   void* at(uint32_t index) const {
     return chunks_[index >> kChunkShift] + (static_cast<size_t>(index & (kChunkRecords - 1)) << record_shift_);
   }
+  // T must be the pool's record type (sizeof(T) == record_bytes). The shift is then a
+  // constant, where at() reloads record_shift_ after every store through a uint32_t field
+  // (such a store may alias it): on the detector's hot paths that is after most stores.
   template <class T>
   T& get(uint32_t index) const {
-    return *static_cast<T*>(at(index));
+    static_assert(sizeof(T) >= 4 && (sizeof(T) & (sizeof(T) - 1)) == 0, "records are a power of two >= 4");
+    assert(sizeof(T) == size_t{1} << record_shift_);
+    return *reinterpret_cast<T*>(chunks_[index >> kChunkShift] + size_t{index & (kChunkRecords - 1)} * sizeof(T));
   }
 
   // Bytes ChunkAllocator really takes for a block of `bytes`: it rounds blocks of 2 MiB and

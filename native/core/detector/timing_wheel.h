@@ -113,9 +113,11 @@ class TimingWheel {
           ++work;
           const uint64_t deadline = deadline_of(index);
           if (level == 0 && deadline <= elapsed_) {
+            pool_.get<HostEntry>(index).clear(HostEntry::kLinked);
+            --count_;
             on_due(index, deadline);
           } else {
-            file(index, deadline);  // against this slot's time: never back into this slot
+            place(index, deadline);  // against this slot's time: never back into this slot
           }
         }
       }
@@ -129,6 +131,13 @@ class TimingWheel {
 
  private:
   void file(uint32_t index, uint64_t deadline) {
+    place(index, deadline);
+    pool_.get<HostEntry>(index).set(HostEntry::kLinked);
+    ++count_;
+  }
+  // Links the record into its deadline's slot; its kLinked flag and count_ are the caller's
+  // (a re-filed record keeps both, so a cascade does not clear and set them again).
+  void place(uint32_t index, uint64_t deadline) {
     deadline = std::clamp(deadline, elapsed_, elapsed_ + kMaxSpan);
     const uint64_t differing = (elapsed_ ^ deadline) | (kSlots - 1);
     const uint32_t level = std::min<uint32_t>((63 - std::countl_zero(differing)) / kSlotBits, kLevels - 1);
@@ -138,15 +147,14 @@ class TimingWheel {
     next_lane_ = (next_lane_ + 1) & (kLanes - 1);
     HostList::push_back(pool_, first_sentinel_ + (level * kSlots + slot) * kLanes + next_lane_, index);
     occupied_[level] |= uint64_t{1} << slot;
-    pool_.get<HostEntry>(index).set(HostEntry::kLinked);
-    ++count_;
   }
 
   // Takes the first record off `lane` (kNoIndex when empty) without touching the record after
   // it, which is likely not in cache: that one's prev is left stale, and only prefetched, so
   // the lanes' chains of misses overlap instead of stalling one by one. settle() repairs the
   // fronts before poll() returns; nothing else runs on the wheel in between (on_due may file
-  // records, which reads only a lane's sentinel and its last record).
+  // records, which reads only a lane's sentinel and its last record). The record stays kLinked
+  // and counted: poll() re-files it with both, or clears both before reporting it.
   uint32_t pop_front(uint32_t lane) {
     HostEntry& sentinel = pool_.get<HostEntry>(lane);
     const uint32_t index = static_cast<uint32_t>(sentinel.next);
@@ -159,8 +167,6 @@ class TimingWheel {
     } else {
       __builtin_prefetch(pool_.at(next), 1);
     }
-    r.clear(HostEntry::kLinked);
-    --count_;
     return index;
   }
   // Makes each lane of the slot a valid list again (see pop_front) and clears the slot's
