@@ -10,9 +10,9 @@
 // bench/README.md between its suite-results markers.
 //
 //   node bench/run.js [--quick]
-//        [--scenarios capacity,sustained,precision,pause,mass-failure,churn,peers,peers-pause]
-//        [--contenders heartwatch-native,heartwatch-native-auth,heartwatch-js,node-dgram,
-//                      bare-recvmmsg,redis-ttl,redis-zset,etcd-lease] [--runs N]
+//        [--scenarios capacity,sustained,precision,pause,mass-failure,churn,peers,peers-pause,tcp]
+//        [--contenders heartwatch-native,heartwatch-native-tcp,heartwatch-native-auth,heartwatch-js,
+//                      node-dgram,node-net,bare-recvmmsg,redis-ttl,redis-zset,etcd-lease] [--runs N]
 //        [--server-cpu N] [--sender-cpu N]
 //        [--out DIR] [--merge]
 //
@@ -34,13 +34,16 @@ const scenarioNames = [
   'churn',
   'peers',
   'peers-pause',
+  'tcp',
 ];
 const allContenders = [
   'bare-recvmmsg',
   'heartwatch-native',
+  'heartwatch-native-tcp',
   'heartwatch-native-auth',
   'heartwatch-js',
   'node-dgram',
+  'node-net',
   'redis-ttl',
   'redis-zset',
   'etcd-lease',
@@ -92,18 +95,25 @@ function updateReadme(tables) {
   fs.writeFileSync(readme, `${text.slice(0, from + begin.length)}\n${tables}\n${text.slice(to)}`);
 }
 
-/** --merge: the rows (and errors) of scenarios not in `ran` from the latest.json in --out. */
+/**
+ * --merge: the rows (and errors) of scenarios not in `ran` from the latest.json in --out, and
+ * where each kept scenario came from: the runs that file itself kept rows from, then its own run.
+ */
 function keptRows(ran) {
   const file = path.join(values.out, 'latest.json');
   if (!fs.existsSync(file)) return null;
   const old = JSON.parse(fs.readFileSync(file, 'utf8'));
   const rows = old.rows.filter((r) => !ran.has(r.scenario));
-  const scenarios = [...new Set(rows.map((r) => r.scenario))];
-  return {
-    rows,
-    errors: old.errors.filter((e) => !ran.has(e.scenario)),
-    from: { scenarios, command: old.command, generatedAt: old.generatedAt, runs: old.runs },
-  };
+  const earlier = old.kept ?? [];
+  const inherited = new Set(earlier.flatMap((k) => k.scenarios));
+  const own = [...new Set(old.rows.map((r) => r.scenario))].filter((s) => !inherited.has(s));
+  const from = [
+    ...earlier,
+    { scenarios: own, command: old.command, generatedAt: old.generatedAt, runs: old.runs },
+  ]
+    .map((k) => ({ ...k, scenarios: k.scenarios.filter((s) => !ran.has(s)) }))
+    .filter((k) => k.scenarios.length > 0);
+  return { rows, errors: old.errors.filter((e) => !ran.has(e.scenario)), from };
 }
 
 async function main() {

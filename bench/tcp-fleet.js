@@ -1,18 +1,23 @@
-// The TCP transport against UDP on the same fleet, one transport thread each: a heartwatch
-// server (native engine, 1 receiver, 1 reactor, 1 worker) in this process, and
+// The TCP transport against UDP on the same fleet, one transport thread each: a server in this
+// process (heartwatch's native engine with 1 receiver, 1 reactor and 1 worker; or a baseline, the
+// hand-written Map detector behind node:net for TCP or node:dgram for UDP, on the JS thread), and
 // `heartwatch simulate` in a child process holding one connection per host (or sending UDP).
 //
 //   node bench/tcp-fleet.js [--hosts 19500] [--payload 0] [--seconds 20] [--transport tcp|udp]
+//                           [--server heartwatch|baseline]
 //
 // Prints one JSON line: heartbeats/s, CPU ns per heartbeat on the transport thread (hw-tcp-0 or
-// hw-rx-0, from /proc over the steady window after every connection is up), RSS growth per
-// connection, and the down events seen while the fleet was beating (false downs: should be 0).
+// hw-rx-0; the JS thread for a baseline, from /proc over the steady window after every connection
+// is up), RSS growth per connection, and the down events seen while the fleet was beating (false
+// downs: should be 0).
 // Hosts are limited by the descriptor limit of each process (hard RLIMIT_NOFILE).
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Heartwatch } = require('../dist/index.js');
+const { startDgramMap } = require('./baselines/dgram-map.js');
+const { startNetMap } = require('./baselines/net-map.js');
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +25,7 @@ const { values } = parseArgs({
     payload: { type: 'string', default: '0' },
     seconds: { type: 'string', default: '20' },
     transport: { type: 'string', default: 'tcp' },
+    server: { type: 'string', default: 'heartwatch' },
   },
 });
 const hosts = Number(values.hosts);
@@ -27,10 +33,15 @@ const seconds = Number(values.seconds);
 const tcp = values.transport === 'tcp';
 const tick = 1e9 / 100; // ns per clock tick (USER_HZ)
 
+/** CPU ticks of the thread named `name`, or of the JS thread (the one whose id is the pid). */
 function threadTicks(name) {
   for (const task of fs.readdirSync('/proc/self/task')) {
     const dir = `/proc/self/task/${task}`;
-    if (fs.readFileSync(`${dir}/comm`, 'utf8').trim() !== name) continue;
+    const found =
+      name === 'js'
+        ? Number(task) === process.pid
+        : fs.readFileSync(`${dir}/comm`, 'utf8').trim() === name;
+    if (!found) continue;
     const fields = fs.readFileSync(`${dir}/stat`, 'utf8').split(') ')[1].split(' ');
     return Number(fields[11]) + Number(fields[12]);
   }
@@ -40,7 +51,21 @@ function threadTicks(name) {
 const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function main() {
+/** The server under test: { port, received(), hostsUp(), thread, close(), tcpStats() }. */
+async function startServer(onDown) {
+  if (values.server === 'baseline') {
+    const start = tcp ? startNetMap : startDgramMap;
+    const onEvent = (event) => event.type === 'down' && onDown();
+    const server = await start({ host: '127.0.0.1', port: 0, timeoutMs: 5000, onEvent });
+    return {
+      port: server.port,
+      received: () => server.stats().received,
+      hostsUp: () => server.stats().hostsUp,
+      thread: 'js',
+      close: () => server.close(),
+      tcpStats: () => null,
+    };
+  }
   const hw = new Heartwatch({
     host: '127.0.0.1',
     port: 0,
@@ -51,18 +76,41 @@ async function main() {
     missedBeats: 0,
     ...(tcp ? { tcp: { port: 0, reactors: 1 } } : {}),
   });
-  let downs = 0;
-  hw.on('down', () => downs++);
+  hw.on('down', onDown);
   const info = await hw.listen();
+  return {
+    port: tcp ? info.tcpPort : info.port,
+    received: () => (tcp ? hw.stats().tcp.frames : hw.stats().received),
+    hostsUp: () => hw.stats().hostsUp,
+    thread: tcp ? 'hw-tcp-0' : 'hw-rx-0',
+    close: () => hw.close(),
+    tcpStats: () => {
+      const stats = hw.stats().tcp;
+      return stats === null
+        ? null
+        : {
+            accepted: stats.accepted,
+            protocolErrors: stats.protocolErrors,
+            descriptorLimit: stats.descriptorLimit,
+          };
+    },
+  };
+}
+
+async function main() {
+  if (!['heartwatch', 'baseline'].includes(values.server)) {
+    throw new Error(`--server must be heartwatch or baseline, got ${values.server}`);
+  }
+  let downs = 0;
+  const server = await startServer(() => downs++);
   const rssBefore = rssKb();
-  const port = tcp ? info.tcpPort : info.port;
   const child = spawn(
     process.execPath,
     [
       path.join(__dirname, '..', 'dist', 'cli', 'main.js'),
       'simulate',
       '--to',
-      `127.0.0.1:${port}`,
+      `127.0.0.1:${server.port}`,
       '--transport',
       values.transport,
       '--hosts',
@@ -82,26 +130,25 @@ async function main() {
     out += d;
   });
   const exited = new Promise((resolve) => child.on('close', resolve));
-  const count = () => (tcp ? hw.stats().tcp.frames : hw.stats().received);
-  const thread = tcp ? 'hw-tcp-0' : 'hw-rx-0';
   // Steady window: from when every host has beaten once to 2 s before the run ends.
-  while (hw.stats().hostsUp < hosts) await sleep(100);
+  while (server.hostsUp() < hosts) await sleep(100);
   const rssFleet = rssKb();
-  const c0 = threadTicks(thread);
-  const n0 = count();
+  const c0 = threadTicks(server.thread);
+  const n0 = server.received();
   const t0 = process.hrtime.bigint();
   await sleep(Math.max(1000, (seconds - 4) * 1000));
-  const c1 = threadTicks(thread);
-  const n1 = count();
+  const c1 = threadTicks(server.thread);
+  const n1 = server.received();
   const t1 = process.hrtime.bigint();
   const downsWhileBeating = downs;
   await exited;
   const report = JSON.parse(out);
-  const stats = hw.stats();
-  await hw.close();
+  const tcpStats = server.tcpStats();
+  await server.close();
   const beats = n1 - n0;
   console.log(
     JSON.stringify({
+      server: values.server,
       transport: values.transport,
       hosts,
       payloadBytes: Number(values.payload),
@@ -110,14 +157,7 @@ async function main() {
       rssGrowthBytesPerHost: Math.round(((rssFleet - rssBefore) * 1024) / hosts),
       downsWhileBeating,
       simulatorSendErrors: report.sendErrors,
-      tcp:
-        stats.tcp === null
-          ? null
-          : {
-              accepted: stats.tcp.accepted,
-              protocolErrors: stats.tcp.protocolErrors,
-              descriptorLimit: stats.tcp.descriptorLimit,
-            },
+      tcp: tcpStats,
     }),
   );
 }

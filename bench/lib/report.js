@@ -139,13 +139,11 @@ function markdown(result, scenarios) {
     `Each figure is the median of ${runs} runs (counts whose target is zero: the worst run); ` +
       `(×r) is the figure divided by the ${baseline} baseline's in the same run.`,
     '',
-    ...(result.kept
-      ? [
-          `Kept from an earlier run (\`${result.kept.command}\`, ${result.kept.generatedAt}, ` +
-            `median of ${result.kept.runs} runs): ${result.kept.scenarios.join(', ')}.`,
-          '',
-        ]
-      : []),
+    ...(result.kept ?? []).flatMap((kept) => [
+      `Kept from an earlier run (\`${kept.command}\`, ${kept.generatedAt}, ` +
+        `median of ${kept.runs} runs): ${kept.scenarios.join(', ')}.`,
+      '',
+    ]),
     '![heartwatch against the node:dgram + Map baseline](latest.svg)',
     '',
     '## Targets',
