@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "core/engine/engine.h"
+#include "core/engine/shard_worker.h"
+#include "core/engine/status_carrier.h"
 #include "receive_backend_env.h"
 
 namespace heartwatch {
@@ -138,6 +140,48 @@ TEST(EngineStatus, StatusesTravelInOrderWithTheirPreviousBytes) {
     statuses += EngineStats::get(engine.stats().worker_status(w), static_cast<uint32_t>(StatusCounter::kStatuses));
   }
   EXPECT_EQ(statuses, kHosts);
+}
+
+// A status its producer could not pass on (the byte ring full: StatusCarrier marks it lost) is
+// counted, and its beat applied without it: the host keeps the status it had. Driven inline.
+TEST(EngineStatus, ALostStatusLeavesTheBeatWithoutItAndIsCounted) {
+  const EngineConfig config = status_config();
+  EngineStats stats{config.receivers, 1};
+  ShardWorker worker{0, config, stats.worker(0), -1, 0.0, [] {}};
+  worker.count_statuses_in(stats.worker_status(0));
+  StatusCarrier carrier;
+  carrier.attach({worker.status_input(0)}, config.detector.max_status_bytes);
+  auto beat = [&](uint32_t seq, const std::string& status, bool readable) {
+    ShardMessage message{};
+    message.heartbeat.key = 5;
+    message.heartbeat.seq = seq;
+    message.heartbeat.incarnation = 1;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(status.data());
+    carrier.carry(0, message, static_cast<uint32_t>(status.size()), bytes, status.size(), nullptr, readable);
+    ASSERT_EQ(worker.input(0).push_batch(&message, 1), 1u);
+    worker.step();
+  };
+  beat(1, "first", true);
+  beat(2, "never read", false);  // lost on the way
+  beat(3, "third", true);
+  std::vector<Seen> seen;
+  std::vector<EventRecord> records(8);
+  for (size_t n; (n = worker.drain_events(records.data(), records.size())) > 0;) {
+    for (size_t i = 0; i < n; ++i) {
+      const EventRecord& r = records[i];
+      const char* run =
+          reinterpret_cast<const char*>(worker.event_status_bytes()->run(r.status_end, r.status_size + r.previous_size));
+      seen.push_back({r.type, std::string(run, r.status_size), std::string(run + r.status_size, r.previous_size)});
+    }
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].type, static_cast<uint8_t>(HostEventType::kUp));
+  EXPECT_EQ(seen[0].status, "first");
+  EXPECT_EQ(seen[1].type, static_cast<uint8_t>(HostEventType::kUpdate));
+  EXPECT_EQ(seen[1].status, "third");
+  EXPECT_EQ(seen[1].previous, "first");  // the lost status never replaced it
+  EXPECT_EQ(EngineStats::get(stats.worker(0), static_cast<uint32_t>(WorkerCounter::kProcessed)), 3u);
+  EXPECT_EQ(EngineStats::get(stats.worker_status(0), static_cast<uint32_t>(StatusCounter::kLost)), 1u);
 }
 
 }  // namespace

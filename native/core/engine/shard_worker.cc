@@ -183,7 +183,12 @@ size_t ShardWorker::drain_inputs(uint64_t now_ms) {
 }
 
 StatusView ShardWorker::status_view(const ShardMessage& message, ByteRing* bytes) {
-  if ((message.status_flags & kStatusLost) != 0) ++status_lost_;
+  // Lost on the way (its producer's byte ring was full): the beat counts without it, and the
+  // host keeps the status it had. Its size alone would read as bytes the detector must hash.
+  if ((message.status_flags & kStatusLost) != 0) {
+    ++status_lost_;
+    return StatusView{};
+  }
   StatusView view{nullptr, message.status_size};
   // Without kStatusCarried only the size came (longer than the limit: the detector counts it).
   if ((message.status_flags & kStatusCarried) != 0) view.data = bytes->run(message.status_end, message.status_size);
