@@ -147,6 +147,12 @@ export interface TcpReactorStats {
    * hashing slots (256 per reactor) was in use; always 0 in the pure-TS engine.
    */
   authSlotsFull: number;
+  /**
+   * Statuses refused, their heartbeats kept (the host keeps its previous status): a status that
+   * spanned reads found the reactor's bounded pool of status slots (256 per reactor) in use;
+   * always 0 in the pure-TS engine.
+   */
+  statusSlotsFull: number;
   /** Frames dropped because the peer's address is outside `allow`. */
   notAllowed: number;
   /** Frames dropped because a reactor-to-worker ring was full. */
@@ -187,6 +193,7 @@ export interface TcpStats {
   unauthenticated: number;
   authFailed: number;
   authSlotsFull: number;
+  statusSlotsFull: number;
   notAllowed: number;
   ringDrops: number;
   handshakeTimeouts: number;

@@ -113,6 +113,12 @@ export const statsMetrics: readonly StatsMetric[] = [
     samples: (s) => (s.tcp === null ? [] : [one(s.tcp.authSlotsFull)]),
   },
   {
+    name: 'heartwatch_tcp_status_slots_full_total',
+    help: "TCP statuses refused (their heartbeats kept) because a status spanning reads found none of its reactor's status slots free (native engine). No samples without tcp.",
+    type: 'counter',
+    samples: (s) => (s.tcp === null ? [] : [one(s.tcp.statusSlotsFull)]),
+  },
+  {
     name: 'heartwatch_address_changes_total',
     help: "Heartbeats from another source than their host's previous one (two senders sharing an id, when it keeps rising).",
     type: 'counter',

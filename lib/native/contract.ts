@@ -128,6 +128,7 @@ export const counterNames = {
     'notAllowed',
     'authFailed',
     'authSlotsFull',
+    'statusSlotsFull',
   ],
   status: ['hosts', 'bytes', 'oversize', 'overBudget', 'lost', 'eventsDropped'],
 } as const;

@@ -94,6 +94,7 @@ constexpr std::pair<const char*, TcpReactorCounter> kTcpReactorCounters[] = {
     {"notAllowed", TcpReactorCounter::kNotAllowed},
     {"authFailed", TcpReactorCounter::kAuthFailed},
     {"authSlotsFull", TcpReactorCounter::kAuthSlotsFull},
+    {"statusSlotsFull", TcpReactorCounter::kStatusSlotsFull},
 };
 
 constexpr std::pair<const char*, StatusCounter> kStatusCounters[] = {

@@ -75,36 +75,46 @@ std::vector<uint8_t> concat(const std::vector<std::vector<uint8_t>>& parts) {
   return out;
 }
 
-// Statuses (issue 13): a payload up to the keep buffer's size is copied there whatever the
-// cuts, an AUTH tag after it is not, and a longer payload is skipped without touching it.
-TEST(FrameReader, KeepsPayloadsThatFitAtEveryCut) {
+// Statuses (issue 13): the reader keeps no payload; a caller places the bytes it fed by
+// frame_offset() (taken before each call) and gathers a payload from them, as the TCP reactor
+// does. At every cut, that yields each payload exactly, and never a tag byte.
+TEST(FrameReader, FrameOffsetPlacesPayloadBytesAtEveryCut) {
   std::vector<uint8_t> a = frame(1, 0, 5);
   std::vector<uint8_t> b = frame(2, 1, 6, 2);  // with an AUTH tag
-  std::vector<uint8_t> c = frame(3, 2, 9);     // longer than the buffer
+  std::vector<uint8_t> c = frame(3, 2, 0);
   for (int i = 0; i < 5; ++i) a[28 + i] = static_cast<uint8_t>('a' + i);
   for (int i = 0; i < 6; ++i) b[28 + i] = static_cast<uint8_t>('A' + i);
   const std::vector<uint8_t> stream = concat({a, b, c});
   for (size_t cut = 1; cut < stream.size(); ++cut) {
     FrameReader reader;
-    uint8_t keep[8];
-    std::memset(keep, 0, sizeof keep);
+    std::string payload;
     std::vector<std::string> kept;
     for (size_t start : {size_t{0}, cut}) {
       const uint8_t* data = stream.data() + start;
       const uint8_t* stop = start == 0 ? stream.data() + cut : stream.data() + stream.size();
-      ParsedHeartbeat parsed{};
-      ParseStatus status{};
-      while (reader.next(data, stop, parsed, status, keep, sizeof keep) == FrameReader::Result::kFrame) {
-        kept.push_back(parsed.payload_len <= sizeof keep
-                           ? std::string(reinterpret_cast<const char*>(keep), parsed.payload_len)
-                           : std::string("skipped"));
-        std::memset(keep, 0, sizeof keep);
+      while (data < stop) {
+        const uint8_t* begin = data;
+        const uint32_t offset = reader.frame_offset();
+        ParsedHeartbeat parsed{};
+        ParseStatus status{};
+        const auto result = reader.next(data, stop, parsed, status);
+        ASSERT_NE(result, FrameReader::Result::kViolation) << cut;
+        if (!reader.header_complete() && result != FrameReader::Result::kFrame) continue;
+        // Frame bytes [offset, offset + (data - begin)) were [begin, data).
+        for (uint32_t at = offset; at < offset + (data - begin); ++at) {
+          if (at >= 28 && at < reader.signed_bytes()) payload.push_back(static_cast<char>(begin[at - offset]));
+        }
+        if (result == FrameReader::Result::kFrame) {
+          EXPECT_EQ(payload.size(), parsed.payload_len) << cut;
+          kept.push_back(payload);
+          payload.clear();
+        }
       }
     }
     ASSERT_EQ(kept.size(), 3u) << cut;
     EXPECT_EQ(kept[0], "abcde") << cut;
     EXPECT_EQ(kept[1], "ABCDEF") << cut;
-    EXPECT_EQ(kept[2], "skipped") << cut;
+    EXPECT_EQ(kept[2], "") << cut;
   }
 }
 

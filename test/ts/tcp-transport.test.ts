@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import type { HostEvent, UpEvent } from '../../lib/events.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
+import { registerMetrics } from '../../lib/metrics/prometheus.js';
 import type { HeartwatchOptions } from '../../lib/options.js';
 import { hostIdFromSource } from '../../lib/protocol/host-id.js';
 import { encodeHeartbeat } from '../../lib/protocol/wire-v1.js';
@@ -162,6 +163,46 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     await log.waitFor(isUp(7n));
     await log.waitFor(isUp(8n));
     expect(tcpStats().frames).toBe(2);
+  });
+
+  it('keeps every beat whose status spans reads; a status past the native pool is refused and counted', async () => {
+    const { hw, log, client, tcpStats } = await start({}, { reactors: 1, maxConnections: 1000 });
+    // More statuses in flight at once than a native reactor has slots for (256).
+    const hosts = 300;
+    const status = (id: number) => Buffer.from(`host ${id} `.padEnd(1000, 's'));
+    const frames = Array.from({ length: hosts }, (_, i) =>
+      Buffer.from(
+        encodeHeartbeat({
+          hostId: BigInt(i + 1),
+          incarnation: 5,
+          seq: 0,
+          intervalMs: 0,
+          payload: status(i + 1),
+        }),
+      ),
+    );
+    const clients: TcpClient[] = [];
+    for (const f of frames) {
+      const c = await client();
+      clients.push(c);
+      await c.write(f.subarray(0, 500));
+    }
+    if (engine === 'native') {
+      expect(await until(() => tcpStats().statusSlotsFull > 0, 10_000)).toBe(true);
+    }
+    for (let i = 0; i < hosts; i++) await clients[i].write(frames[i].subarray(500));
+    const ups = () => log.events.filter((e): e is UpEvent => e.type === 'up');
+    expect(await until(() => ups().length === hosts, 10_000)).toBe(true);
+    const kept = ups().filter((e) => e.status !== undefined);
+    for (const up of kept) expect(up.status).toEqual(status(Number(up.id)));
+    // Each status is delivered exactly or refused and counted; none is lost otherwise.
+    const refused = tcpStats().statusSlotsFull;
+    expect(kept.length + refused).toBe(hosts);
+    if (engine === 'js') expect(refused).toBe(0);
+    const metrics = registerMetrics(hw);
+    const text = await metrics.registry.metrics();
+    metrics.dispose();
+    expect(text).toMatch(new RegExp(`^heartwatch_tcp_status_slots_full_total ${refused}$`, 'm'));
   });
 
   it('closes only the connection whose frame breaks the protocol, and counts it', async () => {

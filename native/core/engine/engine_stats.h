@@ -83,7 +83,8 @@ enum class TcpReactorCounter : uint32_t {
   kNotAllowed = 9,         // frames dropped: the peer is outside the `allow` list
   kAuthFailed = 10,        // frames dropped: AUTH tag wrong, or the frame was altered
   kAuthSlotsFull = 11,     // connections closed: a signed frame spanned reads, no TagSlot was free
-  kCount = 12,
+  kStatusSlotsFull = 12,   // statuses refused (beats kept): one spanned reads, no status slot was free
+  kCount = 13,
 };
 
 // One line per worker after all the others (status_carrier.h, detector.h "Statuses"); field

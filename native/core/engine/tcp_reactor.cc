@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -51,7 +52,9 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
       staged_(kStageFrames * rings_.size()),
       staged_counts_(rings_.size(), 0) {
   // The per-connection memory the docs promise: this record plus a 24-byte wheel node.
-  static_assert(sizeof(Connection) <= 104);
+  static_assert(sizeof(Connection) <= 96);
+  // The times' wrapping ages hold while every pending deadline is this far off at most.
+  static_assert(kMaxOptionTimeoutMs < (uint32_t{1} << 31));
   // And what the docs promise for signed frames that span reads: ~1.8 KiB a slot.
   static_assert(sizeof(TagSlot) <= 1824);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -151,14 +154,11 @@ void TcpReactor::adopt(uint64_t now_ms) {
     Connection& connection = connections_[id];
     connection = Connection{};
     connection.tag_slot = kNoTagSlot;
+    connection.status_slot = StatusSlotPool::kNone;
     connection.fd = accepted.fd;
-    connection.opened_ms = now_ms;
+    connection.opened_ms = static_cast<uint32_t>(now_ms);
     connection.ip_key = accepted.ip_key;
     connection.peer = accepted.peer;
-    if (statuses_.enabled()) {
-      if (status_buffers_.size() <= id) status_buffers_.resize(id + 1);
-      if (!status_buffers_[id]) status_buffers_[id].reset(new uint8_t[max_status_bytes_]);
-    }
     epoll_event event{};
     event.events = EPOLLIN | EPOLLRDHUP;
     event.data.u64 = id;
@@ -166,7 +166,7 @@ void TcpReactor::adopt(uint64_t now_ms) {
       close_connection(id, true);
       continue;
     }
-    wheel_.arm(id, deadline_of(connection));
+    wheel_.arm(id, deadline_of(connection, now_ms));
   }
 }
 
@@ -200,30 +200,21 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   ParsedHeartbeat parsed;
   ParseStatus status;
   FrameReader::Result result;
-  uint8_t* keep = statuses_.enabled() ? status_buffers_[id].get() : nullptr;
   const uint8_t* begin;
   uint32_t offset;
   for (;;) {
     begin = data;
     offset = connection.reader.frame_offset();
-    result = connection.reader.next(data, end, parsed, status, keep, max_status_bytes_);
+    result = connection.reader.next(data, end, parsed, status);
     if (result != FrameReader::Result::kFrame) break;
     ++complete;
     // A peer outside `allow` is dropped before any hashing, as a datagram is before parsing.
-    if (!allowed) {
+    if (allowed) {
+      deliver(connection, begin, data, offset, parsed, status, source, dropped);
+    } else {
       ++dropped[static_cast<size_t>(TcpReactorCounter::kNotAllowed)];
-      continue;
     }
-    const AuthVerdict verdict = check_frame(connection, begin, data, offset, parsed, status);
-    if (!admit(verdict, dropped)) continue;
-    ShardMessage message;
-    to_shard_message(identity_, status, parsed, source, verdict == AuthVerdict::kAuthenticated, message);
-    if (statuses_.enabled() && parsed.payload_len > 0) {
-      const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
-      const bool kept = parsed.payload_len <= max_status_bytes_;  // then all of it is in `keep`
-      statuses_.carry(owner, message, parsed.payload_len, keep, parsed.payload_len, nullptr, kept);
-    }
-    stage(message);
+    release_status(connection);
   }
   if (complete) EngineStats::add(counters_, TcpReactorCounter::kFrames, complete);
   for (TcpReactorCounter field : {TcpReactorCounter::kAuthUnsupported, TcpReactorCounter::kUnauthenticated,
@@ -238,12 +229,29 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
   }
   // The bytes ran out, maybe inside a frame that goes on in the next read.
   if (allowed && !follow_tag(id, begin, end, offset)) return;
-  if (complete) connection.last_frame_ms = now_ms;
+  if (allowed && statuses_.enabled()) hold_status(connection, begin, end, offset);
+  if (complete) {
+    connection.last_frame_ms = static_cast<uint32_t>(now_ms);
+    connection.framed = true;
+  }
   // A frame began in this read: the slow-frame bound runs from now.
   if (connection.reader.mid_frame() && (complete > 0 || !was_mid_frame)) {
-    connection.frame_started_ms = now_ms;
+    connection.frame_started_ms = static_cast<uint32_t>(now_ms);
   }
-  wheel_.arm(id, deadline_of(connection));
+  wheel_.arm(id, deadline_of(connection, now_ms));
+}
+
+void TcpReactor::deliver(Connection& connection, const uint8_t* begin, const uint8_t* end, uint32_t offset,
+                         const ParsedHeartbeat& parsed, ParseStatus status, const sockaddr_storage& source,
+                         uint64_t* dropped) {
+  const AuthVerdict verdict = check_frame(connection, begin, end, offset, parsed, status);
+  if (!admit(verdict, dropped)) return;
+  ShardMessage message;
+  to_shard_message(identity_, status, parsed, source, verdict == AuthVerdict::kAuthenticated, message);
+  if (statuses_.enabled() && parsed.payload_len > 0) {
+    carry_status(connection, message, parsed.payload_len, begin, offset);
+  }
+  stage(message);
 }
 
 // Whether a complete frame goes on to its worker; what it counts for is added to `dropped`.
@@ -341,6 +349,51 @@ void TcpReactor::release_tag(Connection& connection) noexcept {
   connection.tag_slot = kNoTagSlot;
 }
 
+void TcpReactor::hold_status(Connection& connection, const uint8_t* begin, const uint8_t* end, uint32_t offset) {
+  const FrameReader& reader = connection.reader;
+  if (!reader.header_complete()) return;
+  const uint32_t payload_end = reader.signed_bytes();  // the payload is [kHeartbeatHeaderBytes, payload_end)
+  // A status longer than the limit travels as its size alone: nothing to keep.
+  if (payload_end - kHeartbeatHeaderBytes > max_status_bytes_) return;
+  const uint32_t from = std::max<uint32_t>(offset, kHeartbeatHeaderBytes);
+  const uint32_t to = std::min(offset + static_cast<uint32_t>(end - begin), payload_end);
+  if (from >= to) return;  // no payload byte in this read
+  if (connection.status_slot == StatusSlotPool::kNone) {
+    connection.status_slot = status_slots_.take();
+    if (connection.status_slot == StatusSlotPool::kNone) {
+      connection.status_slot = kStatusRefused;
+      EngineStats::add(counters_, TcpReactorCounter::kStatusSlotsFull, 1);
+    }
+  }
+  if (connection.status_slot == kStatusRefused) return;
+  std::memcpy(status_slots_.bytes(connection.status_slot) + (from - kHeartbeatHeaderBytes), begin + (from - offset),
+              to - from);
+}
+
+void TcpReactor::carry_status(const Connection& connection, ShardMessage& message, uint32_t size,
+                              const uint8_t* begin, uint32_t offset) noexcept {
+  const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
+  // Longer than the limit: its size alone (carry() reads no byte).
+  if (size > max_status_bytes_) return statuses_.carry(owner, message, size, nullptr, 0, nullptr, false);
+  // Payload bytes that came in earlier reads, now in the slot; the rest start at `begin`.
+  const uint32_t held = offset > kHeartbeatHeaderBytes ? std::min<uint32_t>(offset - kHeartbeatHeaderBytes, size) : 0;
+  if (held == 0) {
+    statuses_.carry(owner, message, size, begin + (kHeartbeatHeaderBytes - offset), size, nullptr, true);
+  } else if (connection.status_slot != kStatusRefused) {
+    // hold_status() took a slot with the first payload byte of an earlier read.
+    assert(connection.status_slot < StatusSlotPool::kSlots);
+    statuses_.carry(owner, message, size, status_slots_.bytes(connection.status_slot), held, begin, true);
+  }
+  // Refused (no slot was free): the beat goes on without it, counted when it was refused.
+}
+
+void TcpReactor::release_status(Connection& connection) noexcept {
+  if (connection.status_slot != StatusSlotPool::kNone && connection.status_slot != kStatusRefused) {
+    status_slots_.release(connection.status_slot);
+  }
+  connection.status_slot = StatusSlotPool::kNone;
+}
+
 void TcpReactor::stage(const ShardMessage& message) {
   const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
   staged_[owner * kStageFrames + staged_counts_[owner]++] = message;
@@ -357,22 +410,20 @@ void TcpReactor::flush(uint32_t worker) {
   if (pushed > 0) wake_[worker]->notify();
 }
 
-uint64_t TcpReactor::deadline_of(const Connection& connection) const noexcept {
-  uint64_t deadline = connection.last_frame_ms == 0
-                          ? connection.opened_ms + tcp_.handshake_timeout_ms
-                          : connection.last_frame_ms + tcp_.idle_timeout_ms;
+uint64_t TcpReactor::deadline_of(const Connection& connection, uint64_t now_ms) const noexcept {
+  uint64_t deadline = connection.framed ? now_ms - age_ms(connection.last_frame_ms, now_ms) + tcp_.idle_timeout_ms
+                                        : now_ms - age_ms(connection.opened_ms, now_ms) + tcp_.handshake_timeout_ms;
   if (connection.reader.mid_frame()) {
-    deadline = std::min(deadline, connection.frame_started_ms + tcp_.frame_timeout_ms);
+    deadline = std::min(deadline, now_ms - age_ms(connection.frame_started_ms, now_ms) + tcp_.frame_timeout_ms);
   }
   return deadline;
 }
 
 void TcpReactor::expire(uint32_t id, uint64_t now_ms) {
   const Connection& connection = connections_[id];
-  if (connection.last_frame_ms == 0 && now_ms >= connection.opened_ms + tcp_.handshake_timeout_ms) {
+  if (!connection.framed && age_ms(connection.opened_ms, now_ms) >= tcp_.handshake_timeout_ms) {
     EngineStats::add(counters_, TcpReactorCounter::kHandshakeTimeouts, 1);
-  } else if (connection.reader.mid_frame() &&
-             now_ms >= connection.frame_started_ms + tcp_.frame_timeout_ms) {
+  } else if (connection.reader.mid_frame() && age_ms(connection.frame_started_ms, now_ms) >= tcp_.frame_timeout_ms) {
     EngineStats::add(counters_, TcpReactorCounter::kSlowFrames, 1);
   } else {
     EngineStats::add(counters_, TcpReactorCounter::kIdleTimeouts, 1);
@@ -391,6 +442,7 @@ void TcpReactor::close_connection(uint32_t id, bool reset) {
   close(connection.fd);  // also leaves the epoll set
   connection.fd = -1;
   release_tag(connection);
+  release_status(connection);
   wheel_.disarm(id);
   free_ids_.push_back(id);
   closed_.try_push(connection.ip_key);

@@ -6,12 +6,18 @@
 // DeadlineWheel. TCP frames pass the same source allow-list and authentication as datagrams
 // (see auth_ below).
 //
-// Memory per connection: a Connection record and a wheel node (~130 bytes) and no buffer: the
-// 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored. A signed
-// frame that spans reads also holds one TagSlot (~1.8 KiB: the HMAC states of up to 8 keys and
-// the tag) until it completes; a reactor has at most kTagSlots of them (~460 KiB), allocated the
-// first time one is needed. A connection that needs a slot when none is free is closed (reset)
-// and counted (authSlotsFull), so half-sent signed frames cannot grow memory past that bound.
+// Memory per connection: a 96-byte Connection record, a 24-byte wheel node and a 4-byte slot
+// in free_ids_ once the id is closed: 124 bytes, and no buffer. The 64 KiB read buffer is the
+// thread's, a frame's payload is skipped, and a status (a payload up to max_status_bytes) wholly
+// inside one read is passed on from that buffer in place. Two bounded pools, each allocated the
+// first time it is needed, hold what a frame that spans reads must keep until it completes:
+// - a status's bytes, in one of StatusSlotPool::kSlots slots of max_status_bytes (256 KiB at
+//   the default 1 KiB). A status that finds no slot free is refused and counted
+//   (statusSlotsFull); its heartbeat still counts, and the host keeps its previous status.
+// - a signed frame's hashing state, in one of kTagSlots TagSlots (~1.8 KiB: the HMAC states of
+//   up to 8 keys and the tag; ~460 KiB). A connection that needs one when none is free is closed
+//   (reset) and counted (authSlotsFull): its frame cannot be verified.
+// So half-sent frames cannot grow memory past those bounds.
 #pragma once
 
 #include <netinet/in.h>
@@ -29,6 +35,7 @@
 #include "core/engine/receive_watermark.h"
 #include "core/engine/shard_message.h"
 #include "core/engine/status_carrier.h"
+#include "core/engine/status_slot_pool.h"
 #include "core/engine/wake_signal.h"
 #include "core/net/deadline_wheel.h"
 #include "core/protocol/frame_reader.h"
@@ -61,11 +68,12 @@ class TcpReactor {
 
   // Runs on: JS thread.
   void start();
-  // Passes heartbeat statuses to the workers through `rings` (one per worker): each connection
-  // then holds one buffer of `max_status_bytes` for the status of its frame in progress.
+  // Passes heartbeat statuses to the workers through `rings` (one per worker); a status that
+  // spans reads is gathered in a StatusSlotPool slot of `max_status_bytes`.
   // Before start(). Runs on: JS thread.
   void carry_statuses(std::vector<ByteRing*> rings, uint32_t max_status_bytes) {
     max_status_bytes_ = max_status_bytes;
+    status_slots_.set_slot_bytes(max_status_bytes);
     statuses_.attach(std::move(rings), max_status_bytes);
   }
   void request_stop() noexcept;
@@ -88,23 +96,32 @@ class TcpReactor {
   ReceiveWatermark& watermark() noexcept { return watermark_; }
 
  private:
+  // Times are the low 32 bits of the reactor's monotonic ms, read as ages with wrapping
+  // arithmetic (age_ms()): each one matters only while its deadline is pending, under 2^24 ms,
+  // after which the wheel closes the connection or the time is renewed. Fields ordered for
+  // no padding: 96 bytes.
   struct Connection {
     FrameReader reader;
     int fd;
-    uint64_t opened_ms;
-    uint64_t last_frame_ms;  // 0 until the first complete frame
-    uint64_t frame_started_ms;
-    uint64_t ip_key;
+    uint32_t opened_ms;
+    uint32_t last_frame_ms;     // valid once `framed`
+    uint32_t frame_started_ms;  // valid while reader.mid_frame()
     PeerSockaddr peer;
-    uint32_t tag_slot;  // kNoTagSlot, or the TagSlot hashing its signed frame in progress
+    uint16_t tag_slot;     // kNoTagSlot, or the TagSlot hashing its signed frame in progress
+    uint16_t status_slot;  // StatusSlotPool::kNone, kStatusRefused, or the slot holding its status so far
+    bool framed;           // a complete frame has arrived
+    uint64_t ip_key;
   };
   // A signed frame's tag as its bytes arrive across reads.
   struct TagSlot {
     KeyRing::PartialTag partial;
     uint8_t tag[kAuthTagBytes];
   };
-  static constexpr uint32_t kNoTagSlot = ~uint32_t{0};
-  static constexpr uint32_t kTagSlots = 256;
+  static constexpr uint16_t kNoTagSlot = 0xffff;
+  static constexpr uint16_t kTagSlots = 256;
+  // The status of the frame in progress found no slot free: its beat goes on without it.
+  static constexpr uint16_t kStatusRefused = 0xfffe;
+  static_assert(StatusSlotPool::kSlots < kStatusRefused && StatusSlotPool::kNone == 0xffff);
 
   // Runs on: reactor thread, for all the private functions below.
   void run();
@@ -112,6 +129,11 @@ class TcpReactor {
   // Returns whether the connection was read empty (or closed).
   bool read_ready(uint32_t id, uint64_t now_ms);
   void frames(uint32_t id, const uint8_t* data, size_t length, uint64_t now_ms);
+  // The frame that next() completed from [begin, end), taken `offset` bytes into it before this
+  // read: checked, and staged for its worker unless dropped (counted in `dropped`).
+  void deliver(Connection& connection, const uint8_t* begin, const uint8_t* end, uint32_t offset,
+               const ParsedHeartbeat& parsed, ParseStatus status, const sockaddr_storage& source,
+               uint64_t* dropped);
   bool admit(AuthVerdict verdict, uint64_t* dropped) const noexcept;
   // The verdict on the frame that next() completed from [begin, end); `offset`: the bytes of it
   // taken before this read.
@@ -124,10 +146,22 @@ class TcpReactor {
   static void feed_tag(TagSlot& slot, const FrameReader& reader, const uint8_t* begin, const uint8_t* end,
                        uint32_t offset) noexcept;
   void release_tag(Connection& connection) noexcept;
+  // The frame in progress goes on in a later read: its status bytes in [begin, end) are kept in
+  // a StatusSlotPool slot (taken with its first payload byte), or refused when none is free.
+  void hold_status(Connection& connection, const uint8_t* begin, const uint8_t* end, uint32_t offset);
+  // Notes the complete frame's status in `message`: from [begin, ...) in place, after the bytes
+  // held in its slot when it spanned reads.
+  void carry_status(const Connection& connection, ShardMessage& message, uint32_t size, const uint8_t* begin,
+                    uint32_t offset) noexcept;
+  void release_status(Connection& connection) noexcept;
   void stage(const ShardMessage& message);
   void flush(uint32_t worker);
   void expire(uint32_t id, uint64_t now_ms);
-  uint64_t deadline_of(const Connection& connection) const noexcept;
+  uint64_t deadline_of(const Connection& connection, uint64_t now_ms) const noexcept;
+  // How long ago `stamp` (a Connection time) was, at `now_ms`.
+  static uint32_t age_ms(uint32_t stamp, uint64_t now_ms) noexcept {
+    return static_cast<uint32_t>(now_ms) - stamp;
+  }
   void close_connection(uint32_t id, bool reset);
   void close_all() noexcept;
 
@@ -162,8 +196,7 @@ class TcpReactor {
   std::vector<uint32_t> staged_counts_;
   StatusCarrier statuses_;
   uint32_t max_status_bytes_ = 0;
-  // Per connection id, kept for the next connection with that id: its status buffer.
-  std::vector<std::unique_ptr<uint8_t[]>> status_buffers_;
+  StatusSlotPool status_slots_;
   std::unique_ptr<TagSlot[]> tag_slots_;  // kTagSlots of them once a signed frame spans reads
   std::vector<uint32_t> free_tag_slots_;
   TagSlot scratch_;

@@ -6,7 +6,7 @@
 namespace heartwatch {
 
 FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end, ParsedHeartbeat& frame,
-                                      ParseStatus& status, uint8_t* keep, uint32_t keep_capacity) noexcept {
+                                      ParseStatus& status) noexcept {
   while (data < end) {
     if (filled_ < kHeartbeatHeaderBytes) {
       const size_t take = std::min<size_t>(kHeartbeatHeaderBytes - filled_, end - data);
@@ -21,14 +21,6 @@ FrameReader::Result FrameReader::next(const uint8_t*& data, const uint8_t* end, 
       body_left_ = static_cast<uint32_t>(message_bytes - kHeartbeatHeaderBytes);
     } else {
       const size_t skip = std::min<size_t>(body_left_, end - data);
-      if (keep != nullptr) {
-        // Where these bytes fall in the body, from the header: the payload, then any tag.
-        const uint32_t payload = signed_bytes() - kHeartbeatHeaderBytes;
-        const uint32_t done = frame_offset() - kHeartbeatHeaderBytes;
-        if (payload <= keep_capacity && done < payload) {
-          std::memcpy(keep + done, data, std::min<size_t>(skip, payload - done));
-        }
-      }
       body_left_ -= static_cast<uint32_t>(skip);
       data += skip;
     }
