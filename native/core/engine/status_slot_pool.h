@@ -2,9 +2,9 @@
 // one read is passed on from the read buffer in place and needs none of this; one whose bytes
 // come over several reads is gathered in a slot of `max_status_bytes` until its frame completes.
 // At most kSlots are taken at once, each allocated the first time it is taken and kept for the
-// next, so the pool holds at most kSlots x max_status_bytes (256 KiB at the default 1 KiB) and
-// only as much as the most statuses that were ever in flight at once. Past kSlots the caller
-// refuses the status and keeps the beat (TcpReactor, tcp.statusSlotsFull).
+// next, so the pool holds only as much as the most statuses ever in flight at once, and at most
+// kSlots x max_status_bytes (256 KiB at the default 1 KiB, 16 MiB at the largest limit). Past
+// kSlots the caller refuses the status and keeps the beat (TcpReactor, tcp.statusSlotsFull).
 //
 // Runs on: the owning reactor thread, for every member.
 #pragma once

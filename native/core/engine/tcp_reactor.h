@@ -7,12 +7,13 @@
 // (see auth_ below).
 //
 // Memory per connection: a 96-byte Connection record, a 24-byte wheel node and a 4-byte slot
-// in free_ids_ once the id is closed: 124 bytes, and no buffer. The 64 KiB read buffer is the
+// in free_ids_ once the id is closed: 124 bytes plus the vectors' spare capacity (measured 119-159
+// bytes, bench/README.md "TCP transport"), and no buffer. The 64 KiB read buffer is the
 // thread's, a frame's payload is skipped, and a status (a payload up to max_status_bytes) wholly
 // inside one read is passed on from that buffer in place. Two bounded pools, each allocated the
 // first time it is needed, hold what a frame that spans reads must keep until it completes:
 // - a status's bytes, in one of StatusSlotPool::kSlots slots of max_status_bytes (256 KiB at
-//   the default 1 KiB). A status that finds no slot free is refused and counted
+//   the default 1 KiB, 16 MiB at the largest limit). A status that finds no slot free is refused and counted
 //   (statusSlotsFull); its heartbeat still counts, and the host keeps its previous status.
 // - a signed frame's hashing state, in one of kTagSlots TagSlots (~1.8 KiB: the HMAC states of
 //   up to 8 keys and the tag; ~460 KiB). A connection that needs one when none is free is closed
