@@ -12,6 +12,7 @@
 // object: times are ms from the SIGSTOP.
 //
 // Runs on: its main thread; the simulator on its own thread, pinned to the sender CPU.
+const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { parseArgs } = require('node:util');
@@ -37,6 +38,32 @@ const { defaultCpus, sleep, startServer } = require(
 const { simulateFleet } = require(path.join(root, 'dist', 'index.js'));
 const epochNow = () => performance.timeOrigin + performance.now();
 
+/**
+ * The machine's own loss counters, which no socket sees: datagrams dropped before they reach
+ * one (a CPU's backlog full while its softirq work waits: /proc/net/softnet_stat, per CPU) and
+ * UDP's totals (/proc/net/snmp). Machine-wide: other traffic counts too.
+ */
+function kernelCounters() {
+  const backlogDrops = fs
+    .readFileSync('/proc/net/softnet_stat', 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => Number.parseInt(line.split(/\s+/)[1], 16));
+  const udp = fs
+    .readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('Udp:'))
+    .map((line) => line.split(/\s+/).slice(1));
+  return { backlogDrops, udp: Object.fromEntries(udp[0].map((k, i) => [k, Number(udp[1][i])])) };
+}
+
+function counterDelta(before, after) {
+  return {
+    backlogDropsPerCpu: after.backlogDrops.map((n, i) => n - before.backlogDrops[i]),
+    udp: Object.fromEntries(Object.entries(after.udp).map(([k, n]) => [k, n - before.udp[k]])),
+  };
+}
+
 /** The run: steady after 3 beats, the server stopped one interval later, observed 2 timeouts. */
 async function probe(cpus) {
   const server = await startServer({
@@ -44,14 +71,16 @@ async function probe(cpus) {
     ...{ scanIntervalMs: 100, recvBufferBytes: 8 << 20, recordDowns: true },
     receiveBackend: values['receive-backend'],
   });
-  const endMs = 4 * intervalMs + pauseMs + 2 * timeoutMs;
+  // Until the downs are read, as in run-heartwatch.js: the sender outlasts the observation.
+  const sending = new AbortController();
   const fleet = simulateFleet({
     ...{ server: `udp://127.0.0.1:${server.port}`, hosts, cpu: cpus.sender },
-    ...{ packetsPerSecond: (hosts * 1000) / intervalMs, durationMs: endMs + 200 },
+    ...{ packetsPerSecond: (hosts * 1000) / intervalMs, durationMs: 0, signal: sending.signal },
     ...{ seed: Number(values.seed), longGapMs: timeoutMs },
   });
   await sleep(3 * intervalMs);
   const before = await server.ask({ cmd: 'stats' });
+  const countersBefore = kernelCounters();
   await sleep(intervalMs);
   const stoppedAt = epochNow();
   process.kill(server.pid, 'SIGSTOP');
@@ -60,14 +89,18 @@ async function probe(cpus) {
   process.kill(server.pid, 'SIGCONT');
   await sleep(2 * timeoutMs);
   const after = await server.ask({ cmd: 'stats' });
+  const counters = counterDelta(countersBefore, kernelCounters());
   const { downs } = await server.ask({ cmd: 'downs' });
+  sending.abort();
   const report = await fleet;
   await server.stop();
-  return { before, after, downs, report, stoppedAt, resumedAt };
+  return { before, after, counters, downs, report, stoppedAt, resumedAt };
 }
 
 async function main() {
-  const { before, after, downs, report, stoppedAt, resumedAt } = await probe(defaultCpus());
+  const { before, after, counters, downs, report, stoppedAt, resumedAt } = await probe(
+    defaultCpus(),
+  );
   const epoch = (at) => performance.timeOrigin + at;
   const gaps = new Map(
     report.longGaps.map((g) => [
@@ -85,13 +118,16 @@ async function main() {
   const result = {
     ...{ hosts, pauseMs: Math.round(resumedAt - stoppedAt), serverRoot: values['server-root'] },
     receiveBackend: after.receiveBackend ?? null,
+    senderEnded: rel(epoch(report.startedAt + report.elapsedMs)),
     ...{
       sent: report.packetsSent,
       sendErrors: report.sendErrors,
       hostsSilentOverTimeout: gaps.size,
     },
+    received: after.received - before.received,
     kernelDrops: after.kernelDrops - before.kernelDrops,
     ringDrops: after.ringDrops - before.ringDrops,
+    machine: counters,
     ...{ downs: listed.length, falseDowns: listed.length - late, senderLateDowns: late },
     list: listed,
   };

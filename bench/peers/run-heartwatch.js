@@ -45,11 +45,16 @@ async function runHeartwatch({
     const steadyMs = 3 * intervalMs;
     const eventMs = steadyMs + intervalMs;
     const endMs = eventMs + observeMs;
+    // The fleet beats until the downs have been read, however late this process's timers run
+    // on a loaded machine: a fixed duration could end before the observation does, and every
+    // host would then go down for real.
+    const sending = new AbortController();
     const fleet = simulateFleet({
       server: `udp://127.0.0.1:${server.port}`,
       hosts,
       packetsPerSecond: (hosts * 1000) / intervalMs,
-      durationMs: endMs + 200,
+      durationMs: 0,
+      signal: sending.signal,
       cpu: cpus.sender,
       seed: run + 1,
       kills: kill > 0 ? [{ hosts: kill, firstHost: firstKill, atMs: eventMs }] : [],
@@ -69,6 +74,7 @@ async function runHeartwatch({
     }
     const after = await server.ask({ cmd: 'stats' });
     const { downs } = await server.ask({ cmd: 'downs' });
+    sending.abort();
     const report = await fleet;
     // The simulator's times are performance.now() of this process: epoch ms once shifted.
     const epoch = (at) => performance.timeOrigin + at;
