@@ -3,15 +3,16 @@
 //
 //   node bench/ingest-server.js --contender heartwatch-native|heartwatch-js|node-dgram
 //        [--hosts N] [--timeout MS] [--scan-interval MS] [--forget-after MS] [--recv-buffer BYTES]
-//        [--record-downs]
+//        [--record-downs] [--receive-backend auto|recvmmsg|io_uring]
 //   (`--contender heartwatch [--engine native|js]` is the older spelling of the first two.)
 //
 // Prints {"port":N,"rssBaseBytes":N} once listening, rssBaseBytes being the RSS before the server
 // was created. Then answers each JSON line on stdin with one JSON line on stdout:
 //   {"cmd":"stats"}   counters so far, CPU time and RSS
 //   {"cmd":"downs"}   with --record-downs, every down event so far:
-//                     {"downs":[[id, at, lastSeen, deliveredAt], ...]} (epoch ms; deliveredAt is
-//                     when the event reached this process's listener)
+//                     {"downs":[[id, at, lastSeen, deliveredAt, uncertain], ...]} (epoch ms;
+//                     deliveredAt is when the event reached this process's listener; uncertain:
+//                     the down followed a window in which datagrams were lost)
 //   {"cmd":"drain","packets":N,"hosts":H,"order":"sequential"|"random","firstHost":F,
 //    "firstSeq":S,"cpu":C}
 //                     receiver capacity: blocks the event loop while bench/lib/prefill.js (on CPU
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     'forget-after': { type: 'string', default: '0' },
     'recv-buffer': { type: 'string', default: String(64 << 20) },
     'record-downs': { type: 'boolean', default: false },
+    'receive-backend': { type: 'string', default: 'auto' },
   },
 });
 const timeoutMs = Number(values.timeout);
@@ -52,6 +54,7 @@ async function main() {
   const downAt = [];
   const downLastSeen = [];
   const downDeliveredAt = [];
+  const downUncertain = [];
   const epoch = performance.timeOrigin;
   const onEvent = (event) => {
     if (event.type === 'down') {
@@ -61,6 +64,7 @@ async function main() {
       downAt.push(event.at);
       downLastSeen.push(event.lastSeen);
       downDeliveredAt.push(epoch + performance.now());
+      downUncertain.push(event.uncertain === true);
     } else if (event.type === 'up') {
       ups++;
     }
@@ -100,6 +104,9 @@ async function main() {
       cpus: null,
       maxHosts: Number(values.hosts) * 2,
       recvBufferBytes: Number(values['recv-buffer']),
+      ...(engines[values.contender] === 'native'
+        ? { receiveBackend: values['receive-backend'] }
+        : {}),
       ...(forgetAfterMs > 0 ? { forgetAfterMs } : {}),
     });
     hw.on('events', (batch) => {
@@ -114,6 +121,9 @@ async function main() {
         ringDrops: s.ringDrops,
         trackedHosts: s.trackedHosts,
         eventsPending: s.eventsPending,
+        lossyDeferred: s.lossyDeferred,
+        uncertainDowns: s.uncertainDowns,
+        receiveBackend: s.receivers[0]?.backend ?? null,
       };
     };
     close = () => hw.close();
@@ -188,7 +198,13 @@ async function main() {
     const command = JSON.parse(line);
     if (command.cmd === 'stats') reply(snapshot());
     else if (command.cmd === 'downs') {
-      const list = downIds.map((id, i) => [id, downAt[i], downLastSeen[i], downDeliveredAt[i]]);
+      const list = downIds.map((id, i) => [
+        id,
+        downAt[i],
+        downLastSeen[i],
+        downDeliveredAt[i],
+        downUncertain[i],
+      ]);
       reply({ downs: list });
     } else if (command.cmd === 'drain') reply(await drain(command));
     else throw new Error(`unknown command ${line}`);

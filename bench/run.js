@@ -13,8 +13,11 @@
 //        [--scenarios capacity,sustained,precision,pause,mass-failure,churn,peers,peers-pause,tcp]
 //        [--contenders heartwatch-native,heartwatch-native-tcp,heartwatch-native-auth,heartwatch-js,
 //                      node-dgram,node-net,bare-recvmmsg,redis-ttl,redis-zset,etcd-lease] [--runs N]
-//        [--server-cpu N] [--sender-cpu N]
+//        [--server-cpu N] [--sender-cpu N] [--hosts N]
 //        [--out DIR] [--merge]
+//
+// --hosts N runs the scenarios that take one fleet size (capacity, pause, precision,
+// peers-pause) at N hosts instead of their own default; the others ignore it.
 //
 // --merge keeps, from the latest.json already in the output directory, the rows of the scenarios
 // this run does not run (the results say which came from which command).
@@ -57,6 +60,7 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     'server-cpu': { type: 'string', default: String(defaultCpus().server) },
     'sender-cpu': { type: 'string', default: String(defaultCpus().sender) },
+    hosts: { type: 'string' },
     out: { type: 'string', default: path.join(__dirname, 'results') },
     merge: { type: 'boolean', default: false },
   },
@@ -124,6 +128,11 @@ async function main() {
   const quick = values.quick;
   const runs = values.runs === undefined ? (quick ? 3 : 5) : Number(values.runs);
   const cpus = { server: Number(values['server-cpu']), sender: Number(values['sender-cpu']) };
+  const hosts = values.hosts === undefined ? {} : { hosts: Number(values.hosts) };
+  if (hosts.hosts !== undefined && !(Number.isInteger(hosts.hosts) && hosts.hosts > 0)) {
+    console.error(`bench: --hosts must be a positive integer, got "${values.hosts}"`);
+    process.exit(2);
+  }
   ensurePackageBuilt();
   const started = Date.now();
   const log = (line) => console.error(line);
@@ -132,7 +141,7 @@ async function main() {
   for (const meta of scenarios) {
     const t0 = Date.now();
     try {
-      const scenarioRows = await meta.run({ quick, runs, contenders, cpus, log });
+      const scenarioRows = await meta.run({ quick, runs, contenders, cpus, log, ...hosts });
       rows.push(...scenarioRows);
       console.log(`\n${meta.title}\n\n${scenarioTable(meta, scenarioRows)}`);
     } catch (error) {

@@ -74,6 +74,13 @@ export interface SimulateFleetOptions {
    * when a loopback target's ephemeral ports run out. Default `'udp'`.
    */
   transport?: 'udp' | 'tcp';
+  /**
+   * Report, in `longGaps`, each host whose longest time between two of its heartbeats (or from
+   * its last one to the end of the run) went over this many milliseconds, 1 to 4 294 967 295: a
+   * host the simulator itself left silent (it fell behind, or was starved of CPU), late by its
+   * own clock rather than the server's. Costs 16 bytes per host. Default: not tracked.
+   */
+  longGapMs?: number;
 }
 
 /** What the simulator sent. Times are `performance.now()` milliseconds (NaN: never happened). */
@@ -92,6 +99,13 @@ export interface FleetReport {
   kills: { at: number; lastSendAt: number[] }[];
   /** One per `restarts` entry: when it took effect. */
   restartsAt: number[];
+  /**
+   * With `longGapMs`, by ascending `host` (0-based index), each host whose longest time between
+   * two sends (`gapMs`; a kill's silence counts, up to the restart or the end of the run) went
+   * over it, and when the send that ended that gap went out, or the run ended (`endedAt`).
+   * Empty without `longGapMs`.
+   */
+  longGaps: { host: number; gapMs: number; endedAt: number }[];
 }
 
 /** The addon's fleet simulator, as the native module exposes it. */
@@ -116,6 +130,7 @@ interface NativeFleetConfig {
   kills: { firstHost: number; hostCount: number; atMs: number; graceful: boolean }[];
   restarts: { firstHost: number; hostCount: number; atMs: number }[];
   tcp: boolean;
+  longGapMs: number;
 }
 
 interface NativeFleetRun {
@@ -134,6 +149,7 @@ interface NativeFleetReport {
   stoppedEarly: boolean;
   kills: { atMs: number; lastSendMs: number[] }[];
   restartAtMs: number[];
+  longGaps: { host: number; gapMs: number; endedMs: number }[];
 }
 
 const maxHosts = 16_777_216;
@@ -156,6 +172,7 @@ const knownKeys = [
   'kills',
   'restarts',
   'signal',
+  'longGapMs',
 ] as const;
 
 function describe(value: unknown): string {
@@ -296,6 +313,8 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   if (transport !== 'udp' && transport !== 'tcp') {
     throw invalid('transport', '"udp" or "tcp"', transport);
   }
+  const longGapMs =
+    options.longGapMs === undefined ? 0 : integer('longGapMs', options.longGapMs, 1, maxU32);
   return {
     address: address.host,
     port: address.port,
@@ -313,6 +332,7 @@ function nativeConfig(input: unknown): NativeFleetConfig {
     kills,
     restarts,
     tcp: transport === 'tcp',
+    longGapMs,
   };
 }
 
@@ -377,6 +397,11 @@ export async function simulateFleet(options: SimulateFleetOptions): Promise<Flee
     stoppedEarly: report.stoppedEarly,
     kills: report.kills.map((k) => ({ at: local(k.atMs), lastSendAt: k.lastSendMs.map(local) })),
     restartsAt: report.restartAtMs.map(local),
+    longGaps: report.longGaps.map((g) => ({
+      host: g.host,
+      gapMs: g.gapMs,
+      endedAt: local(g.endedMs),
+    })),
   };
 }
 

@@ -19,7 +19,7 @@ function defaultCpus() {
 
 /**
  * Starts one server contender pinned to `cpu` (taskset); `recordDowns` keeps every down event for
- * `ask({ cmd: 'downs' })`. Resolves once it listens, with its port, its RSS before the server was
+ * `ask({ cmd: 'downs' })`; `receiveBackend` is the native engine's (the others ignore it). Resolves once it listens, with its port, its RSS before the server was
  * created, its `pid`, `ask(command)` (one JSON reply per command, in order) and `stop()` (SIGTERM; resolves
  * with its final stats).
  */
@@ -32,6 +32,7 @@ async function startServer({
   forgetAfterMs = 0,
   recvBufferBytes,
   recordDowns = false,
+  receiveBackend = 'auto',
 }) {
   const args = [
     '-c',
@@ -51,6 +52,8 @@ async function startServer({
     '--recv-buffer',
     String(recvBufferBytes),
     ...(recordDowns ? ['--record-downs'] : []),
+    '--receive-backend',
+    receiveBackend,
   ];
   const child = spawn('taskset', args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) =>

@@ -7,12 +7,17 @@
 // Hosts beat every 1 s with a timeout of 3 s, so a 2 s pause leaves every host a beat that
 // arrived (queued in the socket) before its deadline: a detector that reads what is queued before
 // it judges reports none down.
+//
+// Unless the sender itself went quiet: for heartwatch and node-dgram the fleet simulator reports
+// each host it left silent longer than the timeout, and a down whose whole timeout, from lastSeen
+// to its deadline, falls in such a gap is counted as `senderLateDowns`, not as a false down (no
+// beat was sent for the detector to see). The peers' rows count every down as false.
 const { peers } = require('../peers/adapters.js');
-const { runHeartwatch } = require('../peers/run-heartwatch.js');
+const { runHeartwatch, senderLate } = require('../peers/run-heartwatch.js');
 const { runPeer } = require('../peers/run-peer.js');
 const { defaultCpus, measure, serverContenders } = require('../lib/suite.js');
 
-const metrics = ['falseDowns', 'beatsPerSecond', 'clientErrors'];
+const metrics = ['falseDowns', 'senderLateDowns', 'kernelDrops', 'beatsPerSecond', 'clientErrors'];
 const configsOf = (contender) => peers[contender]?.configs ?? ['defaults'];
 
 async function once({ contender, config, hosts, intervalMs, timeoutMs, pauseMs, cpus, run }) {
@@ -27,10 +32,17 @@ async function once({ contender, config, hosts, intervalMs, timeoutMs, pauseMs, 
   if (result.status !== 'ok') {
     return { ...base, status: result.status, reason: result.reason, falseDowns: null };
   }
+  const downs = result.downs.filter(([, at]) => at >= result.steadyAt);
+  const gaps = result.load.longGaps
+    ? new Map(result.load.longGaps.map(([id, ...g]) => [id, g]))
+    : null;
+  const late = gaps ? downs.filter((down) => senderLate(down, gaps, timeoutMs)).length : null;
   return {
     ...base,
     status: 'ok',
-    falseDowns: result.downs.filter(([, at]) => at >= result.steadyAt).length,
+    falseDowns: downs.length - (late ?? 0),
+    senderLateDowns: late,
+    kernelDrops: result.kernelDrops ?? null,
     beatsPerSecond: result.load.beatsPerSecond,
     clientErrors: result.load.errors,
     ...(result.load.lastError ? { reason: `last client error: ${result.load.lastError}` } : {}),
@@ -57,7 +69,7 @@ async function peersPause({
     runs: Math.min(runs, quick ? 1 : 3),
     keys: ['config'],
     metrics,
-    worst: ['falseDowns', 'clientErrors'],
+    worst: ['falseDowns', 'senderLateDowns', 'kernelDrops', 'clientErrors'],
     once: async (contender, run) => {
       const out = [];
       for (const config of configsOf(contender)) {
@@ -86,6 +98,8 @@ module.exports = {
     { field: 'status', label: 'status', ratio: false },
     { field: 'pauseMs', label: 'pause ms', ratio: false },
     { field: 'falseDowns', label: 'false downs', ratio: false },
+    { field: 'senderLateDowns', label: 'sender late', ratio: false },
+    { field: 'kernelDrops', label: 'kernel drops', ratio: false },
     { field: 'beatsPerSecond', label: 'beats/s', ratio: false },
     { field: 'clientErrors', label: 'sender errors', ratio: false },
   ],

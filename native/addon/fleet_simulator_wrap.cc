@@ -78,6 +78,7 @@ FleetSimulator::Config ToConfig(const Napi::Object& js) {
         {GetUint(restart, "firstHost"), GetUint(restart, "hostCount"), GetUint(restart, "atMs")});
   }
   config.tcp = js.Get("tcp").As<Napi::Boolean>().Value();
+  config.long_gap_ms = GetUint(js, "longGapMs");
   return config;
 }
 
@@ -115,6 +116,15 @@ Napi::Object ToJsReport(Napi::Env env, const FleetSimulator::Report& report) {
   }
   js.Set("kills", kills);
   js.Set("restartAtMs", ToJsArray(env, report.restart_at_ms));
+  Napi::Array gaps = Napi::Array::New(env, report.long_gaps.size());
+  for (uint32_t i = 0; i < report.long_gaps.size(); ++i) {
+    Napi::Object gap = Napi::Object::New(env);
+    gap.Set("host", report.long_gaps[i].host);
+    gap.Set("gapMs", report.long_gaps[i].gap_ms);
+    gap.Set("endedMs", report.long_gaps[i].ended_ms);
+    gaps.Set(i, gap);
+  }
+  js.Set("longGaps", gaps);
   return js;
 }
 

@@ -159,6 +159,7 @@ FleetSimulator::FleetSimulator(Config config)
     std::swap(order_[i], order_[j]);
   }
   hosts_.resize(config_.hosts);
+  if (config_.long_gap_ms > 0) gaps_.assign(config_.hosts, HostGap{0, 0});
   for (auto& host : hosts_) {
     host = HostState{-1, config_.first_seq, next_incarnation(0), 0,
                      HostStatus::kAlive};
@@ -291,7 +292,22 @@ FleetSimulator::Report FleetSimulator::run() {
       report.errors_by_errno.emplace_back(static_cast<int>(e), errno_counts_[e]);
     }
   }
+  report_long_gaps(report, start_ns + elapsed_ns);
   return report;
+}
+
+// After the clock stops, so the list allocates nothing while sending. A silence still open at
+// `end_ns` counts up to it: a host the sender never got back to was silent all that time too.
+void FleetSimulator::report_long_gaps(Report& report, int64_t end_ns) const {
+  const int64_t over_ns = int64_t{config_.long_gap_ms} * 1'000'000;
+  for (uint32_t host = 0; host < gaps_.size(); ++host) {
+    HostGap gap = gaps_[host];
+    const int64_t last_ns = hosts_[host].last_send_ns;
+    if (last_ns >= 0 && end_ns - last_ns > gap.longest_ns) gap = HostGap{end_ns - last_ns, end_ns};
+    if (gap.longest_ns > over_ns) {
+      report.long_gaps.push_back({host, ns_to_ms(gap.longest_ns), ns_to_ms(gap.ended_ns)});
+    }
+  }
 }
 
 void FleetSimulator::apply_event(const TimedEvent& event, int64_t now_ns, Report& report) {
@@ -379,6 +395,10 @@ void FleetSimulator::send_batch_tcp(uint32_t count, Report& report) {
 
 void FleetSimulator::note_sent(uint32_t message, int64_t sent_ns, Report& report) {
   const uint32_t host = batch_hosts_[message];
+  const int64_t previous_ns = hosts_[host].last_send_ns;
+  if (!gaps_.empty() && previous_ns >= 0 && sent_ns - previous_ns > gaps_[host].longest_ns) {
+    gaps_[host] = HostGap{sent_ns - previous_ns, sent_ns};
+  }
   hosts_[host].last_send_ns = sent_ns;
   if (batch_leave_[message]) {
     const uint32_t event = hosts_[host].leave_event;

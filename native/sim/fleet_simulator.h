@@ -74,6 +74,10 @@ class FleetSimulator {
     // Over TCP: one connection per host to a server run with `tcp` (see sim/tcp_fleet.h), each
     // heartbeat one frame on its host's connection; the constructor opens them all.
     bool tcp = false;
+    // Report each host whose longest time between two of its sends, or from its last send to the
+    // end of the run, was over this (Report::long_gaps): a host the sender itself left silent that
+    // long, late by its own clock, not the server's. 0: not tracked (16 bytes per host when on).
+    uint32_t long_gap_ms = 0;
   };
 
   struct KillRecord {
@@ -82,6 +86,14 @@ class FleetSimulator {
     // Per killed host (index i is host first_host + i): CLOCK_MONOTONIC ms of the send of its last
     // packet (the LEAVE one when graceful); NaN if it sent none. Empty if the kill never happened.
     std::vector<double> last_send_ms;
+  };
+
+  // A host's longest time between two consecutive sends, when over Config::long_gap_ms.
+  struct LongGap {
+    uint32_t host;     // Index, 0 to hosts - 1.
+    double gap_ms;     // From one send to the next (a killed host's silence up to its restart too).
+    double ended_ms;   // CLOCK_MONOTONIC ms of the send that ended it, or of the run's end when
+                       // the host never sent again.
   };
 
   struct Report {
@@ -95,6 +107,7 @@ class FleetSimulator {
     bool stopped_early = false;           // stop() ended the run before duration_ms.
     std::vector<KillRecord> kills;        // One per Config::kills entry, same order.
     std::vector<double> restart_at_ms;    // CLOCK_MONOTONIC ms per restart; NaN if never applied.
+    std::vector<LongGap> long_gaps;       // Ascending host; empty unless long_gap_ms is set.
   };
 
   // Validates the config, resolves the address and opens a UDP socket connected to it; every
@@ -128,6 +141,11 @@ class FleetSimulator {
     HostStatus status;
   };
 
+  struct HostGap {
+    int64_t longest_ns;  // 0 before the host's second send.
+    int64_t ended_ns;
+  };
+
   struct TimedEvent {
     uint32_t at_ms;
     bool is_kill;
@@ -140,6 +158,7 @@ class FleetSimulator {
   void send_batch(uint32_t count, Report& report);
   void send_batch_tcp(uint32_t count, Report& report);
   void note_sent(uint32_t message, int64_t sent_ns, Report& report);
+  void report_long_gaps(Report& report, int64_t end_ns) const;
   void encode(uint32_t message, uint32_t host, const HostState& state, bool leave) noexcept;
   uint32_t next_incarnation(uint32_t previous) noexcept;
 
@@ -152,6 +171,7 @@ class FleetSimulator {
 
   std::vector<uint32_t> order_;
   std::vector<HostState> hosts_;
+  std::vector<HostGap> gaps_;  // One per host when Config::long_gap_ms is set, else empty.
   std::vector<TimedEvent> events_;  // Kills and restarts by time; a kill and restart at one ms
                                     // apply in config order, kills first.
   uint32_t order_cursor_ = 0;

@@ -257,6 +257,73 @@ TEST(FleetSimulator, FleetOverLoopbackMatchesTheSpecAndTheSchedule) {
   }
 }
 
+// A host silent from a kill to its restart, or to the end of the run, is the only kind of long gap
+// a sender that keeps up leaves; the others beat every 10 ms, far below the threshold (as the
+// test above, this assumes the sender thread is not starved for hundreds of milliseconds).
+TEST(FleetSimulator, ReportsHostsSilentLongerThanTheGapThreshold) {
+  LoopbackReceiver receiver(AF_INET);
+  ASSERT_TRUE(receiver.ok());
+  FleetSimulator::Config c = base_config("127.0.0.1", receiver.port());
+  c.hosts = 50;
+  c.first_host_id = 1;
+  c.packets_per_second = 5000;  // Each host beats every 10 ms.
+  c.duration_ms = 800;
+  c.kills = {{10, 5, 100, false}, {30, 3, 300, false}};
+  c.restarts = {{10, 5, 500}};
+  c.long_gap_ms = 300;
+  FleetSimulator simulator(c);
+  const FleetSimulator::Report report = simulator.run();
+  receiver.finish();
+
+  const double kill = report.kills[0].at_ms, restart = report.restart_at_ms[0];
+  ASSERT_EQ(report.long_gaps.size(), 8u);
+  // Never restarted: silent from the kill to the end of the run.
+  const double end = report.start_ms + report.elapsed_ms;
+  for (uint32_t i = 5; i < 8; ++i) {
+    const FleetSimulator::LongGap& gap = report.long_gaps[i];
+    EXPECT_EQ(gap.host, 25 + i);
+    EXPECT_NEAR(gap.ended_ms, end, 0.01);
+    EXPECT_GE(gap.gap_ms, end - report.kills[1].at_ms);
+    EXPECT_NEAR(gap.gap_ms, end - report.kills[1].last_send_ms[i - 5], 0.01);
+  }
+  const auto hosts = by_host(receiver.arrivals);
+  for (uint32_t i = 0; i < 5; ++i) {
+    const FleetSimulator::LongGap& gap = report.long_gaps[i];
+    SCOPED_TRACE(gap.host);
+    EXPECT_EQ(gap.host, 10 + i);
+    // Its last send came before the kill took effect, the one that ended the gap after the restart.
+    EXPECT_GE(gap.gap_ms, restart - kill);
+    EXPECT_GE(gap.ended_ms, restart);
+    EXPECT_LE(gap.ended_ms, restart + 10 + kLateMs);
+    // The send that ended it is the first datagram of the new incarnation.
+    const std::vector<Arrival>& arrivals = hosts.at(1 + gap.host);
+    size_t change = 1;
+    while (change < arrivals.size() &&
+           arrivals[change].heartbeat.incarnation == arrivals[0].heartbeat.incarnation) {
+      ++change;
+    }
+    ASSERT_LT(change, arrivals.size());
+    EXPECT_GE(arrivals[change].at_ms, gap.ended_ms - kSlackMs);
+    EXPECT_LE(arrivals[change].at_ms, gap.ended_ms + kLateMs);
+  }
+}
+
+TEST(FleetSimulator, TracksNoGapsUnlessAsked) {
+  LoopbackReceiver receiver(AF_INET);
+  ASSERT_TRUE(receiver.ok());
+  FleetSimulator::Config c = base_config("127.0.0.1", receiver.port());
+  c.hosts = 10;
+  c.packets_per_second = 1000;
+  c.duration_ms = 300;
+  c.kills = {{0, 5, 50, false}};
+  c.restarts = {{0, 5, 250}};
+  FleetSimulator simulator(c);
+  const FleetSimulator::Report report = simulator.run();
+  receiver.finish();
+  EXPECT_GT(report.packets_sent, 0u);
+  EXPECT_TRUE(report.long_gaps.empty());
+}
+
 TEST(FleetSimulator, Ipv6AndSeqWrap) {
   LoopbackReceiver receiver(AF_INET6);
   if (!receiver.ok()) GTEST_SKIP() << "no IPv6 loopback here";

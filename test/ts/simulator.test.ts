@@ -61,6 +61,11 @@ describe('simulateFleet option checks (before the addon is touched)', () => {
       /"restarts\[0\]": expected \{ hosts, firstHost\?, atMs \}/,
     ],
     [
+      'long gap',
+      { server, hosts: 1, packetsPerSecond: 1, longGapMs: 0 },
+      /"longGapMs": expected an integer from 1 to 4294967295, got 0/,
+    ],
+    [
       'cpu',
       { server, hosts: 1, packetsPerSecond: 1, cpu: 4096 },
       /"cpu": expected a CPU this process may run on \(/,
@@ -115,6 +120,41 @@ describe.runIf(fleetSimulatorAvailable())('simulateFleet against a bare UDP sock
       }
       expect([...ids].sort()).toEqual(Array.from({ length: 10 }, (_, i) => 100n + BigInt(i)));
       expect(leaves.sort()).toEqual([100n, 101n]);
+    } finally {
+      sink.close();
+    }
+  });
+
+  it('reports the hosts it left silent longer than longGapMs, and only with it', async () => {
+    const sink = await listen();
+    try {
+      // 20 hosts at 1000/s: each beats every 20 ms; hosts 4-5 are silent from 100 ms to 500 ms,
+      // host 10 from 200 ms to the end.
+      const plan = {
+        server: `127.0.0.1:${sink.port}`,
+        hosts: 20,
+        packetsPerSecond: 1000,
+        durationMs: 700,
+        kills: [
+          { firstHost: 4, hosts: 2, atMs: 100 },
+          { firstHost: 10, hosts: 1, atMs: 200 },
+        ],
+        restarts: [{ firstHost: 4, hosts: 2, atMs: 500 }],
+      };
+      const report = await simulateFleet({ ...plan, longGapMs: 300 });
+      const kill = report.kills[0]?.at ?? Number.NaN;
+      const restart = report.restartsAt[0] ?? Number.NaN;
+      const end = report.startedAt + report.elapsedMs;
+      expect(report.longGaps.map((g) => g.host)).toEqual([4, 5, 10]);
+      for (const gap of report.longGaps.slice(0, 2)) {
+        expect(gap.gapMs).toBeGreaterThanOrEqual(restart - kill);
+        expect(gap.endedAt).toBeGreaterThanOrEqual(restart);
+        expect(gap.endedAt).toBeLessThanOrEqual(end);
+      }
+      const silent = report.longGaps[2];
+      expect(silent?.endedAt).toBeCloseTo(end, 1);
+      expect(silent?.gapMs).toBeCloseTo(end - (report.kills[1]?.lastSendAt[0] ?? Number.NaN), 1);
+      expect((await simulateFleet(plan)).longGaps).toEqual([]);
     } finally {
       sink.close();
     }
