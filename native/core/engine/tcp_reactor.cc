@@ -51,7 +51,7 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
       staged_(kStageFrames * rings_.size()),
       staged_counts_(rings_.size(), 0) {
   // The per-connection memory the docs promise: this record plus a 24-byte wheel node.
-  static_assert(sizeof(Connection) <= 104);
+  static_assert(sizeof(Connection) <= 120);
   // And what the docs promise for signed frames that span reads: ~1.8 KiB a slot.
   static_assert(sizeof(TagSlot) <= 1824);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -218,6 +218,8 @@ void TcpReactor::frames(uint32_t id, const uint8_t* data, size_t length, uint64_
     if (!admit(verdict, dropped)) continue;
     ShardMessage message;
     to_shard_message(identity_, status, parsed, source, verdict == AuthVerdict::kAuthenticated, message);
+    connection.carried_key = message.heartbeat.key;
+    connection.carried_authenticated = message.heartbeat.authenticated;
     if (statuses_.enabled() && parsed.payload_len > 0) {
       const uint32_t owner = shard_of(message.heartbeat.key, static_cast<uint32_t>(rings_.size()));
       const bool kept = parsed.payload_len <= max_status_bytes_;  // then all of it is in `keep`
@@ -394,6 +396,24 @@ void TcpReactor::close_connection(uint32_t id, bool reset) {
   wheel_.disarm(id);
   free_ids_.push_back(id);
   closed_.try_push(connection.ip_key);
+  if (tcp_.close_means_down) report_close(connection);
+}
+
+// Staged behind the connection's frames on the same ring, so the worker sees it after all of
+// them; a full ring drops it like a frame (counted in ringDrops), and the host then times out.
+void TcpReactor::report_close(const Connection& connection) {
+  if (connection.carried_key == 0) return;
+  // With keys, only an authenticated connection may down a host: else any peer could send one
+  // forged beat for a host (accepted without auth.required) and hang up.
+  if (auth_.keyed() && !connection.carried_authenticated) return;
+  ShardMessage message{};
+  message.heartbeat.key = connection.carried_key;
+  sockaddr_storage source{};
+  std::memcpy(&source, &connection.peer, sizeof(connection.peer));
+  to_peer_address(source, message.heartbeat.address);
+  message.heartbeat.authenticated = connection.carried_authenticated;
+  message.kind = MessageKind::kClosed;
+  stage(message);
 }
 
 }  // namespace heartwatch

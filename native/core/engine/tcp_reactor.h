@@ -6,7 +6,7 @@
 // DeadlineWheel. TCP frames pass the same source allow-list and authentication as datagrams
 // (see auth_ below).
 //
-// Memory per connection: a Connection record and a wheel node (~130 bytes) and no buffer: the
+// Memory per connection: a Connection record and a wheel node (~145 bytes) and no buffer: the
 // 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored. A signed
 // frame that spans reads also holds one TagSlot (~1.8 KiB: the HMAC states of up to 8 keys and
 // the tag) until it completes; a reactor has at most kTagSlots of them (~460 KiB), allocated the
@@ -97,6 +97,10 @@ class TcpReactor {
     uint64_t ip_key;
     PeerSockaddr peer;
     uint32_t tag_slot;  // kNoTagSlot, or the TagSlot hashing its signed frame in progress
+    bool carried_authenticated;  // carried_key's frame was authenticated
+    // The host of the last frame passed on to a worker (0: none yet): the one host a connection
+    // carries, whose worker hears of the close (tcp.closeMeansDown).
+    uint64_t carried_key;
   };
   // A signed frame's tag as its bytes arrive across reads.
   struct TagSlot {
@@ -128,7 +132,10 @@ class TcpReactor {
   void flush(uint32_t worker);
   void expire(uint32_t id, uint64_t now_ms);
   uint64_t deadline_of(const Connection& connection) const noexcept;
+  // Every close but the shutdown's (close_all) goes through here.
   void close_connection(uint32_t id, bool reset);
+  // With tcp.closeMeansDown, tells the carried host's worker the connection closed.
+  void report_close(const Connection& connection);
   void close_all() noexcept;
 
   uint32_t index_;
