@@ -6,7 +6,14 @@ import { allowsSource } from '../auth/allow-list.js';
 import type { AuthKeys } from '../auth/keys.js';
 import { ReplayWindow } from '../auth/replay-window.js';
 import { errorCode, HeartwatchError } from '../errors.js';
-import type { DownEvent, DownReason, HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
+import type {
+  DownEvent,
+  DownReason,
+  HostEvent,
+  HostSnapshot,
+  HostsQuery,
+  UpEvent,
+} from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
 import {

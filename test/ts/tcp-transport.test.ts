@@ -400,7 +400,9 @@ describe.each(engines)('%s engine over TCP', (engine) => {
       await allClosed(tcpStats);
       expect(downs(log)).toEqual([]);
       const signed = await client();
-      await signed.write(encodeHeartbeat({ hostId: 38n, incarnation: 1, seq: 0, intervalMs: 0, key }));
+      await signed.write(
+        encodeHeartbeat({ hostId: 38n, incarnation: 1, seq: 0, intervalMs: 0, key }),
+      );
       await log.waitFor(isUp(38n));
       await signed.close();
       await log.waitFor(isDisconnected(38n), 2000);
@@ -411,9 +413,9 @@ describe.each(engines)('%s engine over TCP', (engine) => {
       const { hw, log, client } = await start({ timeoutMs: 5000 }, { closeMeansDown: true });
       const clients = await Promise.all(Array.from({ length: 10 }, () => client()));
       await Promise.all(clients.map((c, i) => c.write(frame(BigInt(100 + i)))));
-      expect(
-        await until(() => log.events.filter((e) => e.type === 'up').length === 10, 5000),
-      ).toBe(true);
+      expect(await until(() => log.events.filter((e) => e.type === 'up').length === 10, 5000)).toBe(
+        true,
+      );
       await hw.close();
       const ended = await Promise.all(clients.map((c) => closedWithin(c, 5000)));
       expect(ended.every(Boolean)).toBe(true);
@@ -554,7 +556,7 @@ describe('heartwatch serve --tcp-port', () => {
     }
   });
 
-  it('--tcp-close-means-down prints a closed connection\'s host as down, reason disconnected', async () => {
+  it("--tcp-close-means-down prints a closed connection's host as down, reason disconnected", async () => {
     const server = serve([
       '--host',
       '127.0.0.1',
@@ -573,7 +575,8 @@ describe('heartwatch serve --tcp-port', () => {
       await client.write(frame(4343n));
       expect(await until(() => server.out.stdout.includes('"id":"4343"'), 5000)).toBe(true);
       await client.close();
-      const down = /"event":"down","id":"4343","address":"[^"]+","time":"[^"]+","reason":"disconnected"/;
+      const down =
+        /"event":"down","id":"4343","address":"[^"]+","time":"[^"]+","reason":"disconnected"/;
       expect(await until(() => down.test(server.out.stdout), 5000)).toBe(true);
     } finally {
       server.child.kill('SIGTERM');
