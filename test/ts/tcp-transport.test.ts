@@ -556,7 +556,7 @@ describe('heartwatch serve --tcp-port', () => {
     }
   });
 
-  it("--tcp-close-means-down prints a closed connection's host as down, reason disconnected", async () => {
+  it("--tcp-close-means-down prints a closed connection's host as down, reason disconnected; stopping downs nobody", async () => {
     const server = serve([
       '--host',
       '127.0.0.1',
@@ -572,15 +572,21 @@ describe('heartwatch serve --tcp-port', () => {
       expect(await until(() => listening.test(server.out.stderr), 10_000)).toBe(true);
       const tcpPort = Number(server.out.stderr.match(listening)?.[1]);
       const client = await TcpClient.open(tcpPort);
+      const stays = await TcpClient.open(tcpPort);
       await client.write(frame(4343n));
-      expect(await until(() => server.out.stdout.includes('"id":"4343"'), 5000)).toBe(true);
+      await stays.write(frame(4344n));
+      expect(await until(() => server.out.stdout.includes('"id":"4344"'), 5000)).toBe(true);
       await client.close();
       const down =
         /"event":"down","id":"4343","address":"[^"]+","time":"[^"]+","reason":"disconnected"/;
       expect(await until(() => down.test(server.out.stdout), 5000)).toBe(true);
-    } finally {
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(0);
+      expect(await closedWithin(stays, 5000)).toBe(true);
+      expect(server.out.stdout).not.toContain('"event":"down","id":"4344"');
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
     }
   });
 
