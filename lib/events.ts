@@ -25,7 +25,10 @@ export interface UpEvent {
   status?: Buffer;
 }
 
-/** A host stopped: its deadline passed with no heartbeat, or it announced it was leaving. */
+/** Why a host went down (DownEvent `reason`); the native engine's codes are in its contract. */
+export type DownReason = 'timeout' | 'left' | 'disconnected';
+
+/** A host stopped: its deadline passed with no heartbeat, it announced it was leaving, or its TCP connection closed. */
 export interface DownEvent {
   type: 'down';
   id: string;
@@ -41,8 +44,14 @@ export interface DownEvent {
    * down was detected.
    */
   timeoutMs: number;
-  /** `timeout`: no heartbeat before the deadline; `left`: a heartbeat with the LEAVE flag. */
-  reason: 'timeout' | 'left';
+  /**
+   * `timeout`: no heartbeat before the deadline; `left`: a heartbeat with the LEAVE flag;
+   * `disconnected`: with `tcp.closeMeansDown`, the TCP connection its latest heartbeat came over
+   * closed without a LEAVE (README "TCP transport"). For `disconnected`, `lastSeen` is that
+   * heartbeat's time; `hosts()` then reports the close as the host's `lastSeen`, as it reports a
+   * LEAVE's.
+   */
+  reason: DownReason;
   /**
    * Present (true) when the host's deadline fell in a lossy window (the kernel or a full ring
    * dropped datagrams around it), so it was given one more timeout and stayed silent through

@@ -9,6 +9,7 @@ export {
 } from './errors.js';
 export type {
   DownEvent,
+  DownReason,
   HostEvent,
   HostSnapshot,
   HostsQuery,

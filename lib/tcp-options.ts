@@ -36,6 +36,13 @@ export interface TcpOptions {
   keepAliveIntervalS?: number | undefined;
   /** TCP_KEEPCNT probes before the kernel drops the connection, 1 to 127. Default 3. */
   keepAliveCount?: number | undefined;
+  /**
+   * A connection that closes without a LEAVE (FIN, RST, error, or closed here by a timeout or a
+   * protocol error) downs the host whose latest heartbeat it carried, at once, with reason
+   * `disconnected`; with keys, only if that heartbeat was authenticated. Default false: liveness
+   * is decided by heartbeats alone. See README "TCP transport".
+   */
+  closeMeansDown?: boolean | undefined;
 }
 
 export interface ResolvedTcpOptions {
@@ -53,6 +60,7 @@ export interface ResolvedTcpOptions {
   readonly keepAliveIdleS: number;
   readonly keepAliveIntervalS: number;
   readonly keepAliveCount: number;
+  readonly closeMeansDown: boolean;
 }
 
 const tcpKeys = [
@@ -70,6 +78,7 @@ const tcpKeys = [
   'keepAliveIdleS',
   'keepAliveIntervalS',
   'keepAliveCount',
+  'closeMeansDown',
 ] as const satisfies readonly (keyof TcpOptions)[];
 
 /**
@@ -95,7 +104,7 @@ export function resolveTcpOptions(
     }
   }
   const field = (
-    key: (typeof tcpKeys)[number],
+    key: Exclude<(typeof tcpKeys)[number], 'closeMeansDown'>,
     min: number,
     max: number,
     fallback: number,
@@ -123,6 +132,10 @@ export function resolveTcpOptions(
       recvBufferBytes,
     );
   }
+  const closeMeansDown = given.closeMeansDown === undefined ? false : given.closeMeansDown;
+  if (typeof closeMeansDown !== 'boolean') {
+    throw invalid('tcp.closeMeansDown', 'a boolean', closeMeansDown);
+  }
   const ms = ' (milliseconds)';
   return Object.freeze({
     port: field('port', 0, 65535, 7700, ' (0 picks a free port)'),
@@ -139,5 +152,6 @@ export function resolveTcpOptions(
     keepAliveIdleS: field('keepAliveIdleS', 0, 32_767, 30, ' (seconds; 0 = off)'),
     keepAliveIntervalS: field('keepAliveIntervalS', 1, 32_767, 10, ' (seconds)'),
     keepAliveCount: field('keepAliveCount', 1, 127, 3),
+    closeMeansDown,
   });
 }

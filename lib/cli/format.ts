@@ -86,10 +86,12 @@ export function eventText(event: HostEvent): string {
       }`;
     case 'update':
       return `${head}  status ${statusText(event.status)}`;
-    case 'down':
-      return event.reason === 'left'
-        ? `${head}  left (it sent LEAVE)`
-        : `${head}  timeout, last heartbeat ${((event.at - event.lastSeen) / 1000).toFixed(3)} s earlier`;
+    case 'down': {
+      const earlier = `last heartbeat ${((event.at - event.lastSeen) / 1000).toFixed(3)} s earlier`;
+      if (event.reason === 'left') return `${head}  left (it sent LEAVE)`;
+      if (event.reason === 'disconnected') return `${head}  disconnected (TCP closed), ${earlier}`;
+      return `${head}  timeout, ${earlier}`;
+    }
     case 'restart':
       return `${head}  incarnation ${event.previousIncarnation} -> ${event.incarnation}`;
   }
@@ -152,15 +154,16 @@ export function eventTextBatch(batch: readonly HostEvent[]): string {
   const shown = batch.length > burstLines + 1 ? burstLines : batch.length;
   for (let i = 0; i < shown; i++) text += `${eventText(batch[i] as HostEvent)}\n`;
   if (shown === batch.length) return text;
-  const rest = { up: 0, down: 0, left: 0, restart: 0, update: 0 };
+  const rest = { up: 0, down: 0, left: 0, disconnected: 0, restart: 0, update: 0 };
   for (let i = shown; i < batch.length; i++) {
     const event = batch[i] as HostEvent;
-    if (event.type === 'down' && event.reason === 'left') rest.left += 1;
+    if (event.type === 'down' && event.reason !== 'timeout') rest[event.reason] += 1;
     else rest[event.type] += 1;
   }
   const kinds = [
     rest.down > 0 ? `${count(rest.down)} down (timeout)` : '',
     rest.left > 0 ? `${count(rest.left)} down (left)` : '',
+    rest.disconnected > 0 ? `${count(rest.disconnected)} down (disconnected)` : '',
     rest.up > 0 ? `${count(rest.up)} up` : '',
     rest.restart > 0 ? `${count(rest.restart)} restart` : '',
     rest.update > 0 ? `${count(rest.update)} update` : '',

@@ -39,6 +39,7 @@ const spec = {
   'tcp-reactors': { type: 'string' },
   'tcp-max-connections': { type: 'string' },
   'tcp-idle-timeout': { type: 'string' },
+  'tcp-close-means-down': { type: 'boolean' },
   json: { type: 'boolean' },
   'auth-key-file': { type: 'string' },
   'auth-required': { type: 'boolean' },
@@ -76,6 +77,8 @@ ${flagHelp('engine')}
   --tcp-reactors N     TCP reactor threads, one epoll loop each          (default 1)
   --tcp-max-connections N  open TCP connections at most; more are reset (default 65536)
   --tcp-idle-timeout D close a TCP connection with no frame for D       (default 60s)
+  --tcp-close-means-down  a TCP connection closing without LEAVE downs the host it
+                       carried, reason "disconnected" (default off: heartbeats decide)
 ${flagHelp('forgetAfterMs')}
   --json               one JSON object per event per line on stdout
   --auth-key-file F    check heartbeat tags with the keys in F: one hex key per line, the
@@ -113,7 +116,8 @@ rejected, the auth counters).
   {"event":"restart","id":"42","address":"10.0.0.7:5000","time":"...","incarnation":7,"previousIncarnation":3}
   {"event":"storm","phase":"start","time":"...","downs":600,"hosts":1000}
   {"event":"storm","phase":"end","time":"...","downs":1000,"hosts":1000}
-"reason" is "timeout" or "left" (the host sent LEAVE). A down may end with "uncertain":true
+"reason" is "timeout", "left" (the host sent LEAVE) or "disconnected" (its TCP connection
+closed, with --tcp-close-means-down). A down may end with "uncertain":true
 (datagrams were lost around its deadline) and "storm":true (it came in a mass failure).
 
 Backpressure: while stdout is not being read (a slow or stopped reader), serve takes no more
@@ -147,7 +151,13 @@ function serveOptions(values: ReturnType<typeof parseFlags<typeof spec>>): Heart
 }
 
 function tcpOptions(values: ReturnType<typeof parseFlags<typeof spec>>): TcpOptions | undefined {
-  const others = ['tcp-host', 'tcp-reactors', 'tcp-max-connections', 'tcp-idle-timeout'] as const;
+  const others = [
+    'tcp-host',
+    'tcp-reactors',
+    'tcp-max-connections',
+    'tcp-idle-timeout',
+    'tcp-close-means-down',
+  ] as const;
   if (values['tcp-port'] === undefined) {
     const stray = others.find((flag) => values[flag] !== undefined);
     if (stray !== undefined) {
@@ -178,6 +188,7 @@ function tcpOptions(values: ReturnType<typeof parseFlags<typeof spec>>): TcpOpti
     const text = values['tcp-idle-timeout'];
     tcp.idleTimeoutMs = parseDuration('serve', '--tcp-idle-timeout', text, 1, maxTimeoutMs);
   }
+  if (values['tcp-close-means-down'] === true) tcp.closeMeansDown = true;
   return tcp;
 }
 

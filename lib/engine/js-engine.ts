@@ -6,7 +6,14 @@ import { allowsSource } from '../auth/allow-list.js';
 import type { AuthKeys } from '../auth/keys.js';
 import { ReplayWindow } from '../auth/replay-window.js';
 import { errorCode, HeartwatchError } from '../errors.js';
-import type { DownEvent, HostEvent, HostSnapshot, HostsQuery, UpEvent } from '../events.js';
+import type {
+  DownEvent,
+  DownReason,
+  HostEvent,
+  HostSnapshot,
+  HostsQuery,
+  UpEvent,
+} from '../events.js';
 import { maxTimeoutMs, type ResolvedOptions } from '../options.js';
 import { formatAddress, hostIdFromSource } from '../protocol/host-id.js';
 import {
@@ -17,7 +24,7 @@ import {
 } from '../protocol/wire-v1.js';
 import type { HeartwatchStats } from '../stats.js';
 import type { Engine, EngineFactory, EngineSink, ListenInfo } from './engine.js';
-import { JsTcpServer, type TcpFrameCounter } from './js-tcp-server.js';
+import { JsTcpServer, type TcpCarried, type TcpFrameCounter } from './js-tcp-server.js';
 
 /**
  * The pure-TS engine: one node:dgram socket on the JS thread, the same protocol, identity modes,
@@ -342,8 +349,9 @@ class JsEngine implements Engine {
         }
         this.#tcp = new JsTcpServer(
           tcp,
-          (frame, address, port, payload, authentic) =>
-            this.#onFrame(frame, address, port, payload, authentic),
+          (frame, address, port, payload, authentic, carried) =>
+            this.#onFrame(frame, address, port, payload, authentic, carried),
+          (carried, address, port) => this.#onClose(carried, address, port),
           this.#options.maxStatusBytes,
           () => this.#keys,
         );
@@ -576,8 +584,8 @@ class JsEngine implements Engine {
   /**
    * A valid frame from a TCP connection: a heartbeat of the connection's peer, past the same
    * `allow` list and auth rules as a datagram (#judge). `authentic`: whether its tag matched a
-   * key (undefined: unsigned, or no key when its header arrived). Returns the TCP counter to add
-   * one to.
+   * key (undefined: unsigned, or no key when its header arrived). Records the frame's host in
+   * `carried`, its connection's. Returns the TCP counter to add one to.
    */
   #onFrame(
     frame: DecodedHeartbeat,
@@ -585,6 +593,7 @@ class JsEngine implements Engine {
     port: number,
     payload: Uint8Array | undefined,
     authentic: boolean | undefined,
+    carried: TcpCarried,
   ): TcpFrameCounter | null {
     if (this.#closed) return null;
     if (!allowsSource(this.#options.allow, address)) return 'notAllowed';
@@ -599,6 +608,8 @@ class JsEngine implements Engine {
         : identity === 'ip'
           ? address
           : `${address}|${port}`;
+    carried.key = key;
+    carried.authenticated = authentic === true;
     const incarnation = knownIncarnation(frame.incarnation);
     this.#apply(
       key,
@@ -612,6 +623,26 @@ class JsEngine implements Engine {
       payload,
     );
     return unauthenticated ? 'unauthenticated' : null;
+  }
+
+  /**
+   * A TCP connection that carried host `carried.key` closed (`tcp.closeMeansDown`): the host goes
+   * down (reason disconnected) if it is up and its latest heartbeat came from this connection's
+   * peer, so a host that reconnected and beat on a new connection stays up. With keys, only a
+   * connection whose last frame was authenticated may down a host: else any peer could send one
+   * forged beat for it (accepted without auth.required) and hang up. As Detector::disconnect.
+   */
+  #onClose(carried: TcpCarried, address: string, port: number): void {
+    if (this.#closed || this.#options.tcp?.closeMeansDown !== true) return;
+    if (carried.key === undefined || (this.#keys !== null && !carried.authenticated)) return;
+    const rec = this.#byKey.get(carried.key);
+    if (rec === undefined || !rec.up || rec.ip !== address || rec.port !== port) return;
+    const now = performance.now();
+    this.#upFifo.delete(rec.key);
+    this.#clearStatus(rec);
+    this.#goDown(rec, 'disconnected', now);
+    // The event reports the last heartbeat; from now on the close is the last heard of it.
+    rec.lastSeen = now;
   }
 
   /**
@@ -818,7 +849,7 @@ class JsEngine implements Engine {
     if (rec.deadline < this.#timerAt) this.#arm(rec.deadline);
   }
 
-  #goDown(rec: HostRecord, reason: 'timeout' | 'left', now: number): void {
+  #goDown(rec: HostRecord, reason: DownReason, now: number): void {
     rec.up = false;
     rec.downAt = now;
     this.#hostsUp--;

@@ -26,11 +26,30 @@ export type TcpFrameHandler = (
   port: number,
   payload: Uint8Array | undefined,
   authentic: boolean | undefined,
+  carried: TcpCarried,
 ) => TcpFrameCounter | null;
+
+/**
+ * The host a connection carries (`tcp.closeMeansDown`): the frame handler records the key of
+ * each frame it applies, and whether that frame was authenticated; the close handler reads it.
+ */
+export interface TcpCarried {
+  key: string | undefined;
+  authenticated: boolean;
+}
+
+/**
+ * A connection closed (FIN, RST, error, or a close of this side's for a timeout or a protocol
+ * error), after every frame of it went to the frame handler; not called for the connections
+ * close() ends.
+ */
+export type TcpCloseHandler = (carried: TcpCarried, address: string, port: number) => void;
 
 interface Connection {
   readonly socket: Socket;
   readonly ip: string;
+  readonly port: number;
+  readonly carried: TcpCarried;
   readonly reader: FrameReader;
   readonly openedAt: number;
   /** Monotonic ms of the last complete frame; 0 before the first. */
@@ -56,6 +75,7 @@ type Counter = Exclude<keyof TcpStats, 'port' | 'reactors'>;
 export class JsTcpServer {
   readonly #options: ResolvedTcpOptions;
   readonly #onFrame: TcpFrameHandler;
+  readonly #onClose: TcpCloseHandler;
   readonly #server: Server;
   readonly #connections = new Set<Connection>();
   readonly #perIp = new Map<string, number>();
@@ -83,6 +103,8 @@ export class JsTcpServer {
     closedByPeer: 0,
   };
   #port = 0;
+  /** close() was called: the connections it ends are not reported to the close handler. */
+  #stopping = false;
 
   readonly #keepPayloadBytes: number;
   readonly #keys: () => AuthKeys | null;
@@ -94,6 +116,7 @@ export class JsTcpServer {
   constructor(
     options: ResolvedTcpOptions,
     onFrame: TcpFrameHandler,
+    onClose: TcpCloseHandler,
     keepPayloadBytes = 0,
     keys: () => AuthKeys | null = () => null,
   ) {
@@ -101,6 +124,7 @@ export class JsTcpServer {
     this.#keepPayloadBytes = keepPayloadBytes;
     this.#keys = keys;
     this.#onFrame = onFrame;
+    this.#onClose = onClose;
     this.#server = createServer({
       keepAlive: options.keepAliveIdleS > 0,
       keepAliveInitialDelay: options.keepAliveIdleS * 1000,
@@ -157,6 +181,7 @@ export class JsTcpServer {
 
   /** Stops accepting and closes every connection; resolves once the server is closed. */
   close(): Promise<void> {
+    this.#stopping = true;
     return new Promise((resolve) => {
       for (const connection of this.#connections) this.#close(connection, false);
       if (!this.#server.listening) {
@@ -187,6 +212,8 @@ export class JsTcpServer {
     const connection: Connection = {
       socket,
       ip,
+      port: socket.remotePort ?? 0,
+      carried: { key: undefined, authenticated: false },
       reader: new FrameReader(this.#keepPayloadBytes, this.#keys),
       openedAt: now,
       lastFrameAt: 0,
@@ -206,12 +233,12 @@ export class JsTcpServer {
     if (connection.closing) return;
     const now = performance.now();
     const wasMid = connection.reader.midFrame;
-    const port = connection.socket.remotePort ?? 0;
+    const { ip, port, carried } = connection;
     let complete = 0;
     const ok = connection.reader.feed(chunk, (result, payload, authentic) => {
       complete++;
       this.#counters.frames++;
-      const counted = this.#onFrame(result, connection.ip, port, payload, authentic);
+      const counted = this.#onFrame(result, ip, port, payload, authentic, carried);
       if (counted !== null) this.#counters[counted]++;
     });
     if (!ok) {
@@ -281,5 +308,6 @@ export class JsTcpServer {
     const left = (this.#perIp.get(connection.ip) ?? 1) - 1;
     if (left === 0) this.#perIp.delete(connection.ip);
     else this.#perIp.set(connection.ip, left);
+    if (!this.#stopping) this.#onClose(connection.carried, connection.ip, connection.port);
   }
 }

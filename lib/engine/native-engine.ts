@@ -3,6 +3,7 @@ import type { AuthKeys } from '../auth/keys.js';
 import { errorCode, HeartwatchError } from '../errors.js';
 import type {
   DownEvent,
+  DownReason,
   HostEvent,
   HostSnapshot,
   HostsQuery,
@@ -164,6 +165,12 @@ export function nativeEngineAvailable(): boolean {
   return nativeConstructor() !== undefined;
 }
 
+/** A down record's reason byte (event_record.h); only downs are decoded with it. */
+function downReasonOf(value: number, reasons: NativeContract['downReason']): DownReason {
+  if (value === reasons.left) return 'left';
+  return value === reasons.disconnected ? 'disconnected' : 'timeout';
+}
+
 /** The IP version (as `net.isIP` numbers it) of a record's family byte; 0: unknown. */
 function ipVersion(family: NativeContract['family'], value: number): 0 | 4 | 6 {
   if (value === family.ipv4) return 4;
@@ -254,7 +261,7 @@ function decodeEventRecords(
         at,
         lastSeen: view.getFloat64(base + r.lastSeen, true),
         timeoutMs: view.getUint32(base + r.timeoutMs, true),
-        reason: view.getUint8(base + r.reason) === c.downReason.left ? 'left' : 'timeout',
+        reason: downReasonOf(view.getUint8(base + r.reason), c.downReason),
       };
       if (view.getUint8(base + r.uncertain) === 1) down.uncertain = true;
       events[i] = down;

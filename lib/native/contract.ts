@@ -52,7 +52,7 @@ export const contractNames = {
     'statusSize',
   ],
   eventType: ['up', 'down', 'restart', 'update'],
-  downReason: ['none', 'timeout', 'left'],
+  downReason: ['none', 'timeout', 'left', 'disconnected'],
   hostSnapshotState: ['up', 'down'],
   family: ['unknown', 'ipv4', 'ipv6'],
   identity: ['id', 'address', 'ip'],

@@ -228,7 +228,8 @@ Napi::Object Contract(Napi::Env env) {
                                         {"update", value_of(HostEventType::kUpdate)}}));
   contract.Set("downReason", Table(env, {{"none", value_of(DownReason::kNone)},
                                          {"timeout", value_of(DownReason::kTimeout)},
-                                         {"left", value_of(DownReason::kLeft)}}));
+                                         {"left", value_of(DownReason::kLeft)},
+                                         {"disconnected", value_of(DownReason::kDisconnected)}}));
   contract.Set("hostSnapshotState", Table(env, {{"up", value_of(HostSnapshotState::kUp)},
                                         {"down", value_of(HostSnapshotState::kDown)}}));
   contract.Set("family", Table(env, {{"unknown", kFamilyUnknown},

@@ -36,6 +36,7 @@ void ToTcpConfig(const Napi::Object& tcp, TcpConfig& out) {
   out.handshake_timeout_ms = GetUint(tcp, "handshakeTimeoutMs");
   out.idle_timeout_ms = GetUint(tcp, "idleTimeoutMs");
   out.frame_timeout_ms = GetUint(tcp, "frameTimeoutMs");
+  out.close_means_down = tcp.Get("closeMeansDown").As<Napi::Boolean>().Value();
 }
 
 // Options arrive validated by lib/options.ts (as numbers for the enums).

@@ -190,6 +190,49 @@ TEST(Detector, LeaveTakesAnUpHostDownAtOnce) {
   EXPECT_TRUE(out.empty());
 }
 
+// tcp.closeMeansDown: a close downs the host only from the address its latest beat came from.
+TEST(Detector, DisconnectDownsOnlyFromTheLatestSource) {
+  DetectorConfig fifo = wheel_config();
+  fifo.index = ExpiryIndexKind::kFifo;
+  fifo.missed_beats = 0;
+  for (DetectorConfig c : {wheel_config(), fifo}) {
+    c.forget_after_ms = 5000;
+    Detector d(c);
+    std::vector<HostEvent> out;
+    d.heartbeat(beat(3), kT0, out);
+    Heartbeat moved = beat(3);
+    moved.address = v4(3, 9001);  // the host reconnected: a new port
+    d.heartbeat(moved, kT0 + 10, out);
+    out.clear();
+    d.disconnect(3, v4(3), kT0 + 20, out);  // the old connection closes late
+    d.disconnect(4, v4(4), kT0 + 20, out);  // unknown
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(d.stats().up, 1u);
+    d.disconnect(3, v4(3, 9001), kT0 + 30, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].type, HostEventType::kDown);
+    EXPECT_EQ(out[0].reason, DownReason::kDisconnected);
+    EXPECT_EQ(out[0].at_ms, kT0 + 30);
+    EXPECT_EQ(out[0].last_seen_ms, kT0 + 10);  // its last heartbeat, not the close
+    EXPECT_EQ(out[0].timeout_ms, 1000u);
+    EXPECT_TRUE(out[0].address == v4(3, 9001));
+    EXPECT_EQ(d.host(3)->last_seen_ms, kT0 + 30);  // the forget clock runs from the close
+    EXPECT_EQ(d.stats().down, 1u);
+    out.clear();
+    d.disconnect(3, v4(3, 9001), kT0 + 40, out);  // already down
+    drain(d, kT0 + 5029, out);                    // no timeout, not forgotten before +5030
+    EXPECT_TRUE(out.empty());
+    EXPECT_TRUE(d.host(3).has_value());
+    drain(d, kT0 + 5030, out);
+    EXPECT_FALSE(d.host(3).has_value());
+    d.heartbeat(beat(5), kT0 + 6000, out);
+    d.leave(5, v4(5), kT0 + 6010, out);
+    out.clear();
+    d.disconnect(5, v4(5), kT0 + 6020, out);  // left before its connection closed
+    EXPECT_TRUE(out.empty());
+  }
+}
+
 TEST(Detector, ForgetsHostsDownLongEnough) {
   DetectorConfig c = wheel_config();
   c.forget_after_ms = 5000;

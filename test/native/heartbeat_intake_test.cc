@@ -46,7 +46,7 @@ TEST(HeartbeatIntake, AValidBeatInAReusedSlotCarriesItsOwnFieldsAndNoStatus) {
   EXPECT_EQ(slot.heartbeat.incarnation, 7u);
   EXPECT_EQ(slot.heartbeat.interval_ms, 1000u);
   EXPECT_TRUE(slot.heartbeat.authenticated);
-  EXPECT_TRUE(slot.leave);
+  EXPECT_EQ(slot.kind, MessageKind::kLeave);
   EXPECT_EQ(slot.status_flags, 0u);
   EXPECT_EQ(slot.status_size, 0u);
   EXPECT_EQ(slot.status_end, 0u);
@@ -70,7 +70,7 @@ TEST(HeartbeatIntake, APingInAReusedSlotIsAHeartbeatOfItsSourceWithNoFields) {
   EXPECT_EQ(slot.heartbeat.incarnation, 0u);
   EXPECT_EQ(slot.heartbeat.interval_ms, 0u);
   EXPECT_FALSE(slot.heartbeat.authenticated);
-  EXPECT_FALSE(slot.leave);
+  EXPECT_EQ(slot.kind, MessageKind::kBeat);
   EXPECT_EQ(slot.status_flags, 0u);
   EXPECT_EQ(slot.status_size, 0u);
   EXPECT_EQ(slot.status_end, 0u);
@@ -85,7 +85,7 @@ TEST(HeartbeatIntake, AValidBeatUnderIdentityIpTakesTheSourcesKeyAndItsOwnFields
   EXPECT_EQ(slot.heartbeat.key, uint64_t{0x0A010203});
   EXPECT_EQ(slot.heartbeat.seq, 9u);
   EXPECT_EQ(slot.heartbeat.incarnation, 7u);
-  EXPECT_TRUE(slot.leave);
+  EXPECT_EQ(slot.kind, MessageKind::kLeave);
 }
 
 }  // namespace

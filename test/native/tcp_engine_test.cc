@@ -168,6 +168,58 @@ TEST(TcpEngine, ABadFrameClosesOnlyItsConnection) {
   engine.stop();
 }
 
+// tcp.closeMeansDown: each connection's close reaches the worker after its frames, on both
+// reactors and both workers: a host that sent LEAVE is down by `left` alone, the others by
+// `disconnected`, a host whose frames all came over another connection is untouched, and the
+// engine's own stop downs nobody.
+TEST(TcpEngine, ACloseDownsTheHostItCarriedAfterItsFrames) {
+  EngineConfig c = config();
+  c.detector.timeout_ms = 60'000;
+  c.tcp.close_means_down = true;
+  Engine engine(c, [] {});
+  engine.start();
+  std::vector<int> fds;
+  for (uint64_t id = 1; id <= 20; ++id) {
+    fds.push_back(connect_to(engine.tcp_port()));
+    std::vector<uint8_t> bytes = frame(id);
+    if (id % 2 == 0) {
+      auto leave = frame(id);
+      leave[3] = kHeartbeatFlagLeave;
+      bytes.insert(bytes.end(), leave.begin(), leave.end());
+    }
+    send_all(fds.back(), bytes);
+  }
+  const int kept = connect_to(engine.tcp_port());
+  send_all(kept, frame(50));
+  for (int fd : fds) close(fd);
+  std::map<uint64_t, std::vector<std::pair<uint8_t, uint8_t>>> seen;  // key -> (type, reason)
+  std::vector<EventRecord> batch(256);
+  auto downs = [&] {
+    size_t n = 0;
+    for (auto& [key, list] : seen) n += list.size() == 2 ? 1 : 0;
+    return n;
+  };
+  ASSERT_TRUE(wait_for([&] {
+    engine.begin_drain();
+    size_t n;
+    while ((n = engine.drain_events(batch.data(), batch.size())) > 0) {
+      for (size_t i = 0; i < n; ++i) seen[batch[i].key].emplace_back(batch[i].type, batch[i].reason);
+    }
+    return downs() == 20;
+  }, std::chrono::seconds(10)));
+  const auto up = std::make_pair(static_cast<uint8_t>(HostEventType::kUp), uint8_t{0});
+  for (uint64_t id = 1; id <= 20; ++id) {
+    const DownReason reason = id % 2 == 0 ? DownReason::kLeft : DownReason::kDisconnected;
+    const auto down = std::make_pair(static_cast<uint8_t>(HostEventType::kDown), static_cast<uint8_t>(reason));
+    EXPECT_EQ(seen[id], (std::vector{up, down})) << "host " << id;
+  }
+  EXPECT_EQ(seen[50], (std::vector{up}));
+  engine.stop();  // closes `kept` from this side: no down for host 50
+  EventRecord last{};
+  EXPECT_EQ(engine.drain_events(&last, 1), 0u);
+  close(kept);
+}
+
 TEST(TcpEngine, DeadlinesCloseSilentStalledAndIdleConnectionsByReason) {
   EngineConfig c = config();
   c.tcp.handshake_timeout_ms = 200;

@@ -479,4 +479,27 @@ describe('human output fits a terminal', () => {
     expect(text).toHaveLength(burstLines + 1);
     expect(text.at(-1)).toBe('... and 4,086 more in this burst: 4,086 down (timeout)');
   });
+
+  it('tells each down reason apart, one by one and in a burst', () => {
+    const down = {
+      type: 'down',
+      id: '1',
+      address: '127.0.0.1:1',
+      at: 2500,
+      lastSeen: 1000,
+      timeoutMs: 5000,
+    } as const;
+    const reasons = ['timeout', 'left', 'disconnected', 'disconnected'] as const;
+    const burst = Array.from({ length: burstLines + 4 }, (_, i) => ({
+      ...down,
+      reason: reasons[i % 4] as (typeof reasons)[number],
+    }));
+    const text = eventTextBatch(burst).trimEnd().split('\n');
+    expect(text[0]).toMatch(/ {2}timeout, last heartbeat 1\.500 s earlier$/);
+    expect(text[1]).toMatch(/ {2}left \(it sent LEAVE\)$/);
+    expect(text[2]).toMatch(/ {2}disconnected \(TCP closed\), last heartbeat 1\.500 s earlier$/);
+    expect(text.at(-1)).toBe(
+      '... and 4 more in this burst: 1 down (timeout), 1 down (left), 2 down (disconnected)',
+    );
+  });
 });

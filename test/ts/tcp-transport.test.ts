@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
-import type { HostEvent, UpEvent } from '../../lib/events.js';
+import type { DownEvent, HostEvent, UpEvent } from '../../lib/events.js';
 import { Heartwatch } from '../../lib/heartwatch.js';
 import { registerMetrics } from '../../lib/metrics/prometheus.js';
 import type { HeartwatchOptions } from '../../lib/options.js';
@@ -335,6 +335,136 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     expect(ended.every(Boolean)).toBe(true);
   });
 
+  describe('tcp.closeMeansDown', () => {
+    const key = Buffer.alloc(32, 0x11);
+    const isDisconnected = (id: bigint) => (e: HostEvent) =>
+      e.type === 'down' && e.id === String(id) && e.reason === 'disconnected';
+    const downs = (log: EventLog) => log.events.filter((e) => e.type === 'down');
+    /** Waits until the server has closed its side of every connection, and a little more. */
+    async function allClosed(tcpStats: () => TcpStats): Promise<void> {
+      expect(await until(() => tcpStats().openConnections === 0, 5000)).toBe(true);
+      await sleep(300);
+    }
+
+    it('off (the default), a close says nothing about the host', async () => {
+      const { log, client, tcpStats } = await start({ timeoutMs: 5000 });
+      const c = await client();
+      await c.write(frame(31n));
+      await log.waitFor(isUp(31n));
+      await c.close();
+      await allClosed(tcpStats);
+      expect(downs(log)).toEqual([]);
+    });
+
+    it('on, a close after beats downs the host at once, reason disconnected', async () => {
+      const { hw, log, client } = await start({ timeoutMs: 5000 }, { closeMeansDown: true });
+      const c = await client();
+      await c.write(frame(32n, { seq: 0 }));
+      await c.write(frame(32n, { seq: 1 }));
+      await log.waitFor(isUp(32n));
+      const address = `127.0.0.1:${c.localPort}`;
+      await sleep(50);
+      const closedAt = Date.now();
+      await c.close();
+      const down = await log.waitFor<DownEvent>(isDisconnected(32n), 2000);
+      expect(down).toMatchObject({ address, timeoutMs: 5000 });
+      expect(down.uncertain).toBeUndefined();
+      // Well before the timeout: the close, not the silence, took it down.
+      expect(down.at - closedAt).toBeLessThan(1000);
+      expect(down.at - down.lastSeen).toBeGreaterThanOrEqual(40);
+      expect(down.at - down.lastSeen).toBeLessThan(1500);
+      expect(await hw.host('32')).toMatchObject({ state: 'down' });
+      expect(downs(log)).toHaveLength(1);
+    });
+
+    it("on, heartwatch's own resets count: a protocol error, an idle timeout", async () => {
+      const { log, client, tcpStats } = await start(
+        { timeoutMs: 10_000 },
+        { closeMeansDown: true, idleTimeoutMs: 200 },
+      );
+      const broken = await client();
+      await broken.write(frame(33n));
+      await log.waitFor(isUp(33n));
+      await broken.write(Buffer.alloc(28, 0x78)); // a whole header, and no v1 magic
+      await log.waitFor(isDisconnected(33n), 2000);
+      const idle = await client();
+      await idle.write(frame(34n));
+      await log.waitFor(isUp(34n));
+      const down = await log.waitFor<DownEvent>(isDisconnected(34n), 3000);
+      expect(down.at - down.lastSeen).toBeLessThan(3000);
+      expect(tcpStats()).toMatchObject({ protocolErrors: 1, idleTimeouts: 1 });
+    });
+
+    it('on, a host that reconnected and beat on a new connection stays up when the old one closes', async () => {
+      const { hw, log, client, tcpStats } = await start(
+        { timeoutMs: 5000 },
+        { closeMeansDown: true },
+      );
+      const old = await client();
+      await old.write(frame(35n, { seq: 0 }));
+      await log.waitFor(isUp(35n));
+      const fresh = await client();
+      await fresh.write(frame(35n, { seq: 1 }));
+      const moved = `127.0.0.1:${fresh.localPort}`;
+      // The new connection's beat has reached the detector before the old one closes.
+      expect(await until(() => hw.stats().addressChanges === 1, 5000)).toBe(true);
+      await old.close();
+      expect(await until(() => tcpStats().openConnections === 1, 5000)).toBe(true);
+      await sleep(300);
+      expect(downs(log)).toEqual([]);
+      await fresh.close();
+      const down = await log.waitFor<DownEvent>(isDisconnected(35n), 2000);
+      expect(down.address).toBe(moved);
+    });
+
+    it('on, LEAVE then close gives left alone', async () => {
+      const { log, client, tcpStats } = await start({ timeoutMs: 5000 }, { closeMeansDown: true });
+      const c = await client();
+      await c.write(frame(36n, { seq: 0 }));
+      await log.waitFor(isUp(36n));
+      await c.write(frame(36n, { seq: 1, leave: true }));
+      await c.close();
+      await log.waitFor(isDown(36n), 2000);
+      await allClosed(tcpStats);
+      expect(downs(log).map((e) => (e as DownEvent).reason)).toEqual(['left']);
+    });
+
+    it('on, with keys, an unauthenticated connection cannot down a host; an authenticated one does', async () => {
+      const { log, client, tcpStats } = await start(
+        { timeoutMs: 5000, auth: { keys: [key], required: false } },
+        { closeMeansDown: true },
+      );
+      const plain = await client();
+      await plain.write(frame(37n));
+      await log.waitFor(isUp(37n));
+      await plain.close();
+      await allClosed(tcpStats);
+      expect(downs(log)).toEqual([]);
+      const signed = await client();
+      await signed.write(
+        encodeHeartbeat({ hostId: 38n, incarnation: 1, seq: 0, intervalMs: 0, key }),
+      );
+      await log.waitFor(isUp(38n));
+      await signed.close();
+      await log.waitFor(isDisconnected(38n), 2000);
+      expect(downs(log).map((e) => e.id)).toEqual(['38']);
+    });
+
+    it('on, close() ends every connection without a down', async () => {
+      const { hw, log, client } = await start({ timeoutMs: 5000 }, { closeMeansDown: true });
+      const clients = await Promise.all(Array.from({ length: 10 }, () => client()));
+      await Promise.all(clients.map((c, i) => c.write(frame(BigInt(100 + i)))));
+      expect(await until(() => log.events.filter((e) => e.type === 'up').length === 10, 5000)).toBe(
+        true,
+      );
+      await hw.close();
+      const ended = await Promise.all(clients.map((c) => closedWithin(c, 5000)));
+      expect(ended.every(Boolean)).toBe(true);
+      await sleep(100);
+      expect(downs(log)).toEqual([]);
+    });
+  });
+
   it('rejects bad tcp options naming the option', () => {
     expect(() => new Heartwatch({ engine, tcp: { port: 70_000 } })).toThrow(/"tcp.port"/);
     expect(() => new Heartwatch({ engine, tcp: { idelTimeoutMs: 5 } as TcpOptions })).toThrow(
@@ -343,6 +473,9 @@ describe.each(engines)('%s engine over TCP', (engine) => {
     expect(() => new Heartwatch({ engine, tcp: { recvBufferBytes: 100 } })).toThrow(
       /"tcp.recvBufferBytes"/,
     );
+    expect(
+      () => new Heartwatch({ engine, tcp: { closeMeansDown: 'yes' as unknown as boolean } }),
+    ).toThrow(/Invalid option "tcp.closeMeansDown": expected a boolean, got "yes"/);
   });
 });
 
@@ -364,6 +497,7 @@ describe('tcp options', () => {
       keepAliveIdleS: 30,
       keepAliveIntervalS: 10,
       keepAliveCount: 3,
+      closeMeansDown: false,
     });
     const low = {
       port: 0,
@@ -380,6 +514,7 @@ describe('tcp options', () => {
       keepAliveIdleS: 0,
       keepAliveIntervalS: 1,
       keepAliveCount: 1,
+      closeMeansDown: false,
     };
     expect(resolveOptions({ tcp: low }).tcp).toEqual(low);
     const high = {
@@ -396,6 +531,7 @@ describe('tcp options', () => {
       keepAliveIdleS: 32_767,
       keepAliveIntervalS: 32_767,
       keepAliveCount: 127,
+      closeMeansDown: true,
     };
     expect(resolveOptions({ tcp: high }).tcp).toEqual(high);
     expect(() => resolveOptions({ tcp: { ...high, maxConnections: 2 ** 24 + 1 } })).toThrow(
@@ -461,10 +597,47 @@ describe('heartwatch serve --tcp-port', () => {
     }
   });
 
+  it("--tcp-close-means-down prints a closed connection's host as down, reason disconnected; stopping downs nobody", async () => {
+    const server = serve([
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--tcp-port',
+      '0',
+      '--tcp-close-means-down',
+      '--json',
+    ]);
+    try {
+      const listening = /listening on 127\.0\.0\.1:\d+, TCP 127\.0\.0\.1:(\d+) \(engine/;
+      expect(await until(() => listening.test(server.out.stderr), 10_000)).toBe(true);
+      const tcpPort = Number(server.out.stderr.match(listening)?.[1]);
+      const client = await TcpClient.open(tcpPort);
+      const stays = await TcpClient.open(tcpPort);
+      await client.write(frame(4343n));
+      await stays.write(frame(4344n));
+      expect(await until(() => server.out.stdout.includes('"id":"4344"'), 5000)).toBe(true);
+      await client.close();
+      const down =
+        /"event":"down","id":"4343","address":"[^"]+","time":"[^"]+","reason":"disconnected"/;
+      expect(await until(() => down.test(server.out.stdout), 5000)).toBe(true);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      expect(await closedWithin(stays, 5000)).toBe(true);
+      expect(server.out.stdout).not.toContain('"event":"down","id":"4344"');
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
   it('refuses TCP flags without --tcp-port, naming the flag', async () => {
     const server = serve(['--tcp-reactors', '2']);
     expect(await server.exited).toBe(2);
     expect(server.out.stderr).toContain('--tcp-reactors needs --tcp-port');
+    const flag = serve(['--tcp-close-means-down']);
+    expect(await flag.exited).toBe(2);
+    expect(flag.out.stderr).toContain('--tcp-close-means-down needs --tcp-port');
   });
 });
 

@@ -410,18 +410,27 @@ void Detector::depart(Index& index, uint64_t key, const PeerAddress& from, std::
   if (i == kNoIndex) return;
   HostEntry& r = pool_.get<HostEntry>(i);
   if (!r.has(HostEntry::kUp)) return;
+  r.last_seen = static_cast<uint32_t>(now_);
+  store_address(r, from);
+  take_down(index, i, DownReason::kLeft, out);
+}
+
+template <class Index>
+void Detector::take_down(Index& index, uint32_t i, DownReason reason, std::vector<HostEvent>& out) {
+  HostEntry& r = pool_.get<HostEntry>(i);
   if (r.has(HostEntry::kLinked)) index.remove(i);
   r.clear(HostEntry::kUp);
   r.set(HostEntry::kLeft);
   clear_status(i);
-  r.last_seen = static_cast<uint32_t>(now_);
-  store_address(r, from);
-  if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownLeft, now_);
   --up_;
   ++down_;
   HostEvent e = event(r, HostEventType::kDown);
-  e.reason = DownReason::kLeft;
+  e.reason = reason;
   out.push_back(e);
+  // Down from now: the forget clock runs from last_seen (kLeft), stamped after the event so a
+  // disconnect's event still reports its last heartbeat.
+  r.last_seen = static_cast<uint32_t>(now_);
+  if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownLeft, now_);
 }
 
 void Detector::leave(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out) {
@@ -439,6 +448,16 @@ void Detector::leave(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent
     }
   }
   leave(hb.key, hb.address, now_ms, out);
+}
+
+void Detector::disconnect(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out) {
+  advance(now_ms);
+  const uint32_t i = table_.find(key, HostTable::hash(key));
+  if (i == kNoIndex) return;
+  const HostEntry& r = pool_.get<HostEntry>(i);
+  // Only the connection its latest heartbeat came over: its peer is the host's address then.
+  if (!r.has(HostEntry::kUp) || !(load_address(r) == from)) return;
+  with_index([&](auto& index) { take_down(index, i, DownReason::kDisconnected, out); });
 }
 
 template <class Index>

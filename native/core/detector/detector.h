@@ -134,6 +134,14 @@ class Detector {
   // The same for a leave datagram; an authenticated one must pass the replay check first.
   // Runs on: worker thread.
   void leave(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out);
+  // The TCP connection `from` (its peer address) that carried host `key` closed without a LEAVE
+  // (tcp.closeMeansDown): an up host whose latest heartbeat came from `from` goes down now
+  // (reason disconnected); otherwise nothing happens. The peer address tells the connections
+  // apart with no per-host state: a connection's (IP, port) is unique while it is open, and a
+  // host that reconnected has beaten from a new port, so the old connection's close leaves it
+  // be. A UDP sender on the same IP and port counts as that connection (see docs/protocol.md).
+  // Runs on: worker thread.
+  void disconnect(uint64_t key, const PeerAddress& from, uint64_t now_ms, std::vector<HostEvent>& out);
   // Marks down the hosts whose deadline has come (and is within `horizon`) and forgets hosts
   // down for forget_after_ms, in deadline order, doing at most `budget` units of work. Returns
   // the work done; a return equal to `budget` means there may be more.
@@ -180,6 +188,9 @@ class Detector {
              const StatusView* statuses);
   template <class Index>
   void depart(Index& index, uint64_t key, const PeerAddress& from, std::vector<HostEvent>& out);
+  // An up host goes down now with `reason` (left or disconnected).
+  template <class Index>
+  void take_down(Index& index, uint32_t i, DownReason reason, std::vector<HostEvent>& out);
   template <class Index>
   size_t sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out);
   template <class Fn>

@@ -25,7 +25,7 @@ inline constexpr uint32_t kMaxTimeoutMs = (1u << 24) - 1;  // 4 h 39 min
 struct HostEntry {
   enum Flag : uint8_t {
     kUp = 1 << 0,      // else down
-    kLeft = 1 << 1,    // down by leave (else by timeout)
+    kLeft = 1 << 1,    // down by leave or disconnect, since last_seen (else by timeout)
     kLinked = 1 << 2,  // on an expiry index list
     kLive = 1 << 3,    // a host (free records and list sentinels lack it)
     kFamilyV4 = 1 << 4,

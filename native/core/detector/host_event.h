@@ -11,7 +11,9 @@ namespace heartwatch {
 
 // kUpdate: the host's status bytes changed (see Detector, "Statuses").
 enum class HostEventType : uint8_t { kUp = 1, kDown = 2, kRestart = 3, kUpdate = 4 };
-enum class DownReason : uint8_t { kNone = 0, kTimeout = 1, kLeft = 2 };
+// kDisconnected: the TCP connection that carried the host's latest heartbeat closed without a
+// LEAVE, with tcp.closeMeansDown on (Detector::disconnect).
+enum class DownReason : uint8_t { kNone = 0, kTimeout = 1, kLeft = 2, kDisconnected = 3 };
 
 struct HostEvent {
   uint64_t key;

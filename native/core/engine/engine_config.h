@@ -35,6 +35,9 @@ struct TcpConfig {
   uint32_t handshake_timeout_ms = 10'000;  // first complete frame due within this of accept
   uint32_t idle_timeout_ms = 60'000;       // some frame due within this of the last one
   uint32_t frame_timeout_ms = 10'000;      // a frame's last byte due within this of its first
+  // A connection closing without a LEAVE downs the host whose latest heartbeat it carried
+  // (reason disconnected; TcpReactor::report_close, Detector::disconnect).
+  bool close_means_down = false;
 };
 
 // How receivers read their sockets: recvmmsg batches, or a multishot io_uring recvmsg into

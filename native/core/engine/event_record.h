@@ -10,7 +10,7 @@
 // | 24     | 4    | incarnation (u32)                                          |
 // | 28     | 4    | previous_incarnation (u32, restart only)                    |
 // | 32     | 1    | type: HostEventType (1 up, 2 down, 3 restart, 4 update)     |
-// | 33     | 1    | reason: DownReason (0 none, 1 timeout, 2 left)              |
+// | 33     | 1    | reason: DownReason (0 none, 1 timeout, 2 left, 3 disconnected) |
 // | 34     | 1    | recovered (0/1)                                            |
 // | 35     | 1    | family: kFamilyUnknown, kFamilyIpv4, kFamilyIpv6 (0, 4, 6)  |
 // | 36     | 2    | port (u16)                                                 |

@@ -63,7 +63,7 @@ inline void fill_shard_message(uint64_t key, IdentityMode identity, ParseStatus 
   out.heartbeat.incarnation = fields ? parsed.incarnation : 0;
   out.heartbeat.interval_ms = fields ? parsed.interval_ms : 0;
   out.heartbeat.authenticated = authenticated;
-  out.leave = fields && parsed.leave;
+  out.kind = fields && parsed.leave ? MessageKind::kLeave : MessageKind::kBeat;
   out.status_flags = 0;
   out.status_size = 0;
   out.status_end = 0;

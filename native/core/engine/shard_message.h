@@ -17,15 +17,21 @@ enum ShardMessageStatus : uint8_t {
   kStatusLost = 1 << 1,     // the beat had a status the producer could not pass on (counted)
 };
 
+// What a message tells the worker. kClosed (TCP, tcp.closeMeansDown): the connection that
+// carried `heartbeat.key` closed without a LEAVE; `heartbeat.address` is its peer and
+// `heartbeat.authenticated` whether its last frame was (TcpReactor::close_connection). Pushed on
+// the same ring as the connection's frames, so the worker applies it after every one of them.
+enum class MessageKind : uint8_t { kBeat = 0, kLeave = 1, kClosed = 2 };
+
 struct ShardMessage {
   Heartbeat heartbeat;
-  bool leave;
+  MessageKind kind;
   uint8_t status_flags;  // ShardMessageStatus bits
   uint16_t status_size;  // the payload's size; without kStatusCarried, larger than the limit
   uint32_t status_end;
 };
 static_assert(std::is_trivially_copyable_v<ShardMessage>);
-// `leave` alone would round the message up to the same size: the status fields fill padding.
+// `kind` alone would round the message up to the same size: the status fields fill padding.
 static_assert(sizeof(ShardMessage) == sizeof(Heartbeat) + alignof(Heartbeat),
               "statuses ride in the padding: a plain beat costs no more");
 

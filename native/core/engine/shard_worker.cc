@@ -235,9 +235,10 @@ void ShardWorker::await_watermark(uint64_t clock_ms, uint64_t until_ms) {
   }
 }
 
-// Heartbeats go to the detector in batches (it prefetches the batch's slots); a leave flushes the
-// batch before it so one host's messages keep their order. Statuses ride in statuses_, which
-// stays empty while no message of the batch has one; their bytes are freed after the batch.
+// Heartbeats go to the detector in batches (it prefetches the batch's slots); a leave or a close
+// flushes the batch before it so one host's messages keep their order. Statuses ride in
+// statuses_, which stays empty while no message of the batch has one; their bytes are freed
+// after the batch.
 void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now_ms, uint32_t producer) {
   ByteRing* bytes = status_input(producer);
   const uint32_t* release = nullptr;
@@ -250,25 +251,33 @@ void ShardWorker::apply(const ShardMessage* messages, size_t count, uint64_t now
   };
   batch_.clear();
   statuses_.clear();
+  size_t closes = 0;
   for (size_t i = 0; i < count; ++i) {
     const ShardMessage& message = messages[i];
+    const bool beat = message.kind == MessageKind::kBeat;
     if (message.status_size != 0 || message.status_flags != 0) {
       if ((message.status_flags & kStatusCarried) != 0) release = &message.status_end;
-      if (!message.leave) {
+      if (beat) {
         statuses_.resize(batch_.size() + 1);
         statuses_.back() = status_view(message, bytes);
       }
     }
-    if (!message.leave) {
+    if (beat) {
       batch_.push_back(message.heartbeat);
       continue;
     }
     flush();
-    detector_.leave(message.heartbeat, now_ms, decided_);
+    if (message.kind == MessageKind::kLeave) {
+      detector_.leave(message.heartbeat, now_ms, decided_);
+    } else {
+      ++closes;
+      detector_.disconnect(message.heartbeat.key, message.heartbeat.address, now_ms, decided_);
+    }
   }
   flush();
   if (release != nullptr) bytes->release(*release);
-  EngineStats::add(counters_, WorkerCounter::kProcessed, count);
+  // Closes are not heartbeats.
+  EngineStats::add(counters_, WorkerCounter::kProcessed, count - closes);
   if (decided_.size() >= kDrainBatch) publish_events();
 }
 

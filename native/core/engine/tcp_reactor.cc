@@ -52,7 +52,7 @@ TcpReactor::TcpReactor(uint32_t index, const EngineConfig& config,
       staged_(kStageFrames * rings_.size()),
       staged_counts_(rings_.size(), 0) {
   // The per-connection memory the docs promise: this record plus a 24-byte wheel node.
-  static_assert(sizeof(Connection) <= 96);
+  static_assert(sizeof(Connection) <= 104);
   // The times' wrapping ages hold while every pending deadline is this far off at most.
   static_assert(kMaxOptionTimeoutMs < (uint32_t{1} << 31));
   // And what the docs promise for signed frames that span reads: ~1.8 KiB a slot.
@@ -248,6 +248,8 @@ void TcpReactor::deliver(Connection& connection, const uint8_t* begin, const uin
   if (!admit(verdict, dropped)) return;
   ShardMessage message;
   to_shard_message(identity_, status, parsed, source, verdict == AuthVerdict::kAuthenticated, message);
+  connection.carried_key = message.heartbeat.key;
+  connection.carried_authenticated = message.heartbeat.authenticated;
   if (statuses_.enabled() && parsed.payload_len > 0) {
     carry_status(connection, message, parsed.payload_len, begin, offset);
   }
@@ -446,6 +448,24 @@ void TcpReactor::close_connection(uint32_t id, bool reset) {
   wheel_.disarm(id);
   free_ids_.push_back(id);
   closed_.try_push(connection.ip_key);
+  if (tcp_.close_means_down) report_close(connection);
+}
+
+// Staged behind the connection's frames on the same ring, so the worker sees it after all of
+// them; a full ring drops it like a frame (counted in ringDrops), and the host then times out.
+void TcpReactor::report_close(const Connection& connection) {
+  if (connection.carried_key == 0) return;
+  // With keys, only an authenticated connection may down a host: else any peer could send one
+  // forged beat for a host (accepted without auth.required) and hang up.
+  if (auth_.keyed() && !connection.carried_authenticated) return;
+  ShardMessage message{};
+  message.heartbeat.key = connection.carried_key;
+  sockaddr_storage source{};
+  std::memcpy(&source, &connection.peer, sizeof(connection.peer));
+  to_peer_address(source, message.heartbeat.address);
+  message.heartbeat.authenticated = connection.carried_authenticated;
+  message.kind = MessageKind::kClosed;
+  stage(message);
 }
 
 }  // namespace heartwatch

@@ -6,8 +6,8 @@
 // DeadlineWheel. TCP frames pass the same source allow-list and authentication as datagrams
 // (see auth_ below).
 //
-// Memory per connection: a 96-byte Connection record, a 24-byte wheel node and a 4-byte slot
-// in free_ids_ once the id is closed: 124 bytes plus the vectors' spare capacity (measured 119-159
+// Memory per connection: a 104-byte Connection record, a 24-byte wheel node and a 4-byte slot
+// in free_ids_ once the id is closed: 132 bytes plus the vectors' spare capacity (measured 119-159
 // bytes, bench/README.md "TCP transport"), and no buffer. The 64 KiB read buffer is the
 // thread's, a frame's payload is skipped, and a status (a payload up to max_status_bytes) wholly
 // inside one read is passed on from that buffer in place. Two bounded pools, each allocated the
@@ -111,7 +111,11 @@ class TcpReactor {
     uint16_t tag_slot;     // kNoTagSlot, or the TagSlot hashing its signed frame in progress
     uint16_t status_slot;  // StatusSlotPool::kNone, kStatusRefused, or the slot holding its status so far
     bool framed;           // a complete frame has arrived
+    bool carried_authenticated;  // carried_key's frame was authenticated
     uint64_t ip_key;
+    // The host of the last frame passed on to a worker (0: none yet): the one host a connection
+    // carries, whose worker hears of the close (tcp.closeMeansDown).
+    uint64_t carried_key;
   };
   // A signed frame's tag as its bytes arrive across reads.
   struct TagSlot {
@@ -163,7 +167,10 @@ class TcpReactor {
   static uint32_t age_ms(uint32_t stamp, uint64_t now_ms) noexcept {
     return static_cast<uint32_t>(now_ms) - stamp;
   }
+  // Every close but the shutdown's (close_all) goes through here.
   void close_connection(uint32_t id, bool reset);
+  // With tcp.closeMeansDown, tells the carried host's worker the connection closed.
+  void report_close(const Connection& connection);
   void close_all() noexcept;
 
   uint32_t index_;
