@@ -1,6 +1,6 @@
 // A TCP reactor thread: one epoll loop over the connections the accept thread hands it. Each
 // readable connection gets one read per loop turn (level-triggered, so a busy peer cannot starve
-// the others); the bytes go through the connection's FrameReader, and every complete frame
+// the others), and a turn that found few ready pauses briefly before the next; the bytes go through the connection's FrameReader, and every complete frame
 // becomes a ShardMessage (the same to_shard_message() the UDP receivers use) pushed into the
 // worker's ring for this reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's
 // DeadlineWheel. TCP frames pass the same source allow-list and authentication as datagrams
@@ -108,6 +108,8 @@ class TcpReactor {
 
   // Runs on: reactor thread, for all the private functions below.
   void run();
+  // Sleeps kCoalesceMicros (the UDP receiver's pause) after a thin turn, so turns grow with load.
+  void coalesce() const noexcept;
   void adopt(uint64_t now_ms);
   // Returns whether the connection was read empty (or closed).
   bool read_ready(uint32_t id, uint64_t now_ms);
@@ -146,6 +148,7 @@ class TcpReactor {
   std::vector<WakeSignal*> wake_;
   CounterLine& counters_;
   int cpu_;
+  bool spin_;  // lowest latency: never pause between turns
   int epoll_fd_ = -1;
   int event_fd_ = -1;
   ReceiveWatermark watermark_;
