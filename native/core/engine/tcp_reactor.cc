@@ -137,7 +137,7 @@ void TcpReactor::run() {
     }
     adopt(now);
     wheel_.advance(now, [&](uint32_t id) { expire(id, now); });
-    if (!spin_ && ready > 0 && ready < kThinTurn) coalesce();
+    if (!spin_ && drained && ready > 0 && ready < kThinTurn) coalesce();
   }
   // Stopping ends every connection now, so peers see the server go instead of a silent socket.
   close_all();
@@ -147,6 +147,7 @@ void TcpReactor::run() {
 // wake-up and an epoll_wait for a few frames (a third of the reactor's time on a fleet beating
 // once a second). Pausing as the UDP receiver does after a thin batch lets the next turn find
 // more ready at once. Frames wait at most kCoalesceMicros more; the watermark only moves later.
+// A turn that left bytes unread (a full read buffer) does not pause.
 void TcpReactor::coalesce() const noexcept {
   const timespec pause{0, kCoalesceMicros * 1000};
   clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);

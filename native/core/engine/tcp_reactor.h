@@ -1,10 +1,10 @@
 // A TCP reactor thread: one epoll loop over the connections the accept thread hands it. Each
 // readable connection gets one read per loop turn (level-triggered, so a busy peer cannot starve
-// the others), and a turn that found few ready pauses briefly before the next; the bytes go through the connection's FrameReader, and every complete frame
-// becomes a ShardMessage (the same to_shard_message() the UDP receivers use) pushed into the
-// worker's ring for this reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's
-// DeadlineWheel. TCP frames pass the same source allow-list and authentication as datagrams
-// (see auth_ below).
+// the others), and a turn that found few ready pauses briefly before the next (coalesce()). The
+// bytes go through the connection's FrameReader, and every complete frame becomes a ShardMessage
+// (the same to_shard_message() the UDP receivers use) pushed into the worker's ring for this
+// reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's DeadlineWheel. TCP
+// frames pass the same source allow-list and authentication as datagrams (see auth_ below).
 //
 // Memory per connection: a Connection record and a wheel node (~130 bytes) and no buffer: the
 // 64 KiB read buffer is the thread's, and a frame's payload is skipped, never stored. A signed
