@@ -116,8 +116,9 @@ bool wait_for(Done done, std::chrono::milliseconds limit) {
   return true;
 }
 
-TEST(TcpEngine, FramesSplitAndCoalescedBecomeHeartbeatsOfTheirHosts) {
-  Engine engine(config(), [] {});
+// Frames split at every byte and many in one write, from two connections, with `c`.
+void frames_become_heartbeats(const EngineConfig& c) {
+  Engine engine(c, [] {});
   engine.start();
   ASSERT_GT(engine.tcp_port(), 0);
   const int a = connect_to(engine.tcp_port());
@@ -143,6 +144,16 @@ TEST(TcpEngine, FramesSplitAndCoalescedBecomeHeartbeatsOfTheirHosts) {
   close(a);
   close(b);
   engine.stop();
+}
+
+TEST(TcpEngine, FramesSplitAndCoalescedBecomeHeartbeatsOfTheirHosts) { frames_become_heartbeats(config()); }
+
+// `spin`: the reactor never pauses between thin turns (TcpReactor::coalesce), and reads the same.
+TEST(TcpEngine, FramesBecomeHeartbeatsWhenTheReactorSpins) {
+  EngineConfig c = config();
+  c.spin = true;
+  c.workers = 1;  // spinning workers take a core each
+  frames_become_heartbeats(c);
 }
 
 TEST(TcpEngine, ABadFrameClosesOnlyItsConnection) {

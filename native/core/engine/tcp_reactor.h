@@ -1,10 +1,10 @@
 // A TCP reactor thread: one epoll loop over the connections the accept thread hands it. Each
 // readable connection gets one read per loop turn (level-triggered, so a busy peer cannot starve
-// the others); the bytes go through the connection's FrameReader, and every complete frame
-// becomes a ShardMessage (the same to_shard_message() the UDP receivers use) pushed into the
-// worker's ring for this reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's
-// DeadlineWheel. TCP frames pass the same source allow-list and authentication as datagrams
-// (see auth_ below).
+// the others), and a turn that found few ready pauses briefly before the next (coalesce()). The
+// bytes go through the connection's FrameReader, and every complete frame becomes a ShardMessage
+// (the same to_shard_message() the UDP receivers use) pushed into the worker's ring for this
+// reactor. Deadlines (first frame, idle, slow frame) sit on the reactor's DeadlineWheel. TCP
+// frames pass the same source allow-list and authentication as datagrams (see auth_ below).
 //
 // Memory per connection: a 104-byte Connection record, a 24-byte wheel node and a 4-byte slot
 // in free_ids_ once the id is closed: 132 bytes plus the vectors' spare capacity (measured 119-159
@@ -130,6 +130,8 @@ class TcpReactor {
 
   // Runs on: reactor thread, for all the private functions below.
   void run();
+  // Sleeps kCoalesceMicros (the UDP receiver's pause) after a thin turn, so turns grow with load.
+  void coalesce() const noexcept;
   void adopt(uint64_t now_ms);
   // Returns whether the connection was read empty (or closed).
   bool read_ready(uint32_t id, uint64_t now_ms);
@@ -188,6 +190,7 @@ class TcpReactor {
   std::vector<WakeSignal*> wake_;
   CounterLine& counters_;
   int cpu_;
+  bool spin_;  // lowest latency: never pause between turns
   int epoll_fd_ = -1;
   int event_fd_ = -1;
   ReceiveWatermark watermark_;
