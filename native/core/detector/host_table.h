@@ -40,6 +40,14 @@ class HostTable {
   HostTable& operator=(const HostTable&) = delete;
 
   static uint64_t hash(uint64_t key) {
+#if defined(__SIZEOF_INT128__)
+    // The 128-bit product by the golden ratio, its halves folded (wyhash's "mum"): every key bit
+    // reaches the high half, which picks the home slot, and the low byte, the fingerprint. Three
+    // instructions where Murmur3's finalizer takes eleven.
+    __extension__ typedef unsigned __int128 Wide;
+    const Wide product = static_cast<Wide>(key) * 0x9E3779B97F4A7C15ULL;
+    return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+#else
     // Murmur3's 64-bit finalizer: every input bit reaches every output bit.
     key ^= key >> 33;
     key *= 0xff51afd7ed558ccdULL;
@@ -47,6 +55,7 @@ class HostTable {
     key *= 0xc4ceb9fe1a85ec53ULL;
     key ^= key >> 33;
     return key;
+#endif
   }
 
   // Starts loading the key's home slot into cache.
