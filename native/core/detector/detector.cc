@@ -402,7 +402,7 @@ void Detector::pipeline(Index& index, const Heartbeat* hbs, size_t count, std::v
 template <class Index>
 void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
                      const StatusView* statuses) {
-  if (pool_.bytes_allocated() + table_.bytes_allocated() + statuses_.bytes_allocated() > kCacheResidentBytes) {
+  if (!cache_resident()) {
     pipeline(index, hbs, count, out, statuses);
     return;
   }

@@ -154,6 +154,13 @@ class Detector {
   uint64_t next_deadline_ms() const;
   // Runs on: worker thread.
   DetectorStats stats() const;
+  // Whether what the detector touches (every record ever handed out, the table, the statuses)
+  // fits in kCacheResidentBytes, so that batches are applied without the pipeline.
+  // Runs on: worker thread.
+  bool cache_resident() const {
+    return uint64_t{pool_.end()} * sizeof(HostEntry) + table_.bytes_allocated() + statuses_.bytes_allocated() <=
+           kCacheResidentBytes;
+  }
   // Runs on: worker thread.
   std::optional<HostSnapshot> host(uint64_t key) const;
   // fn(const HostSnapshot&) for every tracked host, in no particular order.
