@@ -122,7 +122,9 @@ class TimingWheel {
             --count_;
             on_due(index, deadline);
           } else {
-            place(index, deadline);  // against this slot's time: never back into this slot
+            // Against this slot's time: never back into this slot, never before the clock.
+            [[maybe_unused]] const uint64_t opens = place(index, deadline);
+            assert(earliest_ <= elapsed_ && elapsed_ <= opens);
           }
         }
       }
@@ -136,21 +138,23 @@ class TimingWheel {
 
  private:
   void file(uint32_t index, uint64_t deadline) {
-    place(index, deadline);
+    earliest_ = std::min(earliest_, place(index, deadline));
     pool_.get<HostEntry>(index).set(HostEntry::kLinked);
     ++count_;
   }
-  // Links the record into its deadline's slot; its kLinked flag and count_ are the caller's
-  // (a re-filed record keeps both, so a cascade does not clear and set them again).
-  void place(uint32_t index, uint64_t deadline) {
+  // Links the record into its deadline's slot and returns when that slot opens; its kLinked
+  // flag, count_ and earliest_ are the caller's (a re-filed record keeps the first two, so a
+  // cascade does not clear and set them again, and during a poll earliest_ is at most the clock,
+  // below every slot a record can be filed in).
+  uint64_t place(uint32_t index, uint64_t deadline) {
     deadline = std::clamp(deadline, elapsed_, elapsed_ + kMaxSpan);
     const uint32_t level = level_for(deadline);
     const uint32_t slot = static_cast<uint32_t>(deadline >> (level * kSlotBits)) & (kSlots - 1);
-    // The slot opens at the deadline with the digits below its level cleared.
-    earliest_ = std::min(earliest_, deadline & ~((uint64_t{1} << (level * kSlotBits)) - 1));
     next_lane_ = (next_lane_ + 1) & (kLanes - 1);
     HostList::push_back(pool_, first_sentinel_ + (level * kSlots + slot) * kLanes + next_lane_, index);
     occupied_[level] |= uint64_t{1} << slot;
+    // The slot opens at the deadline with the digits below its level cleared.
+    return deadline & ~((uint64_t{1} << (level * kSlotBits)) - 1);
   }
 
   // The lowest level whose 64 slots from the clock's reach `deadline` (in [elapsed_, elapsed_ +
@@ -214,7 +218,7 @@ class TimingWheel {
   uint64_t elapsed_ = 0;
   // A lower bound on the start of the earliest non-empty slot (UINT64_MAX: none), so a poll
   // with nothing due, most of them, skips next_slot(): next_slot() sets it, file() lowers it,
-  // and taking records off only makes the true start later.
+  // and taking records off or re-filing them in a poll only makes the true start later.
   uint64_t earliest_ = std::numeric_limits<uint64_t>::max();
   std::array<uint64_t, kLevels> occupied_{};
 };
