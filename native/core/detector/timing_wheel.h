@@ -14,7 +14,7 @@
 // next non-empty slot is a rotate and a count-trailing-zeros. (Filing by the highest 6-bit digit
 // in which deadline and clock differ, as tokio does, puts a deadline 3 s ahead one level higher
 // whenever a 4.096 s boundary lies between, and it then cascades once more: with lazy re-arm
-// that was 0.62 re-files per heartbeat against 0.41 by distance, docs/detector.md.)
+// 130K records were taken off lists in the 10K-host bench, 106K by distance; docs/detector.md.)
 // When the clock reaches a slot, its records are re-filed against the new clock (cascade) or,
 // at level 0, reported. Slots only ever open at or after their start and a record is reported
 // only once deadline_of() says its deadline has come, so nothing fires early.
