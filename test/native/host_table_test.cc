@@ -103,5 +103,39 @@ TEST_F(HostTableTest, CandidateIsTheRecordToPrefetch) {
   EXPECT_EQ(table.candidate(HostTable::hash(99)), a);
 }
 
+// At the 85% load limit, where probes are long and some run past the table's end: candidate()
+// (4 slots per step where SSE2 is there) stops at the first slot that is empty or carries the
+// fingerprint, so it is the key's record unless a fingerprint collision sits earlier in the run,
+// and 0 or a colliding record for an absent key.
+TEST_F(HostTableTest, CandidateIsTheFirstFingerprintMatchInProbeOrder) {
+  constexpr uint32_t kHosts = 100'000;
+  HostTable table(pool_, kHosts, kMax);
+  for (uint64_t k = 1; k <= kHosts; ++k) add(table, k * 0x9E3779B97F4A7C15ULL);
+  ASSERT_FALSE(table.migrating());
+  ASSERT_GT(uint64_t{table.size()} * 100, uint64_t{table.capacity()} * 80);  // near the limit
+  auto fingerprint_of = [&](uint32_t index) { return HostTable::hash(pool_.get<HostEntry>(index).key) & 0xff; };
+  uint32_t collisions = 0;
+  for (uint64_t k = 1; k <= kHosts; ++k) {
+    const uint64_t key = k * 0x9E3779B97F4A7C15ULL;
+    const uint64_t hash = HostTable::hash(key);
+    const uint32_t c = table.candidate(hash);
+    const uint32_t found = find(table, key);
+    ASSERT_NE(c, 0u) << "key " << key;
+    if (c == found) continue;
+    ASSERT_EQ(fingerprint_of(c), hash & 0xff) << "key " << key;
+    ++collisions;
+  }
+  EXPECT_LT(collisions, kHosts / 50);  // about 1 in 256 per slot passed
+  uint32_t absent_hits = 0;
+  for (uint64_t k = kHosts + 1; k <= 2 * kHosts; ++k) {
+    const uint64_t hash = HostTable::hash(k * 0x9E3779B97F4A7C15ULL);
+    const uint32_t c = table.candidate(hash);
+    if (c == 0) continue;
+    ASSERT_EQ(fingerprint_of(c), hash & 0xff);
+    ++absent_hits;
+  }
+  EXPECT_LT(absent_hits, kHosts / 8);  // a miss passes about (1 + 1 / 0.15^2) / 2 = 23 slots
+}
+
 }  // namespace
 }  // namespace heartwatch

@@ -364,8 +364,8 @@ void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostE
 // (Prefetching the list neighbours a relink touches measured slower: those are stores, which
 // the store buffer already overlaps.)
 template <class Index>
-void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
-                     const StatusView* statuses) {
+void Detector::pipeline(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
+                        const StatusView* statuses) {
   uint64_t hashes[kPipeline];
   uint32_t candidates[kPipeline];
   const bool with_status = statuses != nullptr && config_.max_status_bytes != 0;
@@ -394,6 +394,21 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
       beat(index, hbs[j], hashes[j % kPipeline], candidates[j % kPipeline], out,
            statuses != nullptr ? statuses[j] : StatusView{});
     }
+  }
+}
+
+// In cache (see kCacheResidentBytes) the heartbeats are applied in order, each with one probe:
+// the first fingerprint match is the hint beat() checks, as in the pipeline.
+template <class Index>
+void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
+                     const StatusView* statuses) {
+  if (!cache_resident()) {
+    pipeline(index, hbs, count, out, statuses);
+    return;
+  }
+  for (size_t j = 0; j < count; ++j) {
+    const uint64_t hash = HostTable::hash(hbs[j].key);
+    beat(index, hbs[j], hash, table_.candidate(hash), out, statuses != nullptr ? statuses[j] : StatusView{});
   }
 }
 

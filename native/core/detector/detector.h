@@ -102,6 +102,12 @@ struct HostSnapshot {
 
 class Detector {
  public:
+  // Up to this many bytes of records, table and statuses the detector is taken to sit in the
+  // core's caches (10K hosts: about 0.5 MiB), where a batch is applied in order without the
+  // prefetching pipeline: its prefetches would find every line in cache, and its stage
+  // bookkeeping cost about 40 instructions per heartbeat (bench/README.md).
+  static constexpr uint64_t kCacheResidentBytes = uint64_t{1} << 20;
+
   // Throws std::invalid_argument for a config outside the documented ranges.
   // Runs on: worker thread (the one that owns the shard; so does every method below).
   explicit Detector(const DetectorConfig& config);
@@ -156,6 +162,13 @@ class Detector {
   uint64_t next_deadline_ms() const;
   // Runs on: worker thread.
   DetectorStats stats() const;
+  // Whether what the detector touches (every record ever handed out, the table, the statuses)
+  // fits in kCacheResidentBytes, so that batches are applied without the pipeline.
+  // Runs on: worker thread.
+  bool cache_resident() const {
+    return uint64_t{pool_.end()} * sizeof(HostEntry) + table_.bytes_allocated() + statuses_.bytes_allocated() <=
+           kCacheResidentBytes;
+  }
   // Runs on: worker thread.
   std::optional<HostSnapshot> host(uint64_t key) const;
   // fn(const HostSnapshot&) for every tracked host, in no particular order.
@@ -168,8 +181,8 @@ class Detector {
   }
 
  private:
-  // Inlined into batch(): as a call, passing its arguments and saving registers cost a third of
-  // its instructions.
+  // Inlined into batch() and pipeline(): as a call, passing its arguments and saving registers
+  // cost a third of its instructions.
   template <class Index>
   [[gnu::always_inline]] inline void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
                                           std::vector<HostEvent>& out, StatusView status);
@@ -186,6 +199,9 @@ class Detector {
   template <class Index>
   void batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
              const StatusView* statuses);
+  template <class Index>
+  void pipeline(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
+                const StatusView* statuses);
   template <class Index>
   void depart(Index& index, uint64_t key, const PeerAddress& from, std::vector<HostEvent>& out);
   // An up host goes down now with `reason` (left or disconnected).

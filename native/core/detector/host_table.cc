@@ -1,6 +1,7 @@
 #include "core/detector/host_table.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "core/common/chunk_allocator.h"
 #include "core/detector/host_entry.h"
@@ -24,13 +25,14 @@ HostTable::~HostTable() {
 }
 
 HostTable::Slots HostTable::allocate_slots(uint64_t hosts) {
-  const uint64_t wanted = std::max<uint64_t>((hosts * 20 + 16) / 17, 16);
+  const uint64_t wanted = (std::max<uint64_t>((hosts * 20 + 16) / 17, 16) + kGroup - 1) / kGroup * kGroup;
   // Take the whole block the allocator will reserve anyway: more slots, shorter probes.
   const size_t bytes = SlabPool::footprint(wanted * sizeof(uint32_t));
   Slots t;
   t.slots = static_cast<uint32_t*>(ChunkAllocator::allocate(bytes));
   t.capacity = static_cast<uint32_t>(bytes / sizeof(uint32_t));
   t.bytes = bytes;
+  assert(t.capacity % kGroup == 0);  // 2 MiB blocks and up are whole pages, smaller ones `wanted`
   return t;
 }
 

@@ -28,7 +28,8 @@ bool TimingWheel::next_slot(uint32_t& level_out, uint32_t& slot_out, uint64_t& s
     const uint32_t slot = (now_slot + static_cast<uint32_t>(std::countr_zero(std::rotr(occupied, static_cast<int>(now_slot))))) & (kSlots - 1);
     const uint64_t level_span = uint64_t{1} << (shift + kSlotBits);
     uint64_t start = (elapsed_ & ~(level_span - 1)) + (uint64_t{slot} << shift);
-    // A slot behind the clock's belongs to the next turn (only level 5 wraps, see kMaxSpan).
+    // A slot behind the clock's belongs to the level's next turn (records are filed up to 63
+    // slots ahead of the clock's at every level, see level_for()).
     if (slot < now_slot) start += level_span;
     // Earliest start wins; on a tie the higher level goes first, so a slot is fully cascaded
     // before anything it feeds into the levels below is reported.

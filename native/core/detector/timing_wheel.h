@@ -8,9 +8,13 @@
 //     4    4.7 h                12.4 days
 //     5    12.4 days            795 days (farther deadlines wait in level 5 and are re-armed)
 //
-// A record is filed at the level of the highest 6-bit digit in which its deadline differs from
-// the wheel's clock (`elapsed_`), in the slot that digit names; each level keeps a 64-bit
-// occupied bitmap, so finding the next non-empty slot is a rotate and a count-trailing-zeros.
+// A record is filed at the lowest level whose slots reach its deadline: the level where the
+// deadline's slot number is less than 64 slots past the clock's (`elapsed_`), in that slot, which
+// may lie in the level's next turn; each level keeps a 64-bit occupied bitmap, so finding the
+// next non-empty slot is a rotate and a count-trailing-zeros. (Filing by the highest 6-bit digit
+// in which deadline and clock differ, as tokio does, puts a deadline 3 s ahead one level higher
+// whenever a 4.096 s boundary lies between, and it then cascades once more: with lazy re-arm
+// 130K records were taken off lists in the 10K-host bench, 106K by distance; docs/detector.md.)
 // When the clock reaches a slot, its records are re-filed against the new clock (cascade) or,
 // at level 0, reported. Slots only ever open at or after their start and a record is reported
 // only once deadline_of() says its deadline has come, so nothing fires early.
@@ -24,6 +28,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -117,7 +122,9 @@ class TimingWheel {
             --count_;
             on_due(index, deadline);
           } else {
-            place(index, deadline);  // against this slot's time: never back into this slot
+            // Against this slot's time: never back into this slot, never before the clock.
+            [[maybe_unused]] const uint64_t opens = place(index, deadline);
+            assert(earliest_ <= elapsed_ && elapsed_ <= opens);
           }
         }
       }
@@ -131,24 +138,37 @@ class TimingWheel {
 
  private:
   void file(uint32_t index, uint64_t deadline) {
-    place(index, deadline);
+    earliest_ = std::min(earliest_, place(index, deadline));
     pool_.get<HostEntry>(index).set(HostEntry::kLinked);
     ++count_;
   }
-  // Links the record into its deadline's slot; its kLinked flag and count_ are the caller's
-  // (a re-filed record keeps both, so a cascade does not clear and set them again).
-  void place(uint32_t index, uint64_t deadline) {
+  // Links the record into its deadline's slot and returns when that slot opens; its kLinked
+  // flag, count_ and earliest_ are the caller's (a re-filed record keeps the first two, so a
+  // cascade does not clear and set them again, and during a poll earliest_ is at most the clock,
+  // below every slot a record can be filed in).
+  uint64_t place(uint32_t index, uint64_t deadline) {
     deadline = std::clamp(deadline, elapsed_, elapsed_ + kMaxSpan);
-    const uint64_t differing = (elapsed_ ^ deadline) | (kSlots - 1);
-    const uint32_t level = std::min<uint32_t>((63 - std::countl_zero(differing)) / kSlotBits, kLevels - 1);
+    const uint32_t level = level_for(deadline);
     const uint32_t slot = static_cast<uint32_t>(deadline >> (level * kSlotBits)) & (kSlots - 1);
-    // The slot opens at the deadline with the digits below its level cleared.
-    earliest_ = std::min(earliest_, deadline & ~((uint64_t{1} << (level * kSlotBits)) - 1));
     next_lane_ = (next_lane_ + 1) & (kLanes - 1);
     HostList::push_back(pool_, first_sentinel_ + (level * kSlots + slot) * kLanes + next_lane_, index);
     occupied_[level] |= uint64_t{1} << slot;
+    // The slot opens at the deadline with the digits below its level cleared.
+    return deadline & ~((uint64_t{1} << (level * kSlotBits)) - 1);
   }
 
+  // The lowest level whose 64 slots from the clock's reach `deadline` (in [elapsed_, elapsed_ +
+  // kMaxSpan]). A distance below 64^(L+1) puts the deadline's level-L slot number at most 64
+  // past the clock's, and below 64 unless the clock's slot is far into its width: then one up.
+  // At level L >= 1 the distance is at least 64^L, so the slot is never the clock's own.
+  uint32_t level_for(uint64_t deadline) const {
+    const uint64_t distance = (deadline - elapsed_) | (kSlots - 1);
+    uint32_t level = static_cast<uint32_t>(63 - std::countl_zero(distance)) / kSlotBits;
+    const uint32_t shift = level * kSlotBits;
+    if ((deadline >> shift) - (elapsed_ >> shift) >= kSlots) ++level;
+    assert(level < kLevels);  // kMaxSpan keeps level 5's slot within 63 of the clock's
+    return level;
+  }
   // Takes the first record off `lane` (kNoIndex when empty) without touching the record after
   // it, which is likely not in cache: that one's prev is left stale, and only prefetched, so
   // the lanes' chains of misses overlap instead of stalling one by one. settle() repairs the
@@ -198,7 +218,7 @@ class TimingWheel {
   uint64_t elapsed_ = 0;
   // A lower bound on the start of the earliest non-empty slot (UINT64_MAX: none), so a poll
   // with nothing due, most of them, skips next_slot(): next_slot() sets it, file() lowers it,
-  // and taking records off only makes the true start later.
+  // and taking records off or re-filing them in a poll only makes the true start later.
   uint64_t earliest_ = std::numeric_limits<uint64_t>::max();
   std::array<uint64_t, kLevels> occupied_{};
 };
