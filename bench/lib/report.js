@@ -134,7 +134,7 @@ function targets(rows) {
       [
         `tcp (${size}): no reap early, no other down`,
         r.contender,
-        `${r.idleEarly} early, ${r.idleOtherDowns} other`,
+        `${r.idleEarly} early (min ${formatNumber(r.idleMinMs)} ms late), ${r.idleOtherDowns} other`,
         r.idleEarly === 0 && r.idleOtherDowns === 0,
       ],
     );

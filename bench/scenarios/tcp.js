@@ -34,6 +34,7 @@ const metrics = [
 // baseline (node-dgram) has no connections.
 const reapMetrics = [
   'idleReaped',
+  'idleMinMs',
   'idleP50Ms',
   'idleP99Ms',
   'idleMaxMs',
@@ -72,6 +73,7 @@ function idleReaping(downs, silenced, idleTimeoutMs) {
   return {
     idleSilenced: silenced.size,
     idleReaped: reaped.size,
+    idleMinMs: late.length === 0 ? null : late[0],
     idleP50Ms: percentile(late, 0.5),
     idleP99Ms: percentile(late, 0.99),
     idleMaxMs: percentile(late, 1),
@@ -175,6 +177,7 @@ module.exports = {
     { field: 'rssGrowthBytesPerHost', label: 'RSS bytes/connection', better: 'lower' },
     { field: 'downsWhileBeating', label: 'false downs', ratio: false },
     { field: 'idleReaped', label: 'idle reaped', ratio: false, absent: 'n/a' },
+    { field: 'idleMinMs', label: 'reap min ms late', ratio: false, absent: 'n/a' },
     { field: 'idleP50Ms', label: 'reap p50 ms late', ratio: false, absent: 'n/a' },
     { field: 'idleP99Ms', label: 'reap p99 ms late', ratio: false, absent: 'n/a' },
     { field: 'idleMaxMs', label: 'reap max ms late', ratio: false, absent: 'n/a' },

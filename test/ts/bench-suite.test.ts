@@ -162,6 +162,7 @@ describe('bench tcp: idle-connection reaping', () => {
     expect(figures).toEqual({
       idleSilenced: 4,
       idleReaped: 3,
+      idleMinMs: -1,
       idleP50Ms: 20,
       idleP99Ms: 35,
       idleMaxMs: 35,
@@ -214,15 +215,15 @@ describe('bench tcp: idle-connection reaping', () => {
     const md = report.markdown(result, [tcpScenario]);
     expect(md).toContain('| reap p99 ms late |');
     expect(md).toMatch(
-      /^\| heartwatch-native-tcp +\| tcp .*\| 0 +\| 2 +\| 12 +\| 40 +\| 40 +\| 0 +\| 0 +\|$/m,
+      /^\| heartwatch-native-tcp +\| tcp .*\| 0 +\| 2 +\| 12 +\| 12 +\| 40 +\| 40 +\| 0 +\| 0 +\|$/m,
     );
     expect(md).toMatch(
-      /^\| node-net +\| tcp .*\| 0 +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\|$/m,
+      /^\| node-net +\| tcp .*\| 0 +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\|$/m,
     );
     const tcpTargets = report.targets(result.rows).filter((r) => r.target.startsWith('tcp'));
     expect(tcpTargets.map((r) => [r.contender, r.figure, r.met])).toEqual([
       ['heartwatch-native-tcp', '2/2 (1 idle closes)', false],
-      ['heartwatch-native-tcp', '0 early, 0 other', true],
+      ['heartwatch-native-tcp', '0 early (min 12 ms late), 0 other', true],
     ]);
   });
 });
