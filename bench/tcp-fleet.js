@@ -46,10 +46,11 @@ const reap = Number(values.reap);
 const idleTimeoutMs = 3000;
 // The silenced hosts stop where the run used to end: 2 s or more after the steady window.
 const killAtMs = seconds * 1000;
-// The simulator keeps beating (and holding every connection) this long after the last reap is
-// due; the reaping window closes 2 s before that, so the simulator's own closes are not in it.
+// The reaping window closes this long after the last reap is due. The simulator keeps beating
+// (and holding every connection) 3 s longer: its own closes at exit must not fall in the window,
+// which is counted from when every host was up, up to a second after the simulator's clock began.
 const reapSlackMs = 2000;
-const durationMs = reap > 0 ? killAtMs + idleTimeoutMs + 2 * reapSlackMs : killAtMs;
+const durationMs = reap > 0 ? killAtMs + idleTimeoutMs + reapSlackMs + 3000 : killAtMs;
 const tick = 1e9 / 100; // ns per clock tick (USER_HZ)
 
 /** CPU ticks of the thread named `name`, or of the JS thread (the one whose id is the pid). */
@@ -131,7 +132,7 @@ async function startServer(onDown) {
 
 /**
  * After the steady window: waits until every silenced host went down 'disconnected', or until the
- * last reap is `reapSlackMs` overdue (counted from `simStartMs`, when the simulator's clock
+ * last reap is `reapSlackMs` overdue (counted from `simStartMs`, at or after the simulator's clock
  * started), then returns the reaping figures with the reactor's own count of idle closes.
  */
 async function watchReaping(server, reaped, downsAfterSteady, silenced, simStartMs) {
@@ -201,12 +202,13 @@ async function main() {
     out += d;
   });
   const exited = new Promise((resolve) => child.on('close', resolve));
-  // The simulator starts its clock (and its kill plan) once every connection is up.
-  if (reap > 0) while (server.tcpCounters().openConnections < hosts) await sleep(10);
-  const simStartMs = performance.now();
   // Steady window: from when every host has beaten once to 2 s before the run (or the kill plan)
   // ends.
   while (server.hostsUp() < hosts) await sleep(100);
+  // The simulator's clock (and its kill plan) began before this, by the second its first beats
+  // took: the reaping window counted from here ends later than the plan's, never earlier. (Not
+  // polled any closer while the fleet connects: stats() garbage would show in the RSS figure.)
+  const simStartMs = performance.now();
   const rssFleet = rssKb();
   const c0 = threadTicks(server.thread);
   const n0 = server.received();
