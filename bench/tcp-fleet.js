@@ -4,12 +4,21 @@
 // `heartwatch simulate` in a child process holding one connection per host (or sending UDP).
 //
 //   node bench/tcp-fleet.js [--hosts 19500] [--payload 0] [--seconds 20] [--transport tcp|udp]
-//                           [--server heartwatch|baseline]
+//                           [--server heartwatch|baseline] [--reap 0]
 //
 // Prints one JSON line: heartbeats/s, CPU ns per heartbeat on the transport thread (hw-tcp-0 or
 // hw-rx-0; the JS thread for a baseline, from /proc over the steady window after every connection
 // is up), RSS growth per connection, and the down events seen while the fleet was beating (false
 // downs: should be 0).
+//
+// `--reap N` (heartwatch over TCP only) also times idle-connection reaping: the server runs with
+// `tcp.idleTimeoutMs` 3000 (below the hosts' 5 s timeout, 2 s above their 1 s interval) and
+// `tcp.closeMeansDown`; once the steady window is over, the simulator's kill plan silences hosts
+// 1..N, their connections staying open. The reactor's deadline wheel then resets each one, and
+// its host goes down 'disconnected': lateness is down.at - (lastSeen + idleTimeoutMs), on the
+// engine's clock, as the precision scenario times a timeout (bench/scenarios/tcp.js `idleReaping`).
+// The idle timeout holds for the whole run: each connection's lazy deadline is re-filed about
+// every third frame instead of once a minute.
 // Hosts are limited by the descriptor limit of each process (hard RLIMIT_NOFILE).
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -18,6 +27,7 @@ const { parseArgs } = require('node:util');
 const { Heartwatch } = require('../dist/index.js');
 const { startDgramMap } = require('./baselines/dgram-map.js');
 const { startNetMap } = require('./baselines/net-map.js');
+const { idleReaping } = require('./scenarios/tcp.js');
 
 const { values } = parseArgs({
   options: {
@@ -26,11 +36,21 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     transport: { type: 'string', default: 'tcp' },
     server: { type: 'string', default: 'heartwatch' },
+    reap: { type: 'string', default: '0' },
   },
 });
 const hosts = Number(values.hosts);
 const seconds = Number(values.seconds);
 const tcp = values.transport === 'tcp';
+const reap = Number(values.reap);
+const idleTimeoutMs = 3000;
+// The silenced hosts stop where the run used to end: 2 s or more after the steady window.
+const killAtMs = seconds * 1000;
+// The reaping window closes this long after the last reap is due. The simulator keeps beating
+// (and holding every connection) 3 s longer: its own closes at exit must not fall in the window,
+// which is counted from when every host was up, up to a second after the simulator's clock began.
+const reapSlackMs = 2000;
+const durationMs = reap > 0 ? killAtMs + idleTimeoutMs + reapSlackMs + 3000 : killAtMs;
 const tick = 1e9 / 100; // ns per clock tick (USER_HZ)
 
 /** CPU ticks of the thread named `name`, or of the JS thread (the one whose id is the pid). */
@@ -51,11 +71,14 @@ function threadTicks(name) {
 const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The server under test: { port, received(), hostsUp(), thread, close(), tcpStats() }. */
+/**
+ * The server under test: { port, received(), hostsUp(), thread, close(), tcpStats(),
+ * tcpCounters() (the whole `stats().tcp`, or null) }; `onDown(event)` gets each down event.
+ */
 async function startServer(onDown) {
   if (values.server === 'baseline') {
     const start = tcp ? startNetMap : startDgramMap;
-    const onEvent = (event) => event.type === 'down' && onDown();
+    const onEvent = (event) => event.type === 'down' && onDown(event);
     const server = await start({ host: '127.0.0.1', port: 0, timeoutMs: 5000, onEvent });
     return {
       port: server.port,
@@ -64,6 +87,7 @@ async function startServer(onDown) {
       thread: 'js',
       close: () => server.close(),
       tcpStats: () => null,
+      tcpCounters: () => null,
     };
   }
   const hw = new Heartwatch({
@@ -74,7 +98,15 @@ async function startServer(onDown) {
     workers: 1,
     timeoutMs: 5000,
     missedBeats: 0,
-    ...(tcp ? { tcp: { port: 0, reactors: 1 } } : {}),
+    ...(tcp
+      ? {
+          tcp: {
+            port: 0,
+            reactors: 1,
+            ...(reap > 0 ? { idleTimeoutMs, closeMeansDown: true } : {}),
+          },
+        }
+      : {}),
   });
   hw.on('down', onDown);
   const info = await hw.listen();
@@ -94,6 +126,28 @@ async function startServer(onDown) {
             descriptorLimit: stats.descriptorLimit,
           };
     },
+    tcpCounters: () => hw.stats().tcp,
+  };
+}
+
+/**
+ * After the steady window: waits until every silenced host went down 'disconnected', or until the
+ * last reap is `reapSlackMs` overdue (counted from `simStartMs`, at or after the simulator's clock
+ * started), then returns the reaping figures with the reactor's own count of idle closes.
+ */
+async function watchReaping(server, reaped, downsAfterSteady, silenced, simStartMs) {
+  const until = simStartMs + killAtMs + idleTimeoutMs + reapSlackMs;
+  while (reaped.size < silenced.size && performance.now() < until) await sleep(20);
+  const counters = server.tcpCounters();
+  if (counters.closedByPeer > 0) {
+    throw new Error(
+      `the reaping window overlapped the simulator's exit (${counters.closedByPeer} peer closes)`,
+    );
+  }
+  return {
+    idleTimeoutMs,
+    ...idleReaping(downsAfterSteady, silenced, idleTimeoutMs),
+    idleCloses: counters.idleTimeouts,
   };
 }
 
@@ -101,8 +155,23 @@ async function main() {
   if (!['heartwatch', 'baseline'].includes(values.server)) {
     throw new Error(`--server must be heartwatch or baseline, got ${values.server}`);
   }
+  if (reap > 0 && !(tcp && values.server === 'heartwatch')) {
+    throw new Error(
+      '--reap needs --server heartwatch --transport tcp (the baselines reap nothing)',
+    );
+  }
   let downs = 0;
-  const server = await startServer(() => downs++);
+  let steady = true;
+  const downsAfterSteady = [];
+  // Ids of the silenced hosts (--first-id 1: host i is id i + 1), and those reaped so far.
+  const silenced = new Set(Array.from({ length: reap }, (_, i) => String(i + 1)));
+  const reaped = new Set();
+  const server = await startServer((event) => {
+    downs++;
+    if (steady) return;
+    downsAfterSteady.push(event);
+    if (event.reason === 'disconnected' && silenced.has(event.id)) reaped.add(event.id);
+  });
   const rssBefore = rssKb();
   const child = spawn(
     process.execPath,
@@ -120,7 +189,10 @@ async function main() {
       '--payload-bytes',
       values.payload,
       '--duration',
-      `${seconds}s`,
+      `${durationMs}ms`,
+      '--first-id',
+      '1',
+      ...(reap > 0 ? ['--kill', `${reap}@${killAtMs}ms`] : []),
       '--json',
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -130,8 +202,13 @@ async function main() {
     out += d;
   });
   const exited = new Promise((resolve) => child.on('close', resolve));
-  // Steady window: from when every host has beaten once to 2 s before the run ends.
+  // Steady window: from when every host has beaten once to 2 s before the run (or the kill plan)
+  // ends.
   while (server.hostsUp() < hosts) await sleep(100);
+  // The simulator's clock (and its kill plan) began before this, by the second its first beats
+  // took: the reaping window counted from here ends later than the plan's, never earlier. (Not
+  // polled any closer while the fleet connects: stats() garbage would show in the RSS figure.)
+  const simStartMs = performance.now();
   const rssFleet = rssKb();
   const c0 = threadTicks(server.thread);
   const n0 = server.received();
@@ -141,6 +218,9 @@ async function main() {
   const n1 = server.received();
   const t1 = process.hrtime.bigint();
   const downsWhileBeating = downs;
+  steady = false;
+  const reaping =
+    reap > 0 ? await watchReaping(server, reaped, downsAfterSteady, silenced, simStartMs) : {};
   await exited;
   const report = JSON.parse(out);
   const tcpStats = server.tcpStats();
@@ -156,6 +236,7 @@ async function main() {
       cpuNsPerHeartbeat: Math.round(((c1 - c0) * tick) / Math.max(1, beats)),
       rssGrowthBytesPerHost: Math.round(((rssFleet - rssBefore) * 1024) / hosts),
       downsWhileBeating,
+      ...reaping,
       simulatorSendErrors: report.sendErrors,
       tcp: tcpStats,
     }),

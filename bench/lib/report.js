@@ -60,6 +60,8 @@ function scenarioTable(meta, rows) {
     row.contender,
     ...meta.columns.map((c) => {
       const ratio = c.ratio === false ? null : row.vsBaseline?.[c.field];
+      // `absent`: what a column says for a contender that cannot have the figure (vs '–', none measured).
+      if ((row[c.field] === null || row[c.field] === undefined) && c.absent) return c.absent;
       return `${formatNumber(row[c.field])}${formatRatio(ratio)}`;
     }),
   ]);
@@ -119,6 +121,23 @@ function targets(rows) {
       `${r.falseDowns}`,
       r.falseDowns === 0,
     ]);
+  }
+  for (const r of heartwatch('tcp').filter((row) => typeof row.idleReaped === 'number')) {
+    const size = `${formatNumber(r.hosts)} hosts, ${r.payloadBytes} B`;
+    out.push(
+      [
+        `tcp (${size}): every silent connection reaped, as the reactor counted`,
+        r.contender,
+        `${r.idleReaped}/${r.idleSilenced} (${r.idleCloses} idle closes)`,
+        r.idleMissed === 0 && r.idleCloses === r.idleReaped,
+      ],
+      [
+        `tcp (${size}): no reap early, no other down`,
+        r.contender,
+        `${r.idleEarly} early (min ${formatNumber(r.idleMinMs)} ms late), ${r.idleOtherDowns} other`,
+        r.idleEarly === 0 && r.idleOtherDowns === 0,
+      ],
+    );
   }
   return out.map(([target, contender, figure, met]) => ({ target, contender, figure, met }));
 }

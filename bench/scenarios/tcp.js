@@ -8,9 +8,14 @@
 // Goals (issue 12): user-space memory per connection <= 256 bytes; a reactor core sustains >= 50%
 // of the UDP receiver's heartbeats/s for small frames: read `cpuNsPerHeartbeat` of
 // heartwatch-native against heartwatch-native-tcp (the offered rate is the same for both).
+//
+// Idle-connection reaping (heartwatch-native-tcp only; `node:net` has no idle timeout, so its
+// figures are n/a): after the steady window one host in 20 goes silent, its connection left open,
+// and the reactor's deadline wheel resets it `tcp.idleTimeoutMs` after its last frame; with
+// `tcp.closeMeansDown` each reset is a 'disconnected' down (bench/tcp-fleet.js `--reap`).
 const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { addRatios, defaultCpus, measure } = require('../lib/suite.js');
+const { addRatios, defaultCpus, measure, percentile } = require('../lib/suite.js');
 
 const contenderRuns = {
   'heartwatch-native': { server: 'heartwatch', transport: 'udp' },
@@ -25,10 +30,64 @@ const metrics = [
   'rssGrowthBytesPerHost',
   'downsWhileBeating',
 ];
+// Reaping figures: medians, but counts whose target is zero quote the worst run. No ratios: the
+// baseline (node-dgram) has no connections.
+const reapMetrics = [
+  'idleReaped',
+  'idleMinMs',
+  'idleP50Ms',
+  'idleP99Ms',
+  'idleMaxMs',
+  'idleEarly',
+  'idleMissed',
+  'idleOtherDowns',
+  'idleCloses',
+];
+const worst = ['downsWhileBeating', 'idleEarly', 'idleMissed', 'idleOtherDowns'];
+// A reap earlier than its deadline by more than 1 us (an epoch-ms double's resolution) is early.
+const earlyToleranceMs = 0.001;
+
+/**
+ * Reaping figures from the down events seen after the steady window (`{ id, reason, at,
+ * lastSeen }`): each silenced host's first 'disconnected' down is a reap, late by at -
+ * (lastSeen + idleTimeoutMs); a silenced host without one is missed; any other down (a beating
+ * host's, or a silenced host's timeout) is counted apart.
+ */
+function idleReaping(downs, silenced, idleTimeoutMs) {
+  const late = [];
+  const reaped = new Set();
+  let idleEarly = 0;
+  let idleOtherDowns = 0;
+  for (const { id, reason, at, lastSeen } of downs) {
+    if (reason !== 'disconnected' || !silenced.has(id)) {
+      idleOtherDowns++;
+      continue;
+    }
+    if (reaped.has(id)) continue;
+    reaped.add(id);
+    const ms = at - (lastSeen + idleTimeoutMs);
+    if (ms < -earlyToleranceMs) idleEarly++;
+    late.push(ms);
+  }
+  late.sort((a, b) => a - b);
+  return {
+    idleSilenced: silenced.size,
+    idleReaped: reaped.size,
+    idleMinMs: late.length === 0 ? null : late[0],
+    idleP50Ms: percentile(late, 0.5),
+    idleP99Ms: percentile(late, 0.99),
+    idleMaxMs: percentile(late, 1),
+    idleEarly,
+    idleMissed: silenced.size - reaped.size,
+    idleOtherDowns,
+  };
+}
 
 /** One run of bench/tcp-fleet.js; resolves with its JSON line as a row. */
 function once({ contender, hosts, payloadBytes, seconds, cpus }) {
   const { server, transport } = contenderRuns[contender];
+  const reap =
+    server === 'heartwatch' && transport === 'tcp' ? Math.max(1, Math.round(hosts / 20)) : 0;
   const args = [
     '-c',
     String(cpus.server),
@@ -44,6 +103,8 @@ function once({ contender, hosts, payloadBytes, seconds, cpus }) {
     String(payloadBytes),
     '--seconds',
     String(seconds),
+    '--reap',
+    String(reap),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -91,8 +152,8 @@ async function tcpScenario({
         contenders: contenders.filter((c) => c in contenderRuns),
         runs,
         keys: ['payloadBytes'],
-        metrics,
-        worst: ['downsWhileBeating'],
+        metrics: [...metrics, ...reapMetrics],
+        worst,
         once: (contender) => once({ contender, hosts, payloadBytes, seconds, cpus }),
         log,
       })),
@@ -105,6 +166,7 @@ module.exports = {
   scenario: 'tcp',
   title: 'TCP transport (one connection per host, a beat per host per second)',
   run: tcpScenario,
+  idleReaping,
   keys: ['payloadBytes'],
   columns: [
     { field: 'transport', label: 'transport', ratio: false },
@@ -114,6 +176,13 @@ module.exports = {
     { field: 'cpuNsPerHeartbeat', label: 'CPU ns/heartbeat (transport thread)', better: 'lower' },
     { field: 'rssGrowthBytesPerHost', label: 'RSS bytes/connection', better: 'lower' },
     { field: 'downsWhileBeating', label: 'false downs', ratio: false },
+    { field: 'idleReaped', label: 'idle reaped', ratio: false, absent: 'n/a' },
+    { field: 'idleMinMs', label: 'reap min ms late', ratio: false, absent: 'n/a' },
+    { field: 'idleP50Ms', label: 'reap p50 ms late', ratio: false, absent: 'n/a' },
+    { field: 'idleP99Ms', label: 'reap p99 ms late', ratio: false, absent: 'n/a' },
+    { field: 'idleMaxMs', label: 'reap max ms late', ratio: false, absent: 'n/a' },
+    { field: 'idleEarly', label: 'reaped early', ratio: false, absent: 'n/a' },
+    { field: 'idleMissed', label: 'not reaped', ratio: false, absent: 'n/a' },
   ],
   headline: { field: 'cpuNsPerHeartbeat', better: 'lower', label: 'CPU ns/heartbeat' },
 };

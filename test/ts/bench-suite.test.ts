@@ -39,6 +39,13 @@ const precision = require('../../bench/scenarios/precision.js') as ScenarioModul
     timeoutMs: number,
   ): Record<string, number | null>;
 };
+const tcpScenario = require('../../bench/scenarios/tcp.js') as ScenarioModule & {
+  idleReaping(
+    downs: { id: string; reason: string; at: number; lastSeen: number }[],
+    silenced: Set<string>,
+    idleTimeoutMs: number,
+  ): Record<string, number | null>;
+};
 
 const precisionMetrics = [
   'p50Ms',
@@ -127,6 +134,97 @@ describe('bench suite reductions', () => {
     expect(svg).toContain('<title>heartwatch-native: 48×</title>');
     expect(svg).toContain('<title>heartwatch-js: 7.38×</title>');
     expect(svg).toContain('<title>node-dgram: 1×</title>');
+  });
+});
+
+describe('bench tcp: idle-connection reaping', () => {
+  const t = 1_000_000;
+  const down = (id: string, reason: string, lastSeen: number, lateMs: number) => ({
+    id,
+    reason,
+    at: lastSeen + 3000 + lateMs,
+    lastSeen,
+  });
+
+  it('figures: lateness after the idle deadline, early, missed and other downs apart', () => {
+    const figures = tcpScenario.idleReaping(
+      [
+        down('1', 'disconnected', t, 20),
+        down('2', 'disconnected', t + 400, 35),
+        down('2', 'disconnected', t + 400, 90), // a second down of one host counts once
+        down('3', 'disconnected', t, -1), // reset a millisecond before its deadline
+        down('9', 'disconnected', t, 5), // a host that kept beating: not a reap
+        down('4', 'timeout', t, 2000), // a silenced host that timed out instead: missed
+      ],
+      new Set(['1', '2', '3', '4']),
+      3000,
+    );
+    expect(figures).toEqual({
+      idleSilenced: 4,
+      idleReaped: 3,
+      idleMinMs: -1,
+      idleP50Ms: 20,
+      idleP99Ms: 35,
+      idleMaxMs: 35,
+      idleEarly: 1,
+      idleMissed: 1,
+      idleOtherDowns: 2,
+    });
+  });
+
+  it('report: reaping columns, n/a where a contender has no idle timeout, targets checked', () => {
+    const reaping = {
+      ...tcpScenario.idleReaping(
+        [down('1', 'disconnected', t, 12), down('2', 'disconnected', t, 40)],
+        new Set(['1', '2']),
+        3000,
+      ),
+      idleCloses: 1, // the reactor counted one idle close for two reaps: a mismatch
+    };
+    const row = (contender: string, transport: string, extra: Record<string, unknown> = {}) => ({
+      bench: 'tcp',
+      scenario: 'tcp',
+      contender,
+      transport,
+      hosts: 2000,
+      payloadBytes: 0,
+      heartbeatsPerSecond: 2000,
+      cpuNsPerHeartbeat: 3000,
+      rssGrowthBytesPerHost: 500,
+      downsWhileBeating: 0,
+      ...extra,
+    });
+    const rows = suite.addRatios(
+      [
+        row('heartwatch-native-tcp', 'tcp', reaping),
+        row('node-net', 'tcp'),
+        row('node-dgram', 'udp'),
+      ],
+      { keys: ['payloadBytes'], metrics: ['cpuNsPerHeartbeat'] },
+    );
+    const result = {
+      machine: { cpuModel: 'test cpu', cpus: 2, memoryGiB: 1, kernel: '6', node: 'v20' },
+      generatedAt: '2026-01-01T00:00:00.000Z',
+      quick: true,
+      runs: 1,
+      command: 'npm run bench -- --scenarios tcp',
+      cpus: { server: 1, sender: 0 },
+      errors: [],
+      rows,
+    };
+    const md = report.markdown(result, [tcpScenario]);
+    expect(md).toContain('| reap p99 ms late |');
+    expect(md).toMatch(
+      /^\| heartwatch-native-tcp +\| tcp .*\| 0 +\| 2 +\| 12 +\| 12 +\| 40 +\| 40 +\| 0 +\| 0 +\|$/m,
+    );
+    expect(md).toMatch(
+      /^\| node-net +\| tcp .*\| 0 +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\| n\/a +\|$/m,
+    );
+    const tcpTargets = report.targets(result.rows).filter((r) => r.target.startsWith('tcp'));
+    expect(tcpTargets.map((r) => [r.contender, r.figure, r.met])).toEqual([
+      ['heartwatch-native-tcp', '2/2 (1 idle closes)', false],
+      ['heartwatch-native-tcp', '0 early (min 12 ms late), 0 other', true],
+    ]);
   });
 });
 
