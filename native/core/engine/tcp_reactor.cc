@@ -140,6 +140,9 @@ void TcpReactor::run() {
     }
     adopt(now);
     wheel_.advance(now, [&](uint32_t id) { expire(id, now); });
+    // The closes the wheel just made (tcp.closeMeansDown) leave now, not with a later turn's
+    // frames: with no other connection busy, that turn may be a whole idle poll away.
+    for (uint32_t w = 0; w < rings_.size(); ++w) flush(w);
     if (!spin_ && drained && ready > 0 && ready < kThinTurn) coalesce();
   }
   // Stopping ends every connection now, so peers see the server go instead of a silent socket.
