@@ -1,5 +1,6 @@
-// The behaviour both engines must share. Every available engine runs this file unchanged:
-// real loopback UDP, ephemeral ports, short timeouts.
+// The behaviour both engines must share, over both transports. Every available engine runs this
+// file unchanged over UDP and over TCP: real loopback sockets, ephemeral ports, short timeouts.
+// Cases about datagrams themselves (their bytes, their batching, the UDP port) run over UDP only.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,16 +30,21 @@ const isUp = (id: bigint | string, recovered?: boolean) => (e: HostEvent) =>
 const isDown = (id: bigint | string, reason?: 'timeout' | 'left') => (e: HostEvent) =>
   e.type === 'down' && e.id === String(id) && (reason === undefined || e.reason === reason);
 
-describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (variant) => {
-  const { engine } = variant;
+const variants = engineVariants(engines, { transports: ['udp', 'tcp'] });
+
+describe.each(variants)('$engine engine ($receiveBackend) over $transport', (variant) => {
+  const { engine, transport } = variant;
   const fixture = new Fixture(variant);
   afterEach(() => fixture.closeAll());
+  /** A case about UDP datagrams or the UDP port by nature, with no TCP counterpart here. */
+  const udpOnly = it.runIf(transport === 'udp');
 
   it('reports the engine it runs and an ephemeral port', async () => {
     const { hw, port } = await fixture.start({ engine, timeoutMs });
     expect(hw.engine).toBe(engine);
     expect(hw.stats().engine).toBe(engine);
     expect(port).toBeGreaterThan(0);
+    expect(hw.stats().tcp === null).toBe(transport === 'udp');
   });
 
   it('emits up for a new host with its id, address, incarnation and receive time', async () => {
@@ -198,11 +204,12 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     await log.waitFor(isUp(21n));
     expect(hw.stats()).toMatchObject({ addressChanges: 0 });
     expect(hw.stats().workers.every((w) => w.lastAddressChangeId === null)).toBe(true);
-    // Host 20 heard from the two sources in alternation: every switch counts.
+    // Host 20 heard from the two sources in alternation: every switch counts. Each is applied
+    // before the next is sent: two TCP connections are not ordered with each other.
     for (const [seq, from] of [other, client, other].entries()) {
       await from.beat(port, 20n, { seq: seq + 1 });
+      expect(await until(() => hw.stats().addressChanges === seq + 1)).toBe(true);
     }
-    expect(await until(() => hw.stats().addressChanges === 3)).toBe(true);
     const worker = hw.stats().workers.find((w) => w.addressChanges > 0);
     expect(worker).toMatchObject({ addressChanges: 3, lastAddressChangeId: '20' });
     expect((await hw.host('20'))?.address).toBe(`127.0.0.1:${other.port}`);
@@ -244,7 +251,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     await log.waitFor(isDown(13n, 'timeout'));
   });
 
-  it('identity address: any datagram is a heartbeat of its source ip:port', async () => {
+  // Over TCP every frame must be v1 in every identity mode: other bytes close the connection.
+  udpOnly('identity address: any datagram is a heartbeat of its source ip:port', async () => {
     const { hw, port, log, client } = await fixture.start({
       engine,
       timeoutMs,
@@ -267,7 +275,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     expect(log.events.some((e) => e.id === '999')).toBe(false);
   });
 
-  it('identity ip: every port of one IP is the same host', async () => {
+  // Its second source sends a non-v1 datagram, which over TCP would close the connection.
+  udpOnly('identity ip: every port of one IP is the same host', async () => {
     const { hw, port, log, client } = await fixture.start({
       engine,
       timeoutMs: 5000,
@@ -284,7 +293,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     expect(log.events.filter((e) => e.type === 'up')).toHaveLength(1);
   });
 
-  it('counts malformed datagrams and drops them, keeping valid hosts', async () => {
+  // Over TCP a malformed frame closes its connection: tcp-transport.test.ts covers that.
+  udpOnly('counts malformed datagrams and drops them, keeping valid hosts', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const valid = encodeHeartbeat({ hostId: 21n, incarnation: 1, seq: 0, intervalMs: 0 });
     const variants: Buffer[] = [
@@ -319,7 +329,11 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
   it.each(['id', 'address', 'ip'] as const)(
     'accepts valid heartbeats of every v1 payload size, fields and LEAVE included (identity %s)',
     async (identity) => {
-      const { hw, port, log } = await fixture.start({ engine, timeoutMs: 5000, identity });
+      const { hw, port, log, arrived } = await fixture.start({
+        engine,
+        timeoutMs: 5000,
+        identity,
+      });
       // Up to the largest that fits one IPv4 datagram: 65,507 - 28 header bytes.
       const sizes = [0, 1472, 2021, 9000, 65_479];
       const since = (seen: number, match: (e: HostEvent) => boolean) => (e: HostEvent) =>
@@ -339,11 +353,13 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
         await sender.send(encodeHeartbeat({ ...fields, seq: 1, leave: true }), port);
         await log.waitFor(since(seen, isDown(id, 'left')));
       }
-      expect(hw.stats()).toMatchObject({ received: 2 * sizes.length, malformed: 0 });
+      expect(arrived()).toBe(2 * sizes.length);
+      expect(hw.stats().malformed).toBe(0);
     },
   );
 
-  it('takes a burst of large heartbeats, several to a receive batch, all whole', async () => {
+  // About the receive batch of datagrams; TCP reads a byte stream, framed apart.
+  udpOnly('takes a burst of large heartbeats, several to a receive batch, all whole', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const payload = Buffer.alloc(9000, 7);
     const ids = Array.from({ length: 32 }, (_, i) => 600n + BigInt(i));
@@ -359,7 +375,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     expect(hw.stats()).toMatchObject({ received: ids.length, malformed: 0 });
   });
 
-  it('counts AUTH heartbeats as authUnsupported and drops them', async () => {
+  // Datagram counters; over TCP the tagless AUTH frame breaks the framing and closes the connection.
+  udpOnly('counts AUTH heartbeats as authUnsupported and drops them', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const header = encodeHeartbeat({ hostId: 31n, incarnation: 1, seq: 0, intervalMs: 0 });
     header[3] = 0x02;
@@ -373,13 +390,13 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
   });
 
   it('refuses new hosts past maxHosts and counts them', async () => {
-    const { hw, port, log, client } = await fixture.start({
+    const { hw, port, log, client, arrived } = await fixture.start({
       engine,
       timeoutMs: 5000,
       maxHosts: 3,
     });
     for (let id = 1n; id <= 5n; id++) await client.beat(port, id);
-    expect(await until(() => hw.stats().received === 5)).toBe(true);
+    expect(await until(() => arrived() === 5)).toBe(true);
     await log.waitFor(isUp(3n));
     expect(hw.stats()).toMatchObject({ trackedHosts: 3, refused: 2, hostsUp: 3 });
     expect(log.events.filter((e) => e.type === 'up').map((e) => e.id)).toEqual(['1', '2', '3']);
@@ -391,7 +408,7 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
   it('a flood of random host ids cannot lock new hosts out (default admission policy)', async () => {
     // One shard of 64 hosts, so the flood is quick; every other option is the default but the
     // timeout, long enough that the whole flood arrives while its first ids are still up.
-    const { hw, port, log, client } = await fixture.start({
+    const { hw, port, log, client, arrived } = await fixture.start({
       engine,
       timeoutMs: 1000,
       maxHosts: 64,
@@ -399,15 +416,16 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     });
     const flood = Array.from({ length: 500 }, () => randomBytes(8).readBigUInt64BE() | 1n);
     for (const id of flood) await client.beat(port, id);
-    // Received counts at the receiver; wait until the worker has applied every one as well.
+    // Arrivals count at the receiver; wait until the worker has applied every one as well.
     const applied = () => {
       const stats = hw.stats();
-      return stats.received === flood.length && stats.trackedHosts + stats.refused === flood.length;
+      return arrived() === flood.length && stats.trackedHosts + stats.refused === flood.length;
     };
     expect(await until(applied)).toBe(true);
     expect(hw.stats().trackedHosts).toBe(64);
     expect(hw.stats().refused).toBeGreaterThan(0);
-    const firstUp = log.events[0]?.at ?? Number.NaN;
+    // Applied is not yet delivered: wait for the first up to reach JavaScript.
+    const firstUp = (await log.waitFor((e) => e.type === 'up')).at;
     // The flood stops; a host first seen now beats as a sender does, until it is admitted.
     const newcomer = 7n;
     let admitted = false;
@@ -462,20 +480,22 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
   });
 
   it('keeps stats fields present and consistent', async () => {
-    const { hw, port, log, client } = await fixture.start({ engine, timeoutMs });
+    const { hw, port, log, client, arrived } = await fixture.start({ engine, timeoutMs });
     await client.beat(port, 61n);
     await client.beat(port, 62n);
-    await client.send('junk', port);
+    // A malformed datagram is counted and dropped; over TCP junk would close the connection.
+    const junk = transport === 'udp' ? 1 : 0;
+    if (junk) await client.send('junk', port);
     await log.waitFor(isDown(61n));
     await log.waitFor(isDown(62n));
     await client.beat(port, 62n, { seq: 1 });
     await log.waitFor(isUp(62n, true));
-    expect(await until(() => hw.stats().received === 4)).toBe(true);
+    expect(await until(() => arrived() === 3 + junk)).toBe(true);
     const s = hw.stats();
     expect(s).toMatchObject({
       engine,
-      received: 4,
-      malformed: 1,
+      received: transport === 'udp' ? 4 : 0,
+      malformed: junk,
       authUnsupported: 0,
       ringDrops: 0,
       receiveErrors: 0,
@@ -502,6 +522,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     expect(sum(s.workers, (w) => w.refused)).toBe(s.refused);
     expect(sum(s.workers, (w) => w.eventsPending)).toBe(s.eventsPending);
     expect(sum(s.workers, (w) => w.processed)).toBe(3);
+    expect(s.tcp?.frames ?? 0).toBe(transport === 'tcp' ? 3 : 0);
+    expect(sum(s.tcp?.reactors ?? [], (r) => r.frames)).toBe(s.tcp?.frames ?? 0);
     for (const r of s.receivers) {
       expect(typeof r.thread).toBe('string');
       expect(r.cpu === null || Number.isInteger(r.cpu)).toBe(true);
@@ -701,7 +723,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     await log.waitFor((e) => e.type === 'restart' && e.id === '101');
   });
 
-  it('rejects listen() with EADDRINUSE when the port is taken', async () => {
+  // About the bind of the UDP port.
+  udpOnly('rejects listen() with EADDRINUSE when the port is taken', async () => {
     const blocker = createSocket('udp4');
     fixture.track({
       close: () => new Promise<void>((resolve) => blocker.close(() => resolve())),
@@ -731,7 +754,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     ['127.0.0.1', '0.0.0.0'],
   ];
 
-  it.each([1, 2])(
+  // Both are about the UDP port and its receivers' SO_REUSEPORT group.
+  udpOnly.each([1, 2])(
     'a second Heartwatch on a port one holds gets EADDRINUSE, either engine (receivers %i)',
     async (receivers) => {
       for (const [first, second] of overlapping) {
@@ -751,7 +775,7 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     },
   );
 
-  it.each([1, 2])(
+  udpOnly.each([1, 2])(
     "a same-user SO_REUSEPORT socket gets none of heartwatch's traffic (receivers %i)",
     async (receivers) => {
       // One receiver (and the pure-TS engine) binds without SO_REUSEPORT: the kernel refuses
@@ -787,7 +811,7 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
   );
 
   it('close() is idempotent, also before listen()', async () => {
-    const idle = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    const idle = new Heartwatch(fixture.options({ engine }));
     await Promise.all([idle.close(), idle.close()]);
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     await client.beat(port, 111n);
@@ -801,13 +825,13 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
 
   it('listen() after close() rejects with ERR_HW_CLOSED and starts nothing', async () => {
     const sockets = ownSocketCount();
-    const early = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    const early = new Heartwatch(fixture.options({ engine }));
     await early.close();
     await expect(early.listen()).rejects.toMatchObject({
       name: 'HeartwatchError',
       code: 'ERR_HW_CLOSED',
     });
-    const late = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
+    const late = new Heartwatch(fixture.options({ engine }));
     await late.listen();
     await late.close();
     await expect(late.listen()).rejects.toMatchObject({ code: 'ERR_HW_CLOSED' });
@@ -815,7 +839,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     expect(early.stats().receivers.every((r) => r.received === 0)).toBe(true);
   });
 
-  it('close() releases every socket before it resolves, cycle after cycle', async () => {
+  // Counts UDP sockets on the port; the socket count above covers TCP's listener too.
+  udpOnly('close() releases every socket before it resolves, cycle after cycle', async () => {
     const before = ownSocketCount();
     for (let cycle = 0; cycle < 20; cycle++) {
       const hw = new Heartwatch({ engine, host: '127.0.0.1', port: 0 });
@@ -827,7 +852,8 @@ describe.each(engineVariants(engines))('$engine engine ($receiveBackend)', (vari
     expect(ownSocketCount()).toBeLessThanOrEqual(before);
   });
 
-  it('listens dual-stack on "::" and shows IPv4 senders as plain IPv4', async () => {
+  // About the dual-stack bind of the UDP socket.
+  udpOnly('listens dual-stack on "::" and shows IPv4 senders as plain IPv4', async () => {
     const { port, log } = await fixture.start({ engine, timeoutMs: 5000, host: '::' });
     const v4 = await fixture.client('127.0.0.1');
     await v4.beat(port, 121n);
