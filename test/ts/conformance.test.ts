@@ -358,7 +358,7 @@ describe.each(variants)('$engine engine ($receiveBackend) over $transport', (var
     },
   );
 
-  // About the receive batch of datagrams; TCP reads a byte stream, framed apart.
+  // About several datagrams in one receive batch; tcp-transport.test.ts reads coalesced frames.
   udpOnly('takes a burst of large heartbeats, several to a receive batch, all whole', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const payload = Buffer.alloc(9000, 7);
@@ -375,7 +375,7 @@ describe.each(variants)('$engine engine ($receiveBackend) over $transport', (var
     expect(hw.stats()).toMatchObject({ received: ids.length, malformed: 0 });
   });
 
-  // Datagram counters; over TCP the tagless AUTH frame breaks the framing and closes the connection.
+  // Datagram counters: over TCP a frame that sets AUTH but has no tag takes the next frame's bytes.
   udpOnly('counts AUTH heartbeats as authUnsupported and drops them', async () => {
     const { hw, port, log, client } = await fixture.start({ engine, timeoutMs: 5000 });
     const header = encodeHeartbeat({ hostId: 31n, incarnation: 1, seq: 0, intervalMs: 0 });
