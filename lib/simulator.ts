@@ -370,7 +370,7 @@ function statusConfig(
   if (options.statusHostStride === undefined) {
     for (const option of ['statusBytes', 'statusChangeEvery'] as const) {
       if (options[option] !== undefined) {
-        throw invalid(option, 'to be left out unless statusHostStride is set', options[option]);
+        throw invalid(option, 'to be left out unless "statusHostStride" is set', options[option]);
       }
     }
     return { statusHostStride: 0, statusBytes: 0, statusChangeEvery: 1 };
@@ -379,7 +379,7 @@ function statusConfig(
   if (payloadBytes !== 0) {
     throw invalid(
       'payloadBytes',
-      '0 when statusHostStride is set (plain hosts send 28-byte beats)',
+      '0 when "statusHostStride" is set (plain hosts send 28-byte beats)',
       payloadBytes,
     );
   }

@@ -98,12 +98,12 @@ describe('simulateFleet option checks (before the addon is touched)', () => {
     [
       'status without stride',
       { server, hosts: 1, packetsPerSecond: 1, statusBytes: 64 },
-      /"statusBytes": expected to be left out unless statusHostStride is set, got 64/,
+      /"statusBytes": expected to be left out unless "statusHostStride" is set, got 64/,
     ],
     [
       'status with payload',
       { server, hosts: 1, packetsPerSecond: 1, statusHostStride: 2, payloadBytes: 8 },
-      /"payloadBytes": expected 0 when statusHostStride is set .*, got 8/,
+      /"payloadBytes": expected 0 when "statusHostStride" is set .*, got 8/,
     ],
     [
       'cpu',
