@@ -47,6 +47,7 @@ async function main() {
   const rssBaseBytes = process.memoryUsage().rss;
   let downs = 0;
   let ups = 0;
+  let updates = 0;
   // Down events in parallel arrays: cheap to fill at a million events, and turned into JSON only
   // when asked. Only where asked for: they would count as the server's memory.
   const record = values['record-downs'];
@@ -67,6 +68,8 @@ async function main() {
       downUncertain.push(event.uncertain === true);
     } else if (event.type === 'up') {
       ups++;
+    } else if (event.type === 'update') {
+      updates++;
     }
   };
   let stats;
@@ -136,6 +139,7 @@ async function main() {
     return {
       ...stats(),
       ups,
+      updates,
       downs,
       falseDowns: downs,
       cpuMicros: cpu.user + cpu.system,

@@ -10,14 +10,15 @@
 // bench/README.md between its suite-results markers.
 //
 //   node bench/run.js [--quick]
-//        [--scenarios capacity,sustained,precision,pause,mass-failure,churn,peers,peers-pause,tcp]
+//        [--scenarios capacity,sustained,sustained-status,precision,pause,mass-failure,churn,peers,
+//                     peers-pause,tcp]
 //        [--contenders heartwatch-native,heartwatch-native-tcp,heartwatch-native-auth,heartwatch-js,
 //                      node-dgram,node-net,bare-recvmmsg,redis-ttl,redis-zset,etcd-lease] [--runs N]
 //        [--server-cpu N] [--sender-cpu N] [--hosts N]
 //        [--out DIR] [--merge]
 //
-// --hosts N runs the scenarios that take one fleet size (capacity, pause, precision,
-// peers-pause) at N hosts instead of their own default; the others ignore it.
+// --hosts N runs the scenarios that take one fleet size (capacity, sustained-status, pause,
+// precision, peers-pause) at N hosts instead of their own default; the others ignore it.
 //
 // --merge keeps, from the latest.json already in the output directory, the rows of the scenarios
 // this run does not run (the results say which came from which command).
@@ -31,6 +32,7 @@ const { defaultCpus } = require('./lib/suite.js');
 const scenarioNames = [
   'capacity',
   'sustained',
+  'sustained-status',
   'precision',
   'pause',
   'mass-failure',

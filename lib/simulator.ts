@@ -81,6 +81,24 @@ export interface SimulateFleetOptions {
    * own clock rather than the server's. Costs 16 bytes per host. Default: not tracked.
    */
   longGapMs?: number;
+  /**
+   * Hosts whose index is a multiple of this, 1 to 16 777 216, carry a status of `statusBytes`
+   * in every heartbeat (10: every 10th host, starting with host 0); the others send 28-byte
+   * beats, so `payloadBytes` must be 0. The status starts with its stamp, the host id (u64) and
+   * its change count (u32, big-endian), then the simulator's fixed pattern; it changes every
+   * `statusChangeEvery`-th of the host's heartbeats, staggered so the changes spread over the
+   * fleet (see `statusChangeEvery`). Nothing is stored per host. Default: no statuses.
+   */
+  statusHostStride?: number;
+  /** Bytes of each status, 12 (the stamp) to 65 479 (65 463 with `key`). Default 64. */
+  statusBytes?: number;
+  /**
+   * A host's status changes every this many of its heartbeats, 1 to 4 294 967 295: its beat `b`
+   * (0 first, counted by seq from `firstSeq`) carries change count
+   * `floor((b + rank % statusChangeEvery) / statusChangeEvery)`, where `rank` is
+   * `floor(index / statusHostStride)`. Default 1 (every beat).
+   */
+  statusChangeEvery?: number;
 }
 
 /** What the simulator sent. Times are `performance.now()` milliseconds (NaN: never happened). */
@@ -131,6 +149,9 @@ interface NativeFleetConfig {
   restarts: { firstHost: number; hostCount: number; atMs: number }[];
   tcp: boolean;
   longGapMs: number;
+  statusHostStride: number;
+  statusBytes: number;
+  statusChangeEvery: number;
 }
 
 interface NativeFleetRun {
@@ -173,6 +194,9 @@ const knownKeys = [
   'restarts',
   'signal',
   'longGapMs',
+  'statusHostStride',
+  'statusBytes',
+  'statusChangeEvery',
 ] as const;
 
 function describe(value: unknown): string {
@@ -315,6 +339,7 @@ function nativeConfig(input: unknown): NativeFleetConfig {
   }
   const longGapMs =
     options.longGapMs === undefined ? 0 : integer('longGapMs', options.longGapMs, 1, maxU32);
+  const statuses = statusConfig(options, payloadBytes);
   return {
     address: address.host,
     port: address.port,
@@ -333,7 +358,42 @@ function nativeConfig(input: unknown): NativeFleetConfig {
     restarts,
     tcp: transport === 'tcp',
     longGapMs,
+    ...statuses,
   };
+}
+
+/** The status options, checked; without `statusHostStride` neither of the others is allowed. */
+function statusConfig(
+  options: Record<string, unknown>,
+  payloadBytes: number,
+): Pick<NativeFleetConfig, 'statusHostStride' | 'statusBytes' | 'statusChangeEvery'> {
+  if (options.statusHostStride === undefined) {
+    for (const option of ['statusBytes', 'statusChangeEvery'] as const) {
+      if (options[option] !== undefined) {
+        throw invalid(option, 'to be left out unless "statusHostStride" is set', options[option]);
+      }
+    }
+    return { statusHostStride: 0, statusBytes: 0, statusChangeEvery: 1 };
+  }
+  const statusHostStride = integer('statusHostStride', options.statusHostStride, 1, maxHosts);
+  if (payloadBytes !== 0) {
+    throw invalid(
+      'payloadBytes',
+      '0 when "statusHostStride" is set (plain hosts send 28-byte beats)',
+      payloadBytes,
+    );
+  }
+  const maxStatus =
+    options.key === undefined ? maxUdpPayloadBytes : maxUdpPayloadBytes - authTagBytes;
+  const statusBytes =
+    options.statusBytes === undefined
+      ? 64
+      : integer('statusBytes', options.statusBytes, simulatorLimits.minStatusBytes, maxStatus);
+  const statusChangeEvery =
+    options.statusChangeEvery === undefined
+      ? 1
+      : integer('statusChangeEvery', options.statusChangeEvery, 1, maxU32);
+  return { statusHostStride, statusBytes, statusChangeEvery };
 }
 
 /** Whether this build's addon has the fleet simulator. */

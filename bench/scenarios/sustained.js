@@ -26,7 +26,11 @@ const metrics = [
   'rssBytesPerHost',
 ];
 
-async function once({ contender, hosts, durationMs, timeoutMs, cpus }) {
+/**
+ * One run; with `statuses` ({ hostStride, bytes, changeEvery }) the simulator's status hosts carry
+ * a status that changes on schedule, and the row counts the update events the server's JS got.
+ */
+async function once({ contender, hosts, durationMs, timeoutMs, cpus, statuses }) {
   const { simulateFleet } = require(path.join(root, 'dist', 'index.js'));
   const server = await startServer({
     contender,
@@ -44,6 +48,13 @@ async function once({ contender, hosts, durationMs, timeoutMs, cpus }) {
       packetsPerSecond: 5_000_000,
       durationMs,
       cpu: cpus.sender,
+      ...(statuses
+        ? {
+            statusHostStride: statuses.hostStride,
+            statusBytes: statuses.bytes,
+            statusChangeEvery: statuses.changeEvery,
+          }
+        : {}),
     });
     // Let the server empty its socket backlog before counting.
     await sleep(300);
@@ -65,6 +76,7 @@ async function once({ contender, hosts, durationMs, timeoutMs, cpus }) {
       falseDowns: after.downs - before.downs,
       cpuNsPerHeartbeat: ((after.cpuMicros - before.cpuMicros) * 1000) / Math.max(1, received),
       rssBytesPerHost: (after.rssBytes - server.rssBaseBytes) / hosts,
+      ...(statuses ? { updatesPerSecond: (after.updates - before.updates) / seconds } : {}),
     };
   } finally {
     await server.stop();
@@ -102,6 +114,7 @@ async function sustained({
 }
 
 module.exports = {
+  once,
   scenario: 'sustained',
   title: 'Sustained fleet',
   run: sustained,

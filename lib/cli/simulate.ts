@@ -1,3 +1,4 @@
+import { simulatorLimits } from '../engine/limits.js';
 import { maxUdpPayloadBytes } from '../protocol/wire-v1.js';
 import { parseUdpAddress } from '../sender/udp-address.js';
 import {
@@ -40,6 +41,9 @@ const spec = {
   revive: { type: 'string' },
   'first-id': { type: 'string' },
   'payload-bytes': { type: 'string' },
+  'status-host-stride': { type: 'string' },
+  'status-bytes': { type: 'string' },
+  'status-change-every': { type: 'string' },
   cpu: { type: 'string' },
   seed: { type: 'string' },
   transport: { type: 'string' },
@@ -55,6 +59,9 @@ const flagOf: Record<string, string> = {
   intervalMs: '--interval',
   firstHostId: '--first-id',
   payloadBytes: '--payload-bytes',
+  statusHostStride: '--status-host-stride',
+  statusBytes: '--status-bytes',
+  statusChangeEvery: '--status-change-every',
   cpu: '--cpu',
   seed: '--seed',
   transport: '--transport',
@@ -82,6 +89,12 @@ Flags:
   --first-id N        host id of the first host; host i sends first-id + i
                       (default 1000000000, above ids picked by hand like send --id 42)
   --payload-bytes N   payload size per heartbeat, 0 to 65479                 (default 0)
+  --status-host-stride N
+                      every Nth host (0, N, 2N...) sends a status instead of a payload,
+                      its host id and change count then a fixed pattern     (default: none)
+  --status-bytes N    status size, 12 to 65479, with --status-host-stride    (default 64)
+  --status-change-every N
+                      a status changes every Nth beat of its host, staggered (default 1)
   --cpu N             pin the sending thread to CPU N                        (default: unpinned)
   --seed N            seed for the send order and incarnations, a u32        (default: random)
   --auth-key-file F   sign every heartbeat with the first key in F (one hex key per line,
@@ -153,6 +166,56 @@ function reportText(report: FleetReport, options: SimulateFleetOptions): string 
     `send errors: ${errors.length === 0 ? 'none' : errors.map(([name, n]) => `${name} ${count(n)}`).join(', ')}`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * --status-host-stride, --status-bytes, --status-change-every: each a whole number in its range,
+ * the last two only with the first. Checked before the run starts (and prints its first line).
+ */
+function parseStatusFlags(
+  values: ReturnType<typeof parseFlags<typeof spec>>,
+  options: SimulateFleetOptions,
+): void {
+  if (values['status-host-stride'] === undefined) {
+    for (const flag of ['status-bytes', 'status-change-every'] as const) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(
+          `heartwatch simulate: --${flag} needs --status-host-stride, got "${values[flag]}" without it`,
+        );
+      }
+    }
+    return;
+  }
+  if (values['payload-bytes'] !== undefined) {
+    throw new UsageError(
+      'heartwatch simulate: --payload-bytes and --status-host-stride exclude each other (hosts without a status send 28-byte beats)',
+    );
+  }
+  options.statusHostStride = parseInteger(
+    'simulate',
+    '--status-host-stride',
+    values['status-host-stride'],
+    1,
+    16_777_216,
+  );
+  if (values['status-bytes'] !== undefined) {
+    options.statusBytes = parseInteger(
+      'simulate',
+      '--status-bytes',
+      values['status-bytes'],
+      simulatorLimits.minStatusBytes,
+      maxUdpPayloadBytes,
+    );
+  }
+  if (values['status-change-every'] !== undefined) {
+    options.statusChangeEvery = parseInteger(
+      'simulate',
+      '--status-change-every',
+      values['status-change-every'],
+      1,
+      0xffff_ffff,
+    );
+  }
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -283,6 +346,7 @@ async function run(argv: string[]): Promise<number> {
       maxUdpPayloadBytes,
     );
   }
+  parseStatusFlags(values, options);
   if (values.cpu !== undefined) {
     // Which CPUs are allowed (the affinity mask) is checked with the simulator's options.
     options.cpu = parseInteger('simulate', '--cpu', values.cpu, 0, 2 ** 31 - 1);

@@ -27,4 +27,6 @@ export const engineLimits = {
 export const simulatorLimits = {
   /** Datagrams per `sendmmsg` call: the kernel takes at most 1024 (UIO_MAXIOV). */
   maxBatch: 1024,
+  /** The shortest status: its stamp, the host id (u64) and the change count (u32). */
+  minStatusBytes: 12,
 } as const;

@@ -69,7 +69,7 @@ export const contractNames = {
   ],
   protocol: ['headerBytes', 'authTagBytes', 'maxUdpPayloadBytes', 'flagLeave', 'flagAuth'],
   auth: ['maxKeys', 'minKeyBytes', 'maxKeyBytes', 'maxAllowPrefixes'],
-  simulator: ['maxBatch'],
+  simulator: ['maxBatch', 'minStatusBytes'],
 } as const;
 
 /** Each counter lib/ reads, by thread kind, in the names native/addon/contract.cc gives them. */
@@ -151,7 +151,10 @@ export type NativeContract = { readonly [table in keyof Names]: Table<Names[tabl
 const sharedValues: {
   [table in 'protocol' | 'limits' | 'auth' | 'simulator']?: Record<string, number>;
 } = {
-  simulator: { maxBatch: simulatorLimits.maxBatch },
+  simulator: {
+    maxBatch: simulatorLimits.maxBatch,
+    minStatusBytes: simulatorLimits.minStatusBytes,
+  },
   auth: {
     maxKeys: maxAuthKeys,
     minKeyBytes: minAuthKeyBytes,

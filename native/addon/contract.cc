@@ -249,7 +249,9 @@ Napi::Object Contract(Napi::Env env) {
   contract.Set("limits", Limits(env));
   contract.Set("protocol", Protocol(env));
   contract.Set("auth", Auth(env));
-  contract.Set("simulator", Table(env, {{"maxBatch", sim::kMaxSimulatorBatch}}));
+  contract.Set("simulator",
+               Table(env, {{"maxBatch", sim::kMaxSimulatorBatch},
+                           {"minStatusBytes", sim::kMinSimulatorStatusBytes}}));
   contract.Freeze();
   return contract;
 }

@@ -79,6 +79,9 @@ FleetSimulator::Config ToConfig(const Napi::Object& js) {
   }
   config.tcp = js.Get("tcp").As<Napi::Boolean>().Value();
   config.long_gap_ms = GetUint(js, "longGapMs");
+  config.status_host_stride = GetUint(js, "statusHostStride");
+  config.status_bytes = static_cast<uint16_t>(GetUint(js, "statusBytes"));
+  config.status_change_every = GetUint(js, "statusChangeEvery");
   return config;
 }
 

@@ -78,6 +78,21 @@ void check_range(const Event& event, uint32_t hosts, const char* what) {
   }
 }
 
+void validate_statuses(const FleetSimulator::Config& c, uint32_t tag_bytes) {
+  if (c.payload_bytes != 0) {
+    throw std::invalid_argument("payload_bytes must be 0 when status_host_stride is set");
+  }
+  if (c.status_bytes < kMinSimulatorStatusBytes ||
+      kHeaderBytes + c.status_bytes + tag_bytes > kMaxDatagramBytes) {
+    throw std::invalid_argument("status_bytes must be at least " +
+                                std::to_string(kMinSimulatorStatusBytes) +
+                                " and leave the datagram (tag included) within 65507 bytes");
+  }
+  if (c.status_change_every == 0) {
+    throw std::invalid_argument("status_change_every must be at least 1");
+  }
+}
+
 void validate(const FleetSimulator::Config& c) {
   if (c.hosts == 0) throw std::invalid_argument("hosts must be at least 1");
   if (c.first_host_id == 0 || c.first_host_id - 1 > UINT64_MAX - c.hosts) {
@@ -94,6 +109,7 @@ void validate(const FleetSimulator::Config& c) {
   if (kHeaderBytes + c.payload_bytes + tag_bytes > kMaxDatagramBytes) {
     throw std::invalid_argument("payload_bytes must leave the datagram (tag included) within 65507 bytes");
   }
+  if (c.status_host_stride > 0) validate_statuses(c, tag_bytes);
   if (c.cpu < -1 || c.cpu >= CPU_SETSIZE) throw std::invalid_argument("cpu out of range");
   if (c.port == 0) throw std::invalid_argument("port must be 1 to 65535");
   for (const auto& kill : c.kills) check_range(kill, c.hosts, "kill");
@@ -176,27 +192,30 @@ FleetSimulator::FleetSimulator(Config config)
   });
 
   // The fixed parts of every packet are written once; encode() fills in the rest per packet.
-  signed_bytes_ = kHeaderBytes + config_.payload_bytes;
   if (!config_.key.empty()) signer_ = std::make_unique<TagSigner>(config_.key);
-  packet_bytes_ = signed_bytes_ + (signer_ ? TagSigner::kTagBytes : 0);
-  packets_.assign(size_t{config_.batch} * packet_bytes_, 0);
+  const uint32_t body_bytes =
+      std::max<uint32_t>(config_.payload_bytes,
+                         config_.status_host_stride > 0 ? config_.status_bytes : 0);
+  slot_bytes_ = kHeaderBytes + body_bytes + (signer_ ? TagSigner::kTagBytes : 0);
+  packets_.assign(size_t{config_.batch} * slot_bytes_, 0);
   iovecs_.resize(config_.batch);
   messages_.assign(config_.batch, mmsghdr{});
   batch_hosts_.resize(config_.batch);
   batch_leave_.resize(config_.batch);
   errno_counts_.assign(4096, 0);
   for (uint32_t m = 0; m < config_.batch; ++m) {
-    uint8_t* packet = packets_.data() + size_t{m} * packet_bytes_;
+    uint8_t* packet = packets_.data() + size_t{m} * slot_bytes_;
     packet[0] = kMagic0;
     packet[1] = kMagic1;
     packet[2] = kVersion;
     put_u32(packet + 20, config_.interval_ms);
     put_u16(packet + 24, config_.payload_bytes);
-    for (uint32_t i = 0; i < config_.payload_bytes; ++i) {
+    // A status's bytes after its stamp are this pattern too.
+    for (uint32_t i = 0; i < body_bytes; ++i) {
       packet[kHeaderBytes + i] =
           static_cast<uint8_t>(kPayloadPattern[i % (sizeof kPayloadPattern - 1)]);
     }
-    iovecs_[m] = iovec{packet, packet_bytes_};
+    iovecs_[m] = iovec{packet, slot_bytes_};
     messages_[m].msg_hdr.msg_iov = &iovecs_[m];
     messages_[m].msg_hdr.msg_iovlen = 1;
   }
@@ -382,8 +401,8 @@ void FleetSimulator::send_batch(uint32_t count, Report& report) {
 // dropped and counted by errno, as a datagram would be.
 void FleetSimulator::send_batch_tcp(uint32_t count, Report& report) {
   for (uint32_t m = 0; m < count; ++m) {
-    const int error = tcp_->send(batch_hosts_[m], packets_.data() + size_t{m} * packet_bytes_,
-                                 packet_bytes_);
+    const int error = tcp_->send(batch_hosts_[m], packets_.data() + size_t{m} * slot_bytes_,
+                                 iovecs_[m].iov_len);
     if (error != 0) {
       ++errno_counts_[std::min<size_t>(static_cast<size_t>(error), errno_counts_.size() - 1)];
       ++report.send_errors;
@@ -411,12 +430,37 @@ void FleetSimulator::note_sent(uint32_t message, int64_t sent_ns, Report& report
 
 void FleetSimulator::encode(uint32_t message, uint32_t host, const HostState& state,
                             bool leave) noexcept {
-  uint8_t* packet = packets_.data() + size_t{message} * packet_bytes_;
+  uint8_t* packet = packets_.data() + size_t{message} * slot_bytes_;
   packet[3] = static_cast<uint8_t>((leave ? kFlagLeave : 0) | (signer_ ? kFlagAuth : 0));
   put_u64(packet + 4, config_.first_host_id + host);
   put_u32(packet + 12, state.incarnation);
   put_u32(packet + 16, state.seq);
-  if (signer_) signer_->sign(packet, signed_bytes_, packet + signed_bytes_);
+  // The length is written per packet only with statuses: without them every packet has the one
+  // written by the constructor.
+  uint32_t payload_bytes = config_.payload_bytes;
+  if (config_.status_host_stride > 0) {
+    payload_bytes = stamp_status(packet, host, state);
+    put_u16(packet + 24, static_cast<uint16_t>(payload_bytes));
+  }
+  const uint32_t signed_bytes = kHeaderBytes + payload_bytes;
+  if (signer_) signer_->sign(packet, signed_bytes, packet + signed_bytes);
+  iovecs_[message].iov_len = signed_bytes + (signer_ ? TagSigner::kTagBytes : 0);
+}
+
+// Writes the status stamp of a host that carries one and returns the packet's payload length:
+// status_bytes for it, 0 for a plain host. Derived from the seq, so restarts (seq back to
+// first_seq) replay the same statuses. Runs on: the run() thread.
+uint16_t FleetSimulator::stamp_status(uint8_t* packet, uint32_t host,
+                                      const HostState& state) const noexcept {
+  if (host % config_.status_host_stride != 0) return 0;
+  const uint32_t beat = state.seq - config_.first_seq;  // u32 arithmetic: right across the wrap
+  const uint32_t every = config_.status_change_every;
+  // Staggered by the host's rank among the status hosts: every phase of the change gets an
+  // equal share of them whatever the stride.
+  const uint64_t changes = (uint64_t{beat} + host / config_.status_host_stride % every) / every;
+  put_u64(packet + kHeaderBytes, config_.first_host_id + host);
+  put_u32(packet + kHeaderBytes + 8, static_cast<uint32_t>(changes));
+  return config_.status_bytes;
 }
 
 uint32_t FleetSimulator::next_incarnation(uint32_t previous) noexcept {

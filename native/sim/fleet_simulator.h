@@ -31,6 +31,11 @@ namespace heartwatch::sim {
 // exports it (`contract.simulator.maxBatch`); lib/simulator.ts checks `batch` against it.
 inline constexpr uint32_t kMaxSimulatorBatch = 1024;
 
+// A status starts with its stamp: the host id (u64) and the status's change count (u32), both
+// big-endian, so each change gives new bytes with nothing stored per host. The addon exports it
+// (`contract.simulator.minStatusBytes`); lib/simulator.ts checks `statusBytes` against it.
+inline constexpr uint32_t kMinSimulatorStatusBytes = 12;
+
 class TagSigner;
 class TcpFleet;
 
@@ -78,6 +83,15 @@ class FleetSimulator {
     // end of the run, was over this (Report::long_gaps): a host the sender itself left silent that
     // long, late by its own clock, not the server's. 0: not tracked (16 bytes per host when on).
     uint32_t long_gap_ms = 0;
+    // Hosts whose index is a multiple of this carry a status of status_bytes instead of the
+    // payload (payload_bytes must then be 0, so the other hosts send 28-byte beats). A host's
+    // status changes every status_change_every-th of its beats, staggered so the changes spread
+    // over the fleet: its beat b (0 first, counted from its seq) carries change count
+    // (b + rank mod status_change_every) / status_change_every, rank = index / status_host_stride.
+    // 0: no statuses.
+    uint32_t status_host_stride = 0;
+    uint16_t status_bytes = 0;         // kMinSimulatorStatusBytes or more with statuses.
+    uint32_t status_change_every = 1;  // 1 or more.
   };
 
   struct KillRecord {
@@ -160,6 +174,7 @@ class FleetSimulator {
   void note_sent(uint32_t message, int64_t sent_ns, Report& report);
   void report_long_gaps(Report& report, int64_t end_ns) const;
   void encode(uint32_t message, uint32_t host, const HostState& state, bool leave) noexcept;
+  uint16_t stamp_status(uint8_t* packet, uint32_t host, const HostState& state) const noexcept;
   uint32_t next_incarnation(uint32_t previous) noexcept;
 
   Config config_;
@@ -184,8 +199,7 @@ class FleetSimulator {
   std::vector<uint32_t> batch_hosts_;
   std::vector<uint8_t> batch_leave_;
   std::vector<uint64_t> errno_counts_;
-  uint32_t packet_bytes_;
-  uint32_t signed_bytes_;  // what the tag covers: the packet without its tag
+  uint32_t slot_bytes_;  // each batch entry's buffer: room for the longer of payload and status
   std::unique_ptr<TagSigner> signer_;  // null: unsigned packets
 };
 

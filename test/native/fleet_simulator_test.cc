@@ -35,6 +35,7 @@ double monotonic_ms() {
 struct Arrival {
   ParsedHeartbeat heartbeat;
   double at_ms;
+  std::vector<uint8_t> payload;
 };
 
 // A UDP socket on loopback and a thread that parses everything sent to it.
@@ -113,7 +114,11 @@ class LoopbackReceiver {
         const ParseStatus status =
             parse_heartbeat_v1(buffers.data() + i * 2048, messages[i].msg_len, heartbeat);
         ++statuses[status];
-        if (status == ParseStatus::kOk) arrivals.push_back(Arrival{heartbeat, now});
+        if (status == ParseStatus::kOk) {
+          const uint8_t* payload = buffers.data() + i * 2048 + kHeartbeatHeaderBytes;
+          arrivals.push_back(
+              Arrival{heartbeat, now, {payload, payload + heartbeat.payload_len}});
+        }
       }
     }
   }
@@ -408,6 +413,64 @@ TEST(FleetSimulator, SendErrorsAreCountedByErrno) {
   EXPECT_EQ(refused, report.send_errors);
 }
 
+uint64_t load_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
+  return v;
+}
+
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = v << 8 | p[i];
+  return v;
+}
+
+// 100 hosts, every 10th with a 64-byte status changing every 5th of its beats, staggered: each
+// status host's stamp follows its seq exactly, and the number of changes the server would see as
+// update events is the one the schedule gives. Plain hosts send 28-byte beats.
+TEST(FleetSimulator, StatusHostsChangeTheirStatusEveryNthBeatStaggered) {
+  LoopbackReceiver receiver(AF_INET);
+  ASSERT_TRUE(receiver.ok());
+  FleetSimulator::Config c = base_config("127.0.0.1", receiver.port());
+  c.hosts = 100;
+  c.first_host_id = 500;
+  c.first_seq = 0xffff'fff0;  // the change count is taken across the seq wrap
+  c.packets_per_second = 2000;
+  c.duration_ms = 1000;
+  c.status_host_stride = 10;
+  c.status_bytes = 64;
+  c.status_change_every = 5;
+  FleetSimulator simulator(c);
+  const FleetSimulator::Report report = simulator.run();
+  receiver.finish();
+  ASSERT_EQ(report.send_errors, 0u);
+  ASSERT_EQ(receiver.arrivals.size(), report.packets_sent);  // loopback at 2,000/s loses none
+
+  uint64_t changes_seen = 0, changes_expected = 0;
+  for (const auto& [host_id, arrivals] : by_host(receiver.arrivals)) {
+    const uint32_t index = static_cast<uint32_t>(host_id - c.first_host_id);
+    const bool has_status = index % 10 == 0;
+    for (size_t k = 0; k < arrivals.size(); ++k) {
+      const Arrival& a = arrivals[k];
+      ASSERT_EQ(a.heartbeat.seq, static_cast<uint32_t>(c.first_seq + k));
+      if (!has_status) {
+        ASSERT_EQ(a.heartbeat.payload_len, 0u) << "host " << host_id;
+        continue;
+      }
+      ASSERT_EQ(a.payload.size(), 64u);
+      EXPECT_EQ(load_u64(a.payload.data()), host_id);
+      EXPECT_EQ(load_u32(a.payload.data() + 8), (k + index / 10 % 5) / 5) << "host " << host_id;
+      EXPECT_EQ(std::memcmp(a.payload.data() + 12, arrivals[0].payload.data() + 12, 52), 0);
+      if (k > 0 && a.payload != arrivals[k - 1].payload) ++changes_seen;
+    }
+    if (has_status) changes_expected += (arrivals.size() - 1 + index / 10 % 5) / 5;
+  }
+  EXPECT_EQ(by_host(receiver.arrivals).size(), 100u);
+  EXPECT_GE(changes_expected, 10u * 3);  // about 20 beats per host: 3 or 4 changes each
+  EXPECT_LT(changes_expected, 10u * 5);
+  EXPECT_EQ(changes_seen, changes_expected);
+}
+
 TEST(FleetSimulator, RejectsBadAddressesAndConfigs) {
   EXPECT_THROW(FleetSimulator(base_config("not-an-address", 9)), std::invalid_argument);
   EXPECT_THROW(FleetSimulator(base_config("example.com", 9)), std::invalid_argument);
@@ -439,6 +502,31 @@ TEST(FleetSimulator, RejectsBadAddressesAndConfigs) {
   EXPECT_THROW(FleetSimulator(with([](auto& c) {
                  c.hosts = 10;
                  c.restarts = {{10, 1, 0}};
+               })),
+               std::invalid_argument);
+  const auto statuses = [](FleetSimulator::Config& c) {
+    c.status_host_stride = 10;
+    c.status_bytes = 64;
+  };
+  EXPECT_NO_THROW(FleetSimulator(with(statuses)));
+  EXPECT_THROW(FleetSimulator(with([&](auto& c) {
+                 statuses(c);
+                 c.payload_bytes = 1;
+               })),
+               std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([&](auto& c) {
+                 statuses(c);
+                 c.status_bytes = sim::kMinSimulatorStatusBytes - 1;
+               })),
+               std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([&](auto& c) {
+                 statuses(c);
+                 c.status_bytes = 65480;
+               })),
+               std::invalid_argument);
+  EXPECT_THROW(FleetSimulator(with([&](auto& c) {
+                 statuses(c);
+                 c.status_change_every = 0;
                })),
                std::invalid_argument);
   EXPECT_NO_THROW(FleetSimulator(with([](auto& c) { c.first_host_id = UINT64_MAX; })));

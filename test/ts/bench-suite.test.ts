@@ -32,6 +32,7 @@ const report = require('../../bench/lib/report.js') as {
   targets(rows: Row[]): { target: string; contender: string; figure: string; met: boolean }[];
 };
 const pause = require('../../bench/scenarios/pause.js') as ScenarioModule;
+const sustainedStatus = require('../../bench/scenarios/sustained-status.js') as ScenarioModule;
 const precision = require('../../bench/scenarios/precision.js') as ScenarioModule & {
   lateness(
     downs: [string, number, number, number][],
@@ -284,6 +285,30 @@ describe.runIf(fleetSimulatorAvailable())('bench suite scenario, tiny', () => {
         expect(row).toMatchObject({ falseDowns: 0, earlyCount: 0, eventsLost: 0 });
       }
     }
+  }, 30_000);
+
+  it('sustained-status with 2,000 hosts: a plain and a status row, updates a thousandth of beats', async () => {
+    const rows = (await sustainedStatus.run({
+      runs: 1,
+      hosts: 2000,
+      durationMs: 1000,
+      contenders: ['heartwatch-native'],
+      cpus: suite.defaultCpus(),
+    })) as (Record<string, unknown> & { vsBaseline?: Record<string, number | null> })[];
+    expect(rows.map((r) => [r.contender, r.statuses])).toEqual([
+      ['heartwatch-native', 'none'],
+      ['heartwatch-native', '10% x 64 B, new every 100th beat'],
+    ]);
+    const [plain, status] = rows as [Record<string, number>, Record<string, number>];
+    expect(plain.updatesPerSecond).toBe(0);
+    expect(rows[0]?.vsBaseline?.receivedPerSecond).toBe(1);
+    // 10% of beats carry a status and 1 in 100 of those changes it: 2,000 hosts beat hundreds
+    // of times each in the run, so the staggered changes come to a thousandth of received beats.
+    const expected = status.receivedPerSecond / 1000;
+    expect(status.updatesPerSecond).toBeGreaterThan(expected * 0.8);
+    expect(status.updatesPerSecond).toBeLessThan(expected * 1.2);
+    expect(Number.isFinite(status.cpuNsPerHeartbeat)).toBe(true);
+    expect(Number.isFinite(status.rssBytesPerHost)).toBe(true);
   }, 30_000);
 });
 

@@ -211,6 +211,18 @@ describe('usage errors', () => {
       /--kill 11@1s stops hosts past the fleet of 10/,
     ],
     [
+      ['simulate', '--to', '127.0.0.1:7700', '--status-host-stride', '2', '--status-bytes', '8'],
+      /--status-bytes must be an integer from 12 to 65479.*got "8"$/,
+    ],
+    [
+      ['simulate', '--to', '127.0.0.1:7700', '--status-change-every', '5'],
+      /--status-change-every needs --status-host-stride, got "5" without it$/,
+    ],
+    [
+      ['simulate', '--to', '127.0.0.1:7700', '--status-host-stride', '2', '--payload-bytes', '4'],
+      /--payload-bytes and --status-host-stride exclude each other/,
+    ],
+    [
       ['demo', '--hosts', '5'],
       /^heartwatch demo: --hosts must be an integer from 20 to 100000, got "5"$/,
     ],
@@ -826,6 +838,44 @@ describe.runIf(fleetSimulatorAvailable())('heartwatch simulate', () => {
       expect((order[4] as [string, number])[1]).toBeLessThan(
         (order[5] as [string, number])[1] - 300,
       );
+    } finally {
+      await hw.close();
+    }
+  });
+
+  it('--status-host-stride: every Nth host sends a status that changes every --status-change-every beats', async () => {
+    const hw = new Heartwatch({ host: '127.0.0.1', port: 0, engine: 'js', timeoutMs: 5000 });
+    const updated = new Map<string, number>();
+    hw.on('update', (e) => {
+      expect(e.status.length).toBe(16);
+      expect(e.status.readBigUInt64BE(0)).toBe(BigInt(e.id));
+      updated.set(e.id, e.status.readUInt32BE(8));
+    });
+    const { port } = await hw.listen();
+    try {
+      // 4 hosts at 40/s for 1 s: about 10 beats each; hosts 0 and 2 change every 2nd beat.
+      const run = await runCli(
+        'simulate',
+        '--to',
+        `127.0.0.1:${port}`,
+        '--hosts',
+        '4',
+        '--rate',
+        '40',
+        '--duration',
+        '1s',
+        '--first-id',
+        '70',
+        '--status-host-stride',
+        '2',
+        '--status-bytes',
+        '16',
+        '--status-change-every',
+        '2',
+      );
+      expect(run.code).toBe(0);
+      expect(await until(() => (updated.get('72') ?? 0) >= 3, 5000)).toBe(true);
+      expect([...updated.keys()].sort()).toEqual(['70', '72']);
     } finally {
       await hw.close();
     }

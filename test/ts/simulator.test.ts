@@ -1,7 +1,10 @@
 import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { nativeEngineAvailable } from '../../lib/engine/native-engine.js';
 import { HeartwatchError } from '../../lib/errors.js';
+import type { UpdateEvent } from '../../lib/events.js';
+import { Heartwatch } from '../../lib/heartwatch.js';
 import {
   fleetSimulatorAvailable,
   type SimulateFleetOptions,
@@ -64,6 +67,43 @@ describe('simulateFleet option checks (before the addon is touched)', () => {
       'long gap',
       { server, hosts: 1, packetsPerSecond: 1, longGapMs: 0 },
       /"longGapMs": expected an integer from 1 to 4294967295, got 0/,
+    ],
+    [
+      'status stride',
+      { server, hosts: 1, packetsPerSecond: 1, statusHostStride: 0 },
+      /"statusHostStride": expected an integer from 1 to 16777216, got 0/,
+    ],
+    [
+      'status bytes',
+      { server, hosts: 1, packetsPerSecond: 1, statusHostStride: 10, statusBytes: 11 },
+      /"statusBytes": expected an integer from 12 to 65479, got 11/,
+    ],
+    [
+      'status bytes with a key',
+      {
+        server,
+        hosts: 1,
+        packetsPerSecond: 1,
+        statusHostStride: 10,
+        statusBytes: 65_479,
+        key: new Uint8Array(16),
+      },
+      /"statusBytes": expected an integer from 12 to 65463, got 65479/,
+    ],
+    [
+      'status change',
+      { server, hosts: 1, packetsPerSecond: 1, statusHostStride: 10, statusChangeEvery: 0 },
+      /"statusChangeEvery": expected an integer from 1 to 4294967295, got 0/,
+    ],
+    [
+      'status without stride',
+      { server, hosts: 1, packetsPerSecond: 1, statusBytes: 64 },
+      /"statusBytes": expected to be left out unless "statusHostStride" is set, got 64/,
+    ],
+    [
+      'status with payload',
+      { server, hosts: 1, packetsPerSecond: 1, statusHostStride: 2, payloadBytes: 8 },
+      /"payloadBytes": expected 0 when "statusHostStride" is set .*, got 8/,
     ],
     [
       'cpu',
@@ -182,3 +222,76 @@ describe.runIf(fleetSimulatorAvailable())('simulateFleet against a bare UDP sock
     }
   });
 });
+
+describe.runIf(fleetSimulatorAvailable() && nativeEngineAvailable())(
+  'simulateFleet with statuses against the native engine',
+  () => {
+    it('gives exactly the update events its schedule says: 10 of 100 hosts, a change every 5th beat', async () => {
+      const hw = new Heartwatch({
+        engine: 'native',
+        host: '127.0.0.1',
+        port: 0,
+        timeoutMs: 10_000,
+        missedBeats: 0,
+        cpus: null,
+      });
+      const ups = new Map<string, number>();
+      const updates = new Map<string, UpdateEvent[]>();
+      hw.on('up', (e) => ups.set(e.id, (ups.get(e.id) ?? 0) + 1));
+      hw.on('update', (e) => updates.set(e.id, [...(updates.get(e.id) ?? []), e]));
+      try {
+        const { port } = await hw.listen();
+        const firstHostId = 1000n;
+        const report = await simulateFleet({
+          server: `127.0.0.1:${port}`,
+          hosts: 100,
+          packetsPerSecond: 2000,
+          durationMs: 1000,
+          intervalMs: 0,
+          firstHostId,
+          statusHostStride: 10,
+          statusBytes: 64,
+          statusChangeEvery: 5,
+        });
+        const deadline = performance.now() + 5000;
+        while (hw.stats().received < report.packetsSent && performance.now() < deadline) {
+          await sleep(20);
+        }
+        await sleep(100);
+        expect(report.sendErrors).toBe(0);
+        expect(hw.stats().received).toBe(report.packetsSent);
+        expect(ups.size).toBe(100);
+        expect([...ups.values()].every((n) => n === 1)).toBe(true);
+        // Slot k goes to a shuffled host k mod 100, so each host sent floor(P / 100) or one more.
+        const fewest = Math.floor(report.packetsSent / 100);
+        let total = 0;
+        for (let index = 0; index < 100; index++) {
+          const id = String(firstHostId + BigInt(index));
+          const seen = updates.get(id) ?? [];
+          const snapshot = await hw.host(id);
+          if (index % 10 !== 0) {
+            expect(seen).toEqual([]);
+            expect(snapshot?.status).toBeUndefined();
+            continue;
+          }
+          const offset = (index / 10) % 5;
+          const least = Math.floor((fewest - 1 + offset) / 5);
+          expect(seen.length).toBeGreaterThanOrEqual(least);
+          expect(seen.length).toBeLessThanOrEqual(Math.floor((fewest + offset) / 5));
+          // Each update carries the next change count of this host's stamp, after the previous one.
+          seen.forEach((e, k) => {
+            expect(e.status.length).toBe(64);
+            expect(e.status.readBigUInt64BE(0)).toBe(firstHostId + BigInt(index));
+            expect(e.status.readUInt32BE(8)).toBe(k + 1);
+            expect(e.previous?.readUInt32BE(8)).toBe(k);
+          });
+          expect(snapshot?.status).toEqual(seen.at(-1)?.status);
+          total += seen.length;
+        }
+        expect(total).toBeGreaterThanOrEqual(30);
+      } finally {
+        await hw.close();
+      }
+    });
+  },
+);
