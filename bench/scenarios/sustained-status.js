@@ -6,23 +6,16 @@
 // server's JavaScript received; by the schedule it is a thousandth of the received rate
 // (10% of beats carry a status, 1 in 100 of those changes it).
 const { defaultCpus, measure } = require('../lib/suite.js');
-const { once } = require('./sustained.js');
+const sustained = require('./sustained.js');
+
+const { once } = sustained;
 
 const statusPlan = { hostStride: 10, bytes: 64, changeEvery: 100 };
 const statusLabel = '10% x 64 B, new every 100th beat';
 // The pure-TS engine too: node-dgram keeps no statuses.
 const statusContenders = ['heartwatch-native', 'heartwatch-js'];
 
-const metrics = [
-  'offeredPerSecond',
-  'receivedPerSecond',
-  'kernelDrops',
-  'ringDrops',
-  'falseDowns',
-  'cpuNsPerHeartbeat',
-  'rssBytesPerHost',
-  'updatesPerSecond',
-];
+const metrics = [...sustained.metrics, 'updatesPerSecond'];
 
 async function sustainedStatus({
   quick = false,
@@ -33,8 +26,7 @@ async function sustainedStatus({
   durationMs = quick ? 2500 : 8000,
   log,
 } = {}) {
-  const timeoutMs = hosts >= 1_000_000 ? 10_000 : 2000;
-  const runMs = Math.max(durationMs, timeoutMs + 500);
+  const { timeoutMs, runMs } = sustained.runPlan(hosts, durationMs);
   log?.(`sustained-status: ${hosts} hosts, timeout ${timeoutMs} ms, ${runMs} ms per run`);
   const rows = await measure({
     contenders: contenders.filter((c) => statusContenders.includes(c)),

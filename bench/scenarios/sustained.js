@@ -95,8 +95,7 @@ async function sustained({
 } = {}) {
   const rows = [];
   for (const hosts of sizes) {
-    const timeoutMs = hosts >= 1_000_000 ? 10_000 : 2000;
-    const runMs = Math.max(durationMs, timeoutMs + 500);
+    const { timeoutMs, runMs } = runPlan(hosts, durationMs);
     log?.(`sustained: ${hosts} hosts, timeout ${timeoutMs} ms, ${runMs} ms per run`);
     rows.push(
       ...(await measure({
@@ -113,8 +112,16 @@ async function sustained({
   return addRatios(rows, { keys: ['hosts'], metrics });
 }
 
+/** The hosts' timeout for a fleet of `hosts`, and a run long enough to see one timeout pass. */
+function runPlan(hosts, durationMs) {
+  const timeoutMs = hosts >= 1_000_000 ? 10_000 : 2000;
+  return { timeoutMs, runMs: Math.max(durationMs, timeoutMs + 500) };
+}
+
 module.exports = {
   once,
+  metrics,
+  runPlan,
   scenario: 'sustained',
   title: 'Sustained fleet',
   run: sustained,
