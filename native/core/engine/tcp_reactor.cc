@@ -200,9 +200,10 @@ bool TcpReactor::read_ready(uint32_t id, uint64_t now_ms) {
   }
   if (got < 0 && errno == EAGAIN) return true;
   if (got < 0 && errno == EINTR) return false;
-  // End of stream or a reset: the peer is gone.
-  EngineStats::add(counters_, TcpReactorCounter::kClosedByPeer, 1);
+  // End of stream or a reset: the peer is gone. Counted once the accept thread can see the freed
+  // place (close_connection() hands it the close), so a reader of the count may rely on it.
   close_connection(id, false);
+  EngineStats::add(counters_, TcpReactorCounter::kClosedByPeer, 1);
   return true;
 }
 
