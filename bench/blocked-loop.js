@@ -6,6 +6,7 @@ const dgram = require('node:dgram');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Heartwatch, encodeHeartbeat } = require(path.join(__dirname, '..', 'dist', 'index.js'));
+const { waitUntil } = require('./lib/wait.js');
 
 const { values } = parseArgs({
   options: {
@@ -17,8 +18,6 @@ const { values } = parseArgs({
 const hosts = Number(values.hosts);
 const blockMs = Number(values['block-ms']);
 const timeoutMs = Number(values['timeout-ms']);
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
   const hw = new Heartwatch({
@@ -54,11 +53,15 @@ async function main() {
     await Promise.all(sends);
   }
   socket.close();
-  const settle = Date.now() + 30_000;
-  while (hw.stats().received < hosts || hw.stats().eventsDelivered < hw.stats().trackedHosts) {
-    if (Date.now() > settle) throw new Error('timed out waiting for the up events');
-    await sleep(10);
-  }
+  await waitUntil(
+    () => hw.stats().received >= hosts && hw.stats().eventsDelivered >= hw.stats().trackedHosts,
+    {
+      what: 'the up events',
+      progress: () => `${hw.stats().received} of ${hosts} beats received`,
+      timeoutMs: 30_000,
+      pollMs: 10,
+    },
+  );
   const tracked = hw.stats().trackedHosts;
 
   const blockedAt = Date.now();
@@ -66,11 +69,12 @@ async function main() {
     // The event loop is blocked: every deadline passes while no event can be delivered.
   }
   const pendingAfterBlock = hw.stats().eventsPending;
-  const deadline = Date.now() + 30_000;
-  while (hw.stats().hostsDown < tracked || hw.stats().eventsPending > 0) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the down events');
-    await sleep(10);
-  }
+  await waitUntil(() => hw.stats().hostsDown >= tracked && hw.stats().eventsPending === 0, {
+    what: 'the down events',
+    progress: () => `${hw.stats().hostsDown} of ${tracked} down`,
+    timeoutMs: 30_000,
+    pollMs: 10,
+  });
   const lastEventAfterUnblockMs = Date.now() - (blockedAt + blockMs);
   let lost = 0;
   let early = 0;

@@ -20,6 +20,9 @@
 // The idle timeout holds for the whole run: each connection's lazy deadline is re-filed about
 // every third frame instead of once a minute.
 // Hosts are limited by the descriptor limit of each process (hard RLIMIT_NOFILE).
+//
+// Never waits without bound: if the simulator exits (a connection it could not open ends it)
+// or overruns its run, this exits 1 saying how many hosts came up and what the simulator said.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -27,6 +30,7 @@ const { parseArgs } = require('node:util');
 const { Heartwatch } = require('../dist/index.js');
 const { startDgramMap } = require('./baselines/dgram-map.js');
 const { startNetMap } = require('./baselines/net-map.js');
+const { watchChild, waitUntil } = require('./lib/wait.js');
 const { idleReaping } = require('./scenarios/tcp.js');
 
 const { values } = parseArgs({
@@ -51,6 +55,8 @@ const killAtMs = seconds * 1000;
 // which is counted from when every host was up, up to a second after the simulator's clock began.
 const reapSlackMs = 2000;
 const durationMs = reap > 0 ? killAtMs + idleTimeoutMs + reapSlackMs + 3000 : killAtMs;
+// The simulator's start (a process, then every connection) and exit, beyond its run's duration.
+const simulatorSlackMs = 15_000;
 const tick = 1e9 / 100; // ns per clock tick (USER_HZ)
 
 /** CPU ticks of the thread named `name`, or of the JS thread (the one whose id is the pid). */
@@ -151,60 +157,47 @@ async function watchReaping(server, reaped, downsAfterSteady, silenced, simStart
   };
 }
 
-async function main() {
-  if (!['heartwatch', 'baseline'].includes(values.server)) {
-    throw new Error(`--server must be heartwatch or baseline, got ${values.server}`);
-  }
-  if (reap > 0 && !(tcp && values.server === 'heartwatch')) {
-    throw new Error(
-      '--reap needs --server heartwatch --transport tcp (the baselines reap nothing)',
-    );
-  }
-  let downs = 0;
-  let steady = true;
-  const downsAfterSteady = [];
-  // Ids of the silenced hosts (--first-id 1: host i is id i + 1), and those reaped so far.
-  const silenced = new Set(Array.from({ length: reap }, (_, i) => String(i + 1)));
-  const reaped = new Set();
-  const server = await startServer((event) => {
-    downs++;
-    if (steady) return;
-    downsAfterSteady.push(event);
-    if (event.reason === 'disconnected' && silenced.has(event.id)) reaped.add(event.id);
-  });
-  const rssBefore = rssKb();
+/**
+ * Starts `heartwatch simulate` against `port` in a child process; returns it followed by
+ * {@link watchChild}, with `output()`, what it printed on stdout (its JSON report).
+ */
+function startSimulator(port) {
   const child = spawn(
     process.execPath,
     [
       path.join(__dirname, '..', 'dist', 'cli', 'main.js'),
       'simulate',
-      '--to',
-      `127.0.0.1:${server.port}`,
-      '--transport',
-      values.transport,
-      '--hosts',
-      String(hosts),
-      '--rate',
-      String(hosts),
-      '--payload-bytes',
-      values.payload,
-      '--duration',
-      `${durationMs}ms`,
-      '--first-id',
-      '1',
+      ...['--to', `127.0.0.1:${port}`, '--transport', values.transport],
+      ...['--hosts', String(hosts), '--rate', String(hosts), '--payload-bytes', values.payload],
+      ...['--duration', `${durationMs}ms`, '--first-id', '1'],
       ...(reap > 0 ? ['--kill', `${reap}@${killAtMs}ms`] : []),
       '--json',
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
   child.stdout.on('data', (d) => {
     out += d;
   });
-  const exited = new Promise((resolve) => child.on('close', resolve));
+  return { child, watched: watchChild(child, 'the simulator'), output: () => out };
+}
+
+/**
+ * The run once the server listens: waits (bounded) until every host is up, then measures the
+ * steady window and the reaping, and waits (bounded) for the simulator's report. `tally` counts
+ * the server's downs (`downs`, `steady`, `afterSteady`, `silenced`, `reaped`); `rssBefore` is
+ * this process's RSS (KiB) before the fleet connected.
+ */
+async function measureFleet(server, simulator, tally, rssBefore) {
+  const { watched } = simulator;
   // Steady window: from when every host has beaten once to 2 s before the run (or the kill plan)
   // ends.
-  while (server.hostsUp() < hosts) await sleep(100);
+  await waitUntil(() => server.hostsUp() >= hosts, {
+    what: `all ${hosts} hosts up`,
+    progress: () => `${server.hostsUp()} of ${hosts} up`,
+    timeoutMs: durationMs + simulatorSlackMs,
+    child: watched,
+  });
   // The simulator's clock (and its kill plan) began before this, by the second its first beats
   // took: the reaping window counted from here ends later than the plan's, never earlier. (Not
   // polled any closer while the fleet connects: stats() garbage would show in the RSS figure.)
@@ -217,27 +210,71 @@ async function main() {
   const c1 = threadTicks(server.thread);
   const n1 = server.received();
   const t1 = process.hrtime.bigint();
-  const downsWhileBeating = downs;
-  steady = false;
+  const downsWhileBeating = tally.downs;
+  tally.steady = false;
   const reaping =
-    reap > 0 ? await watchReaping(server, reaped, downsAfterSteady, silenced, simStartMs) : {};
-  await exited;
-  const report = JSON.parse(out);
+    reap > 0
+      ? await watchReaping(server, tally.reaped, tally.afterSteady, tally.silenced, simStartMs)
+      : {};
+  await waitUntil(() => watched.exit !== null, {
+    what: 'the simulator to end its run',
+    timeoutMs: durationMs + simulatorSlackMs,
+  });
+  if (watched.exit.code !== 0) throw new Error(`the run failed: ${watched.describeExit()}`);
+  const beats = n1 - n0;
+  return {
+    heartbeatsPerSecond: Math.round((beats * 1e9) / Number(t1 - t0)),
+    cpuNsPerHeartbeat: Math.round(((c1 - c0) * tick) / Math.max(1, beats)),
+    rssGrowthBytesPerHost: Math.round(((rssFleet - rssBefore) * 1024) / hosts),
+    downsWhileBeating,
+    ...reaping,
+    simulatorSendErrors: JSON.parse(simulator.output()).sendErrors,
+  };
+}
+
+async function main() {
+  if (!['heartwatch', 'baseline'].includes(values.server)) {
+    throw new Error(`--server must be heartwatch or baseline, got ${values.server}`);
+  }
+  if (reap > 0 && !(tcp && values.server === 'heartwatch')) {
+    throw new Error(
+      '--reap needs --server heartwatch --transport tcp (the baselines reap nothing)',
+    );
+  }
+  const tally = {
+    downs: 0,
+    steady: true,
+    afterSteady: [],
+    // Ids of the silenced hosts (--first-id 1: host i is id i + 1), and those reaped so far.
+    silenced: new Set(Array.from({ length: reap }, (_, i) => String(i + 1))),
+    reaped: new Set(),
+  };
+  const server = await startServer((event) => {
+    tally.downs++;
+    if (tally.steady) return;
+    tally.afterSteady.push(event);
+    if (event.reason === 'disconnected' && tally.silenced.has(event.id)) {
+      tally.reaped.add(event.id);
+    }
+  });
+  const rssBefore = rssKb();
+  const simulator = startSimulator(server.port);
+  let figures;
+  try {
+    figures = await measureFleet(server, simulator, tally, rssBefore);
+  } finally {
+    // A simulator still running when the run failed is not left behind.
+    if (simulator.watched.exit === null) simulator.child.kill('SIGKILL');
+  }
   const tcpStats = server.tcpStats();
   await server.close();
-  const beats = n1 - n0;
   console.log(
     JSON.stringify({
       server: values.server,
       transport: values.transport,
       hosts,
       payloadBytes: Number(values.payload),
-      heartbeatsPerSecond: Math.round((beats * 1e9) / Number(t1 - t0)),
-      cpuNsPerHeartbeat: Math.round(((c1 - c0) * tick) / Math.max(1, beats)),
-      rssGrowthBytesPerHost: Math.round(((rssFleet - rssBefore) * 1024) / hosts),
-      downsWhileBeating,
-      ...reaping,
-      simulatorSendErrors: report.sendErrors,
+      ...figures,
       tcp: tcpStats,
     }),
   );

@@ -16,6 +16,7 @@
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 const { addRatios, defaultCpus, measure, percentile } = require('../lib/suite.js');
+const { watchChild } = require('../lib/wait.js');
 
 const contenderRuns = {
   'heartwatch-native': { server: 'heartwatch', transport: 'udp' },
@@ -83,7 +84,10 @@ function idleReaping(downs, silenced, idleTimeoutMs) {
   };
 }
 
-/** One run of bench/tcp-fleet.js; resolves with its JSON line as a row. */
+/**
+ * One run of bench/tcp-fleet.js; resolves with its JSON line as a row, or rejects (the run failed)
+ * with its exit code and the end of its stderr, which says what went wrong.
+ */
 function once({ contender, hosts, payloadBytes, seconds, cpus }) {
   const { server, transport } = contenderRuns[contender];
   const reap =
@@ -107,16 +111,17 @@ function once({ contender, hosts, payloadBytes, seconds, cpus }) {
     String(reap),
   ];
   return new Promise((resolve, reject) => {
-    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const watched = watchChild(child, 'tcp-fleet', { echo: false });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
     });
     child.on('error', reject);
-    child.on('close', (code) => {
+    watched.exited.then(({ code }) => {
       const line = out.trim().split('\n').pop() ?? '';
       if (code !== 0 || !line.startsWith('{')) {
-        reject(new Error(`${contender}: tcp-fleet exited ${code} (${line})`));
+        reject(new Error(`${contender}, ${hosts} hosts: ${watched.describeExit()}`));
         return;
       }
       resolve({ bench: 'tcp', scenario: 'tcp', contender, ...JSON.parse(line) });

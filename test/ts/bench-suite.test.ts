@@ -1,6 +1,7 @@
 // The benchmark suite's plumbing (bench/run.js): the reductions, the report, and one tiny
 // scenario through the same code path as `npm run bench`. Nothing here is timed: the figures of
 // a run on a shared machine are not something a test can pin down; their shape is.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { fleetSimulatorAvailable } from '../../lib/simulator.js';
@@ -299,7 +300,11 @@ describe.runIf(fleetSimulatorAvailable())('bench suite scenario, tiny', () => {
       ['heartwatch-native', 'none'],
       ['heartwatch-native', '10% x 64 B, new every 100th beat'],
     ]);
-    const [plain, status] = rows as [Record<string, number>, Record<string, number>];
+    type Figures = Record<
+      'updatesPerSecond' | 'receivedPerSecond' | 'cpuNsPerHeartbeat' | 'rssBytesPerHost',
+      number
+    >;
+    const [plain, status] = rows as [Figures, Figures];
     expect(plain.updatesPerSecond).toBe(0);
     expect(rows[0]?.vsBaseline?.receivedPerSecond).toBe(1);
     // 10% of beats carry a status and 1 in 100 of those changes it: 2,000 hosts beat hundreds
@@ -310,6 +315,117 @@ describe.runIf(fleetSimulatorAvailable())('bench suite scenario, tiny', () => {
     expect(Number.isFinite(status.cpuNsPerHeartbeat)).toBe(true);
     expect(Number.isFinite(status.rssBytesPerHost)).toBe(true);
   }, 30_000);
+});
+
+// Bounded waits (bench/lib/wait.js): a run whose simulator died must fail, saying why, not hang.
+interface WatchedChild {
+  name: string;
+  exit: { code: number | null; signal: string | null } | null;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+const wait = require('../../bench/lib/wait.js') as {
+  watchChild(child: ChildProcess, name: string, o?: { echo?: boolean }): WatchedChild;
+  waitUntil(
+    done: () => boolean,
+    o: {
+      what: string;
+      progress?: () => string;
+      timeoutMs: number;
+      child?: WatchedChild | null;
+      pollMs?: number;
+    },
+  ): Promise<void>;
+};
+
+/** A real child process running `script` under node, its stderr piped and watched. */
+function nodeChild(script: string): WatchedChild {
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return wait.watchChild(child, 'the test child', { echo: false });
+}
+
+describe('bench waits: bounded, and failing with what was missing', () => {
+  it('a child that exits first: rejects at once with the progress, its exit code and stderr', async () => {
+    const child = nodeChild('process.stderr.write("connect: ECONNRESET\\n"); process.exit(3)');
+    const start = performance.now();
+    await expect(
+      wait.waitUntil(() => false, {
+        what: 'all 5 hosts up',
+        progress: () => '2 of 5 up',
+        timeoutMs: 60_000,
+        child,
+      }),
+    ).rejects.toThrow(
+      /^gave up waiting for all 5 hosts up \(2 of 5 up\) after \d+ ms: the test child exited with code 3; its stderr ends: connect: ECONNRESET$/,
+    );
+    expect(performance.now() - start).toBeLessThan(10_000);
+  });
+
+  it('a child killed by a signal is named by the signal', async () => {
+    const child = nodeChild('process.kill(process.pid, "SIGKILL")');
+    await expect(
+      wait.waitUntil(() => false, { what: 'x', timeoutMs: 60_000, child }),
+    ).rejects.toThrow(/the test child exited on SIGKILL \(no stderr\)$/);
+  });
+
+  it('a child that never gets there: rejects at the deadline, the child still running', async () => {
+    const child = nodeChild('setTimeout(() => {}, 30_000)');
+    const start = performance.now();
+    await expect(
+      wait.waitUntil(() => false, { what: 'the end', timeoutMs: 300, child, pollMs: 20 }),
+    ).rejects.toThrow(/^timed out after \d+ ms waiting for the end; the test child still running$/);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(299);
+    expect(child.exit).toBeNull();
+  });
+
+  it('a condition that holds, even as the child exits, resolves', async () => {
+    const child = nodeChild('process.exit(0)');
+    await child.exited;
+    await expect(
+      wait.waitUntil(() => true, { what: 'x', timeoutMs: 1000, child }),
+    ).resolves.toBeUndefined();
+  });
+
+  // The descriptor limit is too low for the simulator to open every connection: it exits (EMFILE)
+  // before any host has beaten, as when a connect failed with ECONNRESET on a loaded machine.
+  const underFdLimit = (script: string) =>
+    spawnSync('/bin/sh', ['-c', 'ulimit -n 200 && exec "$0" -e "$1"', process.execPath, script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+
+  it.runIf(fleetSimulatorAvailable())(
+    'tcp-fleet: a simulator that dies connecting fails the run within a bound, saying why',
+    () => {
+      const fleet = JSON.stringify(require.resolve('../../bench/tcp-fleet.js'));
+      const result = underFdLimit(
+        `process.argv.push('--hosts', '400', '--seconds', '5'); require(${fleet})`,
+      );
+      expect(result.signal, 'tcp-fleet hung and was killed').toBeNull();
+      expect(result.status).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(
+        /gave up waiting for all 400 hosts up \(0 of 400 up\) after \d+ ms: the simulator exited with code 1; its stderr ends: .*EMFILE/s,
+      );
+    },
+    70_000,
+  );
+
+  it.runIf(fleetSimulatorAvailable())(
+    'the tcp scenario: that run fails, naming the contender and quoting what tcp-fleet said',
+    () => {
+      const scenario = JSON.stringify(require.resolve('../../bench/scenarios/tcp.js'));
+      const result = underFdLimit(
+        `require(${scenario}).run({ quick: true, runs: 1, contenders: ['heartwatch-native-tcp'] })` +
+          '.then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); })',
+      );
+      expect(result.signal, 'the scenario hung and was killed').toBeNull();
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(
+        /^heartwatch-native-tcp, 2000 hosts: tcp-fleet exited with code 1; its stderr ends: .*gave up waiting for all 2000 hosts up \(0 of 2000 up\)/s,
+      );
+    },
+    70_000,
+  );
 });
 
 // The peer contenders (bench/peers/): Redis and etcd started for real on loopback. `npm test`
