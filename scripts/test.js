@@ -2,11 +2,12 @@
 //   1. system packages (CMake, GoogleTest, clang/libFuzzer) are there, or installed when possible
 //   2. TypeScript build and the native addon build (incremental)
 //   3. lint and format check (Biome)
-//   4. vitest: the TypeScript API, both engines, the CLI, lifecycle tests
-//   5. the C++ core: ctest in release, ASan+UBSan and TSan builds; the fuzzers for a bounded time;
+//   4. the type check of the tests (test/tsconfig.json: `npm run build:ts` checks lib/ only)
+//   5. vitest: the TypeScript API, both engines, the CLI, lifecycle tests
+//   6. the C++ core: ctest in release, ASan+UBSan and TSan builds; the fuzzers for a bounded time;
 //      the addon compiled for arm64 with the cross compiler, the C++ tests built for arm64 and run
 //      under qemu-user
-//   6. the packaging proof (prebuilt binary installs and loads with no compiler and no network)
+//   7. the packaging proof (prebuilt binary installs and loads with no compiler and no network)
 // Every test step runs even when an earlier one failed (a step that throws counts as 1 failed);
 // a per-step summary, then one closing line: "test: N passed, N failed", summed over all steps.
 const fs = require('node:fs');
@@ -60,6 +61,13 @@ function vitest() {
  */
 function testSteps() {
   return [
+    [
+      'test type check',
+      () => {
+        run('npm', ['run', 'typecheck:test']);
+        return { passed: 1, failed: 0 };
+      },
+    ],
     ['vitest', vitest],
     ...nativeTests.suites.map((name) => [`native ${name}`, () => nativeTests.runSuite(name)]),
     [

@@ -5,11 +5,19 @@ import type { DownEvent, HostEvent } from '../../lib/events.js';
 import { type HeartwatchOptions, resolveOptions } from '../../lib/options.js';
 import { LoopbackClient, until } from './helpers/loopback.js';
 
+/** Every sink made in the running test: none may have been told of an error. */
+const recorders: Recorder[] = [];
+
 /** A sink that records batches, and the engine feeding it. */
 class Recorder implements EngineSink {
   readonly batches: HostEvent[][] = [];
   readonly warnings: string[] = [];
+  readonly errors: Error[] = [];
   onBatch: ((batch: HostEvent[]) => void) | undefined;
+
+  constructor() {
+    recorders.push(this);
+  }
 
   events(batch: HostEvent[]): void {
     this.batches.push([...batch]);
@@ -20,6 +28,10 @@ class Recorder implements EngineSink {
     this.warnings.push(message);
   }
 
+  error(error: Error): void {
+    this.errors.push(error);
+  }
+
   get all(): HostEvent[] {
     return this.batches.flat();
   }
@@ -28,6 +40,8 @@ class Recorder implements EngineSink {
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((thing) => thing.close()));
+  // The pure-TS engine has no part that can stop on its own (a native receiver thread can).
+  expect(recorders.splice(0).flatMap((sink) => sink.errors)).toEqual([]);
 });
 
 async function startEngine(

@@ -181,16 +181,17 @@ describe.each(engines)('%s engine over TCP', (engine) => {
         }),
       ),
     );
-    const clients: TcpClient[] = [];
+    // Each client with the rest of its frame, written once every client has sent the first part.
+    const halfSent: { c: TcpClient; rest: Buffer }[] = [];
     for (const f of frames) {
       const c = await client();
-      clients.push(c);
+      halfSent.push({ c, rest: f.subarray(500) });
       await c.write(f.subarray(0, 500));
     }
     if (engine === 'native') {
       expect(await until(() => tcpStats().statusSlotsFull > 0, 10_000)).toBe(true);
     }
-    for (let i = 0; i < hosts; i++) await clients[i].write(frames[i].subarray(500));
+    for (const { c, rest } of halfSent) await c.write(rest);
     const ups = () => log.events.filter((e): e is UpEvent => e.type === 'up');
     expect(await until(() => ups().length === hosts, 10_000)).toBe(true);
     const kept = ups().filter((e) => e.status !== undefined);

@@ -73,7 +73,7 @@ export function parsePrometheusText(text: string): Map<string, Family> {
     }
     const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (type !== null) {
-      if (current?.name !== type[1] || current.samples.length > 0)
+      if (current === undefined || current.name !== type[1] || current.samples.length > 0)
         throw new Error(`TYPE out of place: ${line}`);
       current.type = type[2] as string;
       continue;
@@ -82,9 +82,10 @@ export function parsePrometheusText(text: string): Map<string, Family> {
     const m = sampleRe.exec(line);
     if (m === null || current === undefined) throw new Error(`not a sample line: ${line}`);
     const name = m[1] as string;
-    const allowed = (suffixes[current.type] as string[]).map((s) => current?.name + s);
+    const family = current;
+    const allowed = (suffixes[family.type] as string[]).map((s) => family.name + s);
     if (!allowed.includes(name))
-      throw new Error(`sample ${name} outside its family ${current.name}`);
+      throw new Error(`sample ${name} outside its family ${family.name}`);
     const value = Number(m[3] === '+Inf' ? 'Infinity' : m[3] === '-Inf' ? '-Infinity' : m[3]);
     if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`bad value: ${line}`);
     current.samples.push({ name, labels: parseLabels(m[2], line), value });
