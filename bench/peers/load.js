@@ -8,11 +8,15 @@
 // Prints JSON lines: {"event":"steady","at","sent"} once every host is set up and has beaten
 // twice; {"event":"killed","at","sent"} when the block stops (kill-after ms after steady); and
 // {"event":"done",...} end-after ms after steady, or when setup overruns its budget, with what
-// was sent and, for each stopped host, [id, last beat sent] (epoch ms).
+// was sent; for each stopped host, [id, last beat sent] (`killed`); and for each host this left
+// silent longer than the timeout since the steady state, [id, last send before its longest
+// silence, the send (or end) that ended it] (`longGaps`, epoch ms), as the fleet simulator's
+// `longGapMs` reports them.
 //
 // Runs on: its main thread.
 const { parseArgs } = require('node:util');
 const { peers, now } = require('./adapters.js');
+const { GapTracker } = require('./sender-gaps.js');
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +34,7 @@ const { values } = parseArgs({
 });
 const hosts = Number(values.hosts);
 const intervalMs = Number(values.interval);
+const timeoutMs = Number(values.timeout);
 const kill = Number(values.kill);
 const firstKill = Number(values['first-kill']);
 const tickMs = 5;
@@ -70,7 +75,7 @@ async function setUp(beater, deadline, progress) {
 class LoadRun {
   constructor(beater) {
     this.beater = beater;
-    this.lastSent = new Float64Array(hosts);
+    this.gaps = new GapTracker(hosts);
     this.start = now();
     this.budgetEnd = this.start + Number(values['setup-budget']);
     this.progress = { done: 0 };
@@ -117,7 +122,7 @@ class LoadRun {
     }
     if (batch.length === 0) return;
     const at = this.beater.beat(batch);
-    for (const i of batch) this.lastSent[i] = at;
+    for (const i of batch) this.gaps.sent(i, at);
   }
 
   tick() {
@@ -143,6 +148,8 @@ class LoadRun {
     if (this.setupMs !== null && t >= this.start + this.setupMs + 2 * intervalMs) {
       this.steadyAt = t;
       this.steadySent = this.beater.count.sent;
+      // The set-up's silences (hosts still waiting for a lease) are no part of the run.
+      this.gaps.restart();
       emit({ event: 'steady', at: t, sent: this.beater.count.sent });
     } else if (this.setupMs === null && t > this.budgetEnd) {
       const reason = `set up ${this.progress.done} of ${hosts} hosts in ${values['setup-budget']} ms`;
@@ -157,7 +164,7 @@ class LoadRun {
     const elapsed = this.steadyAt === null ? null : (now() - this.steadyAt) / 1000;
     const killed = [];
     for (let i = firstKill; i < firstKill + kill && this.killedAt !== null; i++) {
-      killed.push([String(i + 1), this.lastSent[i]]);
+      killed.push([String(i + 1), this.gaps.lastSent[i]]);
     }
     const { count } = this.beater;
     emit({
@@ -168,6 +175,7 @@ class LoadRun {
       beatsPerSecond: elapsed ? (count.sent - this.steadySent) / elapsed : null,
       senderLagMaxMs: this.lagMaxMs,
       killed,
+      longGaps: this.steadyAt === null ? [] : this.gaps.report(now(), timeoutMs),
       ...fields,
     });
     await this.beater.close();
@@ -178,7 +186,7 @@ class LoadRun {
 async function main() {
   const peer = peers[values.peer];
   if (!peer) throw new Error(`unknown --peer ${values.peer}`);
-  const beater = peer.beater({ url: values.url, timeoutMs: Number(values.timeout) });
+  const beater = peer.beater({ url: values.url, timeoutMs });
   await beater.open();
   new LoadRun(beater).begin();
 }

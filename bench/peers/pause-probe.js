@@ -17,7 +17,7 @@ const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { parseArgs } = require('node:util');
 const { root } = require('../lib/build.js');
-const { senderLate } = require('./run-heartwatch.js');
+const { senderLate } = require('./sender-gaps.js');
 
 const { values } = parseArgs({
   options: {

@@ -11,10 +11,11 @@ const { sleep, startServer } = require('../lib/suite.js');
 
 /**
  * Same options and result as runPeer, and more: each down is [id, deliveredAt, lastSeen,
- * uncertain], and `load.longGaps` holds, per host the simulator itself left silent longer than
- * the timeout, [id, its last send before that gap, the send that ended it] (epoch ms), so a down
- * can be told from the sender's own lateness. The steady state starts 3 intervals after the fleet
- * starts (every host has beaten); kills and pauses are timed from there. `load.killed` holds, per
+ * uncertain]. `load.longGaps` holds, per host the simulator itself left silent longer than the
+ * timeout, [id, its last send before that gap, the send that ended it] (epoch ms), as the peers'
+ * load generator reports it, so that a down can be told from the sender's own lateness
+ * (bench/peers/sender-gaps.js). The steady state starts 3 intervals after the fleet starts
+ * (every host has beaten); kills and pauses are timed from there. `load.killed` holds, per
  * stopped host, [id, the simulator's time of its last datagram] (epoch ms).
  */
 async function runHeartwatch({
@@ -116,25 +117,4 @@ async function runHeartwatch({
   }
 }
 
-// How far the server's times and the simulator's may disagree: lastSeen is stamped in whole
-// milliseconds rounded down and turned into epoch time with the server's own clock offset, the
-// send times with this process's (measured: within 2 ms). Beats of one host are an interval
-// apart, so no other send of the host falls this close to lastSeen.
-const clockSlackMs = 5;
-
-/**
- * Whether a down ([id, deliveredAt, lastSeen, ...]) is the sender's doing: the simulator sent the
- * host nothing from the beat heartwatch saw last until after its deadline. `gaps` maps an id to
- * its longest silence, [last send before it, the send (or run end) that ended it], as in
- * `load.longGaps`. Where the clocks leave it unclear, the down counts as the detector's.
- */
-function senderLate([id, , lastSeen], gaps, timeoutMs) {
-  const gap = gaps.get(id);
-  return (
-    gap !== undefined &&
-    gap[0] <= lastSeen + clockSlackMs &&
-    gap[1] > lastSeen + timeoutMs + clockSlackMs
-  );
-}
-
-module.exports = { runHeartwatch, senderLate };
+module.exports = { runHeartwatch };

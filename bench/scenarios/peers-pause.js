@@ -8,13 +8,16 @@
 // arrived (queued in the socket) before its deadline: a detector that reads what is queued before
 // it judges reports none down.
 //
-// Unless the sender itself went quiet: for heartwatch and node-dgram the fleet simulator reports
-// each host it left silent longer than the timeout, and a down whose whole timeout, from lastSeen
-// to its deadline, falls in such a gap is counted as `senderLateDowns`, not as a false down (no
-// beat was sent for the detector to see). The peers' rows count every down as false.
+// Unless the sender itself went quiet: the fleet simulator (heartwatch, node-dgram) and the
+// peers' load generator each report the hosts they left silent longer than the timeout, and a
+// down whose whole timeout, from the beat the detector saw last to its deadline, falls in such a
+// gap is counted as `senderLateDowns`, not as a false down (no beat was sent for the detector to
+// see). A peer says no last-seen time: its down's is the host's last send a timeout or more
+// before the down (bench/peers/sender-gaps.js, one rule for every contender).
 const { peers } = require('../peers/adapters.js');
-const { runHeartwatch, senderLate } = require('../peers/run-heartwatch.js');
+const { runHeartwatch } = require('../peers/run-heartwatch.js');
 const { runPeer } = require('../peers/run-peer.js');
+const { countSenderLate } = require('../peers/sender-gaps.js');
 const { defaultCpus, measure, serverContenders } = require('../lib/suite.js');
 
 const metrics = ['falseDowns', 'senderLateDowns', 'kernelDrops', 'beatsPerSecond', 'clientErrors'];
@@ -33,14 +36,13 @@ async function once({ contender, config, hosts, intervalMs, timeoutMs, pauseMs, 
     return { ...base, status: result.status, reason: result.reason, falseDowns: null };
   }
   const downs = result.downs.filter(([, at]) => at >= result.steadyAt);
-  const gaps = result.load.longGaps
-    ? new Map(result.load.longGaps.map(([id, ...g]) => [id, g]))
-    : null;
-  const late = gaps ? downs.filter((down) => senderLate(down, gaps, timeoutMs)).length : null;
+  const late = countSenderLate(downs, result.load.longGaps, timeoutMs, {
+    lastSeenKnown: !peers[contender],
+  });
   return {
     ...base,
     status: 'ok',
-    falseDowns: downs.length - (late ?? 0),
+    falseDowns: downs.length - late,
     senderLateDowns: late,
     kernelDrops: result.kernelDrops ?? null,
     beatsPerSecond: result.load.beatsPerSecond,

@@ -436,7 +436,12 @@ type PeerResult = {
   peer: { version: string; args: string[]; dataDir: string; pid: number } | null;
   steadyAt: number;
   downs: [string, number][];
-  load: { killed: [string, number][]; errors: number; beatsPerSecond: number };
+  load: {
+    killed: [string, number][];
+    longGaps: [string, number, number][];
+    errors: number;
+    beatsPerSecond: number;
+  };
   cpuMicros: number;
   rssBytes: number;
   beats: number;
@@ -471,6 +476,7 @@ describe('bench peers: figures and report', () => {
           ['2', t + 5000],
           ['3', t + 5000], // never reported: missed
         ] as [string, number][],
+        longGaps: [] as [string, number, number][],
         errors: 0,
         beatsPerSecond: 1000,
       },
@@ -565,6 +571,86 @@ describe('bench peers: figures and report', () => {
   });
 });
 
+// Sender gaps (bench/peers/sender-gaps.js): one rule for the simulator's and the peers' downs.
+type Gap = [string, number, number];
+const senderGaps = require('../../bench/peers/sender-gaps.js') as {
+  countSenderLate(
+    downs: (string | number)[][],
+    longGaps: Gap[],
+    timeoutMs: number,
+    o: { lastSeenKnown: boolean },
+  ): number;
+  withLastSent(down: [string, number], gaps: Map<string, number[]>, timeoutMs: number): unknown[];
+  GapTracker: new (
+    hosts: number,
+  ) => {
+    lastSent: Float64Array;
+    sent(i: number, at: number): void;
+    restart(): void;
+    report(endAt: number, overMs: number): Gap[];
+  };
+};
+const peersPause = require('../../bench/scenarios/peers-pause.js') as ScenarioModule;
+
+describe('bench peers: downs the sender caused', () => {
+  it('GapTracker: each host longest silence, to the end of the run, after a restart', () => {
+    const tracker = new senderGaps.GapTracker(4);
+    // Host 0 beats every 100 ms but for one 400 ms silence; host 1 every 100 ms; host 2 stops at
+    // 300 (silent to the end); host 3 is never sent anything (not yet set up).
+    for (let at = 100; at <= 1000; at += 100) {
+      if (at < 500 || at > 800) tracker.sent(0, at);
+      tracker.sent(1, at);
+      if (at <= 300) tracker.sent(2, at);
+    }
+    expect(tracker.report(1000, 250)).toEqual([
+      ['1', 400, 900],
+      ['3', 300, 1000],
+    ]);
+    expect(tracker.report(1000, 500)).toEqual([['3', 300, 1000]]);
+    expect(tracker.report(1000, 700)).toEqual([]);
+    // A silence before the restart is forgotten; one that spans it is kept whole.
+    tracker.restart();
+    tracker.sent(0, 1100);
+    tracker.sent(1, 1500);
+    expect(tracker.report(1500, 250)).toEqual([
+      ['1', 1100, 1500],
+      ['2', 1000, 1500],
+      ['3', 300, 1500],
+    ]);
+    expect(tracker.lastSent[2]).toBe(300);
+  });
+
+  it("one rule: a down is the sender's when no beat was sent from the last one seen to its deadline", () => {
+    const timeoutMs = 3000;
+    // Host 1: silent from 10,000 to 14,000; host 2: from 10,000 to 12,000 (shorter than a timeout,
+    // as a long gap never is, but the rule must not need that).
+    const longGaps: Gap[] = [
+      ['1', 10_000, 14_000],
+      ['2', 10_000, 12_000],
+    ];
+    const hw = (id: string, lastSeen: number) => [id, lastSeen + timeoutMs + 20, lastSeen];
+    const known = { lastSeenKnown: true };
+    // Heartwatch: its own lastSeen. The beat before the gap, then a deadline inside it: late.
+    expect(senderGaps.countSenderLate([hw('1', 10_000)], longGaps, timeoutMs, known)).toBe(1);
+    // The last beat seen came before the gap: the one sent at 10,000 was not read.
+    expect(senderGaps.countSenderLate([hw('1', 9000)], longGaps, timeoutMs, known)).toBe(0);
+    // The gap ended before the deadline: a beat was sent in time, the down is the detector's.
+    expect(senderGaps.countSenderLate([hw('2', 10_000)], longGaps, timeoutMs, known)).toBe(0);
+    expect(senderGaps.countSenderLate([hw('3', 10_000)], longGaps, timeoutMs, known)).toBe(0);
+    // A peer: no lastSeen; delivered at 13,500, its last beat was sent by 10,500: the gap's start.
+    const gaps = new Map(longGaps.map(([id, ...gap]) => [id, gap]));
+    expect(senderGaps.withLastSent(['1', 13_500], gaps, timeoutMs)).toEqual(['1', 13_500, 10_000]);
+    const peer = { lastSeenKnown: false };
+    expect(senderGaps.countSenderLate([['1', 13_500]], longGaps, timeoutMs, peer)).toBe(1);
+    // Delivered after the gap ended, a timeout later: the beat sent at 14,000 was not read.
+    expect(senderGaps.countSenderLate([['1', 17_500]], longGaps, timeoutMs, peer)).toBe(0);
+    // Before the gap's first deadline: beats sent within its timeout were not read.
+    expect(senderGaps.countSenderLate([['1', 12_500]], longGaps, timeoutMs, peer)).toBe(0);
+    expect(senderGaps.countSenderLate([['2', 13_500]], longGaps, timeoutMs, peer)).toBe(0);
+    expect(senderGaps.countSenderLate([['3', 13_500]], longGaps, timeoutMs, peer)).toBe(0);
+  });
+});
+
 const peerServers = { 'redis-ttl': 'redis', 'redis-zset': 'redis', 'etcd-lease': 'etcd' } as const;
 const binaries = { redis: 'redis-server', etcd: 'etcd' } as const;
 for (const [contender, server] of Object.entries(peerServers)) {
@@ -591,6 +677,12 @@ for (const [contender, server] of Object.entries(peerServers)) {
       expect(result.peer?.version).toBeTruthy();
       const killed = new Map(result.load.killed);
       expect([...killed.keys()]).toEqual(['11', '12', '13', '14', '15']);
+      // The stopped hosts, silent from their last beat to the end of the run, and no other host.
+      expect(result.load.longGaps.map(([id]) => id)).toEqual(['11', '12', '13', '14', '15']);
+      for (const [id, start, end] of result.load.longGaps) {
+        expect(start).toBe(killed.get(id));
+        expect(end - start).toBeGreaterThan(2000);
+      }
       const steadyDowns = result.downs.filter(([, at]) => at >= result.steadyAt);
       expect(steadyDowns.map(([id]) => id).sort()).toEqual(['11', '12', '13', '14', '15']);
       for (const [id, at] of steadyDowns) {
@@ -610,3 +702,31 @@ for (const [contender, server] of Object.entries(peerServers)) {
     40_000,
   );
 }
+
+// The peers-pause scenario through its own code path, on a real redis-server: the peers' rows
+// now separate the downs their load generator caused, as heartwatch's do.
+it.skipIf(servers.versionOf('redis') === null)(
+  'peers-pause, redis-ttl with 200 hosts: sender-late downs counted apart, as for heartwatch',
+  async () => {
+    const rows = await peersPause.run({
+      runs: 1,
+      contenders: ['redis-ttl'],
+      hosts: 200,
+      intervalMs: 500,
+      timeoutMs: 2000,
+      pauseMs: 1000,
+      cpus: suite.defaultCpus(),
+    });
+    expect(rows.map((r) => [r.contender, r.config, r.status])).toEqual([
+      ['redis-ttl', 'defaults', 'ok'],
+      ['redis-ttl', 'tuned', 'ok'],
+    ]);
+    for (const row of rows) {
+      expect(Number.isInteger(row.senderLateDowns), `${row.config}: ${row.senderLateDowns}`).toBe(
+        true,
+      );
+      expect(Number.isInteger(row.falseDowns)).toBe(true);
+    }
+  },
+  60_000,
+);
