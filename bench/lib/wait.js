@@ -41,9 +41,10 @@ function watchChild(child, name, { echo = true } = {}) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Polls `done()` every `pollMs` until it holds. Rejects, with `what` and `progress()` (what was
- * reached) in the message, once `timeoutMs` have passed or once `child` (a {@link watchChild})
- * has exited with `done()` still false: its exit code or signal and its stderr's tail say why.
+ * Polls `done()` (true or a promise of it) every `pollMs` until it holds. Rejects, with `what`
+ * and `progress()` (what was reached) in the message, once `timeoutMs` have passed or once
+ * `child` (a {@link watchChild}) has exited with `done()` still false: its exit code or signal
+ * and its stderr's tail say why.
  */
 async function waitUntil(
   done,
@@ -51,7 +52,7 @@ async function waitUntil(
 ) {
   const start = performance.now();
   for (;;) {
-    if (done()) return;
+    if (await done()) return;
     const reached = progress();
     const waited = Math.round(performance.now() - start);
     const so = reached === '' ? '' : ` (${reached})`;
@@ -61,7 +62,11 @@ async function waitUntil(
       );
     }
     if (waited >= timeoutMs) {
-      const alive = child === null ? '' : `; ${child.name} still running`;
+      const said = child?.stderrTail() ?? '';
+      const alive =
+        child === null
+          ? ''
+          : `; ${child.name} still running${said === '' ? '' : `, its stderr ends: ${said}`}`;
       throw new Error(`timed out after ${waited} ms waiting for ${what}${so}${alive}`);
     }
     await Promise.race([sleep(pollMs), child?.exited].filter(Boolean));

@@ -9,6 +9,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { waitUntil, watchChild } = require('../lib/wait.js');
 
 const binaries = { redis: 'redis-server', etcd: 'etcd' };
 const installHint = 'bash scripts/system-deps.sh installs redis-server and etcd-server';
@@ -97,32 +98,27 @@ async function startPeerServer({ server, config = 'defaults', cpu }) {
   const child = spawn('taskset', ['-c', String(cpu), binaries[server], ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-2000);
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let gone = false;
-  exited.then(() => {
-    gone = true;
-  });
+  const watched = watchChild(child, binaries[server], { echo: false });
   const stop = async () => {
-    if (!gone) {
+    if (watched.exit === null) {
       child.kill('SIGCONT');
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
+      await watched.exited;
       clearTimeout(timer);
     }
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  const until = Date.now() + 15_000;
-  while (!(await connects(port))) {
-    if (gone || Date.now() > until) {
-      await stop();
-      throw new Error(`${binaries[server]} did not start: ${stderr.trim() || 'no output'}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await waitUntil(() => connects(port), {
+      what: `${binaries[server]} to accept connections on port ${port}`,
+      timeoutMs: 15_000,
+      child: watched,
+      pollMs: 50,
+    });
+  } catch (error) {
+    await stop();
+    throw new Error(`${binaries[server]} did not start: ${error.message}`);
   }
   return { pid: child.pid, url, version, config, args: configs[server][config], dataDir, stop };
 }

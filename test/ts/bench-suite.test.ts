@@ -322,6 +322,7 @@ interface WatchedChild {
   name: string;
   exit: { code: number | null; signal: string | null } | null;
   exited: Promise<{ code: number | null; signal: string | null }>;
+  stderrTail(): string;
 }
 const wait = require('../../bench/lib/wait.js') as {
   watchChild(child: ChildProcess, name: string, o?: { echo?: boolean }): WatchedChild;
@@ -338,9 +339,11 @@ const wait = require('../../bench/lib/wait.js') as {
 };
 
 /** A real child process running `script` under node, its stderr piped and watched. */
-function nodeChild(script: string): WatchedChild {
+function nodeChild(script: string): WatchedChild & { kill(): void } {
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return wait.watchChild(child, 'the test child', { echo: false });
+  return Object.assign(wait.watchChild(child, 'the test child', { echo: false }), {
+    kill: () => child.kill('SIGKILL'),
+  });
 }
 
 describe('bench waits: bounded, and failing with what was missing', () => {
@@ -368,13 +371,23 @@ describe('bench waits: bounded, and failing with what was missing', () => {
   });
 
   it('a child that never gets there: rejects at the deadline, the child still running', async () => {
-    const child = nodeChild('setTimeout(() => {}, 30_000)');
+    const child = nodeChild(
+      'process.stderr.write("still connecting\\n"); setTimeout(() => {}, 30_000)',
+    );
+    // Once it has said something (a Node process takes a while to start on a loaded machine).
+    await wait.waitUntil(() => child.stderrTail() !== '', {
+      what: 'its stderr',
+      timeoutMs: 10_000,
+    });
     const start = performance.now();
     await expect(
       wait.waitUntil(() => false, { what: 'the end', timeoutMs: 300, child, pollMs: 20 }),
-    ).rejects.toThrow(/^timed out after \d+ ms waiting for the end; the test child still running$/);
+    ).rejects.toThrow(
+      /^timed out after \d+ ms waiting for the end; the test child still running, its stderr ends: still connecting$/,
+    );
     expect(performance.now() - start).toBeGreaterThanOrEqual(299);
     expect(child.exit).toBeNull();
+    child.kill();
   });
 
   it('a condition that holds, even as the child exits, resolves', async () => {
