@@ -229,9 +229,13 @@ TEST(Engine, RemoveAndSnapshotCommandsAreAnsweredByTheOwningWorker) {
   Collector events;
   ASSERT_TRUE(wait_for([&] { events.drain(engine); return events.total == 50; }, std::chrono::seconds(5)));
 
-  ASSERT_TRUE(engine.post(engine.owner_of(9), WorkerCommand{1, 9, CommandKind::kRemove}));
+  const WorkerCommand remove_9{
+      .request_id = 1, .key = 9, .kind = CommandKind::kRemove, .with_statuses = false};
+  ASSERT_TRUE(engine.post(engine.owner_of(9), remove_9));
   for (uint32_t w = 0; w < engine.worker_count(); ++w) {
-    ASSERT_TRUE(engine.post(w, WorkerCommand{2, 0, CommandKind::kSnapshot}));
+    const WorkerCommand snapshot{
+        .request_id = 2, .key = 0, .kind = CommandKind::kSnapshot, .with_statuses = false};
+    ASSERT_TRUE(engine.post(w, snapshot));
   }
   std::vector<CommandResult> results;
   ASSERT_TRUE(wait_for(
