@@ -158,8 +158,9 @@ async function watchReaping(server, reaped, downsAfterSteady, silenced, simStart
 }
 
 /**
- * Starts `heartwatch simulate` against `port` in a child process; returns it followed by
- * {@link watchChild}, with `output()`, what it printed on stdout (its JSON report).
+ * Starts `heartwatch simulate` against `port` in a child process. Returns `{ child, watched,
+ * output() }`: the process, its {@link watchChild} record (exit, stderr), and what it printed on
+ * stdout so far (its JSON report, once it has exited).
  */
 function startSimulator(port) {
   const child = spawn(
