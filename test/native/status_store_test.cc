@@ -251,6 +251,55 @@ TEST(DetectorStatus, BatchesCarryOneStatusPerHeartbeat) {
   EXPECT_EQ(status_of(d, out[2]), "b");
 }
 
+// Past the in-cache size a batch takes the prefetching pipeline, whose stages run in separate
+// loops at a batch's ends and middle and, with statuses, one stage more (a longer lag). Batches
+// of 1 to 100 heartbeats (shorter and longer than either lag, keys repeated within a batch)
+// must decide what the same heartbeats one by one decide: the same events with the same bytes.
+TEST(DetectorStatus, PipelinedBatchesDecideWhatSingleHeartbeatsDo) {
+  DetectorConfig c = status_config();
+  c.max_hosts = 60'000;
+  c.initial_capacity = 60'000;
+  c.status_budget_bytes = uint64_t{60'000} * 256;
+  Detector batched(c);
+  Detector single(c);
+  std::mt19937_64 rng(14);
+  std::vector<Heartbeat> hbs;
+  std::vector<std::string> texts;
+  std::vector<StatusView> views;
+  std::vector<HostEvent> got;
+  std::vector<HostEvent> want;
+  uint64_t now = kT0;
+  for (int round = 0; round < 3000; ++round, ++now) {
+    const size_t n = 1 + rng() % 100;
+    hbs.resize(n);
+    texts.resize(n);
+    views.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      hbs[i] = beat(1 + rng() % 50'000);
+      const uint64_t kind = rng() % 4;  // none, a fixed one, one that changes, one too long
+      texts[i] = kind == 1 ? std::string("steady") : std::string(kind == 2 ? 1 + rng() % 3 : 65, 'v');
+      views[i] = kind == 0 ? StatusView{} : view(texts[i]);
+    }
+    got.clear();
+    want.clear();
+    batched.clear_event_bytes();
+    single.clear_event_bytes();
+    batched.heartbeat_batch(hbs.data(), n, now, got, views.data());
+    for (size_t i = 0; i < n; ++i) single.heartbeat(hbs[i], now, want, views[i]);
+    ASSERT_EQ(got.size(), want.size()) << "round " << round;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].type, want[i].type) << "round " << round << " event " << i;
+      EXPECT_EQ(got[i].key, want[i].key) << "round " << round << " event " << i;
+      EXPECT_EQ(status_of(batched, got[i]), status_of(single, want[i])) << "round " << round;
+      EXPECT_EQ(previous_of(batched, got[i]), previous_of(single, want[i])) << "round " << round;
+    }
+  }
+  EXPECT_FALSE(batched.cache_resident());
+  EXPECT_EQ(batched.stats().statuses, single.stats().statuses);
+  EXPECT_EQ(batched.stats().status_oversize, single.stats().status_oversize);
+  EXPECT_GT(batched.stats().status_oversize, 0u);
+}
+
 TEST(DetectorStatus, ConfigOutOfRangeIsRefused) {
   DetectorConfig c = status_config();
   c.max_status_bytes = kMaxStatusBytes + 1;

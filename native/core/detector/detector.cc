@@ -10,11 +10,14 @@ namespace {
 
 constexpr uint32_t kMaxForgetAfterMs = 1u << 31;
 constexpr uint32_t kSentinels = std::max(ExpiryFifo::kSentinels, TimingWheel::kSentinels);
-// Heartbeats between the stages of batch()'s pipeline, and its ring of per-heartbeat state
-// (a power of two above the longest lag, 3 * kAhead).
-constexpr size_t kAhead = 16;
+// Heartbeats between the stages of batch()'s pipeline (slot to record prefetch, record prefetch
+// to apply), and its ring of per-heartbeat state (a power of two above the longest lag,
+// kProbeAhead + 2 * kApplyAhead). 8 to 24 for either measured alike at 1M hosts within the
+// noise of the shared VM (bench/README.md, "Detector at 1M and 10M hosts").
+constexpr size_t kProbeAhead = 16;
+constexpr size_t kApplyAhead = 16;
 constexpr size_t kPipeline = 64;
-static_assert(kPipeline > 3 * kAhead && (kPipeline & (kPipeline - 1)) == 0);
+static_assert(kPipeline > kProbeAhead + 2 * kApplyAhead && (kPipeline & (kPipeline - 1)) == 0);
 // Records make_room() looks at per new host when the table is full.
 constexpr uint32_t kRoomScan = 64;
 
@@ -356,44 +359,62 @@ void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostE
 
 // A pipeline over the batch, so that the cache misses of later heartbeats are in flight while
 // one is applied: step t hashes heartbeat t and prefetches its home slot; finds the first
-// fingerprint match of heartbeat t - kAhead and prefetches its record (and its status slot, for
-// a beat with a status); prefetches the status block of heartbeat t - 2 kAhead (beats with a
-// status read it to detect a change); and applies the heartbeat `lag` behind. A steady stream
-// of misses keeps the core's miss buffers busy without overflowing them, where passes over 64
-// heartbeats at a time issued them in bursts (measured 9% faster at 1M hosts, docs/detector.md).
+// fingerprint match of heartbeat t - kProbeAhead and prefetches its record (and its status slot,
+// for a beat with a status); prefetches the status block of heartbeat t - kProbeAhead -
+// kApplyAhead (beats with a status read it to detect a change); and applies the heartbeat `lag`
+// behind. A steady stream of misses keeps the core's miss buffers busy without overflowing them,
+// where passes over 64 heartbeats at a time issued them in bursts (measured 9% faster at 1M
+// hosts, docs/detector.md). The steps in which every stage has a heartbeat run without the
+// stage bounds, and a batch without statuses (kStatuses false) without the status stages.
 // (Prefetching the list neighbours a relink touches measured slower: those are stores, which
 // the store buffer already overlaps.)
-template <class Index>
+template <bool kStatuses, class Index>
 void Detector::pipeline(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
                         const StatusView* statuses) {
   uint64_t hashes[kPipeline];
   uint32_t candidates[kPipeline];
-  const bool with_status = statuses != nullptr && config_.max_status_bytes != 0;
-  const size_t lag = with_status ? 3 * kAhead : 2 * kAhead;
-  for (size_t t = 0; t < count + lag; ++t) {
-    if (t < count) {
-      hashes[t % kPipeline] = HostTable::hash(hbs[t].key);
-      table_.prefetch(hashes[t % kPipeline]);
+  constexpr size_t lag = kProbeAhead + (kStatuses ? 2 : 1) * kApplyAhead;
+  auto probe = [&](size_t t) {
+    hashes[t % kPipeline] = HostTable::hash(hbs[t].key);
+    table_.prefetch(hashes[t % kPipeline]);
+  };
+  auto find = [&](size_t j) {
+    const uint32_t c = candidates[j % kPipeline] = table_.candidate(hashes[j % kPipeline]);
+    if (c == kNoIndex) return;
+    __builtin_prefetch(pool_.at(c), 1);
+    if (kStatuses && statuses[j].size != 0) statuses_.prefetch_slot(c);
+  };
+  auto block = [&](size_t j) {
+    const uint32_t c = candidates[j % kPipeline];
+    if (c != kNoIndex && statuses[j].size != 0) statuses_.prefetch_block(c);
+  };
+  auto apply = [&](size_t j) {
+    beat(index, hbs[j], hashes[j % kPipeline], candidates[j % kPipeline], out, kStatuses ? statuses[j] : StatusView{});
+  };
+  // Steps before the first apply (a batch shorter than the lag runs out of heartbeats to
+  // probe first), then those with every stage, then those after the last probe.
+  auto early = [&](size_t t) {
+    if (t >= kProbeAhead && t - kProbeAhead < count) find(t - kProbeAhead);
+    if (kStatuses && t >= kProbeAhead + kApplyAhead && t - kProbeAhead - kApplyAhead < count) {
+      block(t - kProbeAhead - kApplyAhead);
     }
-    if (t >= kAhead && t - kAhead < count) {
-      const size_t j = t - kAhead;
-      const uint32_t c = candidates[j % kPipeline] = table_.candidate(hashes[j % kPipeline]);
-      if (c != kNoIndex) {
-        __builtin_prefetch(pool_.at(c), 1);
-        if (with_status && statuses[j].size != 0) statuses_.prefetch_slot(c);
-      }
-    }
-    if (with_status && t >= 2 * kAhead && t - 2 * kAhead < count) {
-      const size_t j = t - 2 * kAhead;
-      if (candidates[j % kPipeline] != kNoIndex && statuses[j].size != 0) {
-        statuses_.prefetch_block(candidates[j % kPipeline]);
-      }
-    }
-    if (t >= lag) {
-      const size_t j = t - lag;
-      beat(index, hbs[j], hashes[j % kPipeline], candidates[j % kPipeline], out,
-           statuses != nullptr ? statuses[j] : StatusView{});
-    }
+  };
+  size_t t = 0;
+  for (; t < lag && t < count; ++t) {
+    probe(t);
+    early(t);
+  }
+  for (; t < lag; ++t) early(t);
+  for (; t < count; ++t) {
+    probe(t);
+    find(t - kProbeAhead);
+    if constexpr (kStatuses) block(t - kProbeAhead - kApplyAhead);
+    apply(t - lag);
+  }
+  for (; t < count + lag; ++t) {
+    if (t - kProbeAhead < count) find(t - kProbeAhead);
+    if (kStatuses && t - kProbeAhead - kApplyAhead < count) block(t - kProbeAhead - kApplyAhead);
+    apply(t - lag);
   }
 }
 
@@ -403,7 +424,12 @@ template <class Index>
 void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
                      const StatusView* statuses) {
   if (!cache_resident()) {
-    pipeline(index, hbs, count, out, statuses);
+    // Without status bytes configured, payloads are ignored: the batch is one without statuses.
+    if (statuses != nullptr && config_.max_status_bytes != 0) {
+      pipeline<true>(index, hbs, count, out, statuses);
+    } else {
+      pipeline<false>(index, hbs, count, out, nullptr);
+    }
     return;
   }
   for (size_t j = 0; j < count; ++j) {

@@ -199,7 +199,7 @@ class Detector {
   template <class Index>
   void batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
              const StatusView* statuses);
-  template <class Index>
+  template <bool kStatuses, class Index>
   void pipeline(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
                 const StatusView* statuses);
   template <class Index>
