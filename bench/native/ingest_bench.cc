@@ -1,5 +1,7 @@
 // Receiver capacity: how fast heartwatch drains a full socket backlog and applies every heartbeat
-// to its detector, on one pinned core, against a bare recvmmsg loop that only counts packets.
+// to its detector, on one pinned core, against a bare recvmmsg loop that only counts packets,
+// and against a bare io_uring loop (heartwatch's UringReader, counting only) where the kernel
+// allows io_uring: what io_uring itself can do against recvmmsg on this kernel.
 // heartwatch runs with each receive backend (recvmmsg, and io_uring where the kernel allows it),
 // and with recvmmsg and authentication required (every datagram signed, its tag checked and its
 // seq replay-checked). The contenders run on the same prefilled backlog size, alternately, in one
@@ -7,19 +9,23 @@
 // CLOCK_THREAD_CPUTIME_ID, user + system): on a shared machine the wall clock also counts the
 // time the core spent on other processes.
 //
-//   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--only NAME]
+//   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--uring-buffers N]
+//                [--only NAME]
 //
-// --only runs the bare loop and that one heartwatch contender (for a profile of one backend).
+// --only runs the bare recvmmsg loop and that one other contender (for a profile of one backend).
+// --uring-buffers: the bare io_uring loop's provided buffers (a power of two, default as the
+// receiver's).
 //
 // Prints a table and one JSON line per contender:
 //   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...}
-// (contenders bare-recvmmsg, heartwatch, heartwatch-io_uring, heartwatch-auth).
+// (contenders bare-recvmmsg, bare-io_uring, heartwatch, heartwatch-io_uring, heartwatch-auth).
 #define OPENSSL_API_COMPAT 0x10101000L
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -31,6 +37,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +58,7 @@ struct Options {
   int runs = 5;
   int cpu = 1;
   uint32_t batch = 64;
+  uint32_t uring_buffers = kUringBufferCount;  // provided buffers of the bare io_uring loop
   std::string only;  // one heartwatch contender, or every one
 };
 
@@ -68,8 +76,10 @@ Options parse(int argc, char** argv) {
     else if (flag == "--runs") o.runs = static_cast<int>(value);
     else if (flag == "--cpu") o.cpu = static_cast<int>(value);
     else if (flag == "--batch") o.batch = static_cast<uint32_t>(value);
+    else if (flag == "--uring-buffers") o.uring_buffers = static_cast<uint32_t>(value);
     else {
-      std::fprintf(stderr, "unknown flag %s (known: --packets --hosts --runs --cpu --batch --only)\n", flag.c_str());
+      std::fprintf(stderr, "unknown flag %s (known: --packets --hosts --runs --cpu --batch --uring-buffers --only)\n",
+                   flag.c_str());
       std::exit(2);
     }
   }
@@ -195,6 +205,49 @@ RunResult run_bare(const Options& o) {
   return {received, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_last - cpu_start) / 1e9};
 }
 
+// The io_uring anchor: heartwatch's own UringReader (one multishot recvmsg, a provided-buffer
+// ring, completions read in place, buffers handed back once per batch) in a loop that only
+// counts: what the kernel's io_uring receive and the reader cost, without the per-datagram path
+// and the detector. The drain ends once the socket stays empty for a poll's 5 ms; as in the other
+// loops, the clocks stop after the last batch that held datagrams.
+RunResult run_bare_uring(const Options& o) {
+  UdpSocket socket = backlog_socket();
+  prefill(socket.bound_port(), o, o.packets);
+  int error = 0;
+  const char* call = "";
+  const std::unique_ptr<UringReader> reader = UringReader::open(socket.fd(), o.uring_buffers, error, call);
+  if (!reader || reader->attach() != 0) {
+    std::fprintf(stderr, "bare io_uring: %s failed (errno %d)\n", call, error);
+    std::exit(1);
+  }
+  std::vector<ReceivedDatagram> datagrams(o.batch);
+  uint32_t kernel_drops = 0;
+  uint64_t received = 0;
+  const uint64_t start = monotonic_ns();
+  const uint64_t cpu_start = thread_cpu_ns();
+  uint64_t last = start;
+  uint64_t cpu_last = cpu_start;
+  for (bool idle = false;;) {
+    if (reader->collect() != 0) break;
+    uint64_t batch = 0;
+    for (uint32_t n; (n = reader->take(datagrams.data(), o.batch, kernel_drops)) > 0;) batch += n;
+    reader->release();
+    if (batch > 0) {
+      received += batch;
+      idle = false;
+      last = monotonic_ns();
+      cpu_last = thread_cpu_ns();
+      continue;
+    }
+    if (idle) break;
+    // One more collect() after the wait: a multishot that ended on ENOBUFS is armed there.
+    pollfd readable{socket.fd(), POLLIN, 0};
+    idle = poll(&readable, 1, 5) <= 0;
+  }
+  reader->cancel();
+  return {received, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_last - cpu_start) / 1e9};
+}
+
 RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
   EngineConfig config;
   config.receive_backend = backend;
@@ -298,12 +351,14 @@ int main(int argc, char** argv) {
   const bool uring = io_uring_available();
   if (!uring) std::fprintf(stderr, "io_uring refused here: heartwatch-io_uring is left out\n");
   Rates bare{"bare-recvmmsg", "bare recvmmsg", {}, {}};
+  Rates bare_uring{"bare-io_uring", "bare io_uring (UringReader, counts only)", {}, {}};
   Rates heartwatch{"heartwatch", "heartwatch, recvmmsg backend", {}, {}};
   Rates heartwatch_uring{"heartwatch-io_uring", "heartwatch, io_uring backend", {}, {}};
   Rates authed{"heartwatch-auth", "heartwatch, recvmmsg, auth required", {}, {}};
   uint64_t short_runs = 0;
   for (int run = 0; run < o.runs; ++run) {
     std::vector<std::pair<Rates*, RunResult>> results = {{&bare, run_bare(o)}};
+    if (uring && wanted(o, bare_uring)) results.emplace_back(&bare_uring, run_bare_uring(o));
     if (wanted(o, heartwatch)) results.emplace_back(&heartwatch, run_heartwatch(o, false, ReceiveBackend::kRecvmmsg));
     if (uring && wanted(o, heartwatch_uring)) {
       results.emplace_back(&heartwatch_uring, run_heartwatch(o, false, ReceiveBackend::kIoUring));
@@ -319,7 +374,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\n");
   }
   std::vector<const Rates*> rows;
-  for (const Rates* r : {&bare, &heartwatch, &heartwatch_uring, &authed}) {
+  for (const Rates* r : {&bare, &bare_uring, &heartwatch, &heartwatch_uring, &authed}) {
     if (!r->wall.empty()) rows.push_back(r);
   }
   const double bare_wall = median(bare.wall);
