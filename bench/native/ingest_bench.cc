@@ -12,6 +12,8 @@
 // once, after that wait (which sleeps, so costs a few microseconds of CPU a drain), because that
 // clock is a system call: read per batch it would charge each batch ~0.3 us that only the
 // benchmark spends, more to a backend whose batches are smaller.
+// The CPU time per packet is also split into user space and the kernel (getrusage), to show which
+// side a contender's extra time is on.
 //
 //   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--uring-buffers N]
 //                [--only NAME]
@@ -21,7 +23,8 @@
 // receiver's).
 //
 // Prints a table and one JSON line per contender:
-//   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...}
+//   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...,
+//    "packetsPerCpuSecond":...,"cpuRatioToBare":...,"userNsPerPacket":...,"systemNsPerPacket":...}
 // (contenders bare-recvmmsg, bare-io_uring, heartwatch, heartwatch-io_uring, heartwatch-auth).
 #define OPENSSL_API_COMPAT 0x10101000L
 
@@ -32,6 +35,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,13 +174,30 @@ UdpSocket backlog_socket() {
 struct RunResult {
   uint64_t packets;
   double seconds;
-  double cpu_seconds;  // this thread's CPU time (user + system) over the same span
+  double cpu_seconds;   // this thread's CPU time (user + system) over the same span
+  double user_seconds;  // the user-space part of it
 };
 
-uint64_t thread_cpu_ns() {
+// This thread's CPU time so far, and its user-space part (getrusage's split, which the kernel
+// keeps at tick resolution unless it accounts precisely: good to a few percent over a drain).
+struct ThreadCpu {
+  uint64_t total_ns;
+  uint64_t user_ns;
+};
+
+ThreadCpu thread_cpu() {
   timespec now{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return {static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec),
+          static_cast<uint64_t>(usage.ru_utime.tv_sec) * 1'000'000'000ULL +
+              static_cast<uint64_t>(usage.ru_utime.tv_usec) * 1000ULL};
+}
+
+RunResult result(uint64_t packets, uint64_t start, uint64_t last, const ThreadCpu& from, const ThreadCpu& to) {
+  return {packets, static_cast<double>(last - start) / 1e9, static_cast<double>(to.total_ns - from.total_ns) / 1e9,
+          static_cast<double>(to.user_ns - from.user_ns) / 1e9};
 }
 
 RunResult run_bare(const Options& o) {
@@ -188,7 +209,7 @@ RunResult run_bare(const Options& o) {
   std::vector<sockaddr_storage> sources(o.batch);
   uint64_t received = 0;
   const uint64_t start = monotonic_ns();
-  const uint64_t cpu_start = thread_cpu_ns();
+  const ThreadCpu cpu_start = thread_cpu();
   uint64_t last = start;
   while (true) {
     for (uint32_t i = 0; i < o.batch; ++i) {
@@ -204,7 +225,7 @@ RunResult run_bare(const Options& o) {
     received += static_cast<uint64_t>(n);
     last = monotonic_ns();
   }
-  return {received, static_cast<double>(last - start) / 1e9, static_cast<double>(thread_cpu_ns() - cpu_start) / 1e9};
+  return result(received, start, last, cpu_start, thread_cpu());
 }
 
 // The io_uring anchor: heartwatch's own UringReader (one multishot recvmsg, a provided-buffer
@@ -226,7 +247,7 @@ RunResult run_bare_uring(const Options& o) {
   uint32_t kernel_drops = 0;
   uint64_t received = 0;
   const uint64_t start = monotonic_ns();
-  const uint64_t cpu_start = thread_cpu_ns();
+  const ThreadCpu cpu_start = thread_cpu();
   uint64_t last = start;
   uint64_t batch = 0;
   for (bool idle = false;;) {
@@ -246,9 +267,9 @@ RunResult run_bare_uring(const Options& o) {
     pollfd readable{socket.fd(), POLLIN, 0};
     idle = poll(&readable, 1, 5) <= 0;
   }
-  const uint64_t cpu_end = thread_cpu_ns();
+  const ThreadCpu cpu_end = thread_cpu();
   reader->cancel();
-  return {received, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_end - cpu_start) / 1e9};
+  return result(received, start, last, cpu_start, cpu_end);
 }
 
 RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
@@ -298,9 +319,9 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
   const uint64_t warm = drain();
   prefill(port, o, o.packets, auth, static_cast<uint32_t>(o.hosts));
   const uint64_t start = monotonic_ns();
-  const uint64_t cpu_start = thread_cpu_ns();
+  const ThreadCpu cpu_start = thread_cpu();
   const uint64_t received = drain();
-  const uint64_t cpu_end = thread_cpu_ns();
+  const ThreadCpu cpu_end = thread_cpu();
   const uint64_t processed =
       EngineStats::get(stats.worker(0), static_cast<uint32_t>(WorkerCounter::kProcessed)) - warm;
   if (processed != received) {
@@ -315,7 +336,7 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
     std::fprintf(stderr, "heartwatch-auth rejected %llu datagrams (a bench bug)\n",
                  static_cast<unsigned long long>(rejected));
   }
-  return {processed, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_end - cpu_start) / 1e9};
+  return result(processed, start, last, cpu_start, cpu_end);
 }
 
 
@@ -332,15 +353,21 @@ bool io_uring_available() {
   return UringReader::open(socket.fd(), kUringBufferCount, error, call) != nullptr;
 }
 
-// One contender's runs: packets per wall second and per CPU second.
+// One contender's runs: packets per wall second and per CPU second, and the CPU time per packet
+// split into user space and the kernel.
 struct Rates {
   const char* name;   // in the JSON lines
   const char* label;  // in the table
-  std::vector<double> wall;
-  std::vector<double> cpu;
+  std::vector<double> wall{};
+  std::vector<double> cpu{};
+  std::vector<double> user_ns{};
+  std::vector<double> system_ns{};
   void add(const RunResult& r) {
-    wall.push_back(static_cast<double>(r.packets) / r.seconds);
-    cpu.push_back(static_cast<double>(r.packets) / r.cpu_seconds);
+    const double packets = static_cast<double>(r.packets);
+    wall.push_back(packets / r.seconds);
+    cpu.push_back(packets / r.cpu_seconds);
+    user_ns.push_back(r.user_seconds * 1e9 / packets);
+    system_ns.push_back((r.cpu_seconds - r.user_seconds) * 1e9 / packets);
   }
 };
 
@@ -353,11 +380,11 @@ int main(int argc, char** argv) {
   pin(o.cpu);
   const bool uring = io_uring_available();
   if (!uring) std::fprintf(stderr, "io_uring refused here: heartwatch-io_uring is left out\n");
-  Rates bare{"bare-recvmmsg", "bare recvmmsg", {}, {}};
-  Rates bare_uring{"bare-io_uring", "bare io_uring (UringReader, counts only)", {}, {}};
-  Rates heartwatch{"heartwatch", "heartwatch, recvmmsg backend", {}, {}};
-  Rates heartwatch_uring{"heartwatch-io_uring", "heartwatch, io_uring backend", {}, {}};
-  Rates authed{"heartwatch-auth", "heartwatch, recvmmsg, auth required", {}, {}};
+  Rates bare{"bare-recvmmsg", "bare recvmmsg"};
+  Rates bare_uring{"bare-io_uring", "bare io_uring (UringReader, counts only)"};
+  Rates heartwatch{"heartwatch", "heartwatch, recvmmsg backend"};
+  Rates heartwatch_uring{"heartwatch-io_uring", "heartwatch, io_uring backend"};
+  Rates authed{"heartwatch-auth", "heartwatch, recvmmsg, auth required"};
   uint64_t short_runs = 0;
   for (int run = 0; run < o.runs; ++run) {
     std::vector<std::pair<Rates*, RunResult>> results = {{&bare, run_bare(o)}};
@@ -382,11 +409,12 @@ int main(int argc, char** argv) {
   }
   const double bare_wall = median(bare.wall);
   const double bare_cpu = median(bare.cpu);
-  std::printf("| contender | packets/s (median of %d) | ratio to bare | packets/CPU-s | ratio to bare |\n"
-              "|---|---|---|---|---|\n", o.runs);
+  std::printf("| contender | packets/s (median of %d) | ratio to bare | packets/CPU-s | ratio to bare "
+              "| user ns/packet | kernel ns/packet |\n|---|---|---|---|---|---|---|\n", o.runs);
   for (const Rates* r : rows) {
-    std::printf("| %s | %.3g | %.2f | %.3g | %.2f |\n", r->label, median(r->wall), median(r->wall) / bare_wall,
-                median(r->cpu), median(r->cpu) / bare_cpu);
+    std::printf("| %s | %.3g | %.2f | %.3g | %.2f | %.0f | %.0f |\n", r->label, median(r->wall),
+                median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu, median(r->user_ns),
+                median(r->system_ns));
   }
   if (short_runs > 0) {
     std::printf("note: %llu runs drained fewer packets than were sent (kernel drops: raise SO_RCVBUF)\n",
@@ -396,9 +424,10 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"bench\":\"ingest\",\"scenario\":\"capacity\",\"contender\":\"%s\",\"packets\":%llu,"
         "\"hosts\":%llu,\"packetsPerSecond\":%.4g,\"ratioToBare\":%.3f,\"packetsPerCpuSecond\":%.4g,"
-        "\"cpuRatioToBare\":%.3f}\n",
+        "\"cpuRatioToBare\":%.3f,\"userNsPerPacket\":%.0f,\"systemNsPerPacket\":%.0f}\n",
         r->name, static_cast<unsigned long long>(o.packets), static_cast<unsigned long long>(o.hosts),
-        median(r->wall), median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu);
+        median(r->wall), median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu,
+        median(r->user_ns), median(r->system_ns));
   }
   return 0;
 }
