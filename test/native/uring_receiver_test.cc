@@ -1,6 +1,7 @@
 // The io_uring receive backend: the reader on its own (a burst longer than the provided buffers
-// re-arms the multishot, buffers come back in ring order, a collect that waits never blocks), and the receiver's choice of backend where a seccomp policy refuses
-// io_uring ('auto' falls back to recvmmsg and says why; 'io_uring' fails, naming the option).
+// re-arms the multishot, buffers come back in ring order, a collect that waits never blocks),
+// and the receiver's choice of backend where a seccomp policy refuses io_uring ('auto' falls
+// back to recvmmsg and says why; 'io_uring' fails, naming the option).
 // The engine's receiving tests run on both backends (receive_backend_env.h).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

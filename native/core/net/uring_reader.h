@@ -84,11 +84,12 @@ class UringReader {
   int attach() noexcept;
   // Arms the multishot recvmsg where it is not armed (first call, or after it ended), and runs
   // the kernel's pending work for the ring, which receives what the socket holds into buffers and
-  // posts a completion for each. Does not wait for datagrams still to come. With `wait_for` 0, the kernel runs that work once
-  // (on Linux 6.18 the multishot then hands over about 32 datagrams and queues itself again);
-  // with `wait_for` > 0 it goes on while the socket holds datagrams, until `wait_for` completions
-  // (at most all the buffers) are posted, but that costs a few microseconds more where the socket
-  // holds fewer (the kernel's timed-wait path). Returns 0 or an errno of io_uring_enter.
+  // posts a completion for each. Does not wait for datagrams still to come. With `wait_for` 0
+  // the kernel runs that work once (on Linux 6.18 the multishot then hands over about 32
+  // datagrams and queues itself again); with `wait_for` > 0 it goes on while the socket holds
+  // datagrams, until `wait_for` completions (at most all the buffers) are posted, but that costs
+  // a few microseconds more where the socket holds fewer (the kernel's timed-wait path).
+  // Returns 0 or an errno of io_uring_enter.
   int collect(uint32_t wait_for = 0) noexcept;
   // Takes up to `max` posted datagrams into `out`; their buffers stay the receiver's until
   // release(). Sets `kernel_drops` from the newest SO_RXQ_OVFL seen. Returns the count; 0 when no
