@@ -245,7 +245,13 @@ uint32_t UdpReceiver::receive_uring_batch() {
     total += count;
   }
   uring_->release();
-  uring_backlog_ = total >= kUringBacklogBatch;
+  // Wait from now on where the queue check (once a millisecond) saw a backlog; stop at the first
+  // wait the socket could not fill, so a trickle pays the wait's cost at most once a millisecond.
+  if (checked) {
+    uring_backlog_ = queued >= kUringBacklogBytes;
+  } else if (total < wait_for) {
+    uring_backlog_ = false;
+  }
   // A read error ended the multishot (collect() arms a new one): a broken socket fails the
   // receiver, anything else is counted, as with recvmmsg (never taken for an empty socket: only
   // the queue check above may publish).
