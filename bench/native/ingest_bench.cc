@@ -1,27 +1,41 @@
 // Receiver capacity: how fast heartwatch drains a full socket backlog and applies every heartbeat
-// to its detector, on one pinned core, against a bare recvmmsg loop that only counts packets.
+// to its detector, on one pinned core, against a bare recvmmsg loop that only counts packets,
+// and against a bare io_uring loop (heartwatch's UringReader, counting only) where the kernel
+// allows io_uring: what io_uring itself can do against recvmmsg on this kernel.
 // heartwatch runs with each receive backend (recvmmsg, and io_uring where the kernel allows it),
 // and with recvmmsg and authentication required (every datagram signed, its tag checked and its
 // seq replay-checked). The contenders run on the same prefilled backlog size, alternately, in one
 // process. Each prints packets per wall second and per CPU second (the draining thread's own
 // CLOCK_THREAD_CPUTIME_ID, user + system): on a shared machine the wall clock also counts the
-// time the core spent on other processes.
+// time the core spent on other processes. The wall clock stops after the last batch that held
+// datagrams, not after the wait that tells a loop the backlog is empty; the CPU clock is read
+// once, after that wait (which sleeps, so costs a few microseconds of CPU a drain), because that
+// clock is a system call: read per batch it would charge each batch ~0.3 us that only the
+// benchmark spends, more to a backend whose batches are smaller.
+// The CPU time per packet is also split into user space and the kernel (getrusage), to show which
+// side a contender's extra time is on.
 //
-//   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--only NAME]
+//   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--uring-buffers N]
+//                [--only NAME]
 //
-// --only runs the bare loop and that one heartwatch contender (for a profile of one backend).
+// --only runs the bare recvmmsg loop and that one other contender (for a profile of one backend).
+// --uring-buffers: the bare io_uring loop's provided buffers (a power of two, default as the
+// receiver's).
 //
 // Prints a table and one JSON line per contender:
-//   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...}
-// (contenders bare-recvmmsg, heartwatch, heartwatch-io_uring, heartwatch-auth).
+//   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...,
+//    "packetsPerCpuSecond":...,"cpuRatioToBare":...,"userNsPerPacket":...,"systemNsPerPacket":...}
+// (contenders bare-recvmmsg, bare-io_uring, heartwatch, heartwatch-io_uring, heartwatch-auth).
 #define OPENSSL_API_COMPAT 0x10101000L
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +45,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +66,7 @@ struct Options {
   int runs = 5;
   int cpu = 1;
   uint32_t batch = 64;
+  uint32_t uring_buffers = kUringBufferCount;  // provided buffers of the bare io_uring loop
   std::string only;  // one heartwatch contender, or every one
 };
 
@@ -68,8 +84,10 @@ Options parse(int argc, char** argv) {
     else if (flag == "--runs") o.runs = static_cast<int>(value);
     else if (flag == "--cpu") o.cpu = static_cast<int>(value);
     else if (flag == "--batch") o.batch = static_cast<uint32_t>(value);
+    else if (flag == "--uring-buffers") o.uring_buffers = static_cast<uint32_t>(value);
     else {
-      std::fprintf(stderr, "unknown flag %s (known: --packets --hosts --runs --cpu --batch --only)\n", flag.c_str());
+      std::fprintf(stderr, "unknown flag %s (known: --packets --hosts --runs --cpu --batch --uring-buffers --only)\n",
+                   flag.c_str());
       std::exit(2);
     }
   }
@@ -156,13 +174,30 @@ UdpSocket backlog_socket() {
 struct RunResult {
   uint64_t packets;
   double seconds;
-  double cpu_seconds;  // this thread's CPU time (user + system) over the same span
+  double cpu_seconds;   // this thread's CPU time (user + system) over the same span
+  double user_seconds;  // the user-space part of it
 };
 
-uint64_t thread_cpu_ns() {
+// This thread's CPU time so far, and its user-space part (getrusage's split, which the kernel
+// keeps at tick resolution unless it accounts precisely: good to a few percent over a drain).
+struct ThreadCpu {
+  uint64_t total_ns;
+  uint64_t user_ns;
+};
+
+ThreadCpu thread_cpu() {
   timespec now{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return {static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec),
+          static_cast<uint64_t>(usage.ru_utime.tv_sec) * 1'000'000'000ULL +
+              static_cast<uint64_t>(usage.ru_utime.tv_usec) * 1000ULL};
+}
+
+RunResult result(uint64_t packets, uint64_t start, uint64_t last, const ThreadCpu& from, const ThreadCpu& to) {
+  return {packets, static_cast<double>(last - start) / 1e9, static_cast<double>(to.total_ns - from.total_ns) / 1e9,
+          static_cast<double>(to.user_ns - from.user_ns) / 1e9};
 }
 
 RunResult run_bare(const Options& o) {
@@ -174,9 +209,8 @@ RunResult run_bare(const Options& o) {
   std::vector<sockaddr_storage> sources(o.batch);
   uint64_t received = 0;
   const uint64_t start = monotonic_ns();
-  const uint64_t cpu_start = thread_cpu_ns();
+  const ThreadCpu cpu_start = thread_cpu();
   uint64_t last = start;
-  uint64_t cpu_last = cpu_start;
   while (true) {
     for (uint32_t i = 0; i < o.batch; ++i) {
       iov[i] = {buffers.data() + i * kReceiveSlotBytes, kReceiveSlotBytes};
@@ -190,9 +224,52 @@ RunResult run_bare(const Options& o) {
     if (n <= 0) break;
     received += static_cast<uint64_t>(n);
     last = monotonic_ns();
-    cpu_last = thread_cpu_ns();
   }
-  return {received, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_last - cpu_start) / 1e9};
+  return result(received, start, last, cpu_start, thread_cpu());
+}
+
+// The io_uring anchor: heartwatch's own UringReader (one multishot recvmsg, a provided-buffer
+// ring, completions read in place, buffers handed back once per batch) in a loop that only
+// counts: what the kernel's io_uring receive and the reader cost, without the per-datagram path
+// and the detector. The drain ends once the socket stays empty for a poll's 5 ms; as in the other
+// loops, the clocks stop after the last batch that held datagrams.
+RunResult run_bare_uring(const Options& o) {
+  UdpSocket socket = backlog_socket();
+  prefill(socket.bound_port(), o, o.packets);
+  int error = 0;
+  const char* call = "";
+  const std::unique_ptr<UringReader> reader = UringReader::open(socket.fd(), o.uring_buffers, error, call);
+  if (!reader || reader->attach() != 0) {
+    std::fprintf(stderr, "bare io_uring: %s failed (errno %d)\n", call, error);
+    std::exit(1);
+  }
+  std::vector<ReceivedDatagram> datagrams(o.batch);
+  uint32_t kernel_drops = 0;
+  uint64_t received = 0;
+  const uint64_t start = monotonic_ns();
+  const ThreadCpu cpu_start = thread_cpu();
+  uint64_t last = start;
+  for (bool idle = false;;) {
+    // For half the buffers, as the receiver asks while its queue check sees a backlog (here
+    // there is one until the end: only the reads of the emptied socket pay the wait, ~5 us).
+    if (reader->collect(o.uring_buffers / 2) != 0) break;
+    uint64_t batch = 0;
+    for (uint32_t n; (n = reader->take(datagrams.data(), o.batch, kernel_drops)) > 0;) batch += n;
+    reader->release();
+    if (batch > 0) {
+      received += batch;
+      idle = false;
+      last = monotonic_ns();
+      continue;
+    }
+    if (idle) break;
+    // One more collect() after the wait: a multishot that ended on ENOBUFS is armed there.
+    pollfd readable{socket.fd(), POLLIN, 0};
+    idle = poll(&readable, 1, 5) <= 0;
+  }
+  const ThreadCpu cpu_end = thread_cpu();
+  reader->cancel();
+  return result(received, start, last, cpu_start, cpu_end);
 }
 
 RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
@@ -218,10 +295,9 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
   worker.watch({&receiver.watermark()});
   std::vector<EventRecord> events(4096);
   // Drains the backlog through receiver and worker, as their threads would, on this one core.
-  // Like the bare loop, the clock stops after the last batch is fully processed, not after the
-  // receive timeout that tells the loop the backlog is empty.
+  // Like the bare loop, the wall clock stops after the last batch is fully processed, not after
+  // the receive timeout that tells the loop the backlog is empty.
   uint64_t last = 0;
-  uint64_t cpu_last = 0;
   auto drain = [&]() {
     uint64_t received = 0;
     while (true) {
@@ -234,7 +310,6 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
       while (worker.drain_events(events.data(), events.size()) == events.size()) {
       }
       last = monotonic_ns();
-      cpu_last = thread_cpu_ns();
     }
     return received;
   };
@@ -244,8 +319,9 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
   const uint64_t warm = drain();
   prefill(port, o, o.packets, auth, static_cast<uint32_t>(o.hosts));
   const uint64_t start = monotonic_ns();
-  const uint64_t cpu_start = thread_cpu_ns();
+  const ThreadCpu cpu_start = thread_cpu();
   const uint64_t received = drain();
+  const ThreadCpu cpu_end = thread_cpu();
   const uint64_t processed =
       EngineStats::get(stats.worker(0), static_cast<uint32_t>(WorkerCounter::kProcessed)) - warm;
   if (processed != received) {
@@ -260,8 +336,9 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
     std::fprintf(stderr, "heartwatch-auth rejected %llu datagrams (a bench bug)\n",
                  static_cast<unsigned long long>(rejected));
   }
-  return {processed, static_cast<double>(last - start) / 1e9, static_cast<double>(cpu_last - cpu_start) / 1e9};
+  return result(processed, start, last, cpu_start, cpu_end);
 }
+
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -276,15 +353,21 @@ bool io_uring_available() {
   return UringReader::open(socket.fd(), kUringBufferCount, error, call) != nullptr;
 }
 
-// One contender's runs: packets per wall second and per CPU second.
+// One contender's runs: packets per wall second and per CPU second, and the CPU time per packet
+// split into user space and the kernel.
 struct Rates {
   const char* name;   // in the JSON lines
   const char* label;  // in the table
-  std::vector<double> wall;
-  std::vector<double> cpu;
+  std::vector<double> wall{};
+  std::vector<double> cpu{};
+  std::vector<double> user_ns{};
+  std::vector<double> system_ns{};
   void add(const RunResult& r) {
-    wall.push_back(static_cast<double>(r.packets) / r.seconds);
-    cpu.push_back(static_cast<double>(r.packets) / r.cpu_seconds);
+    const double packets = static_cast<double>(r.packets);
+    wall.push_back(packets / r.seconds);
+    cpu.push_back(packets / r.cpu_seconds);
+    user_ns.push_back(r.user_seconds * 1e9 / packets);
+    system_ns.push_back((r.cpu_seconds - r.user_seconds) * 1e9 / packets);
   }
 };
 
@@ -297,13 +380,15 @@ int main(int argc, char** argv) {
   pin(o.cpu);
   const bool uring = io_uring_available();
   if (!uring) std::fprintf(stderr, "io_uring refused here: heartwatch-io_uring is left out\n");
-  Rates bare{"bare-recvmmsg", "bare recvmmsg", {}, {}};
-  Rates heartwatch{"heartwatch", "heartwatch, recvmmsg backend", {}, {}};
-  Rates heartwatch_uring{"heartwatch-io_uring", "heartwatch, io_uring backend", {}, {}};
-  Rates authed{"heartwatch-auth", "heartwatch, recvmmsg, auth required", {}, {}};
+  Rates bare{"bare-recvmmsg", "bare recvmmsg"};
+  Rates bare_uring{"bare-io_uring", "bare io_uring (UringReader, counts only)"};
+  Rates heartwatch{"heartwatch", "heartwatch, recvmmsg backend"};
+  Rates heartwatch_uring{"heartwatch-io_uring", "heartwatch, io_uring backend"};
+  Rates authed{"heartwatch-auth", "heartwatch, recvmmsg, auth required"};
   uint64_t short_runs = 0;
   for (int run = 0; run < o.runs; ++run) {
     std::vector<std::pair<Rates*, RunResult>> results = {{&bare, run_bare(o)}};
+    if (uring && wanted(o, bare_uring)) results.emplace_back(&bare_uring, run_bare_uring(o));
     if (wanted(o, heartwatch)) results.emplace_back(&heartwatch, run_heartwatch(o, false, ReceiveBackend::kRecvmmsg));
     if (uring && wanted(o, heartwatch_uring)) {
       results.emplace_back(&heartwatch_uring, run_heartwatch(o, false, ReceiveBackend::kIoUring));
@@ -319,16 +404,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\n");
   }
   std::vector<const Rates*> rows;
-  for (const Rates* r : {&bare, &heartwatch, &heartwatch_uring, &authed}) {
+  for (const Rates* r : {&bare, &bare_uring, &heartwatch, &heartwatch_uring, &authed}) {
     if (!r->wall.empty()) rows.push_back(r);
   }
   const double bare_wall = median(bare.wall);
   const double bare_cpu = median(bare.cpu);
-  std::printf("| contender | packets/s (median of %d) | ratio to bare | packets/CPU-s | ratio to bare |\n"
-              "|---|---|---|---|---|\n", o.runs);
+  std::printf("| contender | packets/s (median of %d) | ratio to bare | packets/CPU-s | ratio to bare "
+              "| user ns/packet | kernel ns/packet |\n|---|---|---|---|---|---|---|\n", o.runs);
   for (const Rates* r : rows) {
-    std::printf("| %s | %.3g | %.2f | %.3g | %.2f |\n", r->label, median(r->wall), median(r->wall) / bare_wall,
-                median(r->cpu), median(r->cpu) / bare_cpu);
+    std::printf("| %s | %.3g | %.2f | %.3g | %.2f | %.0f | %.0f |\n", r->label, median(r->wall),
+                median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu, median(r->user_ns),
+                median(r->system_ns));
   }
   if (short_runs > 0) {
     std::printf("note: %llu runs drained fewer packets than were sent (kernel drops: raise SO_RCVBUF)\n",
@@ -338,9 +424,10 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"bench\":\"ingest\",\"scenario\":\"capacity\",\"contender\":\"%s\",\"packets\":%llu,"
         "\"hosts\":%llu,\"packetsPerSecond\":%.4g,\"ratioToBare\":%.3f,\"packetsPerCpuSecond\":%.4g,"
-        "\"cpuRatioToBare\":%.3f}\n",
+        "\"cpuRatioToBare\":%.3f,\"userNsPerPacket\":%.0f,\"systemNsPerPacket\":%.0f}\n",
         r->name, static_cast<unsigned long long>(o.packets), static_cast<unsigned long long>(o.hosts),
-        median(r->wall), median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu);
+        median(r->wall), median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu,
+        median(r->user_ns), median(r->system_ns));
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // The io_uring receive backend: the reader on its own (a burst longer than the provided buffers
-// re-arms the multishot), and the receiver's choice of backend where a seccomp policy refuses
-// io_uring ('auto' falls back to recvmmsg and says why; 'io_uring' fails, naming the option).
+// re-arms the multishot, buffers come back in ring order, a collect that waits never blocks),
+// and the receiver's choice of backend where a seccomp policy refuses io_uring ('auto' falls
+// back to recvmmsg and says why; 'io_uring' fails, naming the option).
 // The engine's receiving tests run on both backends (receive_backend_env.h).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/common/monotonic_clock.h"
 #include "core/common/system_error.h"
 #include "core/engine/engine.h"
 #include "core/net/uring_reader.h"
@@ -77,6 +79,68 @@ TEST(UringReader, BurstLongerThanTheBuffersRearmsTheMultishot) {
   }
   EXPECT_EQ(keys.size(), kTotal);
   EXPECT_EQ(drops, 0u);
+  reader->cancel();
+}
+
+TEST(UringReader, TheKernelTakesTheBuffersInRingOrderLapAfterLap) {
+  // release() hands buffers back with the tail store alone, on the ground that slot i keeps
+  // buffer i and the kernel takes slots in order: then the k-th datagram lands in buffer k mod 8,
+  // lap after lap, whether each collect() waits for completions or not.
+  constexpr uint32_t kBuffers = 8;
+  UdpSocket socket(UdpSocketOptions{"127.0.0.1", 0, 16u << 20, 50});
+  int error = 0;
+  const char* call = "";
+  std::unique_ptr<UringReader> reader = UringReader::open(socket.fd(), kBuffers, error, call);
+  ASSERT_TRUE(reader) << call << " refused: " << error;
+  ASSERT_EQ(reader->attach(), 0);
+  constexpr uint64_t kTotal = 100;
+  for (uint64_t id = 1; id <= kTotal; ++id) send_to(socket.bound_port(), heartbeat(id));
+  std::vector<ReceivedDatagram> out(kBuffers);
+  std::vector<const uint8_t*> first_lap;
+  uint64_t next = 1;
+  uint32_t drops = 0;
+  for (int rounds = 0; next <= kTotal && rounds < 1000; ++rounds) {
+    ASSERT_EQ(reader->collect(rounds % 2 == 0 ? 0 : kBuffers), 0);
+    for (uint32_t n; (n = reader->take(out.data(), kBuffers, drops)) > 0;) {
+      for (uint32_t i = 0; i < n; ++i, ++next) {
+        ParsedHeartbeat parsed{};
+        ASSERT_EQ(parse_heartbeat_v1(out[i].data, out[i].length, parsed), ParseStatus::kOk);
+        EXPECT_EQ(parsed.host_id, next);  // one socket, one sender: in order
+        if (first_lap.size() < kBuffers) first_lap.push_back(out[i].data);
+        EXPECT_EQ(out[i].data, first_lap[(next - 1) % kBuffers]) << "datagram " << next;
+      }
+    }
+    reader->release();
+    EXPECT_EQ(reader->error(), 0);
+  }
+  EXPECT_EQ(next, kTotal + 1);
+  EXPECT_EQ(std::set<const uint8_t*>(first_lap.begin(), first_lap.end()).size(), kBuffers);
+  reader->cancel();
+}
+
+TEST(UringReader, ACollectThatWaitsReturnsAtOnceFromAnEmptySocket) {
+  // collect(n) asks for n completions with a timeout already passed: where the socket holds
+  // fewer, it returns 0 (not ETIME) without waiting, and takes what there is.
+  UdpSocket socket(UdpSocketOptions{"127.0.0.1", 0, 1u << 20, 50});
+  int error = 0;
+  const char* call = "";
+  std::unique_ptr<UringReader> reader = UringReader::open(socket.fd(), 64, error, call);
+  ASSERT_TRUE(reader) << call << " refused: " << error;
+  ASSERT_EQ(reader->attach(), 0);
+  std::vector<ReceivedDatagram> out(64);
+  uint32_t drops = 0;
+  const uint64_t started = monotonic_ns();
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(reader->collect(32), 0);
+  EXPECT_LT(monotonic_ns() - started, 1'000'000'000u);  // 100 calls, each some microseconds
+  EXPECT_EQ(reader->take(out.data(), 64, drops), 0u);
+  for (uint64_t id = 1; id <= 5; ++id) send_to(socket.bound_port(), heartbeat(id));
+  uint32_t taken = 0;
+  for (int rounds = 0; taken < 5 && rounds < 100; ++rounds) {
+    ASSERT_EQ(reader->collect(32), 0);
+    for (uint32_t n; (n = reader->take(out.data(), 64, drops)) > 0;) taken += n;
+    reader->release();
+  }
+  EXPECT_EQ(taken, 5u);
   reader->cancel();
 }
 

@@ -219,7 +219,8 @@ uint32_t UdpReceiver::receive_uring_batch() {
     uring_attached_ = true;
   }
   const uint64_t started_ms = monotonic_ms_floor();
-  if (const int error = uring_->collect(); error != 0 && error != EINTR) {
+  const uint32_t wait_for = uring_backlog_ ? kUringBufferCount / 2 : 0;
+  if (const int error = uring_->collect(wait_for); error != 0 && error != EINTR) {
     // EBADF and the like: the ring is broken; EBUSY or EAGAIN (the kernel's own shortage):
     // counted and retried after a pause.
     receive_failed(error == EAGAIN ? EBUSY : error, started_ms);
@@ -244,6 +245,13 @@ uint32_t UdpReceiver::receive_uring_batch() {
     total += count;
   }
   uring_->release();
+  // Wait from now on where the queue check (once a millisecond) saw a backlog; stop at the first
+  // wait the socket could not fill, so a trickle pays the wait's cost at most once a millisecond.
+  if (checked) {
+    uring_backlog_ = queued >= kUringBacklogBytes;
+  } else if (total < wait_for) {
+    uring_backlog_ = false;
+  }
   // A read error ended the multishot (collect() arms a new one): a broken socket fails the
   // receiver, anything else is counted, as with recvmmsg (never taken for an empty socket: only
   // the queue check above may publish).

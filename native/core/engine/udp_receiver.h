@@ -46,6 +46,13 @@ inline constexpr long kCoalesceMicros = 200;
 // Longest a receiver waits on an empty socket before it looks again (and re-publishes its
 // watermark); workers kick it sooner when they need a fresher one.
 inline constexpr int kParkMillis = 100;
+// io_uring: a socket holding this many bytes after a read holds more than one pass of the
+// kernel's multishot (about 32 datagrams on Linux 6.18; a small datagram takes 832 bytes of socket
+// memory on loopback), so the next collect() asks for half the buffers: one io_uring_enter then
+// takes a burst of up to all of them rather than one pass. Without a backlog it asks for none,
+// since a wait the socket cannot fill costs ~5 us of kernel time (its timed-wait path), more than
+// the calls it would save.
+inline constexpr uint64_t kUringBacklogBytes = 32 * 1024;
 // Whether receiveBackend 'auto' reads with io_uring where the kernel allows it: it drains more
 // datagrams per CPU second than recvmmsg (bench/README.md, "Receive backends").
 inline constexpr bool kAutoPrefersIoUring = true;
@@ -195,6 +202,7 @@ class UdpReceiver {
   std::unique_ptr<UringReader> uring_;
   std::vector<ReceivedDatagram> received_;  // batch_size_ views into uring_'s buffers
   bool uring_attached_ = false;
+  bool uring_backlog_ = false;  // io_uring: the socket held a backlog (kUringBacklogBytes)
   uint64_t queue_checked_ms_ = 0;  // the last millisecond the socket's queue was read
   std::string fallback_reason_;
   StatusCarrier statuses_;

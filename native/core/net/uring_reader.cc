@@ -64,15 +64,14 @@ bool read_drops(const uint8_t* buffer, const io_uring_recvmsg_out& message, uint
 
 }  // namespace
 
-UringReader::UringReader(int fd, uint32_t buffers) noexcept
-    : fd_(fd), buffer_count_(buffers), taken_ids_(new (std::nothrow) uint16_t[buffers]) {
+UringReader::UringReader(int fd, uint32_t buffers) noexcept : fd_(fd), buffer_count_(buffers) {
   shape_.msg_namelen = kUringNameRoom;
   shape_.msg_controllen = CMSG_SPACE(sizeof(uint32_t));
 }
 
 std::unique_ptr<UringReader> UringReader::open(int fd, uint32_t buffers, int& error, const char*& call) noexcept {
   std::unique_ptr<UringReader> reader(new (std::nothrow) UringReader(fd, buffers));
-  if (!reader || !reader->taken_ids_) {
+  if (!reader) {
     error = ENOMEM;
     call = "io_uring_setup";
     return nullptr;
@@ -143,7 +142,13 @@ int UringReader::register_buffers() noexcept {
   registration.ring_entries = buffer_count_;
   registration.bgid = kBufferGroup;
   if (sys_register(ring_fd_, IORING_REGISTER_PBUF_RING, &registration, 1) < 0) return errno;
-  for (uint32_t id = 0; id < buffer_count_; ++id) taken_ids_[id] = static_cast<uint16_t>(id);
+  // Slot i holds buffer i, for good (see release()); the first slot's resv is the ring's tail.
+  for (uint32_t id = 0; id < buffer_count_; ++id) {
+    io_uring_buf& slot = buffer_ring_[id];
+    slot.addr = reinterpret_cast<uint64_t>(buffers_ + kBufferStride * id);
+    slot.len = kUringBufferBytes;
+    slot.bid = static_cast<uint16_t>(id);
+  }
   buffers_taken_ = buffer_count_;
   release();
   return 0;
@@ -209,11 +214,17 @@ void UringReader::arm() noexcept {
   armed_ = true;
 }
 
-int UringReader::collect() noexcept {
+int UringReader::collect(uint32_t wait_for) noexcept {
   // Re-armed after release() gave the buffers back: a multishot that ran out (ENOBUFS) would
   // fail again at once without them.
   if (!armed_ && !shut_) arm();
-  return enter(0, nullptr);
+  if (wait_for == 0) return enter(0, nullptr);
+  // A timeout that has already passed: the kernel runs the receive for as long as the socket
+  // holds datagrams and completions are wanted, then returns (ETIME where fewer came), without
+  // waiting for datagrams still to come.
+  const __kernel_timespec now{0, 0};
+  const int error = enter(std::min(wait_for, buffer_count_), &now);
+  return error == ETIME ? 0 : error;
 }
 
 uint32_t UringReader::take(ReceivedDatagram* out, uint32_t max, uint32_t& kernel_drops) noexcept {
@@ -234,7 +245,7 @@ uint32_t UringReader::take(ReceivedDatagram* out, uint32_t max, uint32_t& kernel
     }
     if ((cqe.flags & IORING_CQE_F_BUFFER) == 0) continue;
     const uint16_t id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    taken_ids_[buffers_taken_++] = id;
+    ++buffers_taken_;
     const uint8_t* buffer = buffers_ + kBufferStride * id;
     if (cqe.res < static_cast<int>(kPayloadOffset)) continue;  // not a whole layout: no datagram
     io_uring_recvmsg_out message;
@@ -256,16 +267,13 @@ uint32_t UringReader::take(ReceivedDatagram* out, uint32_t max, uint32_t& kernel
   return count;
 }
 
+// Handing buffers back is the tail store alone: no slot is written. The kernel takes buffers from
+// the ring's head, in ring order, and never writes a slot (it would only with IOU_PBUF_RING_INC or
+// a bundle receive, neither used here); every buffer taken is handed back here before the next
+// collect(), so the ring's tail is always buffer_count_ slots ahead of the head as the kernel
+// starts taking. The slot the tail passes over is then the very slot the kernel took that buffer
+// from, still holding it (slot i holds buffer i, from register_buffers() on).
 void UringReader::release() noexcept {
-  const uint32_t mask = buffer_count_ - 1;
-  for (uint32_t i = 0; i < buffers_taken_; ++i) {
-    io_uring_buf& slot = buffer_ring_[(buffer_tail_ + i) & mask];
-    const uint16_t id = taken_ids_[i];
-    // addr, len and bid only: the first slot's resv is the ring's tail.
-    slot.addr = reinterpret_cast<uint64_t>(buffers_ + kBufferStride * id);
-    slot.len = kUringBufferBytes;
-    slot.bid = id;
-  }
   buffer_tail_ = static_cast<uint16_t>(buffer_tail_ + buffers_taken_);
   if (buffers_taken_ > 0) __atomic_store_n(buffer_ring_tail_, buffer_tail_, __ATOMIC_RELEASE);
   buffers_taken_ = 0;
@@ -310,7 +318,7 @@ std::unique_ptr<UringReader> UringReader::open(int, uint32_t, int& error, const 
 }
 
 int UringReader::attach() noexcept { return ENOSYS; }
-int UringReader::collect() noexcept { return ENOSYS; }
+int UringReader::collect(uint32_t) noexcept { return ENOSYS; }
 uint32_t UringReader::take(ReceivedDatagram*, uint32_t, uint32_t&) noexcept { return 0; }
 void UringReader::release() noexcept {}
 int UringReader::error() noexcept { return 0; }

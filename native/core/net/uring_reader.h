@@ -84,14 +84,20 @@ class UringReader {
   int attach() noexcept;
   // Arms the multishot recvmsg where it is not armed (first call, or after it ended), and runs
   // the kernel's pending work for the ring, which receives what the socket holds into buffers and
-  // posts a completion for each. Does not wait. Returns 0 or an errno of io_uring_enter.
-  int collect() noexcept;
+  // posts a completion for each. Does not wait for datagrams still to come. With `wait_for` 0
+  // the kernel runs that work once (on Linux 6.18 the multishot then hands over about 32
+  // datagrams and queues itself again); with `wait_for` > 0 it goes on while the socket holds
+  // datagrams, until `wait_for` completions (at most all the buffers) are posted, but that costs
+  // a few microseconds more where the socket holds fewer (the kernel's timed-wait path).
+  // Returns 0 or an errno of io_uring_enter.
+  int collect(uint32_t wait_for = 0) noexcept;
   // Takes up to `max` posted datagrams into `out`; their buffers stay the receiver's until
   // release(). Sets `kernel_drops` from the newest SO_RXQ_OVFL seen. Returns the count; 0 when no
   // completion is left. A completion that ended the multishot is consumed here: error() then
   // holds its errno where it was not a shutdown or ENOBUFS, and collect() arms a new one.
   uint32_t take(ReceivedDatagram* out, uint32_t max, uint32_t& kernel_drops) noexcept;
   // Hands the buffers of every take() since the last release back to the kernel, in one store.
+  // Every take() must be followed by release() before the next collect().
   void release() noexcept;
   // The errno that last ended the multishot (not ENOBUFS, not a shutdown), cleared by reading.
   int error() noexcept;
@@ -139,7 +145,6 @@ class UringReader {
   size_t buffers_bytes_ = 0;
   uint16_t buffer_tail_ = 0;     // the ring's tail as this reader last published it
   uint32_t buffers_taken_ = 0;   // buffers taken since the last release(), in ring order
-  std::unique_ptr<uint16_t[]> taken_ids_;
   msghdr shape_{};  // what the kernel lays out in each buffer: name and control sizes
   bool armed_ = false;
   bool shut_ = false;  // the socket was shut down: the multishot ended for good
