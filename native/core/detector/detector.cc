@@ -291,8 +291,27 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
 // probes the table once per heartbeat instead of twice. A live record with the key is the
 // key's one record, whatever the beats before it changed.
 template <class Index>
+bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint) {
+  constexpr uint32_t kChecked = HostEntry::kLive | HostEntry::kUp | HostEntry::kDeferred | HostEntry::kFamilyV4;
+  constexpr uint32_t kQuiet = HostEntry::kLive | HostEntry::kUp | HostEntry::kFamilyV4;
+  HostEntry& r = pool_.get<HostEntry>(hint);
+  uint32_t ip;
+  std::memcpy(&ip, hb.address.ip, 4);
+  const uint32_t timeout = timeout_for(hb.interval_ms);
+  if (r.key != hb.key || (r.flags & kChecked) != kQuiet || hb.address.family != kFamilyIpv4 || r.addr != ip ||
+      r.port != hb.address.port || timeout != r.timeout_ms || hb.authenticated ||
+      (hb.incarnation != r.incarnation && hb.incarnation != kUnknownIncarnation)) {
+    return false;
+  }
+  index.extend(hint, now_ + timeout, now_);
+  r.last_seen = static_cast<uint32_t>(now_);
+  return true;
+}
+
+template <class Index>
 void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
                     StatusView status) {
+  if (hint != kNoIndex && status.size == 0 && quiet_beat(index, hb, hint)) return;
   const uint32_t timeout = timeout_for(hb.interval_ms);
   const bool hit = hint != kNoIndex && pool_.get<HostEntry>(hint).key == hb.key &&
                    pool_.get<HostEntry>(hint).has(HostEntry::kLive);

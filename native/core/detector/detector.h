@@ -186,6 +186,13 @@ class Detector {
   template <class Index>
   [[gnu::always_inline]] inline void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
                                           std::vector<HostEvent>& out, StatusView status);
+  // The common heartbeat, applied when record `hint` is its host's and the beat brings nothing
+  // new: the host is up and not deferred, the source (IPv4 address and port), incarnation and
+  // timeout are the stored ones, and the beat is neither authenticated nor carries a status. Then
+  // only last_seen changes and the index moves the deadline later (for the lazy wheel: nothing).
+  // False, having changed nothing, for everything else, which beat() then takes the long way.
+  template <class Index>
+  [[gnu::always_inline]] inline bool quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint);
   // The cold paths of beat(), kept out of line so the common one stays short.
   template <class Index>
   [[gnu::noinline]] void revive(Index& index, uint32_t i, const Heartbeat& hb, uint32_t timeout,

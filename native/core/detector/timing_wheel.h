@@ -82,6 +82,15 @@ class TimingWheel {
     insert(index, new_deadline, ExpiryLane::kAlive, now);
   }
 
+  // rearm() to a deadline the caller knows is later (a heartbeat with the host's timeout
+  // unchanged): lazily, nothing to compare or touch.
+  // Runs on: worker thread.
+  void extend(uint32_t index, uint64_t new_deadline, uint64_t now) {
+    if (lazy_) return;
+    remove(index);
+    insert(index, new_deadline, ExpiryLane::kAlive, now);
+  }
+
   // Start of the earliest non-empty slot (a lower bound on every filed deadline), or
   // UINT64_MAX when empty. expire() has work from then on.
   // Runs on: worker thread.
