@@ -312,6 +312,12 @@ template <class Index>
 void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
                     StatusView status) {
   if (hint != kNoIndex && status.size == 0 && quiet_beat(index, hb, hint)) return;
+  full_beat(index, hb, hash, hint, out, status);
+}
+
+template <class Index>
+void Detector::full_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                         std::vector<HostEvent>& out, StatusView status) {
   const uint32_t timeout = timeout_for(hb.interval_ms);
   const bool hit = hint != kNoIndex && pool_.get<HostEntry>(hint).key == hb.key &&
                    pool_.get<HostEntry>(hint).has(HostEntry::kLive);
@@ -425,9 +431,17 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
     pipeline(index, hbs, count, out, statuses);
     return;
   }
+  // Two loops, so that without statuses the inlined beat() knows there is none.
+  if (statuses == nullptr) {
+    for (size_t j = 0; j < count; ++j) {
+      const uint64_t hash = HostTable::hash(hbs[j].key);
+      beat(index, hbs[j], hash, table_.candidate(hash), out, StatusView{});
+    }
+    return;
+  }
   for (size_t j = 0; j < count; ++j) {
     const uint64_t hash = HostTable::hash(hbs[j].key);
-    beat(index, hbs[j], hash, table_.candidate(hash), out, statuses != nullptr ? statuses[j] : StatusView{});
+    beat(index, hbs[j], hash, table_.candidate(hash), out, statuses[j]);
   }
 }
 

@@ -182,10 +182,16 @@ class Detector {
 
  private:
   // Inlined into batch() and pipeline(): as a call, passing its arguments and saving registers
-  // cost a third of its instructions.
+  // cost a third of its instructions. Only the quiet beat is inline; the rest is a call, so the
+  // loops around it keep their state in registers.
   template <class Index>
   [[gnu::always_inline]] inline void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
                                           std::vector<HostEvent>& out, StatusView status);
+  // Every beat that is not quiet: lookup (when `hint` is not the host's record), new host,
+  // replay check, recovery, address, restart and status.
+  template <class Index>
+  [[gnu::noinline]] void full_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                                   std::vector<HostEvent>& out, StatusView status);
   // The common heartbeat, applied when record `hint` is its host's and the beat brings nothing
   // new: the host is up and not deferred, the source (IPv4 address and port), incarnation and
   // timeout are the stored ones, and the beat is neither authenticated nor carries a status. Then
