@@ -508,47 +508,55 @@ void Detector::disconnect(uint64_t key, const PeerAddress& from, uint64_t now_ms
   with_index([&](auto& index) { take_down(index, i, DownReason::kDisconnected, out); });
 }
 
+// A record whose deadline (`at`) the index found due: forgotten when down, else down now, or
+// deferred or re-filed as the horizon says. Out of line: one call per host going down, and the
+// index's drain loop around it, which re-files many more records than it reports, keeps its
+// state in registers.
+template <class Index>
+void Detector::due(Index& index, uint32_t i, uint64_t at, uint64_t limit, const ExpiryHorizon& horizon,
+                   std::vector<HostEvent>& out) {
+  HostEntry& r = pool_.get<HostEntry>(i);
+  if (!r.has(HostEntry::kUp)) {
+    drop(i);
+    ++forgotten_;
+    return;
+  }
+  if (at > limit) {
+    // The wheel's clock can run ahead of a lagging horizon (it jumps when empty); never early.
+    index.insert(i, at, ExpiryLane::kAlive, now_);
+    return;
+  }
+  const bool lossy = at > horizon.lossy_from_ms && at <= horizon.lossy_until_ms;
+  if (lossy && !r.has(HostEntry::kDeferred)) {
+    // A heartbeat that would have kept it up may be among the datagrams lost around its
+    // deadline: give it one more timeout from the end of the loss before believing the
+    // silence. The stretch lives in timeout_ms until its next heartbeat sets it afresh.
+    const uint64_t extended = std::max(at, horizon.lossy_until_ms) + r.timeout_ms;
+    r.timeout_ms = static_cast<uint32_t>(std::min<uint64_t>(extended - last_seen(r), kMaxTimeoutMs));
+    r.set(HostEntry::kDeferred);
+    ++deferred_;
+    index.insert(i, deadline_of(i), ExpiryLane::kAlive, now_);
+    return;
+  }
+  const bool uncertain = r.has(HostEntry::kDeferred);
+  r.clear(HostEntry::kUp);
+  r.clear(HostEntry::kDeferred);
+  --up_;
+  ++down_;
+  if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownTimeout, now_);
+  HostEvent e = event(r, HostEventType::kDown);
+  e.reason = DownReason::kTimeout;
+  e.uncertain = uncertain;
+  if (uncertain) ++uncertain_;
+  out.push_back(e);
+}
+
 template <class Index>
 size_t Detector::sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out) {
   const uint64_t limit = std::min(now_, horizon.until_ms);
-  auto deadline = [this](uint32_t i) { return deadline_of(i); };
-  auto due = [&](uint32_t i, uint64_t at) {
-    HostEntry& r = pool_.get<HostEntry>(i);
-    if (!r.has(HostEntry::kUp)) {
-      drop(i);
-      ++forgotten_;
-      return;
-    }
-    if (at > limit) {
-      // The wheel's clock can run ahead of a lagging horizon (it jumps when empty); never early.
-      index.insert(i, at, ExpiryLane::kAlive, now_);
-      return;
-    }
-    const bool lossy = at > horizon.lossy_from_ms && at <= horizon.lossy_until_ms;
-    if (lossy && !r.has(HostEntry::kDeferred)) {
-      // A heartbeat that would have kept it up may be among the datagrams lost around its
-      // deadline: give it one more timeout from the end of the loss before believing the
-      // silence. The stretch lives in timeout_ms until its next heartbeat sets it afresh.
-      const uint64_t extended = std::max(at, horizon.lossy_until_ms) + r.timeout_ms;
-      r.timeout_ms = static_cast<uint32_t>(std::min<uint64_t>(extended - last_seen(r), kMaxTimeoutMs));
-      r.set(HostEntry::kDeferred);
-      ++deferred_;
-      index.insert(i, deadline_of(i), ExpiryLane::kAlive, now_);
-      return;
-    }
-    const bool uncertain = r.has(HostEntry::kDeferred);
-    r.clear(HostEntry::kUp);
-    r.clear(HostEntry::kDeferred);
-    --up_;
-    ++down_;
-    if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownTimeout, now_);
-    HostEvent e = event(r, HostEventType::kDown);
-    e.reason = DownReason::kTimeout;
-    e.uncertain = uncertain;
-    if (uncertain) ++uncertain_;
-    out.push_back(e);
-  };
-  return index.poll(limit, budget, deadline, due);
+  return index.poll(
+      limit, budget, [this](uint32_t i) { return deadline_of(i); },
+      [&](uint32_t i, uint64_t at) { due(index, i, at, limit, horizon, out); });
 }
 
 size_t Detector::expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out,

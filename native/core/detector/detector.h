@@ -221,6 +221,9 @@ class Detector {
   template <class Index>
   void take_down(Index& index, uint32_t i, DownReason reason, std::vector<HostEvent>& out);
   template <class Index>
+  [[gnu::noinline]] void due(Index& index, uint32_t i, uint64_t at, uint64_t limit, const ExpiryHorizon& horizon,
+                             std::vector<HostEvent>& out);
+  template <class Index>
   size_t sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out);
   template <class Fn>
   decltype(auto) with_index(Fn&& fn);
