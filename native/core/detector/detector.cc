@@ -318,6 +318,12 @@ void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t h
 template <class Index>
 void Detector::full_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
                          std::vector<HostEvent>& out, StatusView status) {
+  apply_beat(index, hb, hash, hint, out, status);
+}
+
+template <class Index>
+void Detector::apply_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                          std::vector<HostEvent>& out, StatusView status) {
   const uint32_t timeout = timeout_for(hb.interval_ms);
   const bool hit = hint != kNoIndex && pool_.get<HostEntry>(hint).key == hb.key &&
                    pool_.get<HostEntry>(hint).has(HostEntry::kLive);
@@ -439,9 +445,13 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
     }
     return;
   }
+  // With statuses, beats that are not quiet are common (a status on every beat is a use the
+  // bench measures), so the full path stays inline here.
   for (size_t j = 0; j < count; ++j) {
     const uint64_t hash = HostTable::hash(hbs[j].key);
-    beat(index, hbs[j], hash, table_.candidate(hash), out, statuses[j]);
+    const uint32_t hint = table_.candidate(hash);
+    if (hint != kNoIndex && statuses[j].size == 0 && quiet_beat(index, hbs[j], hint)) continue;
+    apply_beat(index, hbs[j], hash, hint, out, statuses[j]);
   }
 }
 

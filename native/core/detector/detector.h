@@ -192,6 +192,10 @@ class Detector {
   template <class Index>
   [[gnu::noinline]] void full_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
                                    std::vector<HostEvent>& out, StatusView status);
+  // full_beat()'s body, inlined where beats with statuses are applied in order.
+  template <class Index>
+  [[gnu::always_inline]] inline void apply_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                                                std::vector<HostEvent>& out, StatusView status);
   // The common heartbeat, applied when record `hint` is its host's and the beat brings nothing
   // new: the host is up and not deferred, the source (IPv4 address and port), incarnation and
   // timeout are the stored ones, and the beat is neither authenticated nor carries a status. Then
