@@ -286,10 +286,6 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
   out.push_back(e);
 }
 
-// `hint` is a record that may hold the key (the batch's first fingerprint match, looked up
-// before the earlier beats of the batch ran): taken when its key matches, so the common case
-// probes the table once per heartbeat instead of twice. A live record with the key is the
-// key's one record, whatever the beats before it changed.
 template <class Index>
 bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint) {
   constexpr uint32_t kChecked = HostEntry::kLive | HostEntry::kUp | HostEntry::kDeferred | HostEntry::kFamilyV4;
@@ -308,6 +304,10 @@ bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint) {
   return true;
 }
 
+// `hint` is a record that may hold the key (the batch's first fingerprint match, looked up
+// before the earlier beats of the batch ran): taken when its key matches, so the common case
+// probes the table once per heartbeat instead of twice. A live record with the key is the
+// key's one record, whatever the beats before it changed.
 template <class Index>
 void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
                     StatusView status) {
