@@ -328,6 +328,124 @@ TEST(Detector, ABatchDoesNotApplyABeatToARecordAnEarlierBeatHandedToAnotherHost)
   }
 }
 
+// A batch applies a known host's beat that brings nothing new on a short path (last_seen only);
+// every beat that brings something must leave it for the full one. Each case here is one beat
+// in a batch of its own, after a quiet beat has taken the short path, on both indices.
+class QuietBeat : public ::testing::TestWithParam<ExpiryIndexKind> {
+ protected:
+  QuietBeat() : d_(config(GetParam())) {
+    d_.heartbeat(beat(5), kT0, out_);
+    out_.clear();
+    batch(beat(5), kT0 + 100);  // quiet: nothing happens, last_seen moves
+    EXPECT_TRUE(out_.empty());
+    EXPECT_EQ(d_.host(5)->last_seen_ms, kT0 + 100);
+  }
+  static DetectorConfig config(ExpiryIndexKind kind) {
+    DetectorConfig c = wheel_config();
+    c.index = kind;
+    if (kind == ExpiryIndexKind::kFifo) c.missed_beats = 0;
+    c.max_status_bytes = 64;
+    c.status_budget_bytes = 1 << 16;
+    return c;
+  }
+  void batch(const Heartbeat& hb, uint64_t now, StatusView status = {}) {
+    d_.heartbeat_batch(&hb, 1, now, out_, &status);
+  }
+  Detector d_;
+  std::vector<HostEvent> out_;
+};
+
+TEST_P(QuietBeat, KeepsTheHostUpUntilOneTimeoutAfterTheLastQuietBeat) {
+  for (uint64_t t = kT0 + 900; t <= kT0 + 2700; t += 900) batch(beat(5), t);
+  drain(d_, kT0 + 3699, out_);
+  EXPECT_TRUE(out_.empty());
+  drain(d_, kT0 + 3700, out_);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].type, HostEventType::kDown);
+  EXPECT_EQ(out_[0].last_seen_ms, kT0 + 2700);
+}
+
+TEST_P(QuietBeat, AnotherSourceIsStoredAndCounted) {
+  Heartbeat hb = beat(5);
+  hb.address.port = 9001;
+  batch(hb, kT0 + 200);
+  EXPECT_EQ(d_.stats().address_changes, 1u);
+  EXPECT_TRUE(d_.host(5)->address == v4(5, 9001));
+  hb.address = v4(6, 9001);
+  batch(hb, kT0 + 300);
+  EXPECT_EQ(d_.stats().address_changes, 2u);
+  EXPECT_TRUE(d_.host(5)->address == v4(6, 9001));
+}
+
+TEST_P(QuietBeat, ANewIncarnationIsARestartAndAnUnknownOneIsQuiet) {
+  batch(beat(5, 0), kT0 + 200);
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(d_.host(5)->incarnation, 1u);
+  batch(beat(5, 2), kT0 + 300);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].type, HostEventType::kRestart);
+  EXPECT_EQ(out_[0].previous_incarnation, 1u);
+  EXPECT_EQ(d_.host(5)->incarnation, 2u);
+}
+
+TEST_P(QuietBeat, AStatusIsStoredAndAnnounced) {
+  const uint8_t bytes[] = {1, 2, 3};
+  batch(beat(5), kT0 + 200, StatusView{bytes, sizeof bytes});
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].type, HostEventType::kUpdate);
+  EXPECT_EQ(d_.host(5)->status.size(), 3u);
+}
+
+TEST_P(QuietBeat, AReplayedSeqIsDropped) {
+  Heartbeat hb = beat(5);
+  hb.authenticated = true;
+  hb.seq = 10;
+  batch(hb, kT0 + 200);
+  batch(hb, kT0 + 300);  // the same seq again
+  EXPECT_EQ(d_.stats().replayed, 1u);
+  EXPECT_EQ(d_.host(5)->last_seen_ms, kT0 + 200);
+}
+
+TEST_P(QuietBeat, AShorterAnnouncedIntervalBringsTheDeadlineForward) {
+  if (GetParam() == ExpiryIndexKind::kFifo) GTEST_SKIP() << "the FIFO keeps one uniform timeout";
+  batch(beat(5, 1, 100), kT0 + 200);  // timeout 300 ms
+  EXPECT_EQ(d_.host(5)->timeout_ms, 300u);
+  drain(d_, kT0 + 499, out_);
+  EXPECT_TRUE(out_.empty());
+  drain(d_, kT0 + 500, out_);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].type, HostEventType::kDown);
+}
+
+TEST_P(QuietBeat, ADownHostRecovers) {
+  drain(d_, kT0 + 1100, out_);
+  ASSERT_EQ(out_.size(), 1u);
+  out_.clear();
+  batch(beat(5), kT0 + 1200);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].type, HostEventType::kUp);
+  EXPECT_TRUE(out_[0].recovered);
+  EXPECT_TRUE(d_.host(5)->up);
+}
+
+TEST_P(QuietBeat, ADeferredHostGetsItsOwnTimeoutBack) {
+  ExpiryHorizon lossy;
+  lossy.lossy_from_ms = kT0 + 1000;
+  lossy.lossy_until_ms = kT0 + 1150;
+  while (d_.expire(kT0 + 1150, 1 << 20, out_, lossy) == 1 << 20) {
+  }
+  ASSERT_TRUE(out_.empty());
+  ASSERT_EQ(d_.stats().deferred, 1u);
+  batch(beat(5), kT0 + 1200);
+  EXPECT_EQ(d_.host(5)->timeout_ms, 1000u);
+  drain(d_, kT0 + 2200, out_);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_FALSE(out_[0].uncertain);
+  EXPECT_EQ(out_[0].last_seen_ms, kT0 + 1200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Indices, QuietBeat, ::testing::Values(ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel));
+
 TEST(Detector, AFullTableOfUpHostsStillRefusesNewOnes) {
   DetectorConfig c = wheel_config();
   c.max_hosts = 4;

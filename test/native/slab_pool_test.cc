@@ -67,6 +67,30 @@ TEST(SlabPool, RefusesPastItsMaximum) {
   EXPECT_EQ(pool.allocate(), 0u);
 }
 
+// Records lie at base + index * size in one range, across growth; memory is committed (and
+// counted) a chunk block at a time as records are handed out, not for the whole range.
+TEST(SlabPool, AddressesRecordsInOneRangeAndCommitsItAsItGrows) {
+  const uint32_t max = SlabPool::kChunkRecords * 12;
+  SlabPool pool(sizeof(Record), max, 16);
+  const size_t chunk_bytes = size_t{SlabPool::kChunkRecords} * sizeof(Record);
+  EXPECT_EQ(pool.bytes_allocated(), chunk_bytes);
+  EXPECT_EQ(pool.capacity(), SlabPool::kChunkRecords);
+  auto* base = static_cast<std::byte*>(pool.at(0));
+  for (uint32_t i = 1; i < max; ++i) {
+    const uint32_t index = pool.allocate();
+    ASSERT_EQ(index, i);
+    ASSERT_EQ(static_cast<void*>(&pool.get<Record>(index)), base + size_t{index} * sizeof(Record));
+    pool.get<Record>(index).d = index;  // the committed memory is writable
+    const size_t chunks = 1 + (index >= SlabPool::kChunkRecords ? SlabPool::kGrowChunks : 0) +
+                          (index >= SlabPool::kChunkRecords * (1 + SlabPool::kGrowChunks) ? SlabPool::kGrowChunks : 0) +
+                          (index >= SlabPool::kChunkRecords * (1 + 2 * SlabPool::kGrowChunks) ? 3 : 0);
+    ASSERT_EQ(pool.bytes_allocated(), chunks * chunk_bytes) << "index " << index;
+  }
+  EXPECT_EQ(pool.allocate(), 0u);
+  EXPECT_EQ(pool.bytes_allocated(), size_t{12} * chunk_bytes);
+  EXPECT_EQ(pool.get<Record>(max - 1).d, max - 1);
+}
+
 TEST(SlabPool, CountsEveryByteItHolds) {
   SlabPool small(16, 1000, 0);
   EXPECT_GE(small.bytes_allocated(), size_t{SlabPool::kChunkRecords} * 16);

@@ -1,4 +1,5 @@
-// Large, long-lived memory blocks for the core: slab chunks, hash-table arrays, rings.
+// Large, long-lived memory blocks for the core: hash-table arrays, rings, counters (the
+// record pool reserves its own address range, see slab_pool.h).
 //
 // The core never allocates per heartbeat; it allocates a few big blocks and reuses them. Those
 // blocks come from tcmalloc when libtcmalloc_minimal is present at run time (resolved once with

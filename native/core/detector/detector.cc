@@ -289,6 +289,24 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
   out.push_back(e);
 }
 
+template <class Index>
+bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint) {
+  constexpr uint32_t kChecked = HostEntry::kLive | HostEntry::kUp | HostEntry::kDeferred | HostEntry::kFamilyV4;
+  constexpr uint32_t kQuiet = HostEntry::kLive | HostEntry::kUp | HostEntry::kFamilyV4;
+  HostEntry& r = pool_.get<HostEntry>(hint);
+  uint32_t ip;
+  std::memcpy(&ip, hb.address.ip, 4);
+  const uint32_t timeout = timeout_for(hb.interval_ms);
+  if (r.key != hb.key || (r.flags & kChecked) != kQuiet || hb.address.family != kFamilyIpv4 || r.addr != ip ||
+      r.port != hb.address.port || timeout != r.timeout_ms || hb.authenticated ||
+      (hb.incarnation != r.incarnation && hb.incarnation != kUnknownIncarnation)) {
+    return false;
+  }
+  index.extend(hint, now_ + timeout, now_);
+  r.last_seen = static_cast<uint32_t>(now_);
+  return true;
+}
+
 // `hint` is a record that may hold the key (the batch's first fingerprint match, looked up
 // before the earlier beats of the batch ran): taken when its key matches, so the common case
 // probes the table once per heartbeat instead of twice. A live record with the key is the
@@ -296,6 +314,19 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
 template <class Index>
 void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
                     StatusView status) {
+  if (hint != kNoIndex && status.size == 0 && quiet_beat(index, hb, hint)) return;
+  full_beat(index, hb, hash, hint, out, status);
+}
+
+template <class Index>
+void Detector::full_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                         std::vector<HostEvent>& out, StatusView status) {
+  apply_beat(index, hb, hash, hint, out, status);
+}
+
+template <class Index>
+void Detector::apply_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                          std::vector<HostEvent>& out, StatusView status) {
   const uint32_t timeout = timeout_for(hb.interval_ms);
   const bool hit = hint != kNoIndex && pool_.get<HostEntry>(hint).key == hb.key &&
                    pool_.get<HostEntry>(hint).has(HostEntry::kLive);
@@ -432,9 +463,21 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
     }
     return;
   }
+  // Two loops, so that without statuses the inlined beat() knows there is none.
+  if (statuses == nullptr) {
+    for (size_t j = 0; j < count; ++j) {
+      const uint64_t hash = HostTable::hash(hbs[j].key);
+      beat(index, hbs[j], hash, table_.candidate(hash), out, StatusView{});
+    }
+    return;
+  }
+  // With statuses, beats that are not quiet are common (a status on every beat is a use the
+  // bench measures), so the full path stays inline here.
   for (size_t j = 0; j < count; ++j) {
     const uint64_t hash = HostTable::hash(hbs[j].key);
-    beat(index, hbs[j], hash, table_.candidate(hash), out, statuses != nullptr ? statuses[j] : StatusView{});
+    const uint32_t hint = table_.candidate(hash);
+    if (hint != kNoIndex && statuses[j].size == 0 && quiet_beat(index, hbs[j], hint)) continue;
+    apply_beat(index, hbs[j], hash, hint, out, statuses[j]);
   }
 }
 
@@ -501,47 +544,55 @@ void Detector::disconnect(uint64_t key, const PeerAddress& from, uint64_t now_ms
   with_index([&](auto& index) { take_down(index, i, DownReason::kDisconnected, out); });
 }
 
+// A record whose deadline (`at`) the index found due: forgotten when down, else down now, or
+// deferred or re-filed as the horizon says. Out of line: one call per host going down, and the
+// index's drain loop around it, which re-files many more records than it reports, keeps its
+// state in registers.
+template <class Index>
+void Detector::due(Index& index, uint32_t i, uint64_t at, uint64_t limit, const ExpiryHorizon& horizon,
+                   std::vector<HostEvent>& out) {
+  HostEntry& r = pool_.get<HostEntry>(i);
+  if (!r.has(HostEntry::kUp)) {
+    drop(i);
+    ++forgotten_;
+    return;
+  }
+  if (at > limit) {
+    // The wheel's clock can run ahead of a lagging horizon (it jumps when empty); never early.
+    index.insert(i, at, ExpiryLane::kAlive, now_);
+    return;
+  }
+  const bool lossy = at > horizon.lossy_from_ms && at <= horizon.lossy_until_ms;
+  if (lossy && !r.has(HostEntry::kDeferred)) {
+    // A heartbeat that would have kept it up may be among the datagrams lost around its
+    // deadline: give it one more timeout from the end of the loss before believing the
+    // silence. The stretch lives in timeout_ms until its next heartbeat sets it afresh.
+    const uint64_t extended = std::max(at, horizon.lossy_until_ms) + r.timeout_ms;
+    r.timeout_ms = static_cast<uint32_t>(std::min<uint64_t>(extended - last_seen(r), kMaxTimeoutMs));
+    r.set(HostEntry::kDeferred);
+    ++deferred_;
+    index.insert(i, deadline_of(i), ExpiryLane::kAlive, now_);
+    return;
+  }
+  const bool uncertain = r.has(HostEntry::kDeferred);
+  r.clear(HostEntry::kUp);
+  r.clear(HostEntry::kDeferred);
+  --up_;
+  ++down_;
+  if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownTimeout, now_);
+  HostEvent e = event(r, HostEventType::kDown);
+  e.reason = DownReason::kTimeout;
+  e.uncertain = uncertain;
+  if (uncertain) ++uncertain_;
+  out.push_back(e);
+}
+
 template <class Index>
 size_t Detector::sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out) {
   const uint64_t limit = std::min(now_, horizon.until_ms);
-  auto deadline = [this](uint32_t i) { return deadline_of(i); };
-  auto due = [&](uint32_t i, uint64_t at) {
-    HostEntry& r = pool_.get<HostEntry>(i);
-    if (!r.has(HostEntry::kUp)) {
-      drop(i);
-      ++forgotten_;
-      return;
-    }
-    if (at > limit) {
-      // The wheel's clock can run ahead of a lagging horizon (it jumps when empty); never early.
-      index.insert(i, at, ExpiryLane::kAlive, now_);
-      return;
-    }
-    const bool lossy = at > horizon.lossy_from_ms && at <= horizon.lossy_until_ms;
-    if (lossy && !r.has(HostEntry::kDeferred)) {
-      // A heartbeat that would have kept it up may be among the datagrams lost around its
-      // deadline: give it one more timeout from the end of the loss before believing the
-      // silence. The stretch lives in timeout_ms until its next heartbeat sets it afresh.
-      const uint64_t extended = std::max(at, horizon.lossy_until_ms) + r.timeout_ms;
-      r.timeout_ms = static_cast<uint32_t>(std::min<uint64_t>(extended - last_seen(r), kMaxTimeoutMs));
-      r.set(HostEntry::kDeferred);
-      ++deferred_;
-      index.insert(i, deadline_of(i), ExpiryLane::kAlive, now_);
-      return;
-    }
-    const bool uncertain = r.has(HostEntry::kDeferred);
-    r.clear(HostEntry::kUp);
-    r.clear(HostEntry::kDeferred);
-    --up_;
-    ++down_;
-    if (config_.forget_after_ms != 0) index.insert(i, deadline_of(i), ExpiryLane::kDownTimeout, now_);
-    HostEvent e = event(r, HostEventType::kDown);
-    e.reason = DownReason::kTimeout;
-    e.uncertain = uncertain;
-    if (uncertain) ++uncertain_;
-    out.push_back(e);
-  };
-  return index.poll(limit, budget, deadline, due);
+  return index.poll(
+      limit, budget, [this](uint32_t i) { return deadline_of(i); },
+      [&](uint32_t i, uint64_t at) { due(index, i, at, limit, horizon, out); });
 }
 
 size_t Detector::expire(uint64_t now_ms, size_t budget, std::vector<HostEvent>& out,

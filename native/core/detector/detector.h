@@ -182,10 +182,27 @@ class Detector {
 
  private:
   // Inlined into batch() and pipeline(): as a call, passing its arguments and saving registers
-  // cost a third of its instructions.
+  // cost a third of its instructions. Only the quiet beat is inline; the rest is a call, so the
+  // loops around it keep their state in registers.
   template <class Index>
   [[gnu::always_inline]] inline void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
                                           std::vector<HostEvent>& out, StatusView status);
+  // Every beat that is not quiet: lookup (when `hint` is not the host's record), new host,
+  // replay check, recovery, address, restart and status.
+  template <class Index>
+  [[gnu::noinline]] void full_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                                   std::vector<HostEvent>& out, StatusView status);
+  // full_beat()'s body, inlined where beats with statuses are applied in order.
+  template <class Index>
+  [[gnu::always_inline]] inline void apply_beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
+                                                std::vector<HostEvent>& out, StatusView status);
+  // The common heartbeat, applied when record `hint` is its host's and the beat brings nothing
+  // new: the host is up and not deferred, the source (IPv4 address and port), incarnation and
+  // timeout are the stored ones, and the beat is neither authenticated nor carries a status. Then
+  // only last_seen changes and the index moves the deadline later (for the lazy wheel: nothing).
+  // False, having changed nothing, for everything else, which beat() then takes the long way.
+  template <class Index>
+  [[gnu::always_inline]] inline bool quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint);
   // The cold paths of beat(), kept out of line so the common one stays short.
   template <class Index>
   [[gnu::noinline]] void revive(Index& index, uint32_t i, const Heartbeat& hb, uint32_t timeout,
@@ -207,6 +224,9 @@ class Detector {
   // An up host goes down now with `reason` (left or disconnected).
   template <class Index>
   void take_down(Index& index, uint32_t i, DownReason reason, std::vector<HostEvent>& out);
+  template <class Index>
+  [[gnu::noinline]] void due(Index& index, uint32_t i, uint64_t at, uint64_t limit, const ExpiryHorizon& horizon,
+                             std::vector<HostEvent>& out);
   template <class Index>
   size_t sweep(Index& index, size_t budget, const ExpiryHorizon& horizon, std::vector<HostEvent>& out);
   template <class Fn>

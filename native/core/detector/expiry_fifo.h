@@ -49,6 +49,10 @@ class ExpiryFifo {
     HostList::push_back(pool_, alive, index);
   }
 
+  // A heartbeat with the host's timeout unchanged: the same as rearm().
+  // Runs on: worker thread.
+  void extend(uint32_t index, uint64_t new_deadline, uint64_t now) { rearm(index, 0, new_deadline, now); }
+
   // Runs on: worker thread.
   template <class DeadlineOf>
   uint64_t next_deadline(DeadlineOf&& deadline_of) const {

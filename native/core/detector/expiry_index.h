@@ -26,6 +26,7 @@ concept ExpiryIndex = requires(T& index, const T& cindex, uint32_t i, uint64_t t
   index.insert(i, t, lane, t);  // (record, deadline, lane, now)
   index.remove(i);
   index.rearm(i, t, t, t);  // (record, old deadline, new deadline, now); the record stays on kAlive
+  index.extend(i, t, t);    // (record, new deadline, now): rearm() to a deadline known to be later
   { cindex.next_deadline([](uint32_t) { return uint64_t{0}; }) } -> std::same_as<uint64_t>;
   {
     index.poll(t, budget, [](uint32_t) { return uint64_t{0}; }, [](uint32_t, uint64_t) {})
