@@ -169,8 +169,9 @@ class TimingWheel {
   // The lowest level whose 64 slots from the clock's reach `deadline` (in [elapsed_, elapsed_ +
   // kMaxSpan]): where the deadline's slot number is less than 64 past the clock's. Tried from
   // level 0 up, which for the common re-file (2-3 s ahead, level 1) is two compares, fewer
-  // instructions than deriving it from the distance's highest bit. At level L >= 1 the distance
-  // is then at least 64^L, so the slot is never the clock's own.
+  // instructions than deriving it from the distance's highest bit. At level L >= 1 the slot
+  // number one level down is at least 64 past the clock's, so at L it is at least one past:
+  // never the clock's own.
   uint32_t level_for(uint64_t deadline) const {
     const uint64_t clock = elapsed_;
     uint32_t level = 0;
