@@ -26,6 +26,14 @@ class ChunkAllocator {
   // Runs on: any thread.
   static void release(void* block) noexcept;
 
+  // Bytes allocate() really takes for a block of `bytes`: it rounds blocks of 2 MiB and more up
+  // to whole 2 MiB pages.
+  // Runs on: any thread.
+  static std::size_t footprint(std::size_t bytes) {
+    constexpr std::size_t kHuge = std::size_t{2} << 20;
+    return bytes >= kHuge ? (bytes + kHuge - 1) / kHuge * kHuge : bytes;
+  }
+
   // Which backend serves allocate(); decided once, on first use.
   // HEARTWATCH_ALLOCATOR=system|tcmalloc overrides the automatic choice (tcmalloc falls back to
   // system when the library cannot be loaded).

@@ -27,7 +27,7 @@ HostTable::~HostTable() {
 HostTable::Slots HostTable::allocate_slots(uint64_t hosts) {
   const uint64_t wanted = (std::max<uint64_t>((hosts * 20 + 16) / 17, 16) + kGroup - 1) / kGroup * kGroup;
   // Take the whole block the allocator will reserve anyway: more slots, shorter probes.
-  const size_t bytes = SlabPool::footprint(wanted * sizeof(uint32_t));
+  const size_t bytes = ChunkAllocator::footprint(wanted * sizeof(uint32_t));
   Slots t;
   t.slots = static_cast<uint32_t*>(ChunkAllocator::allocate(bytes));
   t.capacity = static_cast<uint32_t>(bytes / sizeof(uint32_t));

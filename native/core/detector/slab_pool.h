@@ -52,13 +52,6 @@ class SlabPool {
     return *reinterpret_cast<T*>(base_ + size_t{index} * sizeof(T));
   }
 
-  // Bytes ChunkAllocator really takes for a block of `bytes`: it rounds blocks of 2 MiB and
-  // more up to whole 2 MiB pages.
-  static size_t footprint(size_t bytes) {
-    constexpr size_t kHuge = size_t{2} << 20;
-    return bytes >= kHuge ? (bytes + kHuge - 1) / kHuge * kHuge : bytes;
-  }
-
   uint32_t live() const { return live_; }
   // One past the highest index ever handed out: iteration bound for callers that scan.
   uint32_t end() const { return next_unused_; }
