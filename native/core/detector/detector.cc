@@ -20,6 +20,13 @@ constexpr size_t kPipeline = 64;
 static_assert(kPipeline > kProbeAhead + 2 * kApplyAhead && (kPipeline & (kPipeline - 1)) == 0);
 // Records make_room() looks at per new host when the table is full.
 constexpr uint32_t kRoomScan = 64;
+// The flags quiet_beat() checks, and the values a quiet host has: live, up, IPv4, not deferred.
+// (An up host is never kLeft; kLinked and kStatus do not matter to a quiet beat.)
+constexpr uint32_t kQuietChecked = HostEntry::kLive | HostEntry::kUp | HostEntry::kDeferred | HostEntry::kFamilyV4;
+constexpr uint32_t kQuietFlags = HostEntry::kLive | HostEntry::kUp | HostEntry::kFamilyV4;
+// The bits of HostEntry::addr_timeout_flags() that quiet_beat() compares: all but the flags it
+// does not check.
+constexpr uint64_t kQuietWordMask = ~HostEntry::pack_addr_timeout_flags(0, 0, 0xFF & ~kQuietChecked);
 
 const DetectorConfig& validated(const DetectorConfig& c) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("DetectorConfig: " + what); };
@@ -289,21 +296,29 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
   out.push_back(e);
 }
 
+Detector::QuietExpectation Detector::quiet_expectation() const {
+  return {now_, HostEntry::pack_addr_timeout_flags(0, default_timeout_, kQuietFlags),
+          config_.missed_beats != 0 ? ~0u : 0u};
+}
+
 template <class Index>
-bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint) {
-  constexpr uint32_t kChecked = HostEntry::kLive | HostEntry::kUp | HostEntry::kDeferred | HostEntry::kFamilyV4;
-  constexpr uint32_t kQuiet = HostEntry::kLive | HostEntry::kUp | HostEntry::kFamilyV4;
+bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint, const QuietExpectation& quiet) {
   HostEntry& r = pool_.get<HostEntry>(hint);
+  // One test for the common beat: no announced interval that counts, not authenticated.
+  uint64_t expected = quiet.default_timeout_flags;
+  if (((hb.interval_ms & quiet.announced_interval_mask) | uint32_t{hb.authenticated}) != 0) {
+    if (hb.authenticated) return false;
+    expected = HostEntry::pack_addr_timeout_flags(0, announced_timeout(hb.interval_ms), kQuietFlags);
+  }
   uint32_t ip;
   std::memcpy(&ip, hb.address.ip, 4);
-  const uint32_t timeout = timeout_for(hb.interval_ms);
-  if (r.key != hb.key || (r.flags & kChecked) != kQuiet || hb.address.family != kFamilyIpv4 || r.addr != ip ||
-      r.port != hb.address.port || timeout != r.timeout_ms || hb.authenticated ||
+  if (r.key != hb.key || ((r.addr_timeout_flags() ^ (expected | ip)) & kQuietWordMask) != 0 ||
+      hb.address.family != kFamilyIpv4 || r.port != hb.address.port ||
       (hb.incarnation != r.incarnation && hb.incarnation != kUnknownIncarnation)) {
     return false;
   }
-  index.extend(hint, now_ + timeout, now_);
-  r.last_seen = static_cast<uint32_t>(now_);
+  index.extend(hint, quiet.now + (expected >> 32 & kMaxTimeoutMs), quiet.now);
+  r.last_seen = static_cast<uint32_t>(quiet.now);
   return true;
 }
 
@@ -312,9 +327,9 @@ bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint) {
 // probes the table once per heartbeat instead of twice. A live record with the key is the
 // key's one record, whatever the beats before it changed.
 template <class Index>
-void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, std::vector<HostEvent>& out,
-                    StatusView status) {
-  if (hint != kNoIndex && status.size == 0 && quiet_beat(index, hb, hint)) return;
+void Detector::beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint, const QuietExpectation& quiet,
+                    std::vector<HostEvent>& out, StatusView status) {
+  if (hint != kNoIndex && status.size == 0 && quiet_beat(index, hb, hint, quiet)) return;
   full_beat(index, hb, hash, hint, out, status);
 }
 
@@ -385,7 +400,8 @@ void Detector::revive(Index& index, uint32_t i, const Heartbeat& hb, uint32_t ti
 void Detector::heartbeat(const Heartbeat& hb, uint64_t now_ms, std::vector<HostEvent>& out, StatusView status) {
   advance(now_ms);
   table_.migrate(HostTable::kMigrateStep);
-  with_index([&](auto& index) { beat(index, hb, HostTable::hash(hb.key), kNoIndex, out, status); });
+  with_index(
+      [&](auto& index) { beat(index, hb, HostTable::hash(hb.key), kNoIndex, quiet_expectation(), out, status); });
 }
 
 // A pipeline over the batch, so that the cache misses of later heartbeats are in flight while
@@ -404,6 +420,7 @@ void Detector::pipeline(Index& index, const Heartbeat* hbs, size_t count, std::v
                         const StatusView* statuses) {
   uint64_t hashes[kPipeline];
   uint32_t candidates[kPipeline];
+  const QuietExpectation quiet = quiet_expectation();
   constexpr size_t lag = kProbeAhead + (kStatuses ? 2 : 1) * kApplyAhead;
   auto probe = [&](size_t t) {
     hashes[t % kPipeline] = HostTable::hash(hbs[t].key);
@@ -420,7 +437,8 @@ void Detector::pipeline(Index& index, const Heartbeat* hbs, size_t count, std::v
     if (c != kNoIndex && statuses[j].size != 0) statuses_.prefetch_block(c);
   };
   auto apply = [&](size_t j) {
-    beat(index, hbs[j], hashes[j % kPipeline], candidates[j % kPipeline], out, kStatuses ? statuses[j] : StatusView{});
+    beat(index, hbs[j], hashes[j % kPipeline], candidates[j % kPipeline], quiet, out,
+         kStatuses ? statuses[j] : StatusView{});
   };
   // Steps before the first apply (a batch shorter than the lag runs out of heartbeats to
   // probe first), then those with every stage, then those after the last probe.
@@ -450,7 +468,10 @@ void Detector::pipeline(Index& index, const Heartbeat* hbs, size_t count, std::v
 }
 
 // In cache (see kCacheResidentBytes) the heartbeats are applied in order, each with one probe:
-// the first fingerprint match is the hint beat() checks, as in the pipeline.
+// the first fingerprint match is the hint beat() checks, as in the pipeline. Looked up just
+// before its beat, a hint of 0 (an empty slot came first) means the host is new: admitted
+// without the full probe that would walk the rest of the run to prove it absent. (The
+// pipeline's hints are older than the beats before them, which may have admitted the host.)
 template <class Index>
 void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vector<HostEvent>& out,
                      const StatusView* statuses) {
@@ -463,21 +484,32 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
     }
     return;
   }
-  // Two loops, so that without statuses the inlined beat() knows there is none.
+  const QuietExpectation quiet = quiet_expectation();
+  // Two loops, so that without statuses the inlined quiet beat knows there is none.
   if (statuses == nullptr) {
     for (size_t j = 0; j < count; ++j) {
-      const uint64_t hash = HostTable::hash(hbs[j].key);
-      beat(index, hbs[j], hash, table_.candidate(hash), out, StatusView{});
+      const Heartbeat& hb = hbs[j];
+      const uint64_t hash = HostTable::hash(hb.key);
+      const uint32_t hint = table_.candidate(hash);
+      if (hint == kNoIndex) {
+        admit(index, hb, hash, timeout_for(hb.interval_ms), out, StatusView{});
+      } else if (!quiet_beat(index, hb, hint, quiet)) {
+        full_beat(index, hb, hash, hint, out, StatusView{});
+      }
     }
     return;
   }
   // With statuses, beats that are not quiet are common (a status on every beat is a use the
   // bench measures), so the full path stays inline here.
   for (size_t j = 0; j < count; ++j) {
-    const uint64_t hash = HostTable::hash(hbs[j].key);
+    const Heartbeat& hb = hbs[j];
+    const uint64_t hash = HostTable::hash(hb.key);
     const uint32_t hint = table_.candidate(hash);
-    if (hint != kNoIndex && statuses[j].size == 0 && quiet_beat(index, hbs[j], hint)) continue;
-    apply_beat(index, hbs[j], hash, hint, out, statuses[j]);
+    if (hint == kNoIndex) {
+      admit(index, hb, hash, timeout_for(hb.interval_ms), out, statuses[j]);
+    } else if (statuses[j].size != 0 || !quiet_beat(index, hb, hint, quiet)) {
+      apply_beat(index, hb, hash, hint, out, statuses[j]);
+    }
   }
 }
 

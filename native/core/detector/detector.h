@@ -184,9 +184,23 @@ class Detector {
   // Inlined into batch() and pipeline(): as a call, passing its arguments and saving registers
   // cost a third of its instructions. Only the quiet beat is inline; the rest is a call, so the
   // loops around it keep their state in registers.
+  // What quiet_beat() expects of a record besides the heartbeat's own fields, worked out once
+  // per batch: read from the detector per heartbeat, these were loaded again after every store
+  // to a record (a store through a uint32_t field may alias them).
+  struct QuietExpectation {
+    uint64_t now;
+    // pack_addr_timeout_flags() of the default timeout and a quiet host's flags, address 0.
+    uint64_t default_timeout_flags;
+    // Interval bits that set a timeout: all when announced intervals count, none when
+    // missed_beats is 0.
+    uint32_t announced_interval_mask;
+  };
+  QuietExpectation quiet_expectation() const;
+
   template <class Index>
   [[gnu::always_inline]] inline void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
-                                          std::vector<HostEvent>& out, StatusView status);
+                                          const QuietExpectation& quiet, std::vector<HostEvent>& out,
+                                          StatusView status);
   // Every beat that is not quiet: lookup (when `hint` is not the host's record), new host,
   // replay check, recovery, address, restart and status.
   template <class Index>
@@ -201,8 +215,10 @@ class Detector {
   // timeout are the stored ones, and the beat is neither authenticated nor carries a status. Then
   // only last_seen changes and the index moves the deadline later (for the lazy wheel: nothing).
   // False, having changed nothing, for everything else, which beat() then takes the long way.
+  // Address, timeout and flags are checked as one word (HostEntry::addr_timeout_flags()).
   template <class Index>
-  [[gnu::always_inline]] inline bool quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint);
+  [[gnu::always_inline]] inline bool quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint,
+                                                const QuietExpectation& quiet);
   // The cold paths of beat(), kept out of line so the common one stays short.
   template <class Index>
   [[gnu::noinline]] void revive(Index& index, uint32_t i, const Heartbeat& hb, uint32_t timeout,
