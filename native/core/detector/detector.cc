@@ -28,6 +28,18 @@ constexpr uint32_t kQuietFlags = HostEntry::kLive | HostEntry::kUp | HostEntry::
 // does not check.
 constexpr uint64_t kQuietWordMask = ~HostEntry::pack_addr_timeout_flags(0, 0, 0xFF & ~kQuietChecked);
 
+// A heartbeat's interval_ms and authenticated as one little-endian word (interval in the low
+// half, the flag in the byte above; the padding after it is masked off where it is used), so
+// that the common beat, no interval that counts and not authenticated, is one test.
+static_assert(offsetof(Heartbeat, authenticated) == offsetof(Heartbeat, interval_ms) + 4 && sizeof(bool) == 1);
+static_assert(offsetof(Heartbeat, interval_ms) + 8 <= sizeof(Heartbeat));
+constexpr uint64_t kAuthenticatedBits = uint64_t{0xFF} << 32;
+uint64_t interval_and_authenticated(const Heartbeat& hb) {
+  uint64_t word;
+  std::memcpy(&word, reinterpret_cast<const unsigned char*>(&hb) + offsetof(Heartbeat, interval_ms), sizeof word);
+  return word;
+}
+
 const DetectorConfig& validated(const DetectorConfig& c) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("DetectorConfig: " + what); };
   if (c.timeout_ms == 0 || uint64_t{c.timeout_ms} + c.clock_guard_ms > kMaxTimeoutMs) {
@@ -298,15 +310,14 @@ void Detector::admit(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t 
 
 Detector::QuietExpectation Detector::quiet_expectation() const {
   return {now_, HostEntry::pack_addr_timeout_flags(0, default_timeout_, kQuietFlags),
-          config_.missed_beats != 0 ? ~0u : 0u};
+          kAuthenticatedBits | (config_.missed_beats != 0 ? 0xFFFFFFFF : 0)};
 }
 
 template <class Index>
 bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint, const QuietExpectation& quiet) {
   HostEntry& r = pool_.get<HostEntry>(hint);
-  // One test for the common beat: no announced interval that counts, not authenticated.
   uint64_t expected = quiet.default_timeout_flags;
-  if (((hb.interval_ms & quiet.announced_interval_mask) | uint32_t{hb.authenticated}) != 0) {
+  if ((interval_and_authenticated(hb) & quiet.interval_and_authenticated_mask) != 0) {
     if (hb.authenticated) return false;
     expected = HostEntry::pack_addr_timeout_flags(0, announced_timeout(hb.interval_ms), kQuietFlags);
   }

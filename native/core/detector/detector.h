@@ -191,9 +191,10 @@ class Detector {
     uint64_t now;
     // pack_addr_timeout_flags() of the default timeout and a quiet host's flags, address 0.
     uint64_t default_timeout_flags;
-    // Interval bits that set a timeout: all when announced intervals count, none when
-    // missed_beats is 0.
-    uint32_t announced_interval_mask;
+    // The bits of interval_and_authenticated() (detector.cc) that take a beat off the quiet
+    // path: the authenticated flag, and the interval when announced intervals count (not when
+    // missed_beats is 0).
+    uint64_t interval_and_authenticated_mask;
   };
   QuietExpectation quiet_expectation() const;
 

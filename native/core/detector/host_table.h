@@ -112,28 +112,33 @@ class HostTable {
   static uint32_t entry(uint32_t index, uint64_t hash) {
     return (index << kFingerprintBits) | static_cast<uint32_t>(hash & kFingerprintMask);
   }
+#if defined(__SSE2__)
+  // One bit per slot of the aligned group at `group`: empty or carrying the fingerprint.
+  static unsigned stops(const Slots& t, uint32_t group, __m128i fingerprints) {
+    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(t.slots + group));
+    const __m128i low = _mm_and_si128(v, _mm_set1_epi32(kFingerprintMask));
+    const __m128i hit = _mm_or_si128(_mm_cmpeq_epi32(low, fingerprints), _mm_cmpeq_epi32(v, _mm_setzero_si128()));
+    return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(hit)));
+  }
+  static __m128i fingerprints(uint64_t hash) {
+    return _mm_set1_epi32(static_cast<int>(hash & kFingerprintMask));
+  }
+#endif
   // The first slot in probe order that is empty or has the fingerprint: its record, 0 if empty.
   static uint32_t first_match(const Slots& t, uint64_t hash) {
-    const uint32_t fingerprint = static_cast<uint32_t>(hash & kFingerprintMask);
     const uint32_t pos = home(hash, t.capacity);
 #if defined(__SSE2__)
-    const __m128i wanted = _mm_set1_epi32(static_cast<int>(fingerprint));
-    // One bit per slot of the group: empty or carrying the fingerprint.
-    auto stops = [&](uint32_t group) {
-      const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(t.slots + group));
-      const __m128i low = _mm_and_si128(v, _mm_set1_epi32(kFingerprintMask));
-      const __m128i hit = _mm_or_si128(_mm_cmpeq_epi32(low, wanted), _mm_cmpeq_epi32(v, _mm_setzero_si128()));
-      return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(hit)));
-    };
+    const __m128i wanted = fingerprints(hash);
     uint32_t group = pos & ~(kGroup - 1);
-    unsigned stop = stops(group) & (~0u << (pos - group));  // from home on
+    unsigned stop = stops(t, group, wanted) & (~0u << (pos - group));  // from home on
     while (stop == 0) {
       group += kGroup;
       if (group == t.capacity) group = 0;
-      stop = stops(group);
+      stop = stops(t, group, wanted);
     }
     return t.slots[group + static_cast<uint32_t>(std::countr_zero(stop))] >> kFingerprintBits;
 #else
+    const uint32_t fingerprint = static_cast<uint32_t>(hash & kFingerprintMask);
     for (uint32_t v, p = pos; (v = t.slots[p]) != 0;) {
       if ((v & kFingerprintMask) == fingerprint) return v >> kFingerprintBits;
       if (++p == t.capacity) p = 0;
