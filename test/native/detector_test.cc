@@ -6,6 +6,8 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace heartwatch {
@@ -330,10 +332,11 @@ TEST(Detector, ABatchDoesNotApplyABeatToARecordAnEarlierBeatHandedToAnotherHost)
 
 // A batch applies a known host's beat that brings nothing new on a short path (last_seen only);
 // every beat that brings something must leave it for the full one. Each case here is one beat
-// in a batch of its own, after a quiet beat has taken the short path, on both indices.
-class QuietBeat : public ::testing::TestWithParam<ExpiryIndexKind> {
+// in a batch of its own, after a quiet beat has taken the short path, on both indices and in
+// both in-order loops (a batch with statuses and one without).
+class QuietBeat : public ::testing::TestWithParam<std::tuple<ExpiryIndexKind, bool>> {
  protected:
-  QuietBeat() : d_(config(GetParam())) {
+  QuietBeat() : d_(config(std::get<0>(GetParam()))) {
     d_.heartbeat(beat(5), kT0, out_);
     out_.clear();
     batch(beat(5), kT0 + 100);  // quiet: nothing happens, last_seen moves
@@ -348,8 +351,11 @@ class QuietBeat : public ::testing::TestWithParam<ExpiryIndexKind> {
     c.status_budget_bytes = 1 << 16;
     return c;
   }
+  static bool fifo() { return std::get<0>(GetParam()) == ExpiryIndexKind::kFifo; }
+  static bool with_statuses() { return std::get<1>(GetParam()); }
   void batch(const Heartbeat& hb, uint64_t now, StatusView status = {}) {
-    d_.heartbeat_batch(&hb, 1, now, out_, &status);
+    ASSERT_TRUE(status.size == 0 || with_statuses());
+    d_.heartbeat_batch(&hb, 1, now, out_, with_statuses() ? &status : nullptr);
   }
   Detector d_;
   std::vector<HostEvent> out_;
@@ -389,6 +395,7 @@ TEST_P(QuietBeat, ANewIncarnationIsARestartAndAnUnknownOneIsQuiet) {
 }
 
 TEST_P(QuietBeat, AStatusIsStoredAndAnnounced) {
+  if (!with_statuses()) GTEST_SKIP() << "a batch without statuses";
   const uint8_t bytes[] = {1, 2, 3};
   batch(beat(5), kT0 + 200, StatusView{bytes, sizeof bytes});
   ASSERT_EQ(out_.size(), 1u);
@@ -407,7 +414,7 @@ TEST_P(QuietBeat, AReplayedSeqIsDropped) {
 }
 
 TEST_P(QuietBeat, AShorterAnnouncedIntervalBringsTheDeadlineForward) {
-  if (GetParam() == ExpiryIndexKind::kFifo) GTEST_SKIP() << "the FIFO keeps one uniform timeout";
+  if (fifo()) GTEST_SKIP() << "the FIFO keeps one uniform timeout";
   batch(beat(5, 1, 100), kT0 + 200);  // timeout 300 ms
   EXPECT_EQ(d_.host(5)->timeout_ms, 300u);
   drain(d_, kT0 + 499, out_);
@@ -444,7 +451,90 @@ TEST_P(QuietBeat, ADeferredHostGetsItsOwnTimeoutBack) {
   EXPECT_EQ(out_[0].last_seen_ms, kT0 + 1200);
 }
 
-INSTANTIATE_TEST_SUITE_P(Indices, QuietBeat, ::testing::Values(ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel));
+TEST_P(QuietBeat, AnIpv6SourceIsAnotherSourceEvenWithTheSameLeadingBytes) {
+  Heartbeat hb = beat(5);
+  hb.address.family = kFamilyIpv6;  // ip[0..3] and the port as before
+  batch(hb, kT0 + 200);
+  EXPECT_EQ(d_.stats().address_changes, 1u);
+  EXPECT_TRUE(d_.host(5)->address == hb.address);
+  batch(beat(5), kT0 + 300);  // back to IPv4: another source again
+  EXPECT_EQ(d_.stats().address_changes, 2u);
+  EXPECT_TRUE(d_.host(5)->address == v4(5));
+}
+
+TEST_P(QuietBeat, AnAuthenticatedBeatIsCheckedForReplayEvenWithNothingNew) {
+  Heartbeat hb = beat(5);
+  hb.authenticated = true;
+  hb.seq = 10;
+  for (int i = 0; i < 2; ++i) batch(hb, kT0 + 200 + 100 * i);  // the second one is a replay
+  EXPECT_EQ(d_.stats().replayed, 1u);
+  hb.seq = 11;
+  batch(hb, kT0 + 400);
+  EXPECT_EQ(d_.stats().replayed, 1u);
+  EXPECT_EQ(d_.host(5)->last_seen_ms, kT0 + 400);
+}
+
+// The quiet path works the timeout out itself: an announced interval that matches the stored
+// timeout is quiet, one that does not counts only when missed_beats is not 0.
+TEST_P(QuietBeat, AnAnnouncedIntervalSetsTheTimeoutOnlyWhereIntervalsCount) {
+  batch(beat(5, 1, 100), kT0 + 200);
+  batch(beat(5, 1, 100), kT0 + 300);
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(d_.host(5)->last_seen_ms, kT0 + 300);
+  EXPECT_EQ(d_.host(5)->timeout_ms, fifo() ? 1000u : 300u);
+  drain(d_, kT0 + 599, out_);
+  EXPECT_TRUE(out_.empty());
+  drain(d_, fifo() ? kT0 + 1300 : kT0 + 600, out_);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].type, HostEventType::kDown);
+  EXPECT_EQ(out_[0].last_seen_ms, kT0 + 300);
+}
+
+INSTANTIATE_TEST_SUITE_P(Indices, QuietBeat,
+                         ::testing::Combine(::testing::Values(ExpiryIndexKind::kFifo, ExpiryIndexKind::kWheel),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<QuietBeat::ParamType>& info) {
+                           return std::string(std::get<0>(info.param) == ExpiryIndexKind::kFifo ? "Fifo" : "Wheel") +
+                                  (std::get<1>(info.param) ? "WithStatuses" : "WithoutStatuses");
+                         });
+
+// An in-order batch admits a host whose lookup met an empty slot before any fingerprint match
+// without looking further; the same holds while the table grows (the old table is looked at
+// too), and a host twice in one batch is admitted once.
+TEST(Detector, AnInOrderBatchAdmitsEachNewHostOnceWhileTheTableGrows) {
+  DetectorConfig c = wheel_config();
+  c.initial_capacity = 16;
+  c.max_hosts = 4096;
+  Detector d(c);
+  std::vector<HostEvent> out;
+  std::vector<Heartbeat> batch;
+  for (uint64_t key = 1; key <= 4000; key += 2) {
+    batch.push_back(beat(key));
+    batch.push_back(beat(key));
+    if (batch.size() < 64) continue;
+    d.heartbeat_batch(batch.data(), batch.size(), kT0, out);
+    batch.clear();
+  }
+  d.heartbeat_batch(batch.data(), batch.size(), kT0, out);
+  EXPECT_EQ(out.size(), 2000u);
+  EXPECT_EQ(d.stats().tracked, 2000u);
+  out.clear();
+  for (uint64_t key = 1; key <= 4000; ++key) {
+    const Heartbeat hb = beat(key);
+    d.heartbeat_batch(&hb, 1, kT0 + 10, out);
+  }
+  EXPECT_EQ(out.size(), 2000u);  // the even keys are new, the odd ones quiet
+  EXPECT_EQ(d.stats().tracked, 4000u);
+  EXPECT_EQ(d.host(3)->last_seen_ms, kT0 + 10);
+}
+
+TEST(HostEntry, AddrTimeoutAndFlagsShareOneWord) {
+  HostEntry r{};
+  r.addr = 0x11223344;
+  r.timeout_ms = 0xABCDEF;
+  r.flags = 0x5A;
+  EXPECT_EQ(r.addr_timeout_flags(), HostEntry::pack_addr_timeout_flags(0x11223344, 0xABCDEF, 0x5A));
+}
 
 TEST(Detector, AFullTableOfUpHostsStillRefusesNewOnes) {
   DetectorConfig c = wheel_config();

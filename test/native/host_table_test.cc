@@ -137,5 +137,28 @@ TEST_F(HostTableTest, CandidateIsTheFirstFingerprintMatchInProbeOrder) {
   EXPECT_LT(absent_hits, kHosts / 8);  // a miss passes about (1 + 1 / 0.15^2) / 2 = 23 slots
 }
 
+// find() checks the key of every fingerprint match in the run, four slots at a time where SSE2
+// is there: past collisions to the key's record, and to the run's end for an absent key.
+TEST_F(HostTableTest, FindLooksPastFingerprintCollisionsToTheKeysRecord) {
+  constexpr uint32_t kHosts = 100'000;
+  HostTable table(pool_, kHosts, kMax);
+  std::vector<uint32_t> records;
+  for (uint64_t k = 1; k <= kHosts; ++k) records.push_back(add(table, k * 0x9E3779B97F4A7C15ULL));
+  uint32_t collisions = 0;
+  for (uint64_t k = 1; k <= kHosts; ++k) {
+    const uint64_t key = k * 0x9E3779B97F4A7C15ULL;
+    if (table.candidate(HostTable::hash(key)) != records[k - 1]) ++collisions;
+    ASSERT_EQ(find(table, key), records[k - 1]) << "key " << key;
+  }
+  EXPECT_GT(collisions, 0u);
+  uint32_t absent_hits = 0;
+  for (uint64_t k = kHosts + 1; k <= 2 * kHosts; ++k) {
+    const uint64_t key = k * 0x9E3779B97F4A7C15ULL;
+    if (table.candidate(HostTable::hash(key)) != 0) ++absent_hits;
+    ASSERT_EQ(find(table, key), 0u) << "key " << key;
+  }
+  EXPECT_GT(absent_hits, 0u);
+}
+
 }  // namespace
 }  // namespace heartwatch
