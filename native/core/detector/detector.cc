@@ -499,12 +499,19 @@ void Detector::batch(Index& index, const Heartbeat* hbs, size_t count, std::vect
   // Two loops, so that without statuses the inlined quiet beat knows there is none.
   if (statuses == nullptr) {
     for (size_t j = 0; j < count; ++j) {
+      // Quiet beats in an inner loop without calls, where what they need stays in registers.
+      uint64_t hash;
+      uint32_t hint;
+      for (;; ++j) {
+        if (j == count) return;
+        hash = HostTable::hash(hbs[j].key);
+        hint = table_.candidate(hash);
+        if (hint == kNoIndex || !quiet_beat(index, hbs[j], hint, quiet)) break;
+      }
       const Heartbeat& hb = hbs[j];
-      const uint64_t hash = HostTable::hash(hb.key);
-      const uint32_t hint = table_.candidate(hash);
       if (hint == kNoIndex) {
         admit(index, hb, hash, timeout_for(hb.interval_ms), out, StatusView{});
-      } else if (!quiet_beat(index, hb, hint, quiet)) {
+      } else {
         full_beat(index, hb, hash, hint, out, StatusView{});
       }
     }
