@@ -86,7 +86,7 @@ uint64_t HostTable::entry_hash(uint32_t value) const {
 
 void HostTable::insert(uint32_t index, uint64_t hash) {
   if (migrating()) {
-    migrate(kMigrateStep);
+    drain_old(kMigrateStep);
   } else if (over_load(uint64_t{size_} + 1, cur_.capacity) && size_ < max_hosts_) {
     const uint64_t target = std::min<uint64_t>(uint64_t{cur_.capacity} * 2 * 17 / 20, max_hosts_);
     if (target > size_) {
@@ -100,8 +100,7 @@ void HostTable::insert(uint32_t index, uint64_t hash) {
   ++size_;
 }
 
-void HostTable::migrate(uint32_t slots) {
-  if (!migrating()) return;
+void HostTable::drain_old(uint32_t slots) {
   for (uint32_t moved = 0; moved < slots && migrate_pos_ < old_.capacity;) {
     const uint32_t v = old_.slots[migrate_pos_];
     if (v == 0) {

@@ -86,7 +86,9 @@ class HostTable {
 
   // Moves up to `slots` old slots into the new table while growing; no-op otherwise.
   // Runs on: worker thread.
-  void migrate(uint32_t slots);
+  void migrate(uint32_t slots) {
+    if (migrating()) drain_old(slots);  // inline: expire() calls it every millisecond
+  }
 
   bool migrating() const { return old_.slots != nullptr; }
   uint32_t size() const { return size_; }
@@ -147,6 +149,7 @@ class HostTable {
 #endif
   }
   static Slots allocate_slots(uint64_t hosts);
+  void drain_old(uint32_t slots);  // migrate() while migrating
   uint32_t find_in(const Slots& t, uint64_t key, uint64_t hash) const;
   uint32_t find_slot(const Slots& t, uint64_t key, uint64_t hash) const;  // capacity if absent
   static void place(Slots& t, uint32_t value, uint64_t hash);
