@@ -15,6 +15,7 @@
 // order (a shift only ever pulls entries into the slot being drained or later).
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -58,9 +59,14 @@ class HostTable {
 #endif
   }
 
-  // Starts loading the key's home slot into cache.
+  // Starts loading the key's home slot into cache, and the line of the last slot candidate()
+  // reads in one step from there (the same line unless home is among its last three slots).
   // Runs on: worker thread.
-  void prefetch(uint64_t hash) const { __builtin_prefetch(cur_.slots + home(hash, cur_.capacity)); }
+  void prefetch(uint64_t hash) const {
+    const uint32_t pos = home(hash, cur_.capacity);
+    __builtin_prefetch(cur_.slots + pos);
+    __builtin_prefetch(cur_.slots + std::min(pos + kGroup - 1, cur_.capacity - 1));
+  }
 
   // The first record whose fingerprint matches (0 if none): what to prefetch before find().
   // Runs on: worker thread.
@@ -117,7 +123,9 @@ class HostTable {
 #if defined(__SSE2__)
   // One bit per slot of the aligned group at `group`: empty or carrying the fingerprint.
   static unsigned stops(const Slots& t, uint32_t group, __m128i fingerprints) {
-    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(t.slots + group));
+    return stops(_mm_load_si128(reinterpret_cast<const __m128i*>(t.slots + group)), fingerprints);
+  }
+  static unsigned stops(__m128i v, __m128i fingerprints) {
     const __m128i low = _mm_and_si128(v, _mm_set1_epi32(kFingerprintMask));
     const __m128i hit = _mm_or_si128(_mm_cmpeq_epi32(low, fingerprints), _mm_cmpeq_epi32(v, _mm_setzero_si128()));
     return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(hit)));
@@ -131,8 +139,16 @@ class HostTable {
     const uint32_t pos = home(hash, t.capacity);
 #if defined(__SSE2__)
     const __m128i wanted = fingerprints(hash);
-    uint32_t group = pos & ~(kGroup - 1);
-    unsigned stop = stops(t, group, wanted) & (~0u << (pos - group));  // from home on
+    uint32_t from = pos;
+    if (pos + kGroup <= t.capacity) [[likely]] {
+      // The four slots from home on, unaligned: the common hit is among them.
+      const unsigned stop =
+          stops(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t.slots + pos)), wanted);
+      if (stop != 0) return t.slots[pos + static_cast<uint32_t>(std::countr_zero(stop))] >> kFingerprintBits;
+      from = pos + kGroup == t.capacity ? 0 : pos + kGroup;
+    }
+    uint32_t group = from & ~(kGroup - 1);
+    unsigned stop = stops(t, group, wanted) & (~0u << (from - group));
     while (stop == 0) {
       group += kGroup;
       if (group == t.capacity) group = 0;
