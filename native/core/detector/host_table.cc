@@ -9,8 +9,12 @@
 namespace heartwatch {
 namespace {
 
-// 85% maximum load, in integers: size * 20 <= capacity * 17.
-bool over_load(uint64_t size, uint64_t capacity) { return size * 20 > capacity * 17; }
+// The maximum load, 3/4 (host_table.h says why), in integers: size * 4 <= capacity * 3.
+constexpr uint64_t kLoadNumerator = 3;
+constexpr uint64_t kLoadDenominator = 4;
+bool over_load(uint64_t size, uint64_t capacity) { return size * kLoadDenominator > capacity * kLoadNumerator; }
+uint64_t hosts_within_load(uint64_t slots) { return slots * kLoadNumerator / kLoadDenominator; }
+uint64_t slots_for(uint64_t hosts) { return (hosts * kLoadDenominator + kLoadNumerator - 1) / kLoadNumerator; }
 
 }  // namespace
 
@@ -25,7 +29,7 @@ HostTable::~HostTable() {
 }
 
 HostTable::Slots HostTable::allocate_slots(uint64_t hosts) {
-  const uint64_t wanted = (std::max<uint64_t>((hosts * 20 + 16) / 17, 16) + kGroup - 1) / kGroup * kGroup;
+  const uint64_t wanted = (std::max<uint64_t>(slots_for(hosts), 16) + kGroup - 1) / kGroup * kGroup;
   // Take the whole block the allocator will reserve anyway: more slots, shorter probes.
   const size_t bytes = ChunkAllocator::footprint(wanted * sizeof(uint32_t));
   Slots t;
@@ -38,7 +42,7 @@ HostTable::Slots HostTable::allocate_slots(uint64_t hosts) {
 
 // The key's slot: the first fingerprint match whose record holds the key, before the run's
 // empty slot. With SSE2 four slots at a time, as first_match() (an absent key walks its whole
-// run, about 23 slots at 85% load).
+// run, about 8.5 slots at 3/4 load).
 uint32_t HostTable::find_slot(const Slots& t, uint64_t key, uint64_t hash) const {
   const uint32_t pos = home(hash, t.capacity);
 #if defined(__SSE2__)
@@ -88,7 +92,7 @@ void HostTable::insert(uint32_t index, uint64_t hash) {
   if (migrating()) {
     drain_old(kMigrateStep);
   } else if (over_load(uint64_t{size_} + 1, cur_.capacity) && size_ < max_hosts_) {
-    const uint64_t target = std::min<uint64_t>(uint64_t{cur_.capacity} * 2 * 17 / 20, max_hosts_);
+    const uint64_t target = std::min<uint64_t>(hosts_within_load(uint64_t{cur_.capacity} * 2), max_hosts_);
     if (target > size_) {
       const Slots grown = allocate_slots(target);
       old_ = cur_;
