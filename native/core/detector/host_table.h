@@ -4,9 +4,12 @@
 // so a probe dereferences a record only when the fingerprint matches (1 in 256 otherwise).
 // Linear probing from a home slot picked by multiply-shift, so capacity need not be a power of
 // two (only a multiple of kGroup) and uses every byte of the block ChunkAllocator hands out.
-// Maximum load 85%, where a hit passes about 3.8 slots: candidate() compares an aligned group
-// of 4 slots at once (SSE2), so such a probe is one or two steps, and an aligned 16-byte group
-// never reaches into a cache line the batch did not prefetch.
+// Maximum load 3/4, where a hit lies about 1.5 slots past home: candidate() compares the 4
+// slots from home on at once (SSE2, one unaligned load; prefetch() loads both lines they may
+// span), then aligned groups of 4, so most probes are one step. The branch after that step is
+// the one mispredicted when the hit lies further (1 in 9 at 3/4, 1 in 6 at 85%), which is why
+// 3/4 measured 10% faster than 85% at 10K hosts for 4/3 instead of 20/17 slots per host
+// (bench/README.md, session 6).
 //
 // Growth is incremental: past the load limit a table twice the size is allocated and the old
 // one is drained a few slots per operation (find checks both meanwhile), so no single call
