@@ -328,7 +328,7 @@ bool Detector::quiet_beat(Index& index, const Heartbeat& hb, uint32_t hint, cons
       (hb.incarnation != r.incarnation && hb.incarnation != kUnknownIncarnation)) {
     return false;
   }
-  index.extend(hint, quiet.now + (expected >> 32 & kMaxTimeoutMs), quiet.now);
+  index.extend(hint, quiet.now + ((expected >> 32) & kMaxTimeoutMs), quiet.now);
   r.last_seen = static_cast<uint32_t>(quiet.now);
   return true;
 }

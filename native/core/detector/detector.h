@@ -181,12 +181,8 @@ class Detector {
   }
 
  private:
-  // Inlined into batch() and pipeline(): as a call, passing its arguments and saving registers
-  // cost a third of its instructions. Only the quiet beat is inline; the rest is a call, so the
-  // loops around it keep their state in registers.
-  // What quiet_beat() expects of a record besides the heartbeat's own fields, worked out once
-  // per batch: read from the detector per heartbeat, these were loaded again after every store
-  // to a record (a store through a uint32_t field may alias them).
+  // What quiet_beat() compares a beat and its record with besides their own fields, worked out
+  // once per batch (from config_ and now_), so that the quiet checks are compares only.
   struct QuietExpectation {
     uint64_t now;
     // pack_addr_timeout_flags() of the default timeout and a quiet host's flags, address 0.
@@ -198,6 +194,9 @@ class Detector {
   };
   QuietExpectation quiet_expectation() const;
 
+  // Inlined into batch() and pipeline(): as a call, passing its arguments and saving registers
+  // cost a third of its instructions. Only the quiet beat is inline; the rest is a call, so the
+  // loops around it keep their state in registers.
   template <class Index>
   [[gnu::always_inline]] inline void beat(Index& index, const Heartbeat& hb, uint64_t hash, uint32_t hint,
                                           const QuietExpectation& quiet, std::vector<HostEvent>& out,
