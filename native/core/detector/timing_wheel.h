@@ -130,7 +130,6 @@ class TimingWheel {
   struct DetachedLane {
     uint32_t next;  // the next record to take off
     uint32_t last;  // the list's last record
-    uint32_t sentinel;
   };
 
   // Takes up to `budget` records off the slot the clock has reached (elapsed_ is its start) and
@@ -139,38 +138,45 @@ class TimingWheel {
   // while it drains (a record on_due files into it lands on the fresh lists and is taken at
   // the next turn of poll()'s loop), and walked in turn: each lane is a chain of dependent cache
   // misses (each record names the next), eight lanes keep eight in flight; the record after the
-  // one taken is prefetched. What the budget leaves is put back in front of the lanes' lists.
+  // one taken is prefetched. What the budget leaves is put back in front of the lanes' lists
+  // (any lane of the slot: a lane is only a share of it).
   // Nothing else runs on the wheel meanwhile: on_due only files records (never removes one).
   // Above level 0 nothing is reported, and that loop, the common re-file, has no call in it.
   template <class DeadlineOf, class OnDue>
-  size_t drain(uint32_t level, uint32_t slot, size_t budget, DeadlineOf& deadline_of, OnDue& on_due) {
+  size_t drain(uint32_t level, uint32_t slot, size_t budget, DeadlineOf deadline_of, OnDue& on_due) {
     HostEntry* const records = HostList::records(pool_);
+    const uint32_t first_lane = first_sentinel_ + (level * kSlots + slot) * kLanes;
     std::array<DetachedLane, kLanes> lanes;
-    const uint32_t active = detach(records, first_sentinel_ + (level * kSlots + slot) * kLanes, lanes);
+    const uint32_t active = detach(records, first_lane, lanes);
     occupied_[level] &= ~(uint64_t{1} << slot);
-    const auto refile = [this, records](uint32_t index, uint64_t deadline, uint64_t clock) {
-      // Against this slot's time: never back into this slot, never before the clock.
-      const uint64_t at = std::clamp(deadline, clock, clock + kMaxSpan);
-      link(records, index, level_for(at, clock), at);
+    // Against this slot's time: never back into this slot, never before the clock.
+    const auto refile = [this, records](uint32_t index, uint64_t deadline, const Reach& reach) {
+      if (deadline < reach.level1) {
+        if (deadline < reach.level0) return link(records, index, 0, std::max(deadline, reach.clock));
+        return link(records, index, 1, deadline);
+      }
+      const uint64_t at = std::min(deadline, reach.clock + kMaxSpan);
+      return link(records, index, level_for(at, reach.clock), at);
     };
     DrainResult done;
     if (level == 0) {
       done = walk(records, lanes, active, budget, [&](uint32_t index) {
         const uint64_t deadline = deadline_of(index);
-        const uint64_t clock = elapsed_;  // moves only when insert() finds the wheel empty
-        if (deadline > clock) return refile(index, deadline, clock);
+        if (deadline > elapsed_) {
+          refile(index, deadline, Reach(elapsed_));  // elapsed_ moves only when insert() finds the wheel empty
+          return;
+        }
         records[index].clear(HostEntry::kLinked);
         --count_;
         on_due(index, deadline);
       });
     } else {
-      // A local clock: elapsed_ is reloaded after every store into a record (it may alias them).
-      const uint64_t clock = elapsed_;
-      done = walk(records, lanes, active, budget,
-                  [&](uint32_t index) { refile(index, deadline_of(index), clock); });
+      // Computed once: elapsed_ is reloaded after every store into a record (it may alias them).
+      const Reach reach(elapsed_);
+      done = walk(records, lanes, active, budget, [&](uint32_t index) { refile(index, deadline_of(index), reach); });
     }
     for (uint32_t k = 0; k < done.left; ++k) {
-      HostList::push_front_chain(records, lanes[k].sentinel, lanes[k].next, lanes[k].last);
+      HostList::push_front_chain(records, first_lane + k, lanes[k].next, lanes[k].last);
       occupied_[level] |= uint64_t{1} << slot;
     }
     return done.taken;
@@ -185,11 +191,21 @@ class TimingWheel {
       const uint32_t first = static_cast<uint32_t>(sentinel.next);
       if (first == lane) continue;
       __builtin_prefetch(&records[first], 1);
-      lanes[active++] = DetachedLane{first, static_cast<uint32_t>(sentinel.prev), lane};
+      lanes[active++] = DetachedLane{first, static_cast<uint32_t>(sentinel.prev)};
       HostList::init(records, lane);
     }
     return active;
   }
+
+  // Where levels 0 and 1 end for a clock: a deadline below level0 is filed at level 0, one
+  // below level1 at level 1 (level_for()'s test, as two compares against the clock's bounds).
+  struct Reach {
+    explicit Reach(uint64_t c)
+        : clock(c), level0(c + kSlots), level1(((c >> kSlotBits) + kSlots) << kSlotBits) {}
+    uint64_t clock;
+    uint64_t level0;
+    uint64_t level1;
+  };
 
   struct DrainResult {
     size_t taken;   // records handed to take()
@@ -201,22 +217,21 @@ class TimingWheel {
   template <class Take>
   static DrainResult walk(HostEntry* records, std::array<DetachedLane, kLanes>& lanes, uint32_t active,
                           size_t budget, Take&& take) {
-    size_t taken = 0;
-    while (active > 0 && taken < budget) {
-      for (uint32_t k = 0; k < active && taken < budget; ++taken) {
-        DetachedLane& lane = lanes[k];
-        const uint32_t index = lane.next;
-        if (index == lane.last) {
-          lane = lanes[--active];  // and lanes[k] is the next one to take from
-        } else {
-          lane.next = static_cast<uint32_t>(records[index].next);
-          __builtin_prefetch(&records[lane.next], 1);
-          ++k;
-        }
-        take(index);
+    size_t left = budget;
+    for (uint32_t k = 0; active > 0 && left > 0; --left) {
+      DetachedLane& lane = lanes[k];
+      const uint32_t index = lane.next;
+      if (index == lane.last) {
+        lane = lanes[--active];  // and lanes[k] is the next one to take from
+      } else {
+        lane.next = static_cast<uint32_t>(records[index].next);
+        __builtin_prefetch(&records[lane.next], 1);
+        ++k;
       }
+      if (k >= active) k = 0;
+      take(index);
     }
-    return DrainResult{taken, active};
+    return DrainResult{budget - left, active};
   }
 
   void file(uint32_t index, uint64_t deadline) {
