@@ -19,6 +19,13 @@
 // at level 0, reported. Slots only ever open at or after their start and a record is reported
 // only once deadline_of() says its deadline has come, so nothing fires early.
 //
+// Each slot is kLanes lists; a record goes to the lane its index's low bits name. poll() drains
+// a slot by taking its lanes off their sentinels whole and walking them in turn, one record per
+// budget unit; a cut budget puts the rest back in front of the lanes. Re-filing is a push onto
+// another slot's lane, its level found by two compares against bounds computed once per slot.
+// Records are intrusive list nodes (HostEntry::prev/next), so the wheel allocates nothing past
+// its sentinels: bounded memory under any input, O(1) remove().
+//
 // Lazy re-arm: with `lazy` set, rearm() to a later deadline does nothing; the record is re-filed
 // when its old slot comes due, because cascades and level-0 checks ask deadline_of() for the
 // current deadline. A heartbeat then costs no list work at all. A deadline that moves earlier
@@ -45,9 +52,8 @@ class TimingWheel {
   static constexpr uint32_t kLevels = 6;
   static constexpr uint32_t kSlotBits = 6;
   static constexpr uint32_t kSlots = 1u << kSlotBits;
-  // Each slot is kLanes lists filled in turn and drained in turn: draining one list is a chain
-  // of dependent cache misses (each record names the next), eight lists are eight chains in
-  // flight at once.
+  // Each slot is kLanes lists, drained in turn: draining one list is a chain of dependent cache
+  // misses (each record names the next), eight lists are eight chains in flight at once.
   static constexpr uint32_t kLanes = 8;
   static constexpr uint32_t kSentinels = kLevels * kSlots * kLanes;
   // Farthest a record is filed ahead of the clock; it lands one level-5 slot short of a full
@@ -150,13 +156,18 @@ class TimingWheel {
     const uint32_t active = detach(records, first_lane, lanes);
     occupied_[level] &= ~(uint64_t{1} << slot);
     // Against this slot's time: never back into this slot, never before the clock.
-    const auto refile = [this, records](uint32_t index, uint64_t deadline, const Reach& reach) {
-      if (deadline < reach.level1) {
-        if (deadline < reach.level0) return link(records, index, 0, std::max(deadline, reach.clock));
-        return link(records, index, 1, deadline);
+    const auto refile = [this, records, level](uint32_t index, uint64_t deadline, const Reach& reach) {
+      uint64_t opens;
+      if (deadline < reach.level0) {
+        opens = link(records, index, 0, std::max(deadline, reach.clock));
+      } else if (deadline < reach.level1) {
+        opens = link(records, index, 1, deadline);
+      } else {
+        const uint64_t at = std::min(deadline, reach.clock + kMaxSpan);
+        opens = link(records, index, level_for(at, reach.clock), at);
       }
-      const uint64_t at = std::min(deadline, reach.clock + kMaxSpan);
-      return link(records, index, level_for(at, reach.clock), at);
+      assert(opens > reach.clock || (opens == reach.clock && level != 0));
+      (void)opens;
     };
     DrainResult done;
     if (level == 0) {
