@@ -157,7 +157,7 @@ class TimingWheel {
     occupied_[level] &= ~(uint64_t{1} << slot);
     // Against this slot's time: never back into this slot, never before the clock.
     const auto refile = [this, records, level](uint32_t index, uint64_t deadline, const Reach& reach) {
-      uint64_t opens;
+      [[maybe_unused]] uint64_t opens;
       if (deadline < reach.level0) {
         opens = link(records, index, 0, std::max(deadline, reach.clock));
       } else if (deadline < reach.level1) {
@@ -167,14 +167,14 @@ class TimingWheel {
         opens = link(records, index, level_for(at, reach.clock), at);
       }
       assert(opens > reach.clock || (opens == reach.clock && level != 0));
-      (void)opens;
     };
     DrainResult done;
     if (level == 0) {
       done = walk(records, lanes, active, budget, [&](uint32_t index) {
         const uint64_t deadline = deadline_of(index);
+        // elapsed_, not a copy: on_due's insert() moves it when it finds the wheel empty.
         if (deadline > elapsed_) {
-          refile(index, deadline, Reach(elapsed_));  // elapsed_ moves only when insert() finds the wheel empty
+          refile(index, deadline, Reach(elapsed_));
           return;
         }
         records[index].clear(HostEntry::kLinked);
@@ -184,7 +184,8 @@ class TimingWheel {
     } else {
       // Computed once: elapsed_ is reloaded after every store into a record (it may alias them).
       const Reach reach(elapsed_);
-      done = walk(records, lanes, active, budget, [&](uint32_t index) { refile(index, deadline_of(index), reach); });
+      done = walk(records, lanes, active, budget,
+                  [&](uint32_t index) { refile(index, deadline_of(index), reach); });
     }
     for (uint32_t k = 0; k < done.left; ++k) {
       HostList::push_front_chain(records, first_lane + k, lanes[k].next, lanes[k].last);
@@ -222,7 +223,7 @@ class TimingWheel {
     size_t taken;   // records handed to take()
     uint32_t left;  // lanes[0, left) still hold records
   };
-  // Hands take() the records of the first `active` lanes, one lane after the other in turn,
+  // Hands take() the records of the first `active` lanes, one record from each lane in turn,
   // until they are empty or `budget` records were taken. take() may overwrite the record's
   // links: its successor is read first.
   template <class Take>
@@ -259,7 +260,8 @@ class TimingWheel {
   // lanes only need filling evenly.
   uint64_t link(HostEntry* records, uint32_t index, uint32_t level, uint64_t deadline) {
     const uint32_t slot = static_cast<uint32_t>(deadline >> (level * kSlotBits)) & (kSlots - 1);
-    HostList::push_back(records, first_sentinel_ + (level * kSlots + slot) * kLanes + (index & (kLanes - 1)), index);
+    const uint32_t lane = first_sentinel_ + (level * kSlots + slot) * kLanes + (index & (kLanes - 1));
+    HostList::push_back(records, lane, index);
     occupied_[level] |= uint64_t{1} << slot;
     // The slot opens at the deadline with the digits below its level cleared.
     return deadline & ~((uint64_t{1} << (level * kSlotBits)) - 1);
