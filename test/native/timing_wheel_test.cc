@@ -179,6 +179,124 @@ TEST(TimingWheel, ABudgetedPollLeavesTheRestOfItsSlotRemovable) {
   EXPECT_EQ(h.wheel().size(), 0u);
 }
 
+// A budget that runs out part-way through a slot puts the rest of each lane back in front of
+// that lane's list: removing the first, a middle or the last record of a put-back lane, or the
+// only one left in it, leaves the others to fire at their deadlines.
+TEST(TimingWheel, RecordsPutBackByABudgetCutCanBeRemovedFromAnyPlace) {
+  WheelHarness h;
+  h.poll(0);
+  // Deadline 5000 from 0 files in the level-2 slot that opens at 4096. Consecutive records go
+  // to consecutive lanes, so lane n holds n, n + kLanes, n + 2 kLanes, n + 3 kLanes of these.
+  constexpr uint32_t kDepth = 4;
+  std::vector<uint32_t> armed;
+  for (uint32_t n = 0; n < kDepth * TimingWheel::kLanes; ++n) armed.push_back(h.arm(5000, 0));
+  const size_t work = h.wheel().poll(4096, TimingWheel::kLanes + 3, [&](uint32_t i) { return h.deadline(i); },
+                                     [&](uint32_t i, uint64_t) { ADD_FAILURE() << "fired early: " << i; });
+  ASSERT_EQ(work, TimingWheel::kLanes + 3);  // the first record of every lane, the second of three
+  std::vector<uint32_t> removed;
+  for (uint32_t depth : {1u, 2u, 3u}) removed.push_back(armed[depth * TimingWheel::kLanes + 4]);  // a whole lane's rest
+  removed.push_back(armed[1 * TimingWheel::kLanes + 5]);  // first of the rest
+  removed.push_back(armed[2 * TimingWheel::kLanes + 6]);  // middle
+  removed.push_back(armed[3 * TimingWheel::kLanes + 7]);  // last
+  removed.push_back(armed[3 * TimingWheel::kLanes + 0]);  // last of a lane already taken from twice
+  for (uint32_t i : removed) h.remove(i);
+  EXPECT_EQ(h.wheel().size(), armed.size() - removed.size());
+  EXPECT_TRUE(h.poll(4999).empty());
+  std::vector<uint32_t> due = h.poll(5000);
+  std::vector<uint32_t> expected;
+  for (uint32_t i : armed) {
+    if (std::find(removed.begin(), removed.end(), i) == removed.end()) expected.push_back(i);
+  }
+  std::sort(due.begin(), due.end());
+  EXPECT_EQ(due, expected);
+  EXPECT_EQ(h.wheel().size(), 0u);
+  EXPECT_EQ(h.wheel().next_deadline([](uint32_t) { return uint64_t{0}; }), kNever);
+}
+
+// on_due may file the record it is handed again, even into the slot being drained (a deadline
+// that has already come): it is reported again in the same poll, after the slot's others.
+TEST(TimingWheel, ARecordFiledAgainFromOnDueIntoTheDrainingSlotFiresInTheSamePoll) {
+  WheelHarness h;
+  h.poll(0);
+  const uint32_t again = h.arm(70, 0);
+  const uint32_t other = h.arm(70, 0);
+  const uint32_t later = h.arm(71, 0);
+  std::vector<uint32_t> due;
+  bool filed_again = false;
+  auto poll = [&](uint64_t now, size_t budget) {
+    return h.wheel().poll(now, budget, [&](uint32_t i) { return h.deadline(i); }, [&](uint32_t i, uint64_t d) {
+      EXPECT_LE(d, now) << "fired early";
+      due.push_back(i);
+      if (i == again && !filed_again) {
+        filed_again = true;
+        h.wheel().insert(i, now, ExpiryLane::kAlive, now);
+      }
+    });
+  };
+  // One record per call: the slot is cut after each.
+  while (poll(70, 1) == 1) {
+  }
+  EXPECT_EQ(due.size(), 3u);
+  EXPECT_EQ(std::count(due.begin(), due.end(), again), 2);
+  EXPECT_EQ(std::count(due.begin(), due.end(), other), 1);
+  EXPECT_EQ(due.back(), again);
+  EXPECT_EQ(h.wheel().size(), 1u);
+  due.clear();
+  poll(71, 100);
+  EXPECT_EQ(due, std::vector<uint32_t>{later});
+}
+
+// Budgets of 1 to 7 records, removals and earlier deadlines between the cut polls, records
+// filed again from on_due: every record fires once, at the first poll that reaches its
+// deadline (or, cut, at one of the polls that follow at the same time), never early, and
+// never after it was removed.
+TEST(TimingWheel, CutPollsWithRemovalsBetweenThemLoseAndDuplicateNothing) {
+  for (bool lazy : {true, false}) {
+    WheelHarness h(lazy);
+    std::mt19937_64 rng(lazy ? 7 : 8);
+    uint64_t now = 10'000;
+    h.poll(now);
+    std::vector<uint32_t> live;  // armed and not yet fired or removed
+    std::vector<bool> is_live(20'000 + TimingWheel::kSentinels + 1, false);
+    auto arm = [&](uint64_t deadline) {
+      const uint32_t i = h.arm(deadline, now);
+      live.push_back(i);
+      is_live[i] = true;
+    };
+    for (int n = 0; n < 3000; ++n) arm(now + 1 + rng() % 9000);
+    for (int step = 0; step < 4000 && !live.empty(); ++step) {
+      now += rng() % 8;
+      for (;;) {
+        const size_t budget = 1 + rng() % 7;
+        const size_t work = h.wheel().poll(now, budget, [&](uint32_t i) { return h.deadline(i); },
+                                           [&](uint32_t i, uint64_t d) {
+                                             ASSERT_TRUE(is_live[i]) << "fired twice or after removal: " << i;
+                                             EXPECT_LE(d, now) << "fired early";
+                                             is_live[i] = false;
+                                           });
+        ASSERT_LE(work, budget);
+        if (work < budget) break;
+        // Between cut polls: remove a live record, or move one earlier.
+        if (!live.empty() && rng() % 2 == 0) {
+          const size_t at = rng() % live.size();
+          const uint32_t i = live[at];
+          if (!is_live[i]) continue;
+          if (rng() % 2 == 0) {
+            h.remove(i);
+            is_live[i] = false;
+          } else if (h.deadline(i) > now + 1) {
+            h.move(i, now + 1 + rng() % (h.deadline(i) - now - 1), now);
+          }
+        }
+      }
+      std::erase_if(live, [&](uint32_t i) { return !is_live[i]; });
+      for (uint32_t i : live) ASSERT_GT(h.deadline(i), now) << "due, not fired";
+      if (rng() % 4 == 0) arm(now + 1 + rng() % 5000);
+      ASSERT_EQ(h.wheel().size(), live.size());
+    }
+  }
+}
+
 TEST(TimingWheel, LazyRearmRefilesAtTheNewDeadline) {
   WheelHarness h(/*lazy=*/true);
   h.poll(0);
