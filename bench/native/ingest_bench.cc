@@ -16,11 +16,19 @@
 // side a contender's extra time is on.
 //
 //   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--uring-buffers N]
-//                [--only NAME]
+//                [--receives N] [--touch-pages N] [--only NAME]
 //
 // --only runs the bare recvmmsg loop and that one other contender (for a profile of one backend).
 // --uring-buffers: the bare io_uring loop's provided buffers (a power of two, default as the
 // receiver's).
+// --receives: how many receive_batch() calls heartwatch's receiver makes before each worker pass
+// (default 1: receiver and worker alternate batch by batch, the finest interleaving two threads
+// sharing one core can have; the engine's worker, napping a millisecond between passes while
+// heartbeats flow, lets a receiver that shares its core make many).
+// --touch-pages: after each receive call that got datagrams, the bare loops write one byte in
+// each of N random 4 KiB pages of a 64 MiB region, as a stand-in for the detector's scattered
+// page footprint (bench/README.md, "session 6, receive path": what that does to the kernel's
+// share); 0, the default, touches nothing.
 //
 // Prints a table and one JSON line per contender:
 //   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...,
@@ -67,6 +75,8 @@ struct Options {
   int cpu = 1;
   uint32_t batch = 64;
   uint32_t uring_buffers = kUringBufferCount;  // provided buffers of the bare io_uring loop
+  uint32_t receives = 1;     // receiver batches per worker pass
+  uint32_t touch_pages = 0;  // random pages the bare loops touch after each receive
   std::string only;  // one heartwatch contender, or every one
 };
 
@@ -85,11 +95,21 @@ Options parse(int argc, char** argv) {
     else if (flag == "--cpu") o.cpu = static_cast<int>(value);
     else if (flag == "--batch") o.batch = static_cast<uint32_t>(value);
     else if (flag == "--uring-buffers") o.uring_buffers = static_cast<uint32_t>(value);
+    else if (flag == "--receives") o.receives = static_cast<uint32_t>(value);
+    else if (flag == "--touch-pages") o.touch_pages = static_cast<uint32_t>(value);
     else {
-      std::fprintf(stderr, "unknown flag %s (known: --packets --hosts --runs --cpu --batch --uring-buffers --only)\n",
+      std::fprintf(stderr,
+                   "unknown flag %s (known: --packets --hosts --runs --cpu --batch --uring-buffers --receives "
+                   "--touch-pages --only)\n",
                    flag.c_str());
       std::exit(2);
     }
+  }
+  // The worker pass must find every datagram of the receives before it in its ring.
+  if (o.receives == 0 || uint64_t{o.receives} * std::max(o.batch, kUringBufferCount) > EngineConfig{}.ring_capacity) {
+    std::fprintf(stderr, "--receives must be 1 to %u\n",
+                 EngineConfig{}.ring_capacity / std::max(o.batch, kUringBufferCount));
+    std::exit(2);
   }
   return o;
 }
@@ -165,6 +185,30 @@ void prefill(uint16_t port, const Options& o, uint64_t packets, bool sign = fals
   close(fd);
 }
 
+// The stand-in for the detector's page footprint (--touch-pages): after each receive, one byte
+// written in each of `pages` random 4 KiB pages of a 64 MiB region, at a random line of the page.
+// The region is written through once first, so no touch takes a page fault.
+class PageToucher {
+ public:
+  explicit PageToucher(uint32_t pages) : pages_(pages), region_(pages > 0 ? kRegionBytes : 0, 1) {}
+  void touch() noexcept {
+    for (uint32_t i = 0; i < pages_; ++i) {
+      state_ ^= state_ << 13;
+      state_ ^= state_ >> 7;
+      state_ ^= state_ << 17;
+      ++region_[(state_ % kPages) * kPageBytes + ((state_ >> 52) & (kPageBytes - 64))];
+    }
+  }
+
+ private:
+  static constexpr size_t kPageBytes = 4096;
+  static constexpr size_t kRegionBytes = size_t{64} << 20;
+  static constexpr size_t kPages = kRegionBytes / kPageBytes;
+  uint32_t pages_;
+  std::vector<uint8_t> region_;
+  uint64_t state_ = 0x2545F4914F6CDD1Dull;
+};
+
 UdpSocket backlog_socket() {
   // A backlog big enough for every packet (needs CAP_NET_ADMIN for SO_RCVBUFFORCE past rmem_max);
   // a short receive timeout tells the drain loops the backlog is empty.
@@ -207,6 +251,7 @@ RunResult run_bare(const Options& o) {
   std::vector<iovec> iov(o.batch);
   std::vector<mmsghdr> messages(o.batch);
   std::vector<sockaddr_storage> sources(o.batch);
+  PageToucher pages(o.touch_pages);
   uint64_t received = 0;
   const uint64_t start = monotonic_ns();
   const ThreadCpu cpu_start = thread_cpu();
@@ -223,6 +268,7 @@ RunResult run_bare(const Options& o) {
     const int n = recvmmsg(socket.fd(), messages.data(), o.batch, MSG_WAITFORONE, nullptr);
     if (n <= 0) break;
     received += static_cast<uint64_t>(n);
+    pages.touch();
     last = monotonic_ns();
   }
   return result(received, start, last, cpu_start, thread_cpu());
@@ -244,6 +290,7 @@ RunResult run_bare_uring(const Options& o) {
     std::exit(1);
   }
   std::vector<ReceivedDatagram> datagrams(o.batch);
+  PageToucher pages(o.touch_pages);
   uint32_t kernel_drops = 0;
   uint64_t received = 0;
   const uint64_t start = monotonic_ns();
@@ -258,6 +305,7 @@ RunResult run_bare_uring(const Options& o) {
     reader->release();
     if (batch > 0) {
       received += batch;
+      pages.touch();
       idle = false;
       last = monotonic_ns();
       continue;
@@ -294,14 +342,20 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
                        stats.receiver(0), -1);
   worker.watch({&receiver.watermark()});
   std::vector<EventRecord> events(4096);
-  // Drains the backlog through receiver and worker, as their threads would, on this one core.
-  // Like the bare loop, the wall clock stops after the last batch is fully processed, not after
-  // the receive timeout that tells the loop the backlog is empty.
+  // Drains the backlog through receiver and worker, as their threads would, on this one core:
+  // o.receives receiver batches, then a worker pass. Like the bare loop, the wall clock stops
+  // after the last batch is fully processed, not after the receive timeout that tells the loop
+  // the backlog is empty.
   uint64_t last = 0;
   auto drain = [&]() {
     uint64_t received = 0;
     while (true) {
-      const uint32_t n = receiver.receive_batch();
+      uint32_t n = 0;
+      for (uint32_t r = 0; r < o.receives; ++r) {
+        const uint32_t got = receiver.receive_batch();
+        if (got == 0) break;
+        n += got;
+      }
       if (n == 0) break;
       received += n;
       while (worker.step()) {

@@ -88,5 +88,17 @@ TEST(HeartbeatIntake, AValidBeatUnderIdentityIpTakesTheSourcesKeyAndItsOwnFields
   EXPECT_EQ(slot.kind, MessageKind::kLeave);
 }
 
+// A key's worker is the hash's high half scaled onto the workers, for any count (the engine's
+// owner_of() and the receivers must agree); one worker owns every key.
+TEST(ShardOf, MapsTheHashOntoTheWorkersAndOneWorkerOwnsEveryKey) {
+  for (uint64_t key : {uint64_t{1}, uint64_t{42}, uint64_t{0x0A010203} << 16 | 4000, ~uint64_t{0}}) {
+    EXPECT_EQ(shard_of(key, 1), 0u);
+    for (uint32_t workers = 2; workers <= 64; ++workers) {
+      const uint32_t expected = static_cast<uint32_t>(((shard_hash(key) >> 32) * workers) >> 32);
+      EXPECT_EQ(shard_of(key, workers), expected) << key << " over " << workers;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace heartwatch

@@ -235,10 +235,11 @@ uint32_t UdpReceiver::receive_uring_batch() {
   if (checked) queue_checked_ms_ = started_ms;
   auth_.refresh();
   uint32_t total = 0;
-  for (uint32_t count; (count = uring_->take(received_.data(), batch_size_, last_kernel_drops_)) > 0;) {
+  ReceivedDatagram* const received = received_.data();  // read once (see dispatch())
+  for (uint32_t count; (count = uring_->take(received, batch_size_, last_kernel_drops_)) > 0;) {
     BatchTally tally;
     for (uint32_t i = 0; i < count; ++i) {
-      const ReceivedDatagram& d = received_[i];
+      const ReceivedDatagram& d = received[i];
       stage({d.data, kUringPayloadRoom, nullptr, d.length, d.truncated, d.source}, tally);
     }
     push_staged(count, tally);
@@ -298,17 +299,24 @@ void UdpReceiver::dispatch(uint32_t count) {
     }
   }
   BatchTally tally;
+  // Read once: stage() writes through byte pointers, which the compiler must assume could
+  // change any member, so it would load these again for every datagram.
+  mmsghdr* const messages = messages_.data();
+  const sockaddr_storage* const sources = sources_.data();
+  const uint8_t* const slots = datagrams_.get();
+  const uint8_t* const spill = spill_.get();
+  const size_t control_bytes = control_stride_;
   for (uint32_t i = 0; i < count; ++i) {
     // The header is in the slot, the rest in the slot's own spill region; msg_len is the whole
     // datagram's length (see kReceiveSlotBytes).
-    stage({datagrams_.get() + size_t{i} * kReceiveSlotBytes, kReceiveSlotBytes,
-           spill_.get() + size_t{i} * kReceiveSpillBytes, messages_[i].msg_len,
-           (messages_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, &sources_[i]},
+    mmsghdr& message = messages[i];
+    stage({slots + size_t{i} * kReceiveSlotBytes, kReceiveSlotBytes, spill + size_t{i} * kReceiveSpillBytes,
+           message.msg_len, (message.msg_hdr.msg_flags & MSG_TRUNC) != 0, &sources[i]},
           tally);
     // The kernel shortened these two to what it wrote (msg_flags is output only); the rest of
     // the header, and the iovecs, it only reads.
-    messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-    messages_[i].msg_hdr.msg_controllen = control_stride_;
+    message.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    message.msg_hdr.msg_controllen = control_bytes;
   }
   push_staged(count, tally);
 }
