@@ -1,7 +1,9 @@
 // `npm run bench:ingest [-- --quick]`: the ingestion pipeline's two benchmarks.
 //
 // 1. Receiver capacity: a prefilled socket backlog drained and applied to the detector on one
-//    pinned core, against a bare recvmmsg loop that only counts (bench/native/ingest_bench.cc).
+//    pinned core, against a bare recvmmsg loop that only counts (bench/native/ingest_bench.cc):
+//    in line on one thread, and on the engine's own receiver and worker threads (one core, and
+//    the receiver on this core with the worker on the other).
 // 2. Sustained load: the native fleet simulator pinned to one core sends as fast as it can for N
 //    hosts; each server contender runs alone, pinned to the other core: heartwatch (native
 //    engine) and the node:dgram + Map baseline (bench/baselines/dgram-map.js).

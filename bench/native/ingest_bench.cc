@@ -14,9 +14,18 @@
 // benchmark spends, more to a backend whose batches are smaller.
 // The CPU time per packet is also split into user space and the kernel (getrusage), to show which
 // side a contender's extra time is on.
+// The rows above drive the receiver and the worker in line, on the one thread. The threads rows
+// run them as the engine does, each on its own thread with its own sleeps and wake-ups: both
+// pinned to one core (heartwatch-threads-1core: its CPU rate counts both threads), or the
+// receiver on the measured core and the worker on another (heartwatch-threads-2core: its CPU rate
+// counts the receiver alone, the capacity of a receiver core as the engine pins one). Their wall
+// rate runs from the threads' start to the worker's last heartbeat, read every 200 us; their CPU
+// time is each thread's own clock (so receiverCpuNsPerPacket and workerCpuNsPerPacket); they have
+// no user/kernel split (null), which the kernel keeps per scheduler tick, too coarse for threads
+// that each run a fraction of a drain.
 //
 //   ingest_bench [--packets N] [--hosts N] [--runs N] [--cpu N] [--batch N] [--uring-buffers N]
-//                [--receives N] [--touch-pages N] [--only NAME]
+//                [--receives N] [--touch-pages N] [--threads 0|1] [--only NAME]
 //
 // --only runs the bare recvmmsg loop and that one other contender (for a profile of one backend).
 // --uring-buffers: the bare io_uring loop's provided buffers (a power of two, default as the
@@ -29,14 +38,20 @@
 // each of N random 4 KiB pages of a 64 MiB region, as a stand-in for the detector's scattered
 // page footprint (bench/README.md, "session 6, receive path": what that does to the kernel's
 // share); 0, the default, touches nothing.
+// --threads 0 leaves out the threads rows (the bench suite's short drains do); they need two
+// allowed CPUs.
 //
 // Prints a table and one JSON line per contender:
 //   {"bench":"ingest","scenario":"capacity","contender":"heartwatch","packetsPerSecond":...,"ratioToBare":...,
 //    "packetsPerCpuSecond":...,"cpuRatioToBare":...,"userNsPerPacket":...,"systemNsPerPacket":...}
-// (contenders bare-recvmmsg, bare-io_uring, heartwatch, heartwatch-io_uring, heartwatch-auth).
+// (contenders bare-recvmmsg, bare-io_uring, heartwatch, heartwatch-io_uring, heartwatch-auth,
+// heartwatch-threads-1core, heartwatch-threads-1core-io_uring, heartwatch-threads-2core,
+// heartwatch-threads-2core-io_uring; the threads rows add "receiverCpuNsPerPacket" and
+// "workerCpuNsPerPacket", with "userNsPerPacket" and "systemNsPerPacket" null).
 #define OPENSSL_API_COMPAT 0x10101000L
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -50,6 +65,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +74,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/common/current_thread.h"
 #include "core/common/monotonic_clock.h"
 #include "core/engine/engine_stats.h"
 #include "core/engine/shard_worker.h"
@@ -78,6 +95,7 @@ struct Options {
   uint32_t receives = 1;     // receiver batches per worker pass
   uint32_t touch_pages = 0;  // random pages the bare loops touch after each receive
   std::string only;  // one heartwatch contender, or every one
+  bool threads = true;  // the rows of the engine's own threads
 };
 
 Options parse(int argc, char** argv) {
@@ -97,10 +115,11 @@ Options parse(int argc, char** argv) {
     else if (flag == "--uring-buffers") o.uring_buffers = static_cast<uint32_t>(value);
     else if (flag == "--receives") o.receives = static_cast<uint32_t>(value);
     else if (flag == "--touch-pages") o.touch_pages = static_cast<uint32_t>(value);
+    else if (flag == "--threads") o.threads = value != 0;
     else {
       std::fprintf(stderr,
                    "unknown flag %s (known: --packets --hosts --runs --cpu --batch --uring-buffers --receives "
-                   "--touch-pages --only)\n",
+                   "--touch-pages --threads --only)\n",
                    flag.c_str());
       std::exit(2);
     }
@@ -222,8 +241,10 @@ struct RunResult {
   double user_seconds;  // the user-space part of it
 };
 
-// This thread's CPU time so far, and its user-space part (getrusage's split, which the kernel
-// keeps at tick resolution unless it accounts precisely: good to a few percent over a drain).
+// This thread's CPU time so far, and its user-space part. The total is exact; getrusage's split is
+// the total divided in the ratio of the scheduler ticks that found the thread in user space or in
+// the kernel (unless the kernel accounts precisely, CONFIG_VIRT_CPU_ACCOUNTING_GEN): a tick is
+// 4 ms at HZ=250, a few percent of a drain of 300,000 packets.
 struct ThreadCpu {
   uint64_t total_ns;
   uint64_t user_ns;
@@ -393,6 +414,128 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
   return result(processed, start, last, cpu_start, cpu_end);
 }
 
+// The CPU time a thread of this process has used, by its tid: Linux names a thread's CPU clock
+// by its tid (the clockid pthread_getcpuclockid() builds), and the engine's threads are private
+// to their classes, so the bench finds their tids by name.
+uint64_t thread_cpu_ns(pid_t tid) {
+  const clockid_t clock = static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6);
+  timespec used{};
+  if (clock_gettime(clock, &used) != 0) return 0;
+  return static_cast<uint64_t>(used.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(used.tv_nsec);
+}
+
+// The tid of this process's thread named `name` (as the engine names its threads), or 0.
+pid_t thread_named(const std::string& name) {
+  DIR* tasks = opendir("/proc/self/task");
+  if (tasks == nullptr) return 0;
+  pid_t found = 0;
+  while (const dirent* entry = readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + entry->d_name + "/comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) found = static_cast<pid_t>(std::atoi(entry->d_name));
+  }
+  closedir(tasks);
+  return found;
+}
+
+// A threads run's figures: the drain's wall time and each engine thread's CPU time.
+struct ThreadsResult {
+  uint64_t packets;
+  double seconds;
+  double receiver_cpu_seconds;
+  double worker_cpu_seconds;
+};
+
+// heartwatch as the engine runs it: one UdpReceiver and one ShardWorker on their own threads,
+// pinned to `receiver_cpu` and `worker_cpu` (the same core, or two), with the worker's own
+// sleeps and wake-ups. The detector is warmed in line first (every host once, through a
+// receiver on a socket of its own, so the timed receiver's io_uring ring is set up on its
+// thread); the timed receiver then starts on a full backlog. Both are sent from the receiver's
+// core, as for the other contenders: a datagram freed on another CPU than the one that built it
+// goes back through that CPU's deferred-free list and an inter-processor interrupt, which costs
+// several hundred ns on a VM. This thread then moves to `other_cpu` and naps 200 us between reads
+// of the worker's processed count: the drain ends when it reaches the backlog's size, or when it
+// stops moving for 100 ms (kernel drops).
+ThreadsResult run_threads(const Options& o, ReceiveBackend backend, int other_cpu, bool two_cores) {
+  EngineConfig config;
+  config.receive_backend = backend;
+  config.host = "127.0.0.1";
+  config.batch_size = o.batch;
+  config.detector.timeout_ms = 60'000;
+  config.detector.missed_beats = 0;
+  config.detector.index = ExpiryIndexKind::kFifo;
+  config.detector.max_hosts = static_cast<uint32_t>(o.hosts * 2);
+  config.detector.initial_capacity = static_cast<uint32_t>(o.hosts);
+  EngineStats stats(2, 1);
+  ShardWorker worker(0, config, stats.worker(0), two_cores ? other_cpu : o.cpu, 0.0, [] {});
+  std::vector<EventRecord> events(4096);
+  auto take_events = [&] {
+    while (worker.drain_events(events.data(), events.size()) == events.size()) {
+    }
+  };
+  {
+    EngineConfig warm_config = config;
+    warm_config.receive_backend = ReceiveBackend::kRecvmmsg;
+    UdpSocket warm_socket = backlog_socket();
+    const uint16_t warm_port = warm_socket.bound_port();
+    UdpReceiver warm(1, warm_config, std::move(warm_socket), {&worker.input(0)}, {&worker.wake()}, stats.receiver(1),
+                     -1);
+    worker.watch({&warm.watermark()});
+    prefill(warm_port, o, o.hosts);
+    while (warm.receive_batch() > 0) {
+      while (worker.step()) {
+      }
+      take_events();
+    }
+    warm.close_socket();
+  }
+  const auto processed = [&] {
+    return EngineStats::get(stats.worker(0), static_cast<uint32_t>(WorkerCounter::kProcessed));
+  };
+  const uint64_t warm = processed();
+  UdpSocket socket = backlog_socket();
+  const uint16_t port = socket.bound_port();
+  UdpReceiver receiver(0, config, std::move(socket), {&worker.input(0)}, {&worker.wake()}, stats.receiver(0),
+                       o.cpu);
+  worker.watch({&receiver.watermark()});
+  prefill(port, o, o.packets, false, static_cast<uint32_t>(o.hosts));
+  pin(other_cpu);
+  const uint64_t start = monotonic_ns();
+  worker.start();
+  receiver.start();
+  uint64_t last = start;
+  for (uint64_t seen = 0; seen < o.packets;) {
+    const timespec nap{0, 200'000};
+    nanosleep(&nap, nullptr);
+    take_events();
+    const uint64_t now = monotonic_ns();
+    const uint64_t done = processed() - warm;
+    if (done != seen) {
+      seen = done;
+      last = now;
+    } else if (now - last > 100'000'000) {
+      break;
+    }
+  }
+  const pid_t receiver_tid = thread_named("hw-rx-0");
+  const pid_t worker_tid = thread_named("hw-wk-0");
+  const uint64_t receiver_ns = thread_cpu_ns(receiver_tid);
+  const uint64_t worker_ns = thread_cpu_ns(worker_tid);
+  receiver.request_stop();
+  receiver.join();
+  worker.request_stop();
+  worker.join();
+  take_events();
+  receiver.close_socket();
+  pin(o.cpu);
+  if (receiver_tid == 0 || worker_tid == 0) {
+    std::fprintf(stderr, "threads: cannot find the engine's threads by name\n");
+    std::exit(1);
+  }
+  return {processed() - warm, static_cast<double>(last - start) / 1e9, static_cast<double>(receiver_ns) / 1e9,
+          static_cast<double>(worker_ns) / 1e9};
+}
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -408,14 +551,19 @@ bool io_uring_available() {
 }
 
 // One contender's runs: packets per wall second and per CPU second, and the CPU time per packet
-// split into user space and the kernel.
+// split into user space and the kernel (in-line rows), or into the receiver's and the worker's
+// threads (threads rows: their per-thread clocks are exact, but the kernel keeps a thread's
+// user/system split in scheduler ticks, too coarse for a drain of a fraction of a second).
 struct Rates {
   const char* name;   // in the JSON lines
   const char* label;  // in the table
+  bool threads = false;
   std::vector<double> wall{};
   std::vector<double> cpu{};
   std::vector<double> user_ns{};
   std::vector<double> system_ns{};
+  std::vector<double> receiver_ns{};
+  std::vector<double> worker_ns{};
   void add(const RunResult& r) {
     const double packets = static_cast<double>(r.packets);
     wall.push_back(packets / r.seconds);
@@ -423,22 +571,86 @@ struct Rates {
     user_ns.push_back(r.user_seconds * 1e9 / packets);
     system_ns.push_back((r.cpu_seconds - r.user_seconds) * 1e9 / packets);
   }
+  // With one core the CPU rate counts both threads; with two, the receiver's alone: its core is
+  // the one a backlog saturates (the worker's time per packet, shown beside it, is a small part).
+  void add(const ThreadsResult& r, bool two_cores) {
+    const double packets = static_cast<double>(r.packets);
+    wall.push_back(packets / r.seconds);
+    cpu.push_back(packets / (r.receiver_cpu_seconds + (two_cores ? 0.0 : r.worker_cpu_seconds)));
+    receiver_ns.push_back(r.receiver_cpu_seconds * 1e9 / packets);
+    worker_ns.push_back(r.worker_cpu_seconds * 1e9 / packets);
+  }
 };
 
 bool wanted(const Options& o, const Rates& rates) { return o.only.empty() || o.only == rates.name; }
 
+void print_table(const Options& o, const std::vector<const Rates*>& rows, double bare_wall, double bare_cpu) {
+  std::printf("| contender | packets/s (median of %d) | ratio to bare | packets/CPU-s | ratio to bare "
+              "| user ns/packet | kernel ns/packet |\n|---|---|---|---|---|---|---|\n", o.runs);
+  for (const Rates* r : rows) {
+    std::printf("| %s | %.3g | %.2f | %.3g | %.2f |", r->label, median(r->wall), median(r->wall) / bare_wall,
+                median(r->cpu), median(r->cpu) / bare_cpu);
+    if (r->threads) std::printf(" n/a | n/a |\n");
+    else std::printf(" %.0f | %.0f |\n", median(r->user_ns), median(r->system_ns));
+  }
+  bool any_threads = false;
+  for (const Rates* r : rows) any_threads = any_threads || r->threads;
+  if (!any_threads) return;
+  std::printf("\n| threads contender | receiver CPU ns/packet | worker CPU ns/packet |\n|---|---|---|\n");
+  for (const Rates* r : rows) {
+    if (r->threads) std::printf("| %s | %.0f | %.0f |\n", r->label, median(r->receiver_ns), median(r->worker_ns));
+  }
+}
+
+// One JSON line per contender; userNsPerPacket and systemNsPerPacket are null on threads rows,
+// which carry receiverCpuNsPerPacket and workerCpuNsPerPacket instead.
+void print_json(const Options& o, const std::vector<const Rates*>& rows, double bare_wall, double bare_cpu) {
+  for (const Rates* r : rows) {
+    std::printf(
+        "{\"bench\":\"ingest\",\"scenario\":\"capacity\",\"contender\":\"%s\",\"packets\":%llu,"
+        "\"hosts\":%llu,\"packetsPerSecond\":%.4g,\"ratioToBare\":%.3f,\"packetsPerCpuSecond\":%.4g,"
+        "\"cpuRatioToBare\":%.3f,",
+        r->name, static_cast<unsigned long long>(o.packets), static_cast<unsigned long long>(o.hosts),
+        median(r->wall), median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu);
+    if (r->threads) {
+      std::printf("\"userNsPerPacket\":null,\"systemNsPerPacket\":null,\"receiverCpuNsPerPacket\":%.0f,"
+                  "\"workerCpuNsPerPacket\":%.0f}\n",
+                  median(r->receiver_ns), median(r->worker_ns));
+    } else {
+      std::printf("\"userNsPerPacket\":%.0f,\"systemNsPerPacket\":%.0f}\n", median(r->user_ns),
+                  median(r->system_ns));
+    }
+  }
+}
+
 }  // namespace
+
+// The other core of a pair for the threads rows: the lowest allowed CPU that is not `cpu`, or -1.
+int other_cpu(int cpu) {
+  for (const int allowed : allowed_cpus()) {
+    if (allowed != cpu) return allowed;
+  }
+  return -1;
+}
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  const int other = other_cpu(o.cpu);
   pin(o.cpu);
   const bool uring = io_uring_available();
-  if (!uring) std::fprintf(stderr, "io_uring refused here: heartwatch-io_uring is left out\n");
+  if (!uring) std::fprintf(stderr, "io_uring refused here: the io_uring rows are left out\n");
+  if (o.threads && other < 0) std::fprintf(stderr, "one CPU allowed: the threads rows are left out\n");
+  const bool threads = o.threads && other >= 0;
   Rates bare{"bare-recvmmsg", "bare recvmmsg"};
   Rates bare_uring{"bare-io_uring", "bare io_uring (UringReader, counts only)"};
   Rates heartwatch{"heartwatch", "heartwatch, recvmmsg backend"};
   Rates heartwatch_uring{"heartwatch-io_uring", "heartwatch, io_uring backend"};
   Rates authed{"heartwatch-auth", "heartwatch, recvmmsg, auth required"};
+  Rates one_core{"heartwatch-threads-1core", "heartwatch threads, one core, recvmmsg", true};
+  Rates one_core_uring{"heartwatch-threads-1core-io_uring", "heartwatch threads, one core, io_uring", true};
+  Rates two_cores{"heartwatch-threads-2core", "heartwatch threads, two cores, recvmmsg (receiver CPU)", true};
+  Rates two_cores_uring{"heartwatch-threads-2core-io_uring", "heartwatch threads, two cores, io_uring (receiver CPU)",
+                        true};
   uint64_t short_runs = 0;
   for (int run = 0; run < o.runs; ++run) {
     std::vector<std::pair<Rates*, RunResult>> results = {{&bare, run_bare(o)}};
@@ -448,40 +660,43 @@ int main(int argc, char** argv) {
       results.emplace_back(&heartwatch_uring, run_heartwatch(o, false, ReceiveBackend::kIoUring));
     }
     if (wanted(o, authed)) results.emplace_back(&authed, run_heartwatch(o, true, ReceiveBackend::kRecvmmsg));
+    std::vector<std::pair<Rates*, ThreadsResult>> threaded;
+    for (const bool two : {false, true}) {
+      Rates& recvmmsg_rates = two ? two_cores : one_core;
+      Rates& uring_rates = two ? two_cores_uring : one_core_uring;
+      if (threads && wanted(o, recvmmsg_rates)) {
+        threaded.emplace_back(&recvmmsg_rates, run_threads(o, ReceiveBackend::kRecvmmsg, other, two));
+      }
+      if (threads && uring && wanted(o, uring_rates)) {
+        threaded.emplace_back(&uring_rates, run_threads(o, ReceiveBackend::kIoUring, other, two));
+      }
+    }
     std::fprintf(stderr, "run %d:", run);
+    const auto report = [&](const Rates& rates, uint64_t packets) {
+      short_runs += packets != o.packets;
+      std::fprintf(stderr, " %s %.3g pkt/s %.3g pkt/cpu-s (%llu pkts);", rates.name, rates.wall.back(),
+                   rates.cpu.back(), static_cast<unsigned long long>(packets));
+    };
     for (auto& [rates, result] : results) {
       rates->add(result);
-      short_runs += result.packets != o.packets;
-      std::fprintf(stderr, " %s %.3g pkt/s %.3g pkt/cpu-s (%llu pkts);", rates->name, rates->wall.back(),
-                   rates->cpu.back(), static_cast<unsigned long long>(result.packets));
+      report(*rates, result.packets);
+    }
+    for (auto& [rates, result] : threaded) {
+      rates->add(result, rates == &two_cores || rates == &two_cores_uring);
+      report(*rates, result.packets);
     }
     std::fprintf(stderr, "\n");
   }
   std::vector<const Rates*> rows;
-  for (const Rates* r : {&bare, &bare_uring, &heartwatch, &heartwatch_uring, &authed}) {
+  for (const Rates* r : {&bare, &bare_uring, &heartwatch, &heartwatch_uring, &authed, &one_core, &one_core_uring,
+                         &two_cores, &two_cores_uring}) {
     if (!r->wall.empty()) rows.push_back(r);
   }
-  const double bare_wall = median(bare.wall);
-  const double bare_cpu = median(bare.cpu);
-  std::printf("| contender | packets/s (median of %d) | ratio to bare | packets/CPU-s | ratio to bare "
-              "| user ns/packet | kernel ns/packet |\n|---|---|---|---|---|---|---|\n", o.runs);
-  for (const Rates* r : rows) {
-    std::printf("| %s | %.3g | %.2f | %.3g | %.2f | %.0f | %.0f |\n", r->label, median(r->wall),
-                median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu, median(r->user_ns),
-                median(r->system_ns));
-  }
+  print_table(o, rows, median(bare.wall), median(bare.cpu));
   if (short_runs > 0) {
     std::printf("note: %llu runs drained fewer packets than were sent (kernel drops: raise SO_RCVBUF)\n",
                 static_cast<unsigned long long>(short_runs));
   }
-  for (const Rates* r : rows) {
-    std::printf(
-        "{\"bench\":\"ingest\",\"scenario\":\"capacity\",\"contender\":\"%s\",\"packets\":%llu,"
-        "\"hosts\":%llu,\"packetsPerSecond\":%.4g,\"ratioToBare\":%.3f,\"packetsPerCpuSecond\":%.4g,"
-        "\"cpuRatioToBare\":%.3f,\"userNsPerPacket\":%.0f,\"systemNsPerPacket\":%.0f}\n",
-        r->name, static_cast<unsigned long long>(o.packets), static_cast<unsigned long long>(o.hosts),
-        median(r->wall), median(r->wall) / bare_wall, median(r->cpu), median(r->cpu) / bare_cpu,
-        median(r->user_ns), median(r->system_ns));
-  }
+  print_json(o, rows, median(bare.wall), median(bare.cpu));
   return 0;
 }

@@ -21,7 +21,7 @@ const nativeName = { heartwatch: 'heartwatch-native', 'heartwatch-auth': 'heartw
 
 /** One ingest_bench process: the median of its `innerRuns` alternating bare / heartwatch drains. */
 function nativePair({ binary, backlog, hosts, innerRuns, cpu }) {
-  const args = ['--packets', backlog, '--hosts', hosts, '--runs', innerRuns, '--cpu', cpu];
+  const args = ['--packets', backlog, '--hosts', hosts, '--runs', innerRuns, '--cpu', cpu, '--threads', 0];
   const result = spawnSync(binary, args.map(String), {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
