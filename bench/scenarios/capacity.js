@@ -21,9 +21,9 @@ const nativeName = { heartwatch: 'heartwatch-native', 'heartwatch-auth': 'heartw
 
 /** One ingest_bench process: the median of its `innerRuns` alternating bare / heartwatch drains. */
 function nativePair({ binary, backlog, hosts, innerRuns, cpu }) {
+  const args = ['--packets', backlog, '--hosts', hosts, '--runs', innerRuns, '--cpu', cpu];
   // No threads rows: their end is read every 200 us, too coarse for a drain of a few ms.
-  const threads = ['--threads', 0];
-  const args = ['--packets', backlog, '--hosts', hosts, '--runs', innerRuns, '--cpu', cpu, ...threads];
+  args.push('--threads', 0);
   const result = spawnSync(binary, args.map(String), {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
