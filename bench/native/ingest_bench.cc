@@ -341,7 +341,9 @@ RunResult run_bare_uring(const Options& o) {
   return result(received, start, last, cpu_start, cpu_end);
 }
 
-RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
+// The engine's configuration for every heartwatch contender: one timeout for all hosts, room
+// for the whole fleet from the start.
+EngineConfig bench_config(const Options& o, ReceiveBackend backend, bool auth) {
   EngineConfig config;
   config.receive_backend = backend;
   if (auth) {
@@ -355,6 +357,11 @@ RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
   config.detector.index = ExpiryIndexKind::kFifo;
   config.detector.max_hosts = static_cast<uint32_t>(o.hosts * 2);
   config.detector.initial_capacity = static_cast<uint32_t>(o.hosts);
+  return config;
+}
+
+RunResult run_heartwatch(const Options& o, bool auth, ReceiveBackend backend) {
+  const EngineConfig config = bench_config(o, backend, auth);
   EngineStats stats(1, 1);
   ShardWorker worker(0, config, stats.worker(0), -1, 0.0, [] {});
   UdpSocket socket = backlog_socket();
@@ -458,15 +465,7 @@ struct ThreadsResult {
 // of the worker's processed count: the drain ends when it reaches the backlog's size, or when it
 // stops moving for 100 ms (kernel drops).
 ThreadsResult run_threads(const Options& o, ReceiveBackend backend, int other_cpu, bool two_cores) {
-  EngineConfig config;
-  config.receive_backend = backend;
-  config.host = "127.0.0.1";
-  config.batch_size = o.batch;
-  config.detector.timeout_ms = 60'000;
-  config.detector.missed_beats = 0;
-  config.detector.index = ExpiryIndexKind::kFifo;
-  config.detector.max_hosts = static_cast<uint32_t>(o.hosts * 2);
-  config.detector.initial_capacity = static_cast<uint32_t>(o.hosts);
+  const EngineConfig config = bench_config(o, backend, false);
   EngineStats stats(2, 1);
   ShardWorker worker(0, config, stats.worker(0), two_cores ? other_cpu : o.cpu, 0.0, [] {});
   std::vector<EventRecord> events(4096);
